@@ -1,0 +1,71 @@
+# Confide — two commands matter: `make run` (whole local stack) and `make test` (everything CI runs).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+# Every installable Python project: shared libraries first, then each service.
+PY_PROJECTS := libs/protos libs/chassis libs/devstack $(sort $(dir $(wildcard services/*/pyproject.toml)))
+# Importable top-level packages that mypy checks (generated `confide` protos are checked through them).
+PY_PACKAGES := confide_chassis confide_devstack $(foreach s,$(notdir $(patsubst %/,%,$(sort $(dir $(wildcard services/*/pyproject.toml))))),confide_$(s))
+
+.PHONY: help venv proto lint typecheck test unit run bench clean lock
+
+help:
+	@echo "make run    - start Kafka, PostgreSQL and every service locally (Ctrl-C stops all)"
+	@echo "make test   - lint, type-check and run every test against real Kafka and PostgreSQL"
+	@echo "make lint   - ruff, mypy --strict, import-linter, buf lint, buf breaking"
+	@echo "make proto  - regenerate Python code and stubs from protos/"
+	@echo "make bench  - benchmarks, each beside its baseline"
+
+$(STAMP): requirements/lock.txt $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements/lock.txt
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation \
+	  --config-settings editable_mode=compat $(addprefix -e ,$(PY_PROJECTS))
+	@touch $@
+
+venv: $(STAMP)
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --silent --no-audit --no-fund
+	@touch $@
+
+proto: venv node_modules/.installed
+	$(BIN)/python scripts/protogen.py
+
+typecheck: proto
+	$(BIN)/mypy $(addprefix -p ,$(PY_PACKAGES))
+
+lint: proto
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy $(addprefix -p ,$(PY_PACKAGES))
+	$(BIN)/lint-imports
+	$(BIN)/python scripts/buf.py lint
+	$(BIN)/python scripts/buf.py breaking
+
+# pytest exits 5 when it collected no test: that is a failure, never a pass.
+test: lint
+	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
+
+unit: proto
+	$(BIN)/python -m pytest -m "not integration" $(PYTEST_ARGS)
+
+run: proto
+	$(BIN)/python -m confide_devstack run
+
+bench: proto
+	$(BIN)/python -m pytest benchmarks -p no:cacheprovider -s $(PYTEST_ARGS)
+
+lock:
+	$(PYTHON) -m venv .cache/lockvenv && .cache/lockvenv/bin/pip install -q -r requirements/base.in \
+	  && .cache/lockvenv/bin/pip freeze | sort -f > requirements/lock.txt
+
+clean:
+	rm -rf $(VENV) node_modules .run libs/protos/confide .mypy_cache .ruff_cache .pytest_cache
