@@ -1,0 +1,211 @@
+"""Who is calling: access-token verification against a JWKS, and the principal of the current call.
+
+identity signs short-lived Ed25519 (EdDSA) JWTs; every service verifies them locally. Keys come from
+a JWKS file (dev stack, tests) or URL, reloaded when they change, so key rotation needs no restart.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import os
+import time
+import urllib.request
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import jwt
+
+from confide_chassis.errors import PermissionDenied, Unauthenticated
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    subject: str
+    practice_id: str
+    roles: frozenset[str]
+    mfa: bool
+    token_id: str = ""
+    expires_at: datetime | None = None
+
+    def has_any_role(self, roles: Iterable[str]) -> bool:
+        return not self.roles.isdisjoint(roles)
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """Who may call an RPC. Every RPC declares one; an RPC without a declaration is denied."""
+
+    public: bool = False
+    roles: frozenset[str] = field(default_factory=frozenset)
+    require_mfa: bool = False
+
+    def check(self, principal: Principal | None) -> None:
+        if self.public:
+            return
+        if principal is None:
+            raise Unauthenticated("a valid access token is required")
+        if self.roles and not principal.has_any_role(self.roles):
+            raise PermissionDenied("the caller's role may not use this operation")
+        if self.require_mfa and not principal.mfa:
+            raise PermissionDenied("this operation requires multi-factor authentication")
+
+
+PUBLIC = Access(public=True)
+
+
+def allow(*roles: str, mfa: bool = False) -> Access:
+    """Any authenticated caller when no role is named; else callers holding one of `roles`."""
+    return Access(roles=frozenset(roles), require_mfa=mfa)
+
+
+_current: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("confide_principal", default=None)
+
+
+def current_principal() -> Principal:
+    principal = _current.get()
+    if principal is None:
+        raise Unauthenticated("a valid access token is required")
+    return principal
+
+
+def optional_principal() -> Principal | None:
+    return _current.get()
+
+
+def set_principal(principal: Principal | None) -> contextvars.Token[Principal | None]:
+    return _current.set(principal)
+
+
+def reset_principal(token: contextvars.Token[Principal | None]) -> None:
+    _current.reset(token)
+
+
+class JwksSource(Protocol):
+    def keys(self) -> Mapping[str, Any]:
+        """kid → public key object."""
+        ...
+
+
+def _parse_jwks(document: Mapping[str, Any]) -> dict[str, Any]:
+    keys: dict[str, Any] = {}
+    for jwk in document.get("keys", []):
+        kid = jwk.get("kid")
+        if not kid:
+            continue
+        keys[str(kid)] = jwt.PyJWK.from_dict(dict(jwk)).key
+    return keys
+
+
+class FileJwks:
+    """JWKS from a file, re-read when its modification time changes (rotation without restart)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._path = os.fspath(path)
+        self._mtime: float | None = None
+        self._keys: dict[str, Any] = {}
+
+    def keys(self) -> Mapping[str, Any]:
+        try:
+            mtime = os.stat(self._path).st_mtime
+        except OSError:
+            return self._keys
+        if mtime != self._mtime:
+            with open(self._path, encoding="utf-8") as fh:
+                self._keys = _parse_jwks(json.load(fh))
+            self._mtime = mtime
+        return self._keys
+
+
+class UrlJwks:
+    """JWKS over HTTP(S), cached for `ttl_seconds`; a stale copy is kept when the fetch fails."""
+
+    def __init__(self, url: str, ttl_seconds: float = 300.0) -> None:
+        if not url.startswith(("https://", "http://127.0.0.1", "http://localhost")):
+            raise ValueError("JWKS_URL must be https (or loopback http for development)")
+        self._url = url
+        self._ttl = ttl_seconds
+        self._fetched_at = 0.0
+        self._keys: dict[str, Any] = {}
+
+    def keys(self) -> Mapping[str, Any]:
+        if time.monotonic() - self._fetched_at > self._ttl:
+            try:
+                with urllib.request.urlopen(self._url, timeout=3) as resp:  # noqa: S310 - scheme checked
+                    self._keys = _parse_jwks(json.load(resp))
+                self._fetched_at = time.monotonic()
+            except (OSError, ValueError):
+                pass
+        return self._keys
+
+
+class StaticJwks:
+    def __init__(self, document: Mapping[str, Any]) -> None:
+        self._keys = _parse_jwks(document)
+
+    def keys(self) -> Mapping[str, Any]:
+        return self._keys
+
+
+class NoJwks:
+    def keys(self) -> Mapping[str, Any]:
+        return {}
+
+
+class TokenVerifier:
+    def __init__(self, source: JwksSource, *, issuer: str, audience: str, leeway_seconds: int = 30) -> None:
+        self._source = source
+        self._issuer = issuer
+        self._audience = audience
+        self._leeway = leeway_seconds
+
+    def verify(self, token: str) -> Principal:
+        """The principal of a valid token; Unauthenticated (with no detail that helps forgery) otherwise."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise Unauthenticated("invalid access token") from exc
+        key = self._source.keys().get(str(header.get("kid", "")))
+        if key is None or header.get("alg") != "EdDSA":
+            raise Unauthenticated("invalid access token")
+        try:
+            claims = jwt.decode(
+                token,
+                key=key,
+                algorithms=["EdDSA"],
+                audience=self._audience,
+                issuer=self._issuer,
+                leeway=self._leeway,
+                options={"require": ["exp", "iat", "sub", "iss", "aud"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthenticated("access token expired") from exc
+        except jwt.PyJWTError as exc:
+            raise Unauthenticated("invalid access token") from exc
+        roles = claims.get("roles", [])
+        practice = claims.get("practice")
+        if not isinstance(roles, list) or not isinstance(practice, str) or not practice:
+            raise Unauthenticated("invalid access token")
+        return Principal(
+            subject=str(claims["sub"]),
+            practice_id=practice,
+            roles=frozenset(str(r) for r in roles),
+            mfa=bool(claims.get("mfa", False)),
+            token_id=str(claims.get("jti", "")),
+            expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
+        )
+
+
+def verifier_from_settings(
+    jwks_file: str | None, jwks_url: str | None, issuer: str, audience: str
+) -> TokenVerifier:
+    source: JwksSource
+    if jwks_file:
+        source = FileJwks(jwks_file)
+    elif jwks_url:
+        source = UrlJwks(jwks_url)
+    else:
+        source = NoJwks()
+    return TokenVerifier(source, issuer=issuer, audience=audience)

@@ -1,0 +1,306 @@
+"""Idempotent Kafka consumer: each event has its effect exactly once, whatever Kafka redelivers.
+
+For every record, in partition order:
+1. the envelope is checked; a record that is not a valid event is poison and goes to the DLQ;
+2. in one database transaction the inbox row `(consumer, event_id)` is inserted and the handler
+   runs; if the inbox row already exists the event was handled before and is skipped;
+3. a failing handler is retried with exponential backoff; after the last attempt the record goes
+   to the consumer's DLQ topic with error headers, and the inbox remembers it as dead-lettered;
+4. only then is the offset committed (manual commits), so a crash replays, never skips.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+from opentelemetry import trace
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from confide_chassis import metrics
+from confide_chassis.db import inbox_table
+from confide_chassis.events import ConsumedEvent, EnvelopeError, header_value
+from confide_chassis.logging import get_logger
+from confide_chassis.telemetry import extract_context
+
+log = get_logger(__name__)
+tracer = trace.get_tracer("confide_chassis.consumer")
+
+Handler = Callable[[AsyncSession, ConsumedEvent], Awaitable[None]]
+
+H_ERROR_TYPE = "x-error-type"
+H_ERROR_MESSAGE = "x-error-message"
+H_ERROR_CONSUMER = "x-error-consumer"
+H_ERROR_ATTEMPTS = "x-error-attempts"
+H_ORIGINAL_TOPIC = "x-original-topic"
+H_ORIGINAL_PARTITION = "x-original-partition"
+H_ORIGINAL_OFFSET = "x-original-offset"
+
+
+class PoisonEvent(Exception):
+    """Raised by a handler for an event that can never succeed; it skips the retries."""
+
+
+def _safe_error_text(exc: BaseException) -> str:
+    # Exception texts may quote data; keep only the class and the first line, bounded.
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {first}"[:300]
+
+
+class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, consumer: IdempotentConsumer) -> None:
+        self._owner = consumer
+
+    async def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        # Wait for the record in hand so its offset is committed before another member takes over.
+        async with self._owner._processing:
+            await self._owner._commit_pending()
+
+    async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        log.info("partitions assigned", consumer=self._owner.name, count=len(assigned))
+
+
+class IdempotentConsumer:
+    def __init__(
+        self,
+        *,
+        name: str,
+        service: str,
+        topics: Sequence[str],
+        handler: Handler,
+        sessions: async_sessionmaker[AsyncSession],
+        bootstrap_servers: list[str] | str,
+        dlq_topic: str,
+        dlq_producer: AIOKafkaProducer,
+        group_id: str | None = None,
+        max_attempts: int = 5,
+        backoff_initial: float = 0.2,
+        backoff_max: float = 10.0,
+        auto_offset_reset: str = "earliest",
+    ) -> None:
+        self.name = name
+        self._service = service
+        self._topics = list(topics)
+        self._handler = handler
+        self._sessions = sessions
+        self._dlq_topic = dlq_topic
+        self._dlq_producer = dlq_producer
+        self._max_attempts = max_attempts
+        self._backoff_initial = backoff_initial
+        self._backoff_max = backoff_max
+        self._pending: dict[TopicPartition, int] = {}
+        self._processing = asyncio.Lock()
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap_servers,
+            group_id=group_id or f"{service}.{name}",
+            client_id=f"{service}-{name}",
+            enable_auto_commit=False,
+            auto_offset_reset=auto_offset_reset,
+            isolation_level="read_committed",
+            max_poll_records=100,
+        )
+
+    async def start(self) -> None:
+        self._consumer.subscribe(self._topics, listener=_CommitOnRevoke(self))
+        await self._consumer.start()
+
+    async def stop(self) -> None:
+        async with self._processing:
+            with contextlib.suppress(KafkaError):
+                await self._commit_pending()
+        await self._consumer.stop()
+
+    async def _commit_pending(self) -> None:
+        if self._pending:
+            offsets, self._pending = self._pending, {}
+            await self._consumer.commit(offsets)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until `stop` is set. The consumer must have been started."""
+        while not stop.is_set():
+            batches = await self._consumer.getmany(timeout_ms=500, max_records=100)
+            for tp, records in batches.items():
+                for record in records:
+                    if stop.is_set():
+                        break
+                    async with self._processing:
+                        await self.process(
+                            topic=record.topic,
+                            partition=record.partition,
+                            offset=record.offset,
+                            key=record.key,
+                            value=record.value,
+                            headers=list(record.headers or ()),
+                        )
+                        self._pending[tp] = record.offset + 1
+                async with self._processing:
+                    await self._commit_pending()
+            self._report_lag()
+
+    def _report_lag(self) -> None:
+        for tp in self._consumer.assignment():
+            highwater = self._consumer.highwater(tp)
+            committed = self._consumer.last_stable_offset(tp)
+            position = self._pending.get(tp)
+            if highwater is None:
+                continue
+            current = position if position is not None else committed
+            if current is None:
+                continue
+            metrics.consumer_lag.labels(self._service, self.name, tp.topic, str(tp.partition)).set(
+                max(0, highwater - current)
+            )
+
+    async def process(
+        self,
+        *,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        headers: list[tuple[str, bytes]],
+    ) -> str:
+        """Handle one record; returns its outcome (processed, duplicate, dead_lettered)."""
+        parent = extract_context(headers)
+        with tracer.start_as_current_span(
+            f"process {topic}",
+            context=parent,
+            kind=trace.SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.destination.name": topic,
+                "messaging.consumer.group.name": self.name,
+                "messaging.kafka.message.offset": offset,
+                "messaging.destination.partition.id": str(partition),
+            },
+        ) as span:
+            try:
+                event = ConsumedEvent.from_record(
+                    topic=topic, partition=partition, offset=offset, key=key, value=value, headers=headers
+                )
+            except EnvelopeError as exc:
+                await self._dead_letter(topic, partition, offset, key, value, headers, exc, attempts=0)
+                return "dead_lettered"
+            span.set_attribute("messaging.message.id", event.event_id)
+            attempt = 0
+            delay = self._backoff_initial
+            while True:
+                attempt += 1
+                try:
+                    outcome = await self._handle_once(event)
+                    metrics.consumer_events_total.labels(self._service, self.name, topic, outcome).inc()
+                    return outcome
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    poison = isinstance(exc, PoisonEvent | EnvelopeError)
+                    if poison or attempt >= self._max_attempts:
+                        log.error(
+                            "event dead-lettered",
+                            consumer=self.name,
+                            event_id=event.event_id,
+                            event_type=event.event_type,
+                            attempts=attempt,
+                            error=type(exc).__name__,
+                        )
+                        await self._dead_letter(
+                            topic, partition, offset, key, value, headers, exc, attempts=attempt
+                        )
+                        await self._remember(event, "dead_lettered")
+                        span.set_status(trace.Status(trace.StatusCode.ERROR, type(exc).__name__))
+                        return "dead_lettered"
+                    metrics.consumer_events_total.labels(self._service, self.name, topic, "retried").inc()
+                    log.warning(
+                        "event handler failed; retrying",
+                        consumer=self.name,
+                        event_id=event.event_id,
+                        attempt=attempt,
+                        error=type(exc).__name__,
+                    )
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, self._backoff_max)
+
+    async def _handle_once(self, event: ConsumedEvent) -> str:
+        async with self._sessions() as session, session.begin():
+            inserted = await session.execute(
+                pg_insert(inbox_table)
+                .values(
+                    consumer=self.name,
+                    event_id=event.event_id,
+                    topic=event.topic,
+                    partition=event.partition,
+                    record_offset=event.offset,
+                    outcome="processed",
+                )
+                .on_conflict_do_nothing()
+                .returning(inbox_table.c.event_id)
+            )
+            if inserted.first() is None:
+                return "duplicate"
+            await self._handler(session, event)
+        return "processed"
+
+    async def _remember(self, event: ConsumedEvent, outcome: str) -> None:
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                pg_insert(inbox_table)
+                .values(
+                    consumer=self.name,
+                    event_id=event.event_id,
+                    topic=event.topic,
+                    partition=event.partition,
+                    record_offset=event.offset,
+                    outcome=outcome,
+                )
+                .on_conflict_do_nothing()
+            )
+
+    async def _dead_letter(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        headers: list[tuple[str, bytes]],
+        exc: BaseException,
+        *,
+        attempts: int,
+    ) -> None:
+        error_headers: list[tuple[str, bytes]] = [
+            (H_ERROR_TYPE, type(exc).__name__.encode()),
+            (H_ERROR_MESSAGE, _safe_error_text(exc).encode()),
+            (H_ERROR_CONSUMER, self.name.encode()),
+            (H_ERROR_ATTEMPTS, str(attempts).encode()),
+            (H_ORIGINAL_TOPIC, topic.encode()),
+            (H_ORIGINAL_PARTITION, str(partition).encode()),
+            (H_ORIGINAL_OFFSET, str(offset).encode()),
+        ]
+        kept = [
+            (k, v) for k, v in headers if not k.startswith("x-error-") and not k.startswith("x-original-")
+        ]
+        await self._dlq_producer.send_and_wait(
+            self._dlq_topic, value=value, key=key, headers=kept + error_headers
+        )
+        metrics.dlq_events_total.labels(self._service, self.name, topic).inc()
+        metrics.consumer_events_total.labels(self._service, self.name, topic, "dead_lettered").inc()
+
+
+def dlq_info(headers: Sequence[tuple[str, bytes | None]]) -> dict[str, Any]:
+    """The error headers of a DLQ record, for tools and tests."""
+    names = (
+        H_ERROR_TYPE,
+        H_ERROR_MESSAGE,
+        H_ERROR_CONSUMER,
+        H_ERROR_ATTEMPTS,
+        H_ORIGINAL_TOPIC,
+        H_ORIGINAL_PARTITION,
+        H_ORIGINAL_OFFSET,
+    )
+    return {n: header_value(headers, n) for n in names}

@@ -1,0 +1,199 @@
+"""Database access: one async engine per service, sessions, and a unit of work that commits state
+and outgoing events together (transactional outbox).
+
+The outbox and inbox tables live in every service's own database. A service's first Alembic
+migration creates them with `confide_chassis.migrations.create_messaging_tables()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import TracebackType
+
+from google.protobuf.message import Message
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    func,
+    insert,
+    text,
+)
+from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from confide_chassis.events import OutgoingEvent
+from confide_chassis.telemetry import current_traceparent
+
+OUTBOX_CHANNEL = "confide_outbox"
+
+messaging_metadata = MetaData()
+
+outbox_table = Table(
+    "outbox",
+    messaging_metadata,
+    # seq orders publication; event ids are UUIDv7 but several may share a millisecond.
+    Column("seq", BigInteger, Identity(always=True), primary_key=True),
+    Column("event_id", UUID(as_uuid=False), nullable=False, unique=True),
+    Column("topic", String(249), nullable=False),
+    Column("record_key", Text, nullable=False),
+    Column("event_type", Text, nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("traceparent", Text, nullable=True),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("published_at", DateTime(timezone=True), nullable=True),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Index("outbox_unpublished", "seq", postgresql_where=text("published_at IS NULL")),
+    Index("outbox_unpublished_key", "record_key", "seq", postgresql_where=text("published_at IS NULL")),
+)
+
+inbox_table = Table(
+    "inbox",
+    messaging_metadata,
+    Column("consumer", String(200), nullable=False),
+    Column("event_id", String(200), nullable=False),
+    Column("topic", String(249), nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("record_offset", BigInteger, nullable=False),
+    # processed | dead_lettered
+    Column("outcome", String(20), nullable=False),
+    Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("consumer", "event_id"),
+)
+
+# Wakes relays on commit; NOTIFY is transactional, so a relay never sees an uncommitted row.
+OUTBOX_NOTIFY_DDL: Sequence[str] = (
+    f"""
+    CREATE OR REPLACE FUNCTION confide_outbox_notify() RETURNS trigger AS $$
+    BEGIN
+      PERFORM pg_notify('{OUTBOX_CHANNEL}', '');
+      RETURN NULL;
+    END;
+    $$ LANGUAGE plpgsql
+    """,
+    "DROP TRIGGER IF EXISTS outbox_notify ON outbox",
+    """
+    CREATE TRIGGER outbox_notify AFTER INSERT ON outbox
+    FOR EACH STATEMENT EXECUTE FUNCTION confide_outbox_notify()
+    """,
+)
+
+
+def create_engine(url: str, *, pool_size: int = 5, echo: bool = False) -> AsyncEngine:
+    """Async engine with pre-ping, so a restarted database costs one failed check, not every request."""
+    from confide_chassis.telemetry import instrument_sqlalchemy
+
+    engine = create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_timeout=5,
+        echo=echo,
+        connect_args={"timeout": 5, "command_timeout": 30},
+    )
+    instrument_sqlalchemy(engine)
+    return engine
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+async def install_messaging_tables(engine: AsyncEngine) -> None:
+    """Create outbox/inbox directly (tests and tools); services use their Alembic migrations."""
+    async with engine.begin() as conn:
+        await conn.run_sync(messaging_metadata.create_all)
+        for ddl in OUTBOX_NOTIFY_DDL:
+            await conn.execute(text(ddl))
+
+
+async def add_events(session: AsyncSession, events: Sequence[Message | OutgoingEvent]) -> list[str]:
+    """Stage events in the outbox inside the caller's transaction; returns their event ids."""
+    if not events:
+        return []
+    traceparent = current_traceparent()
+    rows = []
+    for item in events:
+        event = item if isinstance(item, OutgoingEvent) else OutgoingEvent.from_message(item)
+        rows.append(
+            {
+                "event_id": event.event_id,
+                "topic": event.topic,
+                "record_key": event.key,
+                "event_type": event.event_type,
+                "payload": event.payload,
+                "traceparent": traceparent,
+                "occurred_at": event.occurred_at,
+            }
+        )
+    await session.execute(insert(outbox_table), rows)
+    return [str(r["event_id"]) for r in rows]
+
+
+class UnitOfWork:
+    """One business transaction: state changes and their events commit together or not at all.
+
+        async with UnitOfWork(sessions) as uow:
+            uow.session.add(entity)
+            uow.publish(SomethingHappened(...))
+            await uow.commit()
+
+    Leaving the block without `commit()` rolls back, so a failed request leaves nothing half-written.
+    """
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+        self._session: AsyncSession | None = None
+        self._pending: list[Message | OutgoingEvent] = []
+        self.committed_event_ids: list[str] = []
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            raise RuntimeError("UnitOfWork used outside `async with`")
+        return self._session
+
+    async def __aenter__(self) -> UnitOfWork:
+        self._session = self._sessions()
+        await self._session.begin()
+        self._pending = []
+        return self
+
+    def publish(self, *events: Message | OutgoingEvent) -> None:
+        self._pending.extend(events)
+
+    async def commit(self) -> None:
+        session = self.session
+        ids = await add_events(session, self._pending)
+        await session.commit()
+        self.committed_event_ids = ids
+        self._pending = []
+
+    async def rollback(self) -> None:
+        self._pending = []
+        await self.session.rollback()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        session = self.session
+        try:
+            if session.in_transaction():
+                await session.rollback()
+        finally:
+            await session.close()
+            self._session = None

@@ -1,0 +1,159 @@
+"""One server interceptor for every RPC: authenticate, authorize, time, log, and map errors.
+
+Order matters and is fixed here: the principal is resolved first so that logs and metrics can
+say whether a call was authenticated; domain errors become rich statuses; any other exception is a
+bug and becomes a bare INTERNAL (the detail goes to the log, never to the caller).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
+
+import grpc
+
+from confide_chassis import errors, metrics
+from confide_chassis.auth import PUBLIC, Access, Principal, TokenVerifier, reset_principal, set_principal
+from confide_chassis.grpc.status import STATUS_DETAILS_KEY, internal_status, to_status
+from confide_chassis.logging import get_logger
+
+log = get_logger(__name__)
+
+# Infrastructure RPCs that probes and tools call without a token.
+ALWAYS_PUBLIC_PREFIXES = (
+    "/grpc.health.v1.Health/",
+    "/grpc.reflection.v1alpha.ServerReflection/",
+    "/grpc.reflection.v1.ServerReflection/",
+)
+
+
+def _bearer(metadata: tuple[tuple[str, str | bytes], ...] | None) -> str | None:
+    for key, value in metadata or ():
+        if key == "authorization":
+            text = value.decode() if isinstance(value, bytes) else value
+            scheme, _, token = text.partition(" ")
+            if scheme.lower() == "bearer" and token:
+                return token.strip()
+    return None
+
+
+class ServiceInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, *, service: str, verifier: TokenVerifier, access: Mapping[str, Access]) -> None:
+        self._service = service
+        self._verifier = verifier
+        self._access = access
+
+    def _policy(self, method: str) -> Access | None:
+        if method.startswith(ALWAYS_PUBLIC_PREFIXES):
+            return PUBLIC
+        return self._access.get(method)
+
+    def _authenticate(self, method: str, metadata: Any) -> Principal | None:
+        policy = self._policy(method)
+        if policy is None:
+            # Deny by default: an RPC nobody declared access for is not callable.
+            raise errors.PermissionDenied("operation not permitted")
+        token = _bearer(metadata)
+        principal = self._verifier.verify(token) if token else None
+        policy.check(principal)
+        return principal
+
+    async def _fail(
+        self, context: grpc.aio.ServicerContext[Any, Any], exc: BaseException, method: str
+    ) -> None:
+        if isinstance(exc, errors.DomainError):
+            code, status = to_status(exc)
+        else:
+            log.error("unhandled error in RPC", method=method, error=type(exc).__name__, exc_info=exc)
+            code, status = internal_status()
+        await context.abort(
+            code, status.message, trailing_metadata=((STATUS_DETAILS_KEY, status.SerializeToString()),)
+        )
+
+    def _record(self, method: str, code: grpc.StatusCode, started: float) -> None:
+        elapsed = time.perf_counter() - started
+        metrics.rpc_requests_total.labels(self._service, method, code.name).inc()
+        metrics.rpc_duration_seconds.labels(self._service, method).observe(elapsed)
+        if not method.startswith(ALWAYS_PUBLIC_PREFIXES):
+            log.info("rpc", method=method, code=code.name, duration_ms=round(elapsed * 1000, 2))
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        method: str = handler_call_details.method
+        metadata = handler_call_details.invocation_metadata
+
+        if handler.unary_unary is not None:
+            inner_uu: Any = handler.unary_unary
+
+            async def unary_unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+                started = time.perf_counter()
+                metrics.rpc_in_flight.labels(self._service).inc()
+                token = None
+                code = grpc.StatusCode.OK
+                try:
+                    token = set_principal(self._authenticate(method, metadata))
+                    return await inner_uu(request, context)
+                except grpc.aio.AbortError:
+                    code = context.code() or grpc.StatusCode.UNKNOWN
+                    raise
+                except Exception as exc:
+                    code = (
+                        to_status(exc)[0] if isinstance(exc, errors.DomainError) else grpc.StatusCode.INTERNAL
+                    )
+                    await self._fail(context, exc, method)
+                    raise  # unreachable: abort raises
+                finally:
+                    if token is not None:
+                        reset_principal(token)
+                    metrics.rpc_in_flight.labels(self._service).dec()
+                    self._record(method, code, started)
+
+            return grpc.unary_unary_rpc_method_handler(
+                unary_unary,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+
+        if handler.unary_stream is not None:
+            inner_us: Any = handler.unary_stream
+
+            async def unary_stream(
+                request: Any, context: grpc.aio.ServicerContext[Any, Any]
+            ) -> AsyncIterator[Any]:
+                started = time.perf_counter()
+                token = None
+                code = grpc.StatusCode.OK
+                try:
+                    token = set_principal(self._authenticate(method, metadata))
+                    async for item in inner_us(request, context):
+                        yield item
+                except grpc.aio.AbortError:
+                    code = context.code() or grpc.StatusCode.UNKNOWN
+                    raise
+                except Exception as exc:
+                    code = (
+                        to_status(exc)[0] if isinstance(exc, errors.DomainError) else grpc.StatusCode.INTERNAL
+                    )
+                    await self._fail(context, exc, method)
+                    raise
+                finally:
+                    if token is not None:
+                        reset_principal(token)
+                    self._record(method, code, started)
+
+            return grpc.unary_stream_rpc_method_handler(
+                unary_stream,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+
+        # Client-streaming RPCs: authorize up front; Confide's APIs do not use them yet.
+        self._authenticate(method, metadata)
+        return handler

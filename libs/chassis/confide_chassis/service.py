@@ -1,0 +1,276 @@
+"""Service runtime: everything a Confide service process does besides its own business.
+
+A service describes itself with a `ServiceSpec` and calls `main(spec)` from its `__main__`:
+
+    python -m confide_<name> serve     # gRPC + outbox relay + consumers + health + metrics
+    python -m confide_<name> migrate   # Alembic upgrade head (also the Kubernetes migration Job)
+
+`serve` shuts down gracefully on SIGTERM/SIGINT: readiness goes NOT_SERVING, in-flight RPCs get
+`SHUTDOWN_GRACE_SECONDS` to finish, then consumers commit their offsets and everything closes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+from aiokafka import AIOKafkaProducer
+from grpc_health.v1 import health, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from confide_chassis import db, migrations
+from confide_chassis.auth import Access, TokenVerifier, verifier_from_settings
+from confide_chassis.consumer import Handler, IdempotentConsumer
+from confide_chassis.grpc.interceptor import ServiceInterceptor
+from confide_chassis.health import LIVENESS, Check, Readiness, database_check, kafka_check
+from confide_chassis.logging import configure_logging, get_logger
+from confide_chassis.metrics import start_metrics_server
+from confide_chassis.outbox import OutboxRelay, new_producer
+from confide_chassis.settings import ServiceSettings
+from confide_chassis.telemetry import configure_tracing, instrument_aiokafka, instrument_grpc_server
+
+log = get_logger(__name__)
+
+BackgroundTask = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+
+
+def dlq_topic_for(service: str) -> str:
+    return f"confide.{service}.dlq.v1"
+
+
+@dataclass
+class ServiceContext:
+    """What `ServiceSpec.configure` gets to wire its servicers, consumers and jobs."""
+
+    settings: ServiceSettings
+    server: grpc.aio.Server
+    producer: AIOKafkaProducer
+    engine: AsyncEngine | None
+    sessions: async_sessionmaker[AsyncSession] | None
+    access: dict[str, Access] = field(default_factory=dict)
+    service_names: list[str] = field(default_factory=list)
+    consumers: list[IdempotentConsumer] = field(default_factory=list)
+    background: list[tuple[str, BackgroundTask]] = field(default_factory=list)
+    checks: dict[str, Check] = field(default_factory=dict)
+    on_shutdown: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    @property
+    def service(self) -> str:
+        return self.settings.service_name
+
+    def require_sessions(self) -> async_sessionmaker[AsyncSession]:
+        if self.sessions is None:
+            raise RuntimeError(f"{self.service} needs {self.service.upper()}_DATABASE_URL")
+        return self.sessions
+
+    def add_grpc_service(self, full_name: str, access: dict[str, Access]) -> None:
+        """Register a gRPC service's access table: method name (e.g. "GetUser") → who may call it."""
+        self.service_names.append(full_name)
+        for method, policy in access.items():
+            self.access[f"/{full_name}/{method}"] = policy
+
+    def add_consumer(self, name: str, topics: Sequence[str], handler: Handler) -> None:
+        self.consumers.append(
+            IdempotentConsumer(
+                name=name,
+                service=self.service,
+                topics=topics,
+                handler=handler,
+                sessions=self.require_sessions(),
+                bootstrap_servers=self.settings.kafka_servers,
+                dlq_topic=dlq_topic_for(self.service),
+                dlq_producer=self.producer,
+                max_attempts=self.settings.consumer_max_attempts,
+                backoff_initial=self.settings.consumer_backoff_initial_seconds,
+                backoff_max=self.settings.consumer_backoff_max_seconds,
+            )
+        )
+
+    def add_background(self, name: str, task: BackgroundTask) -> None:
+        self.background.append((name, task))
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    settings_type: type[ServiceSettings]
+    configure: Callable[[ServiceContext], Awaitable[None]]
+    migrations: Path | None = None
+
+
+@dataclass
+class RunningService:
+    """Handle on a started service (tests use it to find the bound port and stop it)."""
+
+    context: ServiceContext
+    port: int
+    readiness: Readiness
+    stop_event: asyncio.Event
+    tasks: list[asyncio.Task[None]]
+    stop_metrics: Callable[[], None] | None
+
+    async def stop(self, grace: float | None = None) -> None:
+        ctx = self.context
+        await self.readiness.set_all(False)
+        await ctx.server.stop(ctx.settings.shutdown_grace_seconds if grace is None else grace)
+        self.stop_event.set()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, timeout=10)
+        for consumer in ctx.consumers:
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+        for hook in ctx.on_shutdown:
+            with contextlib.suppress(Exception):
+                await hook()
+        with contextlib.suppress(Exception):
+            await ctx.producer.stop()
+        if ctx.engine is not None:
+            await ctx.engine.dispose()
+        if self.stop_metrics is not None:
+            self.stop_metrics()
+
+
+async def _start_producer(producer: AIOKafkaProducer, attempts: int = 30) -> None:
+    # Kafka may still be starting (dev stack, rolling restarts): wait for it rather than crash-loop.
+    delay = 0.5
+    for attempt in range(1, attempts + 1):
+        try:
+            await producer.start()
+            return
+        except Exception:
+            if attempt == attempts:
+                raise
+            log.warning("Kafka not reachable yet; retrying", attempt=attempt)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+async def start(
+    spec: ServiceSpec, settings: ServiceSettings, *, verifier: TokenVerifier | None = None
+) -> RunningService:
+    instrument_grpc_server()
+    instrument_aiokafka()
+    engine = (
+        db.create_engine(settings.database_url, pool_size=settings.db_pool_size)
+        if settings.database_url
+        else None
+    )
+    sessions = db.session_factory(engine) if engine is not None else None
+    producer = new_producer(settings.kafka_servers, client_id=f"{settings.service_name}-producer")
+    await _start_producer(producer)
+
+    access: dict[str, Access] = {}
+    verifier = verifier or verifier_from_settings(
+        settings.jwks_file, settings.jwks_url, settings.jwt_issuer, settings.jwt_audience
+    )
+    server = grpc.aio.server(
+        interceptors=[ServiceInterceptor(service=settings.service_name, verifier=verifier, access=access)],
+        options=[("grpc.so_reuseport", 0)],
+    )
+    ctx = ServiceContext(
+        settings=settings, server=server, producer=producer, engine=engine, sessions=sessions, access=access
+    )
+    await spec.configure(ctx)
+    # The interceptor holds the same dict: configure() filled it in place.
+
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        [*ctx.service_names, "grpc.health.v1.Health", reflection.SERVICE_NAME], server
+    )
+    port = server.add_insecure_port(settings.grpc_address)
+    if port == 0:
+        raise RuntimeError(f"could not bind gRPC to {settings.grpc_address}")
+
+    checks: dict[str, Check] = {"kafka": kafka_check(producer), **ctx.checks}
+    if engine is not None:
+        checks["database"] = database_check(engine)
+    readiness = Readiness(
+        health_servicer, checks, ctx.service_names, interval=settings.readiness_interval_seconds
+    )
+    stop_metrics = (
+        start_metrics_server(settings.metrics_host, settings.metrics_port) if settings.metrics_port else None
+    )
+
+    await server.start()
+    stop_event = asyncio.Event()
+    tasks: list[asyncio.Task[None]] = [asyncio.create_task(readiness.run(stop_event), name="readiness")]
+    if engine is not None:
+        relay = OutboxRelay(
+            engine,
+            producer,
+            service=settings.service_name,
+            batch_size=settings.outbox_batch_size,
+            poll_interval=settings.outbox_poll_interval_seconds,
+        )
+        tasks.append(asyncio.create_task(relay.run(stop_event), name="outbox-relay"))
+    for consumer in ctx.consumers:
+        await consumer.start()
+        tasks.append(asyncio.create_task(consumer.run(stop_event), name=f"consumer-{consumer.name}"))
+    for name, job in ctx.background:
+        tasks.append(asyncio.create_task(job(stop_event), name=name))
+    log.info("service started", grpc_port=port, metrics_port=settings.metrics_port)
+    return RunningService(ctx, port, readiness, stop_event, tasks, stop_metrics)
+
+
+async def serve(spec: ServiceSpec, settings: ServiceSettings) -> None:
+    running = await start(spec, settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    failed = asyncio.create_task(_first_failure(running.tasks))
+    stopper = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait({failed, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    exit_code = 0
+    if failed in done:
+        log.error("a background task failed; shutting down", task=failed.result())
+        exit_code = 1
+    log.info("shutting down")
+    failed.cancel()
+    stopper.cancel()
+    await running.stop()
+    log.info("stopped")
+    if exit_code:
+        raise SystemExit(exit_code)
+
+
+async def _first_failure(tasks: list[asyncio.Task[None]]) -> str:
+    """Name of the first background task that ends with an error (they are meant to run forever)."""
+    pending: set[asyncio.Task[Any]] = set(tasks)
+    while pending:
+        done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                return task.get_name()
+    await asyncio.Event().wait()
+    return ""
+
+
+def main(spec: ServiceSpec, argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog=f"python -m confide_{spec.name}")
+    parser.add_argument("command", choices=["serve", "migrate"], nargs="?", default="serve")
+    args = parser.parse_args(argv)
+    settings = spec.settings_type()
+    configure_logging(settings.service_name, settings.log_level, settings.log_format)
+    if args.command == "migrate":
+        if spec.migrations is None or not settings.database_url:
+            sys.exit(f"{spec.name}: nothing to migrate (no migrations or no database URL)")
+        migrations.upgrade(spec.migrations, settings.database_url)
+        log.info("migrations applied")
+        return
+    configure_tracing(settings.service_name, settings.version)
+    asyncio.run(serve(spec, settings))
+
+
+__all__ = ["LIVENESS", "ServiceContext", "ServiceSpec", "main", "serve", "start"]
