@@ -45,6 +45,7 @@ lint: proto
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy $(addprefix -p ,$(PY_PACKAGES))
+	$(BIN)/mypy scripts/protogen.py scripts/buf.py
 	$(BIN)/lint-imports
 	$(BIN)/python scripts/buf.py lint
 	$(BIN)/python scripts/buf.py breaking
