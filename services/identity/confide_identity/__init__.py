@@ -1,0 +1,1 @@
+"""Confide identity service: practices, users and roles, credentials, MFA, tokens, consent, care teams."""

@@ -1,0 +1,40 @@
+"""Rule ids cited by the identity domain.
+
+Ids from `shared/domain/RULES.md` (SEC-*, SAFE-*) are cited where a rule there applies. Design rules of
+this service that have no id in RULES.md get an ``IDN-`` id here so that errors, tests and code can still
+cite one stable id (`FailedPrecondition` needs one).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- ids from shared/domain/RULES.md -----------------------------------------------------------------
+SEC_01: Final = "SEC-01"
+"""Addressable HIPAA specs are not optional: automatic logoff (45 CFR §164.312(a)(2)(iii)) is implemented
+as a per-practice idle timeout and absolute session lifetime (refresh-token families)."""
+
+SEC_03: Final = "SEC-03"
+"""Security Rule NPRM (build to it now): MFA for staff roles."""
+
+SAFE_10: Final = "SAFE-10"
+"""Telehealth informed consent obtained and documented before care via telehealth (verbal or written)."""
+
+SAFE_11: Final = "SAFE-11"
+"""Indiana psychologists: written telehealth consent (no verbal-only consent there)."""
+
+SAFE_12: Final = "SAFE-12"
+"""Consent specific to telepsychology, per modality (video, texting, ...)."""
+
+# --- identity design rules (no id in RULES.md) -------------------------------------------------------
+IDN_MINOR_01: Final = "IDN-MINOR-01"
+"""A client below the state's age of consent for outpatient mental-health care (RULES §2.5 table) needs a
+parent/guardian signature on the current telehealth consent."""
+
+IDN_CARE_01: Final = "IDN-CARE-01"
+"""A care-team link joins an active user holding the clinician role to an active user holding the client
+role, both in the link's practice, with at most one active link per pair."""
+
+IDN_KEY_01: Final = "IDN-KEY-01"
+"""A signing key is published in the JWKS for at least `publish_lead` before it signs anything, and a
+retired key stays published for at least the access-token lifetime (overlap)."""
