@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,12 @@ from confide_chassis.logging import configure_logging, get_logger
 from confide_chassis.metrics import start_metrics_server
 from confide_chassis.outbox import OutboxRelay, new_producer
 from confide_chassis.settings import ServiceSettings
-from confide_chassis.telemetry import configure_tracing, instrument_aiokafka, instrument_grpc_server
+from confide_chassis.telemetry import (
+    configure_tracing,
+    instrument_aiokafka,
+    instrument_grpc_client,
+    instrument_grpc_server,
+)
 
 log = get_logger(__name__)
 
@@ -99,12 +104,18 @@ class ServiceContext:
         self.background.append((name, task))
 
 
+Command = Callable[[ServiceSettings, list[str]], int | None]
+
+
 @dataclass(frozen=True)
 class ServiceSpec:
     name: str
     settings_type: type[ServiceSettings]
     configure: Callable[[ServiceContext], Awaitable[None]]
     migrations: Path | None = None
+    # Extra operator commands beside serve/migrate, e.g. identity's `seed-demo`; each gets the
+    # settings and its own arguments and returns an exit code.
+    commands: Mapping[str, Command] = field(default_factory=dict)
 
 
 @dataclass
@@ -118,7 +129,13 @@ class RunningService:
     tasks: list[asyncio.Task[None]]
     stop_metrics: Callable[[], None] | None
 
+    stopped: bool = False
+
     async def stop(self, grace: float | None = None) -> None:
+        """Drain and close everything; safe to call more than once."""
+        if self.stopped:
+            return
+        self.stopped = True
         ctx = self.context
         await self.readiness.set_all(False)
         await ctx.server.stop(ctx.settings.shutdown_grace_seconds if grace is None else grace)
@@ -159,6 +176,7 @@ async def start(
     spec: ServiceSpec, settings: ServiceSettings, *, verifier: TokenVerifier | None = None
 ) -> RunningService:
     instrument_grpc_server()
+    instrument_grpc_client()  # calls to other services carry the trace
     instrument_aiokafka()
     engine = (
         db.create_engine(settings.database_url, pool_size=settings.db_pool_size)
@@ -202,6 +220,8 @@ async def start(
         start_metrics_server(settings.metrics_host, settings.metrics_port) if settings.metrics_port else None
     )
 
+    # Decide readiness before the first probe can ask, so it never sees an unknown service.
+    await readiness.evaluate()
     await server.start()
     stop_event = asyncio.Event()
     tasks: list[asyncio.Task[None]] = [asyncio.create_task(readiness.run(stop_event), name="readiness")]
@@ -259,10 +279,15 @@ async def _first_failure(tasks: list[asyncio.Task[None]]) -> str:
 
 def main(spec: ServiceSpec, argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog=f"python -m confide_{spec.name}")
-    parser.add_argument("command", choices=["serve", "migrate"], nargs="?", default="serve")
+    parser.add_argument(
+        "command", choices=["serve", "migrate", *sorted(spec.commands)], nargs="?", default="serve"
+    )
+    parser.add_argument("args", nargs=argparse.REMAINDER, help="arguments of an extra command")
     args = parser.parse_args(argv)
     settings = spec.settings_type()
     configure_logging(settings.service_name, settings.log_level, settings.log_format)
+    if args.command in spec.commands:
+        sys.exit(spec.commands[args.command](settings, list(args.args)) or 0)
     if args.command == "migrate":
         if spec.migrations is None or not settings.database_url:
             sys.exit(f"{spec.name}: nothing to migrate (no migrations or no database URL)")

@@ -31,7 +31,7 @@ from confide_chassis.grpc.status import details_of, status_from_error
 from confide_chassis.ids import new_id_str
 from confide_chassis.service import RunningService, ServiceContext, ServiceSpec, start
 from confide_chassis.settings import ServiceSettings
-from confide_chassis.telemetry import configure_tracing
+from confide_chassis.telemetry import configure_tracing, instrument_grpc_client
 from confide_devstack.postgres import PostgresCluster
 from confide_devstack.pytest_plugin import new_topic
 
@@ -200,11 +200,12 @@ async def wait_for_health(port: int, wanted: int, service: str = "", timeout: fl
     raise AssertionError(f"health of {service!r} stayed {last}, wanted {wanted}")
 
 
-async def test_readiness_follows_the_database(kafka_broker: Any, tmp_path: Path) -> None:
-    cluster = PostgresCluster(tmp_path / "pg")
+async def test_readiness_follows_the_database(kafka_broker: Any, devstack_run_dir: Path) -> None:
+    # A cluster of its own: stopping the shared one would break every other test.
+    cluster = PostgresCluster(devstack_run_dir / "health-pg")
     cluster.start()
     try:
-        url = await _create_database(cluster)
+        url = await cluster.create_database_async("health_probe")
         engine = create_engine(url)
         await install_messaging_tables(engine)
         await engine.dispose()
@@ -229,17 +230,10 @@ async def test_readiness_follows_the_database(kafka_broker: Any, tmp_path: Path)
         cluster.stop()
 
 
-async def _create_database(cluster: PostgresCluster) -> str:
-    result = cluster.create_database("health_probe")
-    if asyncio.iscoroutine(result):
-        result = await result
-    return str(result)
-
-
 async def test_graceful_shutdown_lets_in_flight_rpcs_finish(service: RunningService) -> None:
     channel, client = stub(service.port)
     async with channel:
-        call = asyncio.create_task(
+        call = asyncio.ensure_future(
             client.Echo(devtest_pb2.EchoRequest(text="slow"), metadata=auth(token(["clinician"])))
         )
         await asyncio.sleep(0.3)
@@ -253,6 +247,7 @@ async def test_trace_continues_from_rpc_through_outbox_and_kafka_to_consumer(
 ) -> None:
     exporter = InMemorySpanExporter()
     configure_tracing("devtest", extra_processors=[SimpleSpanProcessor(exporter)])
+    instrument_grpc_client()  # the caller propagates its trace, as the gateway and services do
     topic = await new_topic(kafka_broker.bootstrap_servers, partitions=1)
     dlq = await new_topic(kafka_broker.bootstrap_servers, partitions=1)
     engine = create_engine(database_url)
