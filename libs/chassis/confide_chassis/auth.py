@@ -6,6 +6,8 @@ a JWKS file (dev stack, tests) or URL, reloaded when they change, so key rotatio
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import contextvars
 import json
 import os
@@ -141,6 +143,49 @@ class UrlJwks:
         return self._keys
 
 
+GET_JWKS_METHOD = "/confide.identity.v1.AuthService/GetJwks"
+
+
+class GrpcJwks:
+    """JWKS from identity's `AuthService/GetJwks`, refreshed in the background (`run`).
+
+    `keys()` never blocks the event loop: it returns the last good copy. GetJwksResponse has the
+    JWKS JSON as field 1, the wire shape of `google.protobuf.StringValue`, so the chassis does not
+    depend on identity's generated code.
+    """
+
+    def __init__(self, target: str, refresh_seconds: float = 60.0) -> None:
+        self._target = target
+        self._refresh = refresh_seconds
+        self._keys: dict[str, Any] = {}
+
+    def keys(self) -> Mapping[str, Any]:
+        return self._keys
+
+    async def refresh(self) -> None:
+        import grpc
+        from google.protobuf.wrappers_pb2 import StringValue
+
+        async with grpc.aio.insecure_channel(self._target) as channel:
+            call: Any = channel.unary_unary(
+                GET_JWKS_METHOD,
+                request_serializer=lambda _: b"",
+                response_deserializer=StringValue.FromString,
+            )
+            reply = await call(None, timeout=3)
+        self._keys = _parse_jwks(json.loads(reply.value))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.refresh()
+                wait = self._refresh
+            except Exception:  # identity restarting: keep the old keys, retry soon
+                wait = 2.0 if not self._keys else min(self._refresh, 10.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=wait)
+
+
 class StaticJwks:
     def __init__(self, document: Mapping[str, Any]) -> None:
         self._keys = _parse_jwks(document)
@@ -156,6 +201,7 @@ class NoJwks:
 
 class TokenVerifier:
     def __init__(self, source: JwksSource, *, issuer: str, audience: str, leeway_seconds: int = 30) -> None:
+        self.source = source
         self._source = source
         self._issuer = issuer
         self._audience = audience
@@ -199,10 +245,16 @@ class TokenVerifier:
 
 
 def verifier_from_settings(
-    jwks_file: str | None, jwks_url: str | None, issuer: str, audience: str
+    jwks_file: str | None,
+    jwks_url: str | None,
+    issuer: str,
+    audience: str,
+    jwks_grpc_target: str | None = None,
 ) -> TokenVerifier:
     source: JwksSource
-    if jwks_file:
+    if jwks_grpc_target:
+        source = GrpcJwks(jwks_grpc_target)
+    elif jwks_file:
         source = FileJwks(jwks_file)
     elif jwks_url:
         source = UrlJwks(jwks_url)

@@ -28,7 +28,7 @@ from grpc_reflection.v1alpha import reflection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from confide_chassis import db, migrations
-from confide_chassis.auth import Access, TokenVerifier, verifier_from_settings
+from confide_chassis.auth import Access, GrpcJwks, TokenVerifier, verifier_from_settings
 from confide_chassis.consumer import Handler, IdempotentConsumer
 from confide_chassis.grpc.interceptor import ServiceInterceptor
 from confide_chassis.health import LIVENESS, Check, Readiness, database_check, kafka_check
@@ -189,7 +189,11 @@ async def start(
 
     access: dict[str, Access] = {}
     verifier = verifier or verifier_from_settings(
-        settings.jwks_file, settings.jwks_url, settings.jwt_issuer, settings.jwt_audience
+        settings.jwks_file,
+        settings.jwks_url,
+        settings.jwt_issuer,
+        settings.jwt_audience,
+        settings.jwks_grpc_target,
     )
     server = grpc.aio.server(
         interceptors=[ServiceInterceptor(service=settings.service_name, verifier=verifier, access=access)],
@@ -237,6 +241,8 @@ async def start(
     for consumer in ctx.consumers:
         await consumer.start()
         tasks.append(asyncio.create_task(consumer.run(stop_event), name=f"consumer-{consumer.name}"))
+    if isinstance(verifier.source, GrpcJwks):
+        tasks.append(asyncio.create_task(verifier.source.run(stop_event), name="jwks-refresh"))
     for name, job in ctx.background:
         tasks.append(asyncio.create_task(job(stop_event), name=name))
     log.info("service started", grpc_port=port, metrics_port=settings.metrics_port)

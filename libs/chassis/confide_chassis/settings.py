@@ -10,7 +10,8 @@ service (Kafka, JWKS, telemetry, logging) are read without a prefix.
 | `<NAME>_METRICS_HOST` / `<NAME>_METRICS_PORT` | Prometheus /metrics | 127.0.0.1 / per service |
 | `<NAME>_DATABASE_URL` | SQLAlchemy URL (postgresql+asyncpg://...) | required to serve |
 | `KAFKA_BOOTSTRAP_SERVERS` | comma-separated host:port | 127.0.0.1:9092 |
-| `JWKS_FILE` / `JWKS_URL` | keys that verify access tokens | none: every authenticated RPC is denied |
+| `JWKS_GRPC_TARGET` | identity's gRPC address; keys from `AuthService/GetJwks`, refreshed each minute | |
+| `JWKS_FILE` / `JWKS_URL` | keys from a file (re-read on change) or HTTPS | none: all tokens refused |
 | `JWT_ISSUER` / `JWT_AUDIENCE` | expected `iss` / `aud` claims | confide-identity / confide |
 | `OTEL_EXPORTER_OTLP_ENDPOINT` | OTLP gRPC collector; unset = no export | unset |
 | `LOG_LEVEL` / `LOG_FORMAT` | INFO / json (or console) | |
@@ -47,6 +48,7 @@ class ServiceSettings(BaseSettings):
     )
     jwks_file: str | None = Field(default=None, validation_alias=_shared("JWKS_FILE"))
     jwks_url: str | None = Field(default=None, validation_alias=_shared("JWKS_URL"))
+    jwks_grpc_target: str | None = Field(default=None, validation_alias=_shared("JWKS_GRPC_TARGET"))
     jwt_issuer: str = Field(default="confide-identity", validation_alias=_shared("JWT_ISSUER"))
     jwt_audience: str = Field(default="confide", validation_alias=_shared("JWT_AUDIENCE"))
 

@@ -118,3 +118,34 @@ def test_access_rules(key: Ed25519PrivateKey, verifier: TokenVerifier) -> None:
         allow("practice_admin").check(clinician)
     with pytest.raises(errors.PermissionDenied):
         allow("clinician", mfa=True).check(no_mfa)
+
+
+async def test_grpc_jwks_fetches_keys_from_identity(key: Ed25519PrivateKey) -> None:
+    """Services verify tokens with the keys identity publishes over AuthService/GetJwks."""
+    import grpc
+    from google.protobuf.wrappers_pb2 import StringValue
+
+    from confide_chassis.auth import GET_JWKS_METHOD, GrpcJwks
+
+    document = json.dumps({"keys": [_jwk(key, "k1")]})
+
+    async def get_jwks(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+        return StringValue(value=document).SerializeToString()
+
+    service, method = GET_JWKS_METHOD.strip("/").split("/")
+    handler = grpc.method_handlers_generic_handler(
+        service, {method: grpc.unary_unary_rpc_method_handler(get_jwks)}
+    )
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers((handler,))
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        source = GrpcJwks(f"127.0.0.1:{port}")
+        verifier = TokenVerifier(source, issuer="confide-identity", audience="confide")
+        with pytest.raises(errors.Unauthenticated):
+            verifier.verify(_token(key, "k1"))  # nothing fetched yet: fail closed
+        await source.refresh()
+        assert verifier.verify(_token(key, "k1")).subject == "user-1"
+    finally:
+        await server.stop(0)
