@@ -1,0 +1,1 @@
+pytest_plugins = ["confide_devstack.pytest_plugin"]
