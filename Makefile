@@ -13,7 +13,7 @@ PY_PROJECTS := libs/protos libs/chassis libs/devstack $(sort $(dir $(wildcard se
 # Importable top-level packages that mypy checks (generated `confide` protos are checked through them).
 PY_PACKAGES := confide_chassis confide_devstack $(foreach s,$(notdir $(patsubst %/,%,$(sort $(dir $(wildcard services/*/pyproject.toml))))),confide_$(s))
 
-.PHONY: help venv proto lint typecheck test unit run bench clean lock
+.PHONY: help venv proto lint typecheck test unit run bench clean lock k8s-topics
 
 help:
 	@echo "make run    - start Kafka, PostgreSQL and every service locally (Ctrl-C stops all)"
@@ -21,6 +21,7 @@ help:
 	@echo "make lint   - ruff, mypy --strict, import-linter, buf lint, buf breaking"
 	@echo "make proto  - regenerate Python code and stubs from protos/"
 	@echo "make bench  - benchmarks, each beside its baseline"
+	@echo "make k8s-topics - regenerate deploy/k8s/base/kafka/topics.yaml from protos/topics.yaml"
 
 $(STAMP): requirements/lock.txt $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,7 +46,8 @@ lint: proto
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy $(addprefix -p ,$(PY_PACKAGES))
-	$(BIN)/mypy scripts/protogen.py scripts/buf.py
+	$(BIN)/mypy scripts/protogen.py scripts/buf.py deploy/k8s/gen_topics.py deploy/k8s/tests/test_manifests.py
+	$(BIN)/python deploy/k8s/gen_topics.py --check
 	$(BIN)/lint-imports
 	$(BIN)/python scripts/buf.py lint
 	$(BIN)/python scripts/buf.py breaking
@@ -63,6 +65,10 @@ run: proto
 
 bench: proto
 	$(BIN)/python -m pytest benchmarks -p no:cacheprovider -s $(PYTEST_ARGS)
+
+# Regenerate the Strimzi KafkaTopic manifests after changing protos/topics.yaml.
+k8s-topics: venv
+	$(BIN)/python deploy/k8s/gen_topics.py
 
 lock:
 	$(PYTHON) -m venv .cache/lockvenv && .cache/lockvenv/bin/pip install -q -r requirements/base.in \

@@ -577,7 +577,7 @@ class LocalStack:
         widths = [max(len(r[i]) for r in rows) for i in range(2)]
         lines = [f"  {a:<{widths[0]}}  {b:<{widths[1]}}  {c}".rstrip() for a, b, c in rows]
         if not self.config.services:
-            lines.append("  (no services yet: each services/<name>/pyproject.toml is started here)")
+            lines.append("  (no runnable services yet: one starts once it has confide_<name>/__main__.py)")
         took = f" in {self.started_in:.1f}s" if self.started_in is not None else ""
         return f"\n{READY_BANNER}{took}. Ctrl-C stops everything.\n\n" + "\n".join(lines) + "\n\n"
 

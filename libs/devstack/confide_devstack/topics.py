@@ -453,8 +453,18 @@ def render_strimzi_manifests(
         min_insync_replicas=min_insync_replicas,
     )
     header = (
-        f"# Generated from {source} by `python -m confide_devstack topics-manifests`. Do not edit:\n"
-        "# change the registry and regenerate.\n"
+        f"# Generated from {source} by `make k8s-topics`. Do not edit: change the registry and\n"
+        "# regenerate (a test fails while this file is stale).\n"
     )
-    docs = [yaml.safe_dump(r, sort_keys=False, default_flow_style=False, width=1000) for r in resources]
-    return header + "---\n" + "---\n".join(docs)
+    docs = [
+        yaml.dump(r, Dumper=_IndentedDumper, sort_keys=False, default_flow_style=False, width=1000)
+        for r in resources
+    ]
+    return header + "".join(f"---\n{doc}" for doc in docs)
+
+
+class _IndentedDumper(yaml.SafeDumper):
+    """Block style with sequences indented under their key (yamllint's default `indentation`)."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
