@@ -115,6 +115,10 @@ class IdempotentConsumer:
                 await self._commit_pending()
         await self._consumer.stop()
 
+    def assigned_partitions(self) -> set[TopicPartition]:
+        """The partitions this replica owns right now (changes on every rebalance)."""
+        return set(self._consumer.assignment())
+
     async def _commit_pending(self) -> None:
         if self._pending:
             offsets, self._pending = self._pending, {}

@@ -44,9 +44,10 @@ def consumer_for(
     dlq_producer: AIOKafkaProducer,
     handler: Any = record_effect,
     max_attempts: int = 3,
+    name: str | None = None,
 ) -> IdempotentConsumer:
     return IdempotentConsumer(
-        name=f"test-{new_id_str()}",
+        name=name or f"test-{new_id_str()}",
         service="devtest",
         topics=[topic],
         handler=handler,
@@ -291,3 +292,40 @@ async def test_relay_wakes_on_notify_without_waiting_for_the_poll(
     stop.set()
     await task
     assert asyncpg_dsn(engine).startswith("postgresql://")
+
+
+async def test_a_rebalance_mid_stream_neither_loses_nor_repeats_effects(
+    engine: AsyncEngine,
+    sessions: async_sessionmaker[AsyncSession],
+    bootstrap: str,
+    producer: AIOKafkaProducer,
+    topic: str,
+    dlq_topic: str,
+) -> None:
+    """A second replica joins the group while the first is busy: partitions move, effects stay once."""
+    events = sample_events(topic, aggregates=9, per_aggregate=40)
+    await write_events(sessions, events)
+    assert await OutboxRelay(engine, producer, service="devtest").drain() == len(events)
+
+    slow_start = asyncio.Event()
+
+    async def slow_handler(session: AsyncSession, event: ConsumedEvent) -> None:
+        await record_effect(session, event)
+        if not slow_start.is_set():
+            await asyncio.sleep(0.01)  # keep the first replica busy while the second joins
+
+    name = f"replicas-{new_id_str()}"  # same name: same consumer group, same inbox
+    first = consumer_for(sessions, bootstrap, topic, dlq_topic, producer, handler=slow_handler, name=name)
+    second = consumer_for(sessions, bootstrap, topic, dlq_topic, producer, handler=record_effect, name=name)
+    async with running_consumer(first):
+        await wait_until(lambda: _count(engine, 30), timeout=60)
+        async with running_consumer(second):
+            await wait_until(lambda: _count(engine, len(events)), timeout=90)
+            slow_start.set()
+            assert second.assigned_partitions(), "the second replica never received a partition"
+            await asyncio.sleep(1.0)
+
+    rows = await effects(engine)
+    assert len(rows) == len(events)
+    assert sorted(r[0] for r in rows) == sorted(e.event_id for e in events)
+    assert_in_order_per_aggregate(rows)
