@@ -46,7 +46,8 @@ lint: proto
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy $(addprefix -p ,$(PY_PACKAGES))
-	$(BIN)/mypy scripts/protogen.py scripts/buf.py deploy/k8s/gen_topics.py deploy/k8s/tests/test_manifests.py
+	$(BIN)/mypy scripts/protogen.py scripts/buf.py deploy/k8s/gen_topics.py deploy/k8s/tests/test_manifests.py \
+	  benchmarks/run.py
 	$(BIN)/python deploy/k8s/gen_topics.py --check
 	$(BIN)/lint-imports
 	$(BIN)/python scripts/buf.py lint
@@ -64,7 +65,7 @@ run: proto
 	$(BIN)/python -m confide_devstack run
 
 bench: proto
-	$(BIN)/python -m pytest benchmarks -p no:cacheprovider -s $(PYTEST_ARGS)
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 # Regenerate the Strimzi KafkaTopic manifests after changing protos/topics.yaml.
 k8s-topics: venv
