@@ -13,6 +13,9 @@ PY_PROJECTS := libs/protos libs/chassis libs/devstack $(sort $(dir $(wildcard se
 # Importable top-level packages that mypy checks (generated `confide` protos are checked through them).
 PY_PACKAGES := confide_chassis confide_devstack $(foreach s,$(notdir $(patsubst %/,%,$(sort $(dir $(wildcard services/*/pyproject.toml))))),confide_$(s))
 
+# Test folders type-checked by `make lint` (each separately: they share module names like conftest).
+TEST_DIRS := $(wildcard libs/*/tests services/*/tests) $(wildcard tests)
+
 .PHONY: help venv proto lint typecheck test unit run bench clean lock k8s-topics
 
 help:
@@ -49,6 +52,8 @@ lint: proto
 	$(BIN)/mypy scripts/protogen.py scripts/buf.py deploy/k8s/gen_topics.py deploy/k8s/tests/test_manifests.py \
 	  benchmarks/run.py
 	$(BIN)/python deploy/k8s/gen_topics.py --check
+	@# Tests are our code too; one run per folder, since every folder has its own conftest module.
+	for d in $(TEST_DIRS); do $(BIN)/mypy $$d || exit 1; done
 	$(BIN)/lint-imports
 	$(BIN)/python scripts/buf.py lint
 	$(BIN)/python scripts/buf.py breaking

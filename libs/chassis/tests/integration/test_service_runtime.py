@@ -114,7 +114,7 @@ async def service(database_url: str, kafka_broker: Any) -> AsyncIterator[Running
     await running.stop(grace=1)
 
 
-def stub(port: int) -> tuple[grpc.aio.Channel, devtest_pb2_grpc.SampleServiceStub]:
+def stub(port: int) -> tuple[grpc.aio.Channel, devtest_pb2_grpc.SampleServiceAsyncStub]:
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     return channel, devtest_pb2_grpc.SampleServiceStub(channel)
 
