@@ -200,20 +200,46 @@ class NoJwks:
 
 
 class TokenVerifier:
+    """Verifies access tokens; remembers recent verdicts so a client's next call skips the signature check.
+
+    The memory is keyed by the exact token text and forgotten at the token's expiry or as soon as the
+    key set changes (rotation or revocation of a key), so it never accepts what a fresh check refuses.
+    """
+
+    CACHE_SIZE = 4096
+
     def __init__(self, source: JwksSource, *, issuer: str, audience: str, leeway_seconds: int = 30) -> None:
         self.source = source
         self._source = source
         self._issuer = issuer
         self._audience = audience
         self._leeway = leeway_seconds
+        self._verified: dict[str, Principal] = {}
+        self._keys_seen: Mapping[str, Any] | None = None
 
     def verify(self, token: str) -> Principal:
         """The principal of a valid token; Unauthenticated (with no detail that helps forgery) otherwise."""
+        keys = self._source.keys()
+        if keys is not self._keys_seen:
+            self._verified.clear()
+            self._keys_seen = keys
+        cached = self._verified.get(token)
+        if cached is not None and cached.expires_at is not None:
+            if cached.expires_at.timestamp() + self._leeway > time.time():
+                return cached
+            del self._verified[token]
+        principal = self._verify_signature(token, keys)
+        if len(self._verified) >= self.CACHE_SIZE:
+            self._verified.pop(next(iter(self._verified)))  # oldest first: dicts keep insertion order
+        self._verified[token] = principal
+        return principal
+
+    def _verify_signature(self, token: str, keys: Mapping[str, Any]) -> Principal:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
             raise Unauthenticated("invalid access token") from exc
-        key = self._source.keys().get(str(header.get("kid", "")))
+        key = keys.get(str(header.get("kid", "")))
         if key is None or header.get("alg") != "EdDSA":
             raise Unauthenticated("invalid access token")
         try:

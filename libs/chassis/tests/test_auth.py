@@ -149,3 +149,34 @@ async def test_grpc_jwks_fetches_keys_from_identity(key: Ed25519PrivateKey) -> N
         assert verifier.verify(_token(key, "k1")).subject == "user-1"
     finally:
         await server.stop(0)
+
+
+def test_a_remembered_token_is_refused_once_its_key_is_withdrawn(
+    tmp_path: Path, key: Ed25519PrivateKey
+) -> None:
+    path = tmp_path / "jwks.json"
+    path.write_text(json.dumps({"keys": [_jwk(key, "k1")]}))
+    verifier = TokenVerifier(FileJwks(path), issuer="confide-identity", audience="confide")
+    token = _token(key, "k1")
+    assert verifier.verify(token).subject == "user-1"
+    assert verifier.verify(token).subject == "user-1"  # second time from memory
+
+    path.write_text(json.dumps({"keys": []}))  # the key is revoked
+    stat = path.stat()
+    os.utime(path, (stat.st_atime, stat.st_mtime + 5))
+    with pytest.raises(errors.Unauthenticated):
+        verifier.verify(token)
+
+
+def test_a_remembered_token_still_expires(key: Ed25519PrivateKey) -> None:
+    strict = TokenVerifier(
+        StaticJwks({"keys": [_jwk(key, "k1")]}),
+        issuer="confide-identity",
+        audience="confide",
+        leeway_seconds=0,
+    )
+    token = _token(key, "k1", exp=int(time.time()) + 1)
+    assert strict.verify(token).subject == "user-1"
+    time.sleep(1.5)
+    with pytest.raises(errors.Unauthenticated):
+        strict.verify(token)
