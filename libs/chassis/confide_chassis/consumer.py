@@ -93,7 +93,8 @@ class IdempotentConsumer:
         self._max_attempts = max_attempts
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
-        self._pending: dict[TopicPartition, int] = {}
+        self._pending: dict[TopicPartition, int] = {}  # offsets to commit
+        self._handled: dict[TopicPartition, int] = {}  # next offset per partition, for the lag gauge
         self._processing = asyncio.Lock()
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers,
@@ -142,22 +143,20 @@ class IdempotentConsumer:
                             headers=list(record.headers or ()),
                         )
                         self._pending[tp] = record.offset + 1
+                        self._handled[tp] = record.offset + 1
                 async with self._processing:
                     await self._commit_pending()
             self._report_lag()
 
     def _report_lag(self) -> None:
+        """Records between what this replica has handled and the end of each partition it owns."""
         for tp in self._consumer.assignment():
             highwater = self._consumer.highwater(tp)
-            committed = self._consumer.last_stable_offset(tp)
-            position = self._pending.get(tp)
-            if highwater is None:
-                continue
-            current = position if position is not None else committed
-            if current is None:
+            handled = self._handled.get(tp)
+            if highwater is None or handled is None:
                 continue
             metrics.consumer_lag.labels(self._service, self.name, tp.topic, str(tp.partition)).set(
-                max(0, highwater - current)
+                max(0, highwater - handled)
             )
 
     async def process(

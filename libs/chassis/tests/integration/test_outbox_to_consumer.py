@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from prometheus_client import REGISTRY
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -206,8 +207,22 @@ async def test_a_redelivered_event_has_no_second_effect(
     consumer = consumer_for(sessions, bootstrap, topic, dlq_topic, producer)
     async with running_consumer(consumer):
         await wait_until(lambda: _count(engine, 1), timeout=30)
-        await asyncio.sleep(1.5)
+        await wait_until(lambda: _outcomes(consumer.name, topic, "duplicate") == 2, timeout=30)
     assert [r[0] for r in await effects(engine)] == [event.event_id]
+    # Operators see it: one processed, two duplicates, nothing left to read.
+    assert _outcomes(consumer.name, topic, "processed") == 1
+    lags = [
+        REGISTRY.get_sample_value(
+            "consumer_lag", {"service": "devtest", "consumer": consumer.name, "topic": topic, "partition": p}
+        )
+        for p in ("0", "1", "2")
+    ]
+    assert [lag for lag in lags if lag is not None] == [0]  # the one partition with records is drained
+
+
+def _outcomes(consumer: str, topic: str, outcome: str) -> float:
+    labels = {"service": "devtest", "consumer": consumer, "topic": topic, "outcome": outcome}
+    return REGISTRY.get_sample_value("consumer_events_total", labels) or 0.0
 
 
 async def test_failing_handler_is_retried_then_dead_lettered_without_blocking_others(
