@@ -77,8 +77,13 @@ class OutgoingEvent:
             raise ValueError(
                 f"{message.DESCRIPTOR.full_name}.{spec.aggregate_field} (the aggregate id) must be set"
             )
+        # An event message that carries its own id (e.g. AuditEvent.event_id) keeps it as ce_id, so
+        # consumers de-duplicate on one id whichever they read.
+        own_id = (
+            getattr(message, "event_id", None) if "event_id" in message.DESCRIPTOR.fields_by_name else None
+        )
         return cls(
-            event_id=event_id or new_id_str(),
+            event_id=event_id or (own_id if isinstance(own_id, str) and own_id else new_id_str()),
             event_type=message.DESCRIPTOR.full_name,
             topic=spec.topic,
             key=key,

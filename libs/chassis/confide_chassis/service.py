@@ -35,7 +35,7 @@ from confide_chassis.health import LIVENESS, Check, Readiness, database_check, k
 from confide_chassis.logging import configure_logging, get_logger
 from confide_chassis.metrics import start_metrics_server
 from confide_chassis.outbox import OutboxRelay, new_producer
-from confide_chassis.settings import ServiceSettings
+from confide_chassis.settings import ConfigurationError, ServiceSettings
 from confide_chassis.telemetry import (
     configure_tracing,
     instrument_aiokafka,
@@ -61,6 +61,7 @@ class ServiceContext:
     producer: AIOKafkaProducer
     engine: AsyncEngine | None
     sessions: async_sessionmaker[AsyncSession] | None
+    interceptor: ServiceInterceptor
     access: dict[str, Access] = field(default_factory=dict)
     service_names: list[str] = field(default_factory=list)
     consumers: list[IdempotentConsumer] = field(default_factory=list)
@@ -102,6 +103,11 @@ class ServiceContext:
 
     def add_background(self, name: str, task: BackgroundTask) -> None:
         self.background.append((name, task))
+
+    def use_verifier(self, verifier: TokenVerifier) -> None:
+        """Verify access tokens with `verifier` instead of the JWKS from settings (identity verifies
+        with the keys it signs with)."""
+        self.interceptor.verifier = verifier
 
 
 Command = Callable[[ServiceSettings, list[str]], int | None]
@@ -195,15 +201,20 @@ async def start(
         settings.jwt_audience,
         settings.jwks_grpc_target,
     )
-    server = grpc.aio.server(
-        interceptors=[ServiceInterceptor(service=settings.service_name, verifier=verifier, access=access)],
-        options=[("grpc.so_reuseport", 0)],
-    )
+    interceptor = ServiceInterceptor(service=settings.service_name, verifier=verifier, access=access)
+    server = grpc.aio.server(interceptors=[interceptor], options=[("grpc.so_reuseport", 0)])
     ctx = ServiceContext(
-        settings=settings, server=server, producer=producer, engine=engine, sessions=sessions, access=access
+        settings=settings,
+        server=server,
+        producer=producer,
+        engine=engine,
+        sessions=sessions,
+        interceptor=interceptor,
+        access=access,
     )
     await spec.configure(ctx)
-    # The interceptor holds the same dict: configure() filled it in place.
+    # The interceptor holds the same access dict: configure() filled it in place.
+    verifier = interceptor.verifier
 
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -301,7 +312,11 @@ def main(spec: ServiceSpec, argv: Sequence[str] | None = None) -> None:
         log.info("migrations applied")
         return
     configure_tracing(settings.service_name, settings.version)
-    asyncio.run(serve(spec, settings))
+    try:
+        asyncio.run(serve(spec, settings))
+    except ConfigurationError as exc:
+        sys.stderr.write(f"{spec.name}: configuration error: {exc}\n")
+        sys.exit(2)
 
 
 __all__ = ["LIVENESS", "ServiceContext", "ServiceSpec", "main", "serve", "start"]

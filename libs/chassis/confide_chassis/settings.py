@@ -24,6 +24,10 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+class ConfigurationError(RuntimeError):
+    """The service is misconfigured and must not start; the message says what to set."""
+
+
 def _shared(name: str) -> AliasChoices:
     return AliasChoices(name, name.lower())
 

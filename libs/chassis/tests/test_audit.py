@@ -43,3 +43,15 @@ def test_service_actions_are_attributed_to_the_service() -> None:
     assert event.actor.subject_id == "compliance"
     assert event.subject_person_id == "license:lic-1"
     assert list(event.rule_ids) == ["LIC-03"]
+
+
+def test_the_audit_event_id_is_the_cloudevents_id() -> None:
+    event = audit.audit_event(
+        service="identity",
+        action=audit.READ,
+        resource_type="client_profile",
+        resource_id="c",
+        subject_person_id="c",
+        purpose=audit.TREATMENT,
+    )
+    assert OutgoingEvent.from_message(event).event_id == event.event_id

@@ -31,6 +31,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import time
@@ -388,6 +389,10 @@ class LocalStack:
             env.setdefault(f"{other.env_prefix}_GRPC_HOST", LOOPBACK)
             env[f"{other.env_prefix}_GRPC_PORT"] = str(other.grpc_port)
         env[f"{spec.env_prefix}_METRICS_PORT"] = str(spec.metrics_port)
+        # `make run` is a developer's stack: dev-only conveniences (derived encryption keys, mail
+        # written to files, demo seeding) are allowed here and nowhere else.
+        env.setdefault(f"{spec.env_prefix}_DEV_MODE", "true")
+        env.setdefault(f"{spec.env_prefix}_DEV_MAIL_DIR", str(cfg.run_dir / "mail" / spec.name))
         if spec.name in self.database_urls:
             env[f"{spec.env_prefix}_DATABASE_URL"] = self.database_urls[spec.name]
         return env
@@ -401,6 +406,32 @@ class LocalStack:
         if code != 0:
             raise StackError(
                 f"`python -m {spec.module} migrate` failed (exit {code}); log {proc.log_path}:\n"
+                f"{tail(proc.log_path, 30)}"
+            )
+        if await self._offers(spec, "seed-demo"):
+            await self._run_command(spec, "seed-demo")
+
+    async def _offers(self, spec: ServiceSpec, command: str) -> bool:
+        """Whether `python -m confide_<name>` lists `command` among its commands (argparse usage)."""
+        cfg = self.config
+        proc = await asyncio.create_subprocess_exec(
+            cfg.python, "-m", spec.module, "--help",
+            env=self._service_env(spec), cwd=cfg.root,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        out, _ = await proc.communicate()
+        usage = out.decode(errors="replace")
+        return proc.returncode == 0 and re.search(rf"[{{,]{re.escape(command)}[,}}]", usage) is not None
+
+    async def _run_command(self, spec: ServiceSpec, command: str) -> None:
+        cfg = self.config
+        proc = _Proc(f"{spec.name}:{command}", cfg.run_dir / "logs" / f"{spec.name}.{command}.log", self.out)
+        self._children.append(proc)
+        await proc.spawn([cfg.python, "-m", spec.module, command], self._service_env(spec), cfg.root)
+        code = await proc.wait()
+        if code != 0:
+            raise StackError(
+                f"`python -m {spec.module} {command}` failed (exit {code}); log {proc.log_path}:\n"
                 f"{tail(proc.log_path, 30)}"
             )
 

@@ -41,7 +41,7 @@ def _bearer(metadata: tuple[tuple[str, str | bytes], ...] | None) -> str | None:
 class ServiceInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, *, service: str, verifier: TokenVerifier, access: Mapping[str, Access]) -> None:
         self._service = service
-        self._verifier = verifier
+        self.verifier = verifier
         self._access = access
 
     def _policy(self, method: str) -> Access | None:
@@ -55,7 +55,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             # Deny by default: an RPC nobody declared access for is not callable.
             raise errors.PermissionDenied("operation not permitted")
         token = _bearer(metadata)
-        principal = self._verifier.verify(token) if token else None
+        principal = self.verifier.verify(token) if token else None
         policy.check(principal)
         return principal
 
