@@ -38,3 +38,24 @@ role, both in the link's practice, with at most one active link per pair."""
 IDN_KEY_01: Final = "IDN-KEY-01"
 """A signing key is published in the JWKS for at least `publish_lead` before it signs anything, and a
 retired key stays published for at least the access-token lifetime (overlap)."""
+
+IDN_AUTH_01: Final = "IDN-AUTH-01"
+"""Sign-in needs a verified e-mail address (the verification link, or a password set through an invitation
+or reset link, proves it). Reported only after a correct password, so it reveals nothing to others."""
+
+IDN_MFA_01: Final = "IDN-MFA-01"
+"""A user has at most one TOTP factor. A confirmed factor is replaced only after a practice admin resets it
+(ResetUserMfa); confirming needs a pending enrolment."""
+
+IDN_USER_01: Final = "IDN-USER-01"
+"""A practice keeps at least one active practice admin: the last one can neither lose the role nor be
+deactivated, and an admin cannot deactivate themself. The platform operator role is granted only with the
+admin CLI, never through the API."""
+
+IDN_SESSION_01: Final = "IDN-SESSION-01"
+"""Refresh tokens rotate on every use with no grace period; presenting a used token revokes its whole family
+(cited in the audit record of the reuse)."""
+
+IDN_KEY_02: Final = "IDN-KEY-02"
+"""Private signing keys and TOTP secrets are stored sealed with AES-256-GCM under the key-encryption key
+(`IDENTITY_KEY_ENCRYPTION_KEY`); passwords as argon2id hashes and tokens as SHA-256 hashes."""

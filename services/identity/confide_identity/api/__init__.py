@@ -1,0 +1,1 @@
+"""gRPC adapters: servicers, request validation and the access table."""

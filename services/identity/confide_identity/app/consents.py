@@ -1,0 +1,259 @@
+"""Telehealth informed consent: publish versions, read the current one, sign, and report status."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from confide_chassis import audit
+from confide_chassis.auth import Principal as CallerToken
+from confide_chassis.errors import FailedPrecondition, InvalidArgument, NotFound, RuleViolation
+from confide_chassis.ids import new_id
+from confide_identity.app import events
+from confide_identity.app.context import AppContext
+from confide_identity.app.models import StoredConsentDocument
+from confide_identity.app.profiles import local_date
+from confide_identity.app.support import (
+    audit_record,
+    authorize_or_audit,
+    load_caller,
+    purpose_for,
+    require_user,
+)
+from confide_identity.domain.authorization import Action, Resource, authorize
+from confide_identity.domain.care_team import active_care_team
+from confide_identity.domain.consent import (
+    ConsentSignature,
+    Modality,
+    SignatureMethod,
+    SignerRole,
+    consent_violations,
+    current_consent_document,
+    publish_consent_document,
+    sign_consent,
+)
+from confide_identity.domain.roles import Role
+from confide_identity.domain.rules import SAFE_10
+
+CLOCK_SKEW = timedelta(minutes=1)
+
+
+@dataclass(frozen=True, slots=True)
+class ModalityStatus:
+    modality: Modality
+    rule_ids: tuple[str, ...]
+
+    @property
+    def satisfied(self) -> bool:
+        return not self.rule_ids
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentStatus:
+    current: StoredConsentDocument | None
+    signatures: tuple[ConsentSignature, ...]
+    modalities: tuple[ModalityStatus, ...]
+
+
+def content_digest(content: str) -> str:
+    return hashlib.sha256(content.encode("utf-8")).hexdigest()
+
+
+class ConsentUseCases:
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+
+    async def publish(
+        self,
+        token: CallerToken,
+        *,
+        version: int,
+        effective_at: datetime | None,
+        modalities: list[str],
+        jurisdictions: list[str],
+        title: str,
+        content: str,
+    ) -> StoredConsentDocument:
+        ctx = self.ctx
+        now = ctx.now()
+        if effective_at is None or timedelta(0) < now - effective_at <= CLOCK_SKEW:
+            effective_at = now  # "effective immediately" (a client's clock may run a little behind)
+        async with ctx.uow() as uow:
+            caller = await load_caller(uow, token)
+            authorize(
+                caller.principal, Action.CONSENT_DOCUMENT_PUBLISH, Resource.practice(caller.practice_id)
+            )
+            existing = await uow.consents.documents(caller.practice_id, lock=True)
+            document = publish_consent_document(
+                document_id=new_id(),
+                practice_id=caller.practice_id,
+                version=version,
+                effective_at=effective_at,
+                modalities=modalities,
+                jurisdictions=jurisdictions,
+                content_sha256=content_digest(content),
+                existing=[item.document for item in existing],
+                now=now,
+            )
+            stored = StoredConsentDocument(
+                document=document, title=title, content=content, published_by=caller.user_id
+            )
+            await uow.consents.add_document(stored)
+            await uow.commit()
+        return stored
+
+    async def current(self, token: CallerToken) -> StoredConsentDocument:
+        ctx = self.ctx
+        async with ctx.uow() as uow:
+            caller = await load_caller(uow, token)
+            authorize(caller.principal, Action.CONSENT_DOCUMENT_READ, Resource.practice(caller.practice_id))
+            documents = await uow.consents.documents(caller.practice_id)
+        current = current_consent_document(
+            [item.document for item in documents], practice_id=caller.practice_id, now=ctx.now()
+        )
+        if current is None:
+            raise NotFound("the practice has no telehealth consent document in effect")
+        return next(item for item in documents if item.document.document_id == current.document_id)
+
+    async def sign(
+        self,
+        token: CallerToken,
+        *,
+        client_id: UUID,
+        document_id: UUID,
+        document_version: int,
+        jurisdiction: str,
+        signer_role: SignerRole,
+        method: SignatureMethod,
+        signer_name: str,
+    ) -> ConsentSignature:
+        ctx = self.ctx
+        now = ctx.now()
+        async with ctx.uow() as uow:
+            caller = await load_caller(uow, token)
+            client = await require_user(uow, caller.practice_id, client_id)
+            links = await uow.care_teams.for_client(caller.practice_id, client_id)
+            await authorize_or_audit(
+                ctx,
+                caller,
+                Action.CONSENT_SIGN,
+                Resource.person(caller.practice_id, client_id, active_care_team(links, client_id)),
+                audit_action=audit.CREATE,
+                resource_type="consent",
+                resource_id=client_id,
+            )
+            if Role.CLIENT not in client.roles:
+                raise NotFound("client not found")
+            verbal = method is SignatureMethod.VERBAL_DOCUMENTED_BY_CLINICIAN
+            if caller.user_id == client_id and verbal:
+                raise InvalidArgument.field("method", "verbal consent is documented by a clinician")
+            if caller.user_id != client_id and not verbal:
+                raise InvalidArgument.field("method", "a clinician may only document verbal consent")
+            documents = [item.document for item in await uow.consents.documents(caller.practice_id)]
+            current = current_consent_document(documents, practice_id=caller.practice_id, now=now)
+            if current is None or current.document_id != document_id or current.version != document_version:
+                raise FailedPrecondition(
+                    RuleViolation(
+                        SAFE_10, "sign the practice's current consent version", subject="document_id"
+                    )
+                )
+            signature = sign_consent(
+                current,
+                signature_id=new_id(),
+                client_id=client_id,
+                client_practice_id=caller.practice_id,
+                jurisdiction=jurisdiction,
+                signer_role=signer_role,
+                signed_by=caller.user_id,
+                method=method,
+                now=now,
+                signer_name=signer_name or None,
+                documented_by=caller.user_id if verbal else None,
+            )
+            await uow.consents.add_signature(signature)
+            uow.publish(
+                events.consent_signed(signature, current),
+                audit_record(
+                    action=audit.CREATE,
+                    resource_type="consent",
+                    resource_id=signature.signature_id,
+                    subject=client_id,
+                    purpose=purpose_for(caller, client_id),
+                    actor=token,
+                    now=now,
+                ),
+            )
+            await uow.commit()
+        return signature
+
+    async def status(self, token: CallerToken, client_id: UUID) -> ConsentStatus:
+        ctx = self.ctx
+        now = ctx.now()
+        async with ctx.uow() as uow:
+            caller = await load_caller(uow, token)
+            client = await require_user(uow, caller.practice_id, client_id)
+            links = await uow.care_teams.for_client(caller.practice_id, client_id)
+            await authorize_or_audit(
+                ctx,
+                caller,
+                Action.CONSENT_READ,
+                Resource.person(caller.practice_id, client.user_id, active_care_team(links, client_id)),
+                audit_action=audit.READ,
+                resource_type="consent",
+                resource_id=client_id,
+            )
+            stored_documents = await uow.consents.documents(caller.practice_id)
+            signatures = tuple(
+                sorted(
+                    (s for s in await uow.consents.signatures(caller.practice_id, client_id) if s.active),
+                    key=lambda s: s.signed_at,
+                    reverse=True,
+                )
+            )
+            profile = await uow.profiles.get(caller.practice_id, client_id)
+            uow.publish(
+                audit_record(
+                    action=audit.READ,
+                    resource_type="consent",
+                    resource_id=client_id,
+                    subject=client_id,
+                    purpose=purpose_for(caller, client_id),
+                    actor=token,
+                    now=now,
+                )
+            )
+            await uow.commit()
+        documents = [item.document for item in stored_documents]
+        current = current_consent_document(documents, practice_id=caller.practice_id, now=now)
+        current_stored = next(
+            (
+                item
+                for item in stored_documents
+                if current and item.document.document_id == current.document_id
+            ),
+            None,
+        )
+        modalities: list[ModalityStatus] = []
+        if profile is not None:
+            p = profile.profile
+            minor = ctx.consent_ages.assess(
+                p.date_of_birth,
+                p.home_state,
+                local_date(now, p.time_zone),
+                accept_unverified=ctx.config.accept_unverified_consent_ages,
+            )
+            for modality in Modality:
+                violations = consent_violations(
+                    client_id=client_id,
+                    practice_id=caller.practice_id,
+                    jurisdiction=p.home_state,
+                    modality=modality,
+                    documents=documents,
+                    signatures=signatures,
+                    minor=minor,
+                    now=now,
+                )
+                modalities.append(ModalityStatus(modality, tuple(sorted({v.rule_id for v in violations}))))
+        return ConsentStatus(current=current_stored, signatures=signatures, modalities=tuple(modalities))

@@ -1,0 +1,1 @@
+"""Mailer adapters: the dev file mailer and the in-memory fake (tests)."""
