@@ -1,0 +1,1 @@
+"""gRPC servicers: AuthorizationService, CredentialRegistryService and AuditTrailService."""

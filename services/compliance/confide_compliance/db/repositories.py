@@ -1,0 +1,756 @@
+"""Repositories over PostgreSQL (SQLAlchemy Core, asyncpg) and the unit of work that hands them out."""
+
+from __future__ import annotations
+
+import contextlib
+from collections import defaultdict
+from collections.abc import AsyncIterator, Sequence
+from datetime import date, datetime
+from types import TracebackType
+from typing import Any
+
+from google.protobuf.message import Message
+from sqlalchemy import Select, and_, insert, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from confide_chassis.db import UnitOfWork as ChassisUnitOfWork
+from confide_chassis.events import OutgoingEvent
+from confide_compliance.app.ports import (
+    CLINICIAN_RECORD,
+    AuditFilter,
+    AuditRepository,
+    CheckCommand,
+    ClinicianRecord,
+    CredentialRecord,
+    DecisionRepository,
+    HistoryEntry,
+    NoticeRepository,
+    Page,
+    Paged,
+    RegistryRepository,
+    StoredAuditRecord,
+    StoredDecision,
+    VerificationRecord,
+    credential_kind,
+)
+from confide_compliance.db import codec
+from confide_compliance.db.tables import (
+    audit_records,
+    authority_day_usage,
+    clinicians,
+    credentials,
+    decisions,
+    expiry_notices,
+    registry_history,
+    verifications,
+)
+from confide_compliance.domain.audit import AuditEntry, ChainedRecord
+from confide_compliance.domain.authorization import Usage, UsageKey
+from confide_compliance.domain.credentials import (
+    CompactAuthority,
+    Profession,
+    StateException,
+    StateLicense,
+    Verification,
+    VerificationSource,
+)
+from confide_compliance.domain.modality import Modality
+from confide_compliance.domain.watch import Coverage
+
+# --------------------------------------------------------------------------------------------------
+# Row <-> record
+# --------------------------------------------------------------------------------------------------
+
+
+def _clinician_profile_json(record: ClinicianRecord) -> dict[str, Any]:
+    return {
+        "practice_jurisdiction": record.practice_jurisdiction,
+        "is_supervisee": record.is_supervisee,
+        "primary_profession": record.primary_profession.value if record.primary_profession else None,
+        "npi": codec.npi_to_json(record.npi),
+    }
+
+
+def _clinician_from_row(row: RowMapping) -> ClinicianRecord:
+    return ClinicianRecord(
+        clinician_id=row["clinician_id"],
+        practice_id=row["practice_id"],
+        version=row["version"],
+        updated_at=row["updated_at"],
+        updated_by=row["updated_by"],
+        practice_jurisdiction=row["practice_jurisdiction"],
+        is_supervisee=row["is_supervisee"],
+        primary_profession=Profession(row["primary_profession"]) if row["primary_profession"] else None,
+        npi=codec.npi_from_json(row["npi"]),
+        coverage=codec.coverage_from_json(row["coverage"]),
+        coverage_on=row["coverage_on"],
+    )
+
+
+def _credential_from_row(row: RowMapping) -> CredentialRecord:
+    return CredentialRecord(
+        credential=codec.credential_from_json(row["data"]),
+        practice_id=row["practice_id"],
+        version=row["version"],
+        updated_at=row["updated_at"],
+        updated_by=row["updated_by"],
+    )
+
+
+def _credential_columns(record: CredentialRecord) -> dict[str, Any]:
+    c = record.credential
+    jurisdiction = c.jurisdiction if isinstance(c, StateLicense | CompactAuthority | StateException) else None
+    expires_on = c.valid_until if isinstance(c, StateException) else c.expires_on
+    return {
+        "practice_id": record.practice_id,
+        "kind": credential_kind(c),
+        "jurisdiction": jurisdiction,
+        "status": c.status.value,
+        "expires_on": expires_on,
+        "data": codec.credential_to_json(c),
+        "version": record.version,
+        "updated_at": record.updated_at,
+        "updated_by": record.updated_by,
+    }
+
+
+def _command_to_json(cmd: CheckCommand) -> dict[str, Any]:
+    return {
+        "clinician_id": cmd.clinician_id,
+        "client_jurisdiction": cmd.client_jurisdiction,
+        "clinician_jurisdiction": cmd.clinician_jurisdiction,
+        "session_start": cmd.session_start.isoformat(),
+        "client_time_zone": cmd.client_time_zone,
+        "modality": cmd.modality.value,
+        "existing_client": cmd.existing_client,
+        "profession": cmd.profession.value if cmd.profession else None,
+        "purpose": cmd.purpose,
+        "appointment_id": cmd.appointment_id,
+    }
+
+
+def _command_from_json(doc: dict[str, Any]) -> CheckCommand:
+    return CheckCommand(
+        clinician_id=doc["clinician_id"],
+        client_jurisdiction=doc["client_jurisdiction"],
+        clinician_jurisdiction=doc["clinician_jurisdiction"],
+        session_start=datetime.fromisoformat(doc["session_start"]),
+        client_time_zone=doc["client_time_zone"],
+        modality=Modality(doc["modality"]),
+        existing_client=bool(doc["existing_client"]),
+        profession=Profession(doc["profession"]) if doc.get("profession") else None,
+        purpose=doc.get("purpose", ""),
+        appointment_id=doc.get("appointment_id", ""),
+    )
+
+
+def _audit_from_row(row: RowMapping) -> StoredAuditRecord:
+    entry = AuditEntry(
+        event_id=row["event_id"],
+        occurred_at=row["occurred_at"],
+        source_service=row["source_service"],
+        actor_id=row["actor_id"],
+        action=row["action"],
+        resource_type=row["resource_type"],
+        resource_id=row["resource_id"],
+        outcome=row["outcome"],
+        purpose=row["purpose"],
+        actor_role=row["actor_role"],
+        subject_id=row["subject_id"],
+        practice_id=row["practice_id"],
+        attributes=tuple((str(k), str(v)) for k, v in row["attributes"]),
+    )
+    record = ChainedRecord(row["sequence"], entry, row["prev_hash"], row["hash"])
+    return StoredAuditRecord(record, row["recorded_at"])
+
+
+def _chained_from_row(row: RowMapping) -> ChainedRecord:
+    """Like `_audit_from_row`, but tolerant: a tampered row must be reported, not crash the walk."""
+    try:
+        return _audit_from_row(row).record
+    except Exception:  # e.g. an emptied required column: keep the row, its hash will not match
+        entry = AuditEntry(
+            event_id=row["event_id"] or "?",
+            occurred_at=row["occurred_at"],
+            source_service=row["source_service"] or "?",
+            actor_id=row["actor_id"] or "?",
+            action=row["action"] or "?",
+            resource_type=row["resource_type"] or "?",
+            resource_id=row["resource_id"] or "",
+            outcome=row["outcome"] or "?",
+        )
+        return ChainedRecord(row["sequence"], entry, row["prev_hash"], "")
+
+
+# --------------------------------------------------------------------------------------------------
+# Repositories
+# --------------------------------------------------------------------------------------------------
+
+
+class SqlRegistryRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def clinician_practice(self, clinician_id: str) -> str | None:
+        result = await self._s.execute(
+            select(clinicians.c.practice_id).where(clinicians.c.clinician_id == clinician_id)
+        )
+        value = result.scalar_one_or_none()
+        return str(value) if value is not None else None
+
+    async def get_clinician(
+        self, clinician_id: str, *, practice_id: str | None, for_update: bool = False
+    ) -> ClinicianRecord | None:
+        query = select(clinicians).where(clinicians.c.clinician_id == clinician_id)
+        if practice_id is not None:
+            query = query.where(clinicians.c.practice_id == practice_id)
+        if for_update:
+            query = query.with_for_update()
+        row = (await self._s.execute(query)).mappings().first()
+        return _clinician_from_row(row) if row is not None else None
+
+    async def add_clinician(self, record: ClinicianRecord) -> bool:
+        result = await self._s.execute(
+            pg_insert(clinicians)
+            .values(
+                clinician_id=record.clinician_id,
+                practice_id=record.practice_id,
+                practice_jurisdiction=record.practice_jurisdiction,
+                is_supervisee=record.is_supervisee,
+                primary_profession=record.primary_profession.value if record.primary_profession else None,
+                npi=codec.npi_to_json(record.npi),
+                version=record.version,
+                updated_at=record.updated_at,
+                updated_by=record.updated_by,
+            )
+            .on_conflict_do_nothing()
+            .returning(clinicians.c.clinician_id)
+        )
+        return result.first() is not None
+
+    async def update_clinician(self, record: ClinicianRecord) -> None:
+        await self._s.execute(
+            update(clinicians)
+            .where(clinicians.c.clinician_id == record.clinician_id)
+            .values(
+                practice_jurisdiction=record.practice_jurisdiction,
+                is_supervisee=record.is_supervisee,
+                primary_profession=record.primary_profession.value if record.primary_profession else None,
+                npi=codec.npi_to_json(record.npi),
+                version=record.version,
+                updated_at=record.updated_at,
+                updated_by=record.updated_by,
+            )
+        )
+
+    async def set_coverage(
+        self, clinician_id: str, coverage: frozenset[Coverage], on: date, reference_version: str
+    ) -> None:
+        await self._s.execute(
+            update(clinicians)
+            .where(clinicians.c.clinician_id == clinician_id)
+            .values(
+                coverage=codec.coverage_to_json(coverage),
+                coverage_on=on,
+                coverage_reference_version=reference_version,
+            )
+        )
+
+    async def credentials_of(self, clinician_id: str) -> list[CredentialRecord]:
+        result = await self._s.execute(
+            select(credentials)
+            .where(credentials.c.clinician_id == clinician_id)
+            .order_by(credentials.c.credential_id)
+        )
+        return [_credential_from_row(row) for row in result.mappings()]
+
+    async def credentials_of_many(self, clinician_ids: Sequence[str]) -> dict[str, list[CredentialRecord]]:
+        found: dict[str, list[CredentialRecord]] = defaultdict(list)
+        if not clinician_ids:
+            return found
+        result = await self._s.execute(
+            select(credentials)
+            .where(credentials.c.clinician_id.in_(list(clinician_ids)))
+            .order_by(credentials.c.clinician_id, credentials.c.credential_id)
+        )
+        for row in result.mappings():
+            found[str(row["clinician_id"])].append(_credential_from_row(row))
+        return found
+
+    async def credential_owner(self, credential_id: str) -> str | None:
+        result = await self._s.execute(
+            select(credentials.c.clinician_id).where(credentials.c.credential_id == credential_id)
+        )
+        value = result.scalar_one_or_none()
+        return str(value) if value is not None else None
+
+    async def add_credential(self, record: CredentialRecord) -> bool:
+        result = await self._s.execute(
+            pg_insert(credentials)
+            .values(
+                credential_id=record.credential_id,
+                clinician_id=record.clinician_id,
+                **_credential_columns(record),
+            )
+            .on_conflict_do_nothing()
+            .returning(credentials.c.credential_id)
+        )
+        return result.first() is not None
+
+    async def update_credential(self, record: CredentialRecord) -> None:
+        await self._s.execute(
+            update(credentials)
+            .where(credentials.c.credential_id == record.credential_id)
+            .values(**_credential_columns(record))
+        )
+
+    async def add_history(self, entry: HistoryEntry) -> None:
+        snapshot = entry.snapshot
+        data = (
+            _clinician_profile_json(snapshot)
+            if isinstance(snapshot, ClinicianRecord)
+            else codec.credential_to_json(snapshot.credential)
+        )
+        await self._s.execute(
+            insert(registry_history).values(
+                practice_id=entry.practice_id,
+                clinician_id=entry.clinician_id,
+                record_type=entry.record_type,
+                record_id=entry.record_id,
+                version=entry.version,
+                change=entry.change,
+                data=data,
+                changed_at=entry.changed_at,
+                changed_by=entry.changed_by,
+                reason=entry.reason,
+            )
+        )
+
+    async def history(
+        self, practice_id: str, clinician_id: str, record_id: str | None, page: Page
+    ) -> Paged[HistoryEntry]:
+        query = (
+            select(registry_history)
+            .where(
+                registry_history.c.practice_id == practice_id,
+                registry_history.c.clinician_id == clinician_id,
+                registry_history.c.id > page.after,
+            )
+            .order_by(registry_history.c.id)
+            .limit(page.size + 1)
+        )
+        if record_id:
+            query = query.where(registry_history.c.record_id == record_id)
+        rows = list((await self._s.execute(query)).mappings())
+        items: list[HistoryEntry] = []
+        for row in rows[: page.size]:
+            snapshot: CredentialRecord | ClinicianRecord
+            if row["record_type"] == CLINICIAN_RECORD:
+                doc = row["data"]
+                profession = doc.get("primary_profession")
+                snapshot = ClinicianRecord(
+                    clinician_id=str(row["clinician_id"]),
+                    practice_id=str(row["practice_id"]),
+                    version=row["version"],
+                    updated_at=row["changed_at"],
+                    updated_by=row["changed_by"],
+                    practice_jurisdiction=doc.get("practice_jurisdiction"),
+                    is_supervisee=bool(doc.get("is_supervisee")),
+                    primary_profession=Profession(profession) if profession else None,
+                    npi=codec.npi_from_json(doc.get("npi")),
+                )
+            else:
+                snapshot = CredentialRecord(
+                    credential=codec.credential_from_json(row["data"]),
+                    practice_id=str(row["practice_id"]),
+                    version=row["version"],
+                    updated_at=row["changed_at"],
+                    updated_by=row["changed_by"],
+                )
+            items.append(
+                HistoryEntry(
+                    practice_id=str(row["practice_id"]),
+                    clinician_id=str(row["clinician_id"]),
+                    record_type=row["record_type"],
+                    record_id=row["record_id"],
+                    version=row["version"],
+                    change=row["change"],
+                    changed_at=row["changed_at"],
+                    changed_by=row["changed_by"],
+                    reason=row["reason"],
+                    snapshot=snapshot,
+                )
+            )
+        next_after = int(rows[page.size - 1]["id"]) if len(rows) > page.size else None
+        return Paged(items, next_after)
+
+    async def add_verification(self, record: VerificationRecord) -> None:
+        v = record.verification
+        await self._s.execute(
+            insert(verifications).values(
+                verification_id=record.verification_id,
+                practice_id=record.practice_id,
+                clinician_id=record.clinician_id,
+                record_id=record.record_id,
+                record_version=record.record_version,
+                source=v.source.value,
+                verified_at=v.verified_at,
+                verified_by=v.verified_by,
+                reference=v.reference,
+                recorded_at=record.recorded_at,
+            )
+        )
+
+    async def verifications(self, practice_id: str, clinician_id: str) -> list[VerificationRecord]:
+        result = await self._s.execute(
+            select(verifications)
+            .where(verifications.c.practice_id == practice_id, verifications.c.clinician_id == clinician_id)
+            .order_by(verifications.c.recorded_at, verifications.c.verification_id)
+        )
+        return [
+            VerificationRecord(
+                verification_id=str(row["verification_id"]),
+                practice_id=str(row["practice_id"]),
+                clinician_id=str(row["clinician_id"]),
+                record_id=row["record_id"],
+                record_version=row["record_version"],
+                verification=Verification(
+                    source=VerificationSource(row["source"]),
+                    verified_at=row["verified_at"],
+                    verified_by=row["verified_by"],
+                    reference=row["reference"],
+                ),
+                recorded_at=row["recorded_at"],
+            )
+            for row in result.mappings()
+        ]
+
+    async def clinicians_of_practice(
+        self, practice_id: str, clinician_ids: Sequence[str] | None = None
+    ) -> list[ClinicianRecord]:
+        query = (
+            select(clinicians)
+            .where(clinicians.c.practice_id == practice_id)
+            .order_by(clinicians.c.clinician_id)
+        )
+        if clinician_ids is not None:
+            query = query.where(clinicians.c.clinician_id.in_(list(clinician_ids)))
+        return [_clinician_from_row(row) for row in (await self._s.execute(query)).mappings()]
+
+    async def clinician_ids_after(self, after: str | None, limit: int) -> list[str]:
+        query = select(clinicians.c.clinician_id).order_by(clinicians.c.clinician_id).limit(limit)
+        if after is not None:
+            query = query.where(clinicians.c.clinician_id > after)
+        return [str(v) for v in (await self._s.execute(query)).scalars()]
+
+
+class SqlDecisionRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def add(self, decision: StoredDecision) -> None:
+        authority = decision.authority
+        await self._s.execute(
+            insert(decisions).values(
+                decision_id=decision.decision_id,
+                practice_id=decision.practice_id,
+                clinician_id=decision.command.clinician_id,
+                decided_at=decision.decided_at,
+                session_date=decision.session_date,
+                allowed=decision.allowed,
+                authority_kind=authority.kind.value if authority else None,
+                authority_id=authority.id if authority else None,
+                profession=decision.profession,
+                request=_command_to_json(decision.command),
+                reasons=codec.reasons_to_json(decision.reasons),
+                reference_data_version=decision.reference_data_version,
+                explanation=decision.explanation,
+                purpose=decision.command.purpose,
+                appointment_id=decision.command.appointment_id,
+                requested_by=decision.requested_by,
+                usage_key=codec.usage_key_to_json(decision.usage_key),
+            )
+        )
+
+    async def get(self, practice_id: str, decision_id: str) -> StoredDecision | None:
+        row = (
+            (
+                await self._s.execute(
+                    select(decisions).where(
+                        decisions.c.decision_id == decision_id, decisions.c.practice_id == practice_id
+                    )
+                )
+            )
+            .mappings()
+            .first()
+        )
+        if row is None:
+            return None
+        return StoredDecision(
+            decision_id=str(row["decision_id"]),
+            practice_id=str(row["practice_id"]),
+            decided_at=row["decided_at"],
+            command=_command_from_json(row["request"]),
+            profession=row["profession"],
+            session_date=row["session_date"],
+            allowed=row["allowed"],
+            authority=codec.authority_from_columns(row["authority_kind"], row["authority_id"]),
+            reasons=codec.reasons_from_json(row["reasons"]),
+            reference_data_version=row["reference_data_version"],
+            explanation=row["explanation"],
+            requested_by=row["requested_by"],
+            usage_key=codec.usage_key_from_json(row["usage_key"]),
+        )
+
+    async def usage(self, clinician_id: str, year: int) -> Usage:
+        return await self.usage_of_many([clinician_id], year)
+
+    async def usage_of_many(self, clinician_ids: Sequence[str], year: int) -> Usage:
+        if not clinician_ids:
+            return Usage()
+        result = await self._s.execute(
+            select(
+                authority_day_usage.c.authority_id,
+                authority_day_usage.c.jurisdiction,
+                authority_day_usage.c.day,
+            ).where(
+                authority_day_usage.c.clinician_id.in_(list(clinician_ids)),
+                authority_day_usage.c.day >= date(year, 1, 1),
+                authority_day_usage.c.day <= date(year, 12, 31),
+            )
+        )
+        days: dict[UsageKey, set[date]] = defaultdict(set)
+        for authority_id, jurisdiction, day in result:
+            days[UsageKey(authority_id, jurisdiction, day.year)].add(day)
+        return Usage.of(days)
+
+    async def record_usage(
+        self, key: UsageKey, day: date, *, practice_id: str, clinician_id: str, decision_id: str
+    ) -> None:
+        await self._s.execute(
+            pg_insert(authority_day_usage)
+            .values(
+                authority_id=key.authority_id,
+                jurisdiction=key.jurisdiction,
+                day=day,
+                practice_id=practice_id,
+                clinician_id=clinician_id,
+                decision_id=decision_id,
+            )
+            .on_conflict_do_nothing()
+        )
+
+
+class SqlNoticeRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def claim(
+        self,
+        dedupe_key: str,
+        *,
+        practice_id: str,
+        clinician_id: str,
+        credential_id: str | None,
+        milestone: str,
+        event_id: str,
+        sent_at: datetime,
+    ) -> bool:
+        # A concurrent claimer of the same key waits on the unique index until we commit, then
+        # does nothing: each key is claimed exactly once.
+        result = await self._s.execute(
+            pg_insert(expiry_notices)
+            .values(
+                dedupe_key=dedupe_key,
+                practice_id=practice_id,
+                clinician_id=clinician_id,
+                credential_id=credential_id,
+                milestone=milestone,
+                event_id=event_id,
+                sent_at=sent_at,
+            )
+            .on_conflict_do_nothing()
+            .returning(expiry_notices.c.dedupe_key)
+        )
+        return result.first() is not None
+
+
+# Any constant works: one chain per store, so one lock.
+AUDIT_CHAIN_LOCK = "compliance.audit_chain"
+
+
+class SqlAuditRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def lock_chain(self) -> None:
+        await advisory_xact_lock(self._s, AUDIT_CHAIN_LOCK)
+
+    async def last(self) -> ChainedRecord | None:
+        row = (
+            (await self._s.execute(select(audit_records).order_by(audit_records.c.sequence.desc()).limit(1)))
+            .mappings()
+            .first()
+        )
+        return _audit_from_row(row).record if row is not None else None
+
+    async def has_event(self, event_id: str) -> bool:
+        result = await self._s.execute(
+            select(audit_records.c.sequence).where(audit_records.c.event_id == event_id)
+        )
+        return result.first() is not None
+
+    async def append(self, record: ChainedRecord, recorded_at: datetime) -> None:
+        e = record.entry
+        await self._s.execute(
+            insert(audit_records).values(
+                sequence=record.sequence,
+                event_id=e.event_id,
+                occurred_at=e.occurred_at,
+                recorded_at=recorded_at,
+                source_service=e.source_service,
+                practice_id=e.practice_id,
+                actor_id=e.actor_id,
+                actor_role=e.actor_role,
+                action=e.action,
+                resource_type=e.resource_type,
+                resource_id=e.resource_id,
+                subject_id=e.subject_id,
+                purpose=e.purpose,
+                outcome=e.outcome,
+                attributes=[[k, v] for k, v in e.attributes],
+                prev_hash=record.prev_hash,
+                hash=record.hash,
+            )
+        )
+
+    async def query(self, audit_filter: AuditFilter, page: Page) -> Paged[StoredAuditRecord]:
+        f = audit_filter
+        conditions = [audit_records.c.sequence > page.after]
+        if f.subject_id:
+            conditions.append(audit_records.c.subject_id == f.subject_id)
+        if f.actor_id:
+            conditions.append(audit_records.c.actor_id == f.actor_id)
+        if f.exclude_actor_id:
+            conditions.append(audit_records.c.actor_id != f.exclude_actor_id)
+        if f.resource_type:
+            conditions.append(audit_records.c.resource_type == f.resource_type)
+        if f.resource_id:
+            conditions.append(audit_records.c.resource_id == f.resource_id)
+        if f.start is not None:
+            conditions.append(audit_records.c.occurred_at >= f.start)
+        if f.end is not None:
+            conditions.append(audit_records.c.occurred_at < f.end)
+        if f.practice_id is not None:
+            conditions.append(audit_records.c.practice_id == f.practice_id)
+        query: Select[Any] = (
+            select(audit_records)
+            .where(and_(*conditions))
+            .order_by(audit_records.c.sequence)
+            .limit(page.size + 1)
+        )
+        rows = list((await self._s.execute(query)).mappings())
+        items = [_audit_from_row(row) for row in rows[: page.size]]
+        next_after = int(rows[page.size - 1]["sequence"]) if len(rows) > page.size else None
+        return Paged(items, next_after)
+
+    async def chain(self, batch_size: int) -> AsyncIterator[list[ChainedRecord]]:
+        after = 0
+        while True:
+            rows = list(
+                (
+                    await self._s.execute(
+                        select(audit_records)
+                        .where(audit_records.c.sequence > after)
+                        .order_by(audit_records.c.sequence)
+                        .limit(batch_size)
+                    )
+                ).mappings()
+            )
+            if not rows:
+                return
+            yield [_chained_from_row(row) for row in rows]
+            after = int(rows[-1]["sequence"])
+
+
+async def advisory_xact_lock(session: AsyncSession, key: str) -> None:
+    """Block until this transaction holds the lock `key` (released at commit or rollback)."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
+
+
+# --------------------------------------------------------------------------------------------------
+# Unit of work and the single-runner lock
+# --------------------------------------------------------------------------------------------------
+
+
+class SqlUnitOfWork:
+    """The chassis unit of work (state + outbox in one transaction) with this service's repositories."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._inner = ChassisUnitOfWork(sessions)
+
+    async def __aenter__(self) -> SqlUnitOfWork:
+        await self._inner.__aenter__()
+        session = self._inner.session
+        self.registry: RegistryRepository = SqlRegistryRepository(session)
+        self.decisions: DecisionRepository = SqlDecisionRepository(session)
+        self.notices: NoticeRepository = SqlNoticeRepository(session)
+        self.audit: AuditRepository = SqlAuditRepository(session)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._inner.__aexit__(exc_type, exc, tb)
+
+    def publish(self, *events: Message | OutgoingEvent) -> None:
+        self._inner.publish(*events)
+
+    async def commit(self) -> None:
+        await self._inner.commit()
+
+    async def lock(self, key: str) -> None:
+        await advisory_xact_lock(self._inner.session, key)
+
+
+class PgSingleRunner:
+    """Cluster-wide mutual exclusion with a session-level advisory lock on a dedicated connection.
+
+    Whoever holds the connection holds the lock; if the process dies, PostgreSQL drops the
+    connection and the lock with it, so another replica takes over at its next run.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self, name: str) -> AsyncIterator[bool]:
+        async with self._engine.connect() as conn:
+            acquired = bool(
+                await conn.scalar(
+                    text("SELECT pg_try_advisory_lock(hashtextextended(:key, 0))"), {"key": name}
+                )
+            )
+            await conn.commit()
+            try:
+                yield acquired
+            finally:
+                if acquired:
+                    try:
+                        await conn.execute(
+                            text("SELECT pg_advisory_unlock(hashtextextended(:key, 0))"), {"key": name}
+                        )
+                        await conn.commit()
+                    except BaseException:
+                        # Never return a connection that may still hold the lock to the pool.
+                        await conn.invalidate()
+                        raise

@@ -1,0 +1,1 @@
+"""Kafka consumers: the audit trail (`confide.audit.events.v1` into the hash-chained store)."""
