@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from opentelemetry import trace
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -121,9 +121,19 @@ class IdempotentConsumer:
         return set(self._consumer.assignment())
 
     async def _commit_pending(self) -> None:
-        if self._pending:
-            offsets, self._pending = self._pending, {}
+        """Commit handled offsets of the partitions still owned; a revoked partition's new owner
+        re-reads from the last commit and the inbox turns those records into duplicates."""
+        if not self._pending:
+            return
+        owned = self._consumer.assignment()
+        offsets = {tp: offset for tp, offset in self._pending.items() if tp in owned}
+        self._pending = {}
+        if not offsets:
+            return
+        try:
             await self._consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError) as exc:  # a rebalance overtook us
+            log.info("offset commit skipped by a rebalance", consumer=self.name, error=type(exc).__name__)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop` is set. The consumer must have been started."""
@@ -131,8 +141,8 @@ class IdempotentConsumer:
             batches = await self._consumer.getmany(timeout_ms=500, max_records=100)
             for tp, records in batches.items():
                 for record in records:
-                    if stop.is_set():
-                        break
+                    if stop.is_set() or tp not in self._consumer.assignment():
+                        break  # stopping, or the partition moved to another replica in a rebalance
                     async with self._processing:
                         await self.process(
                             topic=record.topic,

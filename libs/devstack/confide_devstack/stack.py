@@ -419,7 +419,12 @@ class LocalStack:
             env=self._service_env(spec), cwd=cfg.root,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
-        out, _ = await proc.communicate()
+        try:
+            out, _ = await asyncio.wait_for(proc.communicate(), timeout=30)
+        except TimeoutError:  # not an argparse program: it offers nothing we can see
+            proc.kill()
+            await proc.wait()
+            return False
         usage = out.decode(errors="replace")
         return proc.returncode == 0 and re.search(rf"[{{,]{re.escape(command)}[,}}]", usage) is not None
 

@@ -66,7 +66,12 @@ FAKE_MAIN = textwrap.dedent(
         print("fake stopped", flush=True)
 
 
-    asyncio.run(migrate() if sys.argv[1] == "migrate" else serve())
+    if sys.argv[1] == "--help":
+        print("usage: python -m confide_fake {serve,migrate,seed-demo}")
+    elif sys.argv[1] == "seed-demo":
+        print("fake seeded", flush=True)
+    else:
+        asyncio.run(migrate() if sys.argv[1] == "migrate" else serve())
     '''
 )
 
@@ -247,6 +252,7 @@ async def test_stack_runs_a_service_and_stops_everything_when_it_dies(
         assert await conn.fetchval("SELECT to_regclass('migrated')::text") == "migrated"  # migrate ran
         await conn.close()
         assert any("fake serving" in line for line in lines)
+        assert any("fake seeded" in line for line in lines)  # it offers seed-demo, so the stack seeded it
         pg_pid = int((run_dir / "postgres" / "data" / "postmaster.pid").read_text().split()[0])
         os.kill(fake["pid"], signal.SIGKILL)  # the service dies
         code = await asyncio.wait_for(proc.wait(), 60)
