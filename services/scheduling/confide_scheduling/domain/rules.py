@@ -15,6 +15,8 @@ LIC_03: Final = "LIC-03"  # an authority must be valid for (clinician, client st
 LIC_04: Final = "LIC-04"  # record the client's current physical location at the start of every session
 SAFE_01: Final = "SAFE-01"  # verify the client's identity at each contact
 SAFE_02: Final = "SAFE-02"  # capture the client's current physical location at session start
+SAFE_10: Final = "SAFE-10"  # telehealth informed consent obtained and documented before care
+SAFE_12: Final = "SAFE-12"  # consent specific to telehealth and to each modality
 SAFE_20: Final = "SAFE-20"  # suitability for telehealth
 SAFE_21: Final = "SAFE-21"  # not for urgent crisis
 SAFE_22: Final = "SAFE-22"  # PHQ-9 item 9 >= 1 -> structured risk assessment
@@ -32,3 +34,6 @@ SCHED_MIN_NOTICE: Final = "SCHED-03"  # bookings respect the minimum notice / ar
 SCHED_CHECKIN_WINDOW: Final = "SCHED-04"  # check-in only inside the check-in window
 SCHED_NO_SHOW_GRACE: Final = "SCHED-05"  # no-show only after the grace period without check-in
 SCHED_OFFER: Final = "SCHED-06"  # waitlist offer state / expiry
+SCHED_UNAVAILABLE: Final = "SCHED-07"  # the requested time is not in the clinician's availability
+SCHED_PROFILE_UNKNOWN: Final = "SCHED-08"  # the client's profile (home state, time zone) is not known yet
+SCHED_VIDEO_LINK: Final = "SCHED-09"  # join links: video appointments, participants, inside the window

@@ -1,0 +1,1 @@
+"""Adapters for the app layer's ports: compliance over gRPC, Jitsi Meet room tokens."""

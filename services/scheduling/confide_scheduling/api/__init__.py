@@ -1,0 +1,1 @@
+"""gRPC servicers: request validation and conversion; the use cases do the work."""

@@ -1,0 +1,318 @@
+"""Availability management and slot search.
+
+Slot search asks compliance ``FindAuthorizedClinicians`` for the client's state (LIC-01/LIC-03), once per
+modality wanted, and fails closed (UNAVAILABLE) when compliance does not answer; the booking itself is
+authorized again with ``CheckAuthorization``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from confide.scheduling.v1 import scheduling_pb2
+from confide_chassis.db import UnitOfWork
+from confide_chassis.errors import InvalidArgument, NotFound
+from confide_chassis.ids import new_id
+from confide_scheduling.app import common
+from confide_scheduling.app.context import Caller, Deps
+from confide_scheduling.app.idempotency import IdempotencyScope, run_idempotent
+from confide_scheduling.db import repository as repo
+from confide_scheduling.domain.availability import (
+    DateException,
+    WeeklyAvailability,
+    WeeklyRule,
+    generate_slots,
+)
+from confide_scheduling.domain.catalog import SYNCHRONOUS_MODALITIES, Modality, SessionType
+from confide_scheduling.domain.location import US_JURISDICTIONS
+from confide_scheduling.domain.timekit import TimeRange
+from confide_scheduling.domain.waitlist import TimeOfDayWindow
+from confide_scheduling.mapping import MODALITY_TO_PB, local_iso, state_to_pb, time_range_to_pb
+from confide_scheduling.views import exception_pb, schedule_pb, session_type_pb, time_off_pb
+
+pb = scheduling_pb2
+
+MAX_TIME_OFF = timedelta(days=366)
+DEFAULT_RESULTS = 200
+MAX_RESULTS = 1000
+
+
+def list_session_types(deps: Deps) -> pb.ListSessionTypesResponse:
+    return pb.ListSessionTypesResponse(
+        session_types=[session_type_pb(t) for t in deps.catalogue.session_types]
+    )
+
+
+async def get_schedule(deps: Deps, caller: Caller, clinician_id: UUID) -> pb.GetScheduleResponse:
+    async with deps.sessions() as session:
+        record = await repo.get_schedule(session, clinician_id)
+        if record is None or record.practice_id != caller.practice_id:
+            raise NotFound("no such clinician schedule")
+        caller.role_for_clinician(clinician_id)
+        exceptions = await repo.list_exceptions(session, clinician_id)
+        time_off = await repo.list_time_off(session, clinician_id)
+    return pb.GetScheduleResponse(schedule=schedule_pb(record, exceptions, time_off))
+
+
+@dataclass(frozen=True, slots=True)
+class WeeklySchedule:
+    clinician_id: UUID
+    time_zone: str
+    location_state: str
+    modalities: frozenset[Modality]
+    session_type_codes: frozenset[str]
+    rules: tuple[WeeklyRule, ...]
+
+
+async def set_weekly_schedule(
+    deps: Deps, caller: Caller, data: WeeklySchedule, key: str, fields: dict[str, object]
+) -> pb.SetWeeklyScheduleResponse:
+    if data.location_state not in US_JURISDICTIONS:
+        raise InvalidArgument.field("location", "must be a US state or territory")
+    unknown = sorted(data.session_type_codes - {t.code for t in deps.catalogue.session_types})
+    if unknown:
+        raise InvalidArgument.field("session_type_codes", f"unknown codes: {', '.join(unknown)}")
+    availability = WeeklyAvailability(data.time_zone, data.rules, data.modalities)
+
+    async def body(scope: IdempotencyScope) -> pb.SetWeeklyScheduleResponse:
+        now = deps.now()
+        async with UnitOfWork(deps.sessions) as uow:
+            existing = await repo.get_schedule(uow.session, data.clinician_id, for_update=True)
+            caller.role_for_clinician(
+                data.clinician_id, practice_id=existing.practice_id if existing else None
+            )
+            await scope.claim(uow, deps)
+            record = repo.ScheduleRecord(
+                clinician_id=data.clinician_id,
+                practice_id=caller.practice_id,
+                availability=availability,
+                location_state=data.location_state,
+                session_type_codes=data.session_type_codes,
+                version=(existing.version + 1) if existing else 1,
+                updated_at=now,
+            )
+            await repo.save_schedule(uow.session, record)
+            exceptions = await repo.list_exceptions(uow.session, data.clinician_id)
+            time_off = await repo.list_time_off(uow.session, data.clinician_id)
+            response = pb.SetWeeklyScheduleResponse(schedule=schedule_pb(record, exceptions, time_off))
+            await scope.finish(uow, response)
+        return response
+
+    return await run_idempotent(
+        deps, caller, "SetWeeklySchedule", key, fields, pb.SetWeeklyScheduleResponse, body
+    )
+
+
+async def _owned_schedule(uow: UnitOfWork, caller: Caller, clinician_id: UUID) -> repo.ScheduleRecord:
+    record = await repo.get_schedule(uow.session, clinician_id, for_update=True)
+    if record is None or record.practice_id != caller.practice_id:
+        raise NotFound("no such clinician schedule")
+    caller.role_for_clinician(clinician_id)
+    return record
+
+
+async def add_exception(
+    deps: Deps, caller: Caller, clinician_id: UUID, exc: DateException, key: str, fields: dict[str, object]
+) -> pb.AddAvailabilityExceptionResponse:
+    async def body(scope: IdempotencyScope) -> pb.AddAvailabilityExceptionResponse:
+        async with UnitOfWork(deps.sessions) as uow:
+            await _owned_schedule(uow, caller, clinician_id)
+            await scope.claim(uow, deps)
+            exception_id = new_id()
+            await repo.add_exception(uow.session, exception_id, clinician_id, exc, deps.now())
+            response = pb.AddAvailabilityExceptionResponse(exception=exception_pb(exception_id, exc))
+            await scope.finish(uow, response)
+        return response
+
+    return await run_idempotent(
+        deps, caller, "AddAvailabilityException", key, fields, pb.AddAvailabilityExceptionResponse, body
+    )
+
+
+async def remove_exception(
+    deps: Deps, caller: Caller, clinician_id: UUID, exception_id: UUID, key: str, fields: dict[str, object]
+) -> pb.RemoveAvailabilityExceptionResponse:
+    async def body(scope: IdempotencyScope) -> pb.RemoveAvailabilityExceptionResponse:
+        async with UnitOfWork(deps.sessions) as uow:
+            await _owned_schedule(uow, caller, clinician_id)
+            await scope.claim(uow, deps)
+            if not await repo.remove_exception(uow.session, clinician_id, exception_id):
+                raise NotFound("no such availability exception")
+            response = pb.RemoveAvailabilityExceptionResponse()
+            await scope.finish(uow, response)
+        return response
+
+    return await run_idempotent(
+        deps, caller, "RemoveAvailabilityException", key, fields, pb.RemoveAvailabilityExceptionResponse, body
+    )
+
+
+async def add_time_off(
+    deps: Deps, caller: Caller, clinician_id: UUID, span: TimeRange, key: str, fields: dict[str, object]
+) -> pb.AddTimeOffResponse:
+    if span.duration > MAX_TIME_OFF:
+        raise InvalidArgument.field("range.end", "time off spans at most 366 days")
+
+    async def body(scope: IdempotencyScope) -> pb.AddTimeOffResponse:
+        async with UnitOfWork(deps.sessions) as uow:
+            await _owned_schedule(uow, caller, clinician_id)
+            await scope.claim(uow, deps)
+            time_off_id = new_id()
+            await repo.add_time_off(uow.session, time_off_id, clinician_id, span, deps.now())
+            response = pb.AddTimeOffResponse(time_off=time_off_pb(time_off_id, span))
+            await scope.finish(uow, response)
+        return response
+
+    return await run_idempotent(deps, caller, "AddTimeOff", key, fields, pb.AddTimeOffResponse, body)
+
+
+async def remove_time_off(
+    deps: Deps, caller: Caller, clinician_id: UUID, time_off_id: UUID, key: str, fields: dict[str, object]
+) -> pb.RemoveTimeOffResponse:
+    async def body(scope: IdempotencyScope) -> pb.RemoveTimeOffResponse:
+        async with UnitOfWork(deps.sessions) as uow:
+            await _owned_schedule(uow, caller, clinician_id)
+            await scope.claim(uow, deps)
+            if not await repo.remove_time_off(uow.session, clinician_id, time_off_id):
+                raise NotFound("no such time off")
+            response = pb.RemoveTimeOffResponse()
+            await scope.finish(uow, response)
+        return response
+
+    return await run_idempotent(deps, caller, "RemoveTimeOff", key, fields, pb.RemoveTimeOffResponse, body)
+
+
+@dataclass(frozen=True, slots=True)
+class SlotQuery:
+    client_id: UUID
+    session_type_code: str
+    modality: Modality | None
+    window: TimeRange
+    client_state: str | None
+    clinician_ids: frozenset[UUID]
+    time_windows: tuple[TimeOfDayWindow, ...]
+    max_results: int
+
+
+async def search_slots(deps: Deps, caller: Caller, query: SlotQuery) -> pb.SearchSlotsResponse:
+    kind = common.session_type(deps, query.session_type_code)
+    if query.modality is not None and query.modality not in kind.modalities:
+        raise InvalidArgument.field("modality", f"is not offered for session type {kind.code}")
+    if query.max_results < 0:
+        raise InvalidArgument.field("max_results", "must not be negative")
+    limit = min(query.max_results or DEFAULT_RESULTS, MAX_RESULTS)
+    now = deps.now()
+    async with deps.sessions() as session:
+        found = await repo.get_profile(session, query.client_id)
+        await caller.role_for_client(session, query.client_id, found.practice_id if found else None)
+        profile = await common.client_profile(session, query.client_id)
+        state = query.client_state or profile.home_state
+        assert state is not None
+        assert profile.time_zone is not None
+        schedules = [
+            s
+            for s in await repo.list_schedules(session, caller.practice_id)
+            if s.offers(kind.code) and (not query.clinician_ids or s.clinician_id in query.clinician_ids)
+        ]
+    wanted = [
+        m
+        for m in sorted(kind.modalities & SYNCHRONOUS_MODALITIES)
+        if query.modality is None or m is query.modality
+    ]
+    candidates = {s.clinician_id for s in schedules}
+    answers = await asyncio.gather(
+        *(
+            deps.authorization.find_authorized(
+                client_state=state,
+                session_start=max(query.window.start, now),
+                client_time_zone=profile.time_zone,
+                modality=m,
+                clinician_ids=candidates,
+                bearer_token=caller.token,
+            )
+            for m in wanted
+        )
+    )
+    authorized: dict[UUID, set[Modality]] = {}
+    for modality, clinicians in zip(wanted, answers, strict=True):
+        for clinician in clinicians:
+            authorized.setdefault(clinician, set()).add(modality)
+    slots: list[pb.Slot] = []
+    async with deps.sessions() as session:
+        for schedule in schedules:
+            allowed = authorized.get(schedule.clinician_id)
+            if not allowed:
+                continue
+            slots.extend(
+                await _clinician_slots(deps, session, schedule, kind, query, allowed, profile.time_zone, now)
+            )
+    slots.sort(key=lambda s: (s.time.start.seconds, s.clinician_id))
+    return pb.SearchSlotsResponse(
+        slots=slots[:limit],
+        client_time_zone=profile.time_zone,
+        client_state=state_to_pb(state),
+    )
+
+
+async def _clinician_slots(
+    deps: Deps,
+    session: AsyncSession,
+    schedule: repo.ScheduleRecord,
+    kind: SessionType,
+    query: SlotQuery,
+    allowed: set[Modality],
+    client_zone: str,
+    now: datetime,
+) -> Sequence[pb.Slot]:
+    window = query.window
+    tz = schedule.availability.tz
+    padded = window.padded(kind.duration + timedelta(hours=4), kind.duration + timedelta(hours=4))
+    exceptions = [
+        e
+        for _, e in await repo.list_exceptions(
+            session,
+            schedule.clinician_id,
+            window.start.astimezone(tz).date() - timedelta(days=1),
+            window.end.astimezone(tz).date() + timedelta(days=1),
+        )
+    ]
+    off = [r for _, r in await repo.list_time_off(session, schedule.clinician_id, padded)]
+    busy = await repo.busy_ranges(session, schedule.clinician_id, padded, now)
+    generated = generate_slots(
+        schedule.availability,
+        exceptions,
+        off,
+        busy,
+        kind,
+        window.start,
+        window.end,
+        deps.settings.granularity,
+        deps.settings.min_notice,
+        now,
+        client_zone=client_zone,
+    )
+    out: list[pb.Slot] = []
+    for slot in generated:
+        modalities = slot.modalities & allowed
+        if not modalities:
+            continue
+        if query.time_windows and not any(
+            w.fits(slot.client_local_start, slot.client_local_end) for w in query.time_windows
+        ):
+            continue
+        message = pb.Slot(
+            clinician_id=str(schedule.clinician_id),
+            modalities=sorted(MODALITY_TO_PB[m] for m in modalities),
+            client_local_start=slot.client_local_start.isoformat(),
+            client_local_end=slot.client_local_end.isoformat(),
+            clinician_local_start=local_iso(slot.start, schedule.availability.time_zone),
+        )
+        time_range_to_pb(message.time, slot.range)
+        out.append(message)
+    return out

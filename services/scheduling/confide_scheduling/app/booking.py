@@ -1,0 +1,719 @@
+"""Booking use cases: hold, confirm, release, book, reschedule, cancel, no-show, re-check, read.
+
+A booking is decided in this order, each step failing with its own rule ids:
+
+1. the request is well formed (INVALID_ARGUMENT with field paths);
+2. the caller may act for the client (client themself, care-team clinician, practice admin);
+3. the client's profile facts are known (SCHED-08), the time respects the minimum notice (SCHED-03)
+   and is a slot of the clinician's availability (SCHED-07);
+4. a current telehealth consent covers the modality and the client's state (SAFE-10, SAFE-12);
+5. the latest screening does not block online self-booking (SAFE-23, SAFE-24);
+6. compliance allows it for the client's state at session time (LIC-01, LIC-03), fail closed;
+7. under a per-clinician lock the time (with buffers) is still free, and the insert passes the
+   exclusion constraint — otherwise ABORTED. State, events and the idempotency key commit together.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from confide.scheduling.v1 import scheduling_pb2
+from confide_chassis import audit
+from confide_chassis.db import UnitOfWork
+from confide_chassis.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    RuleViolation,
+)
+from confide_chassis.ids import new_id
+from confide_scheduling.adapters.jitsi import new_room_name
+from confide_scheduling.app import common
+from confide_scheduling.app.context import ADMIN, CLIENT, CLINICIAN, Caller, Deps, audit_record
+from confide_scheduling.app.idempotency import IdempotencyScope, run_idempotent
+from confide_scheduling.app.offers import offer_freed_slot
+from confide_scheduling.db import repository as repo
+from confide_scheduling.domain import appointments as appts
+from confide_scheduling.domain import rules
+from confide_scheduling.domain.appointments import AppointmentStatus, AuthorizationDecision
+from confide_scheduling.domain.catalog import Modality, SessionType
+from confide_scheduling.domain.policy import (
+    CancellationOutcome,
+    CancellationPolicy,
+    CancelledBy,
+    FeeContext,
+    PayerType,
+    cancel_appointment,
+    mark_no_show,
+)
+from confide_scheduling.domain.timekit import TimeRange
+from confide_scheduling.domain.waitlist import FreedSlot
+from confide_scheduling.views import (
+    appointment_pb,
+    booked_event,
+    cancelled_event,
+    fee_pb,
+    no_show_event,
+    policy_pb,
+    rescheduled_event,
+)
+
+pb = scheduling_pb2
+
+CANCELLED_BY_ROLE = {
+    CLIENT: CancelledBy.CLIENT,
+    CLINICIAN: CancelledBy.CLINICIAN,
+    ADMIN: CancelledBy.PRACTICE,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class BookingRequest:
+    client_id: UUID
+    clinician_id: UUID
+    session_type: SessionType
+    modality: Modality
+    start: datetime
+    client_state: str | None  # None = home state
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """Everything checked before the transaction (no lock held while compliance answers)."""
+
+    role: str
+    profile: repo.ClientProfile
+    schedule: repo.ScheduleRecord
+    client_state: str
+    clinician_review_required: bool
+
+
+async def prepare_booking(deps: Deps, caller: Caller, request: BookingRequest, now: datetime) -> Prepared:
+    async with deps.sessions() as session:
+        profile = await repo.get_profile(session, request.client_id)
+        role = await caller.role_for_client(
+            session, request.client_id, profile.practice_id if profile else None
+        )
+        profile = await common.client_profile(session, request.client_id)
+        schedule = await common.clinician_schedule(session, caller, request.clinician_id)
+        common.require_offered(schedule, request.session_type, request.modality)
+        common.require_min_notice(deps, request.start, now)
+        await common.require_available(
+            session, deps, schedule, request.session_type, request.modality, request.start
+        )
+        state = request.client_state or profile.home_state
+        assert state is not None  # client_profile() guarantees it
+        await common.require_consent(session, profile, request.modality, state, now)
+        review = await common.screening_gate(session, request.client_id, role)
+    return Prepared(role, profile, schedule, state, review)
+
+
+async def authorize(
+    deps: Deps,
+    caller: Caller,
+    prepared: Prepared,
+    *,
+    clinician_id: UUID,
+    client_id: UUID,
+    start: datetime,
+    modality: Modality,
+    appointment_id: UUID | None,
+    purpose: str = "booking",
+) -> AuthorizationDecision:
+    async with deps.sessions() as session:
+        return await common.ask_compliance(
+            deps,
+            caller,
+            session,
+            clinician_id=clinician_id,
+            client_id=client_id,
+            client_state=prepared.client_state,
+            clinician_state=prepared.schedule.location_state,
+            start=start,
+            client_time_zone=prepared.profile.time_zone or "UTC",
+            modality=modality,
+            purpose=purpose,
+            appointment_id=appointment_id,
+        )
+
+
+async def reserve(
+    uow: UnitOfWork,
+    rec: repo.AppointmentRecord,
+    now: datetime,
+    *,
+    expected_version: int | None = None,
+) -> None:
+    """Under the clinician lock: drop expired holds, check the time (with buffers) is free, then insert or
+    update; the exclusion constraint is the final guard (Conflict either way)."""
+    a = rec.appointment
+    await repo.lock_clinician(uow.session, a.clinician_id)
+    buffer = a.session_type.buffer
+    span = a.range.padded(buffer, buffer)
+    await repo.expire_stale_holds(uow.session, a.clinician_id, span, now)
+    busy = await repo.busy_ranges(uow.session, a.clinician_id, span, now, exclude=a.id)
+    appts.ensure_free(a.range, busy, buffer)
+    if expected_version is None:
+        await repo.insert_appointment(uow.session, rec)
+    else:
+        await repo.update_appointment(uow.session, rec, expected_version)
+
+
+def new_record(appointment: appts.Appointment, prepared: Prepared, caller: Caller) -> repo.AppointmentRecord:
+    return repo.AppointmentRecord(
+        appointment=appointment,
+        practice_id=caller.practice_id,
+        authorized_state=prepared.client_state,
+        clinician_time_zone=prepared.schedule.availability.time_zone,
+        video_room=new_room_name(),
+        booked_by=prepared.role,
+    )
+
+
+async def book_appointment(
+    deps: Deps, caller: Caller, request: BookingRequest, key: str, fields: dict[str, object]
+) -> pb.BookAppointmentResponse:
+    async def body(scope: IdempotencyScope) -> pb.BookAppointmentResponse:
+        now = deps.now()
+        prepared = await prepare_booking(deps, caller, request, now)
+        appointment_id = new_id()
+        decision = await authorize(
+            deps,
+            caller,
+            prepared,
+            clinician_id=request.clinician_id,
+            client_id=request.client_id,
+            start=request.start,
+            modality=request.modality,
+            appointment_id=appointment_id,
+        )
+        appointment = appts.book(
+            appointment_id=appointment_id,
+            practice_id=repo.practice_uuid(caller.practice_id),
+            clinician_id=request.clinician_id,
+            client_id=request.client_id,
+            session_type=request.session_type,
+            modality=request.modality,
+            start=request.start,
+            now=now,
+            authorization=decision,
+            min_notice=deps.settings.min_notice,
+            clinician_review_required=prepared.clinician_review_required,
+        )
+        rec = new_record(appointment, prepared, caller)
+        async with UnitOfWork(deps.sessions) as uow:
+            await scope.claim(uow, deps)
+            await reserve(uow, rec, now)
+            uow.publish(booked_event(rec, now))
+            audit_record(
+                uow,
+                action=audit.CREATE,
+                resource_type="appointment",
+                resource_id=str(rec.id),
+                subject=request.client_id,
+                rule_ids=(rules.LIC_03,),
+                now=now,
+            )
+            response = pb.BookAppointmentResponse(appointment=appointment_pb(rec))
+            await scope.finish(uow, response)
+        return response
+
+    return await run_idempotent(
+        deps, caller, "BookAppointment", key, fields, pb.BookAppointmentResponse, body
+    )
+
+
+async def hold_slot(
+    deps: Deps, caller: Caller, request: BookingRequest, key: str, fields: dict[str, object]
+) -> pb.HoldSlotResponse:
+    async def body(scope: IdempotencyScope) -> pb.HoldSlotResponse:
+        now = deps.now()
+        prepared = await prepare_booking(deps, caller, request, now)
+        appointment = appts.place_hold(
+            appointment_id=new_id(),
+            practice_id=repo.practice_uuid(caller.practice_id),
+            clinician_id=request.clinician_id,
+            client_id=request.client_id,
+            session_type=request.session_type,
+            modality=request.modality,
+            start=request.start,
+            now=now,
+            hold_ttl=deps.settings.hold_ttl,
+            min_notice=deps.settings.min_notice,
+        )
+        rec = new_record(appointment, prepared, caller)
+        async with UnitOfWork(deps.sessions) as uow:
+            await scope.claim(uow, deps)
+            await reserve(uow, rec, now)
+            audit_record(
+                uow,
+                action=audit.CREATE,
+                resource_type="appointment",
+                resource_id=str(rec.id),
+                subject=request.client_id,
+                now=now,
+            )
+            response = pb.HoldSlotResponse(appointment=appointment_pb(rec))
+            await scope.finish(uow, response)
+        return response
+
+    return await run_idempotent(deps, caller, "HoldSlot", key, fields, pb.HoldSlotResponse, body)
+
+
+async def load_appointment(deps: Deps, appointment_id: UUID) -> repo.AppointmentRecord:
+    async with deps.sessions() as session:
+        rec = await repo.get_appointment(session, appointment_id)
+    if rec is None:
+        raise NotFound("no such appointment")
+    return rec
+
+
+def _role(caller: Caller, rec: repo.AppointmentRecord, *, client: bool = True) -> str:
+    a = rec.appointment
+    return caller.role_for_appointment(rec.practice_id, a.client_id, a.clinician_id, client=client)
+
+
+async def confirm_hold(
+    deps: Deps, caller: Caller, appointment_id: UUID, key: str, fields: dict[str, object]
+) -> pb.ConfirmHoldResponse:
+    async def body(scope: IdempotencyScope) -> pb.ConfirmHoldResponse:
+        now = deps.now()
+        rec = await load_appointment(deps, appointment_id)
+        a = rec.appointment
+        role = _role(caller, rec)
+        appts.require_status(a, AppointmentStatus.BOOKED, AppointmentStatus.HELD)
+        if appts.is_hold_expired(a, now):
+            raise FailedPrecondition(
+                RuleViolation(rules.SCHED_HOLD_EXPIRED, "the hold has expired; search again", str(a.id))
+            )
+        async with deps.sessions() as session:
+            profile = await common.client_profile(session, a.client_id)
+            schedule = await common.clinician_schedule(session, caller, a.clinician_id)
+            await common.require_consent(session, profile, a.modality, rec.authorized_state, now)
+            review = await common.screening_gate(session, a.client_id, role)
+        prepared = Prepared(role, profile, schedule, rec.authorized_state, review)
+        decision = await authorize(
+            deps,
+            caller,
+            prepared,
+            clinician_id=a.clinician_id,
+            client_id=a.client_id,
+            start=a.start,
+            modality=a.modality,
+            appointment_id=a.id,
+        )
+        confirmed = appts.confirm_hold(a, now, decision, clinician_review_required=review)
+        updated = rec.with_appointment(confirmed)
+        async with UnitOfWork(deps.sessions) as uow:
+            await scope.claim(uow, deps)
+            await repo.update_appointment(uow.session, updated, a.version)
+            uow.publish(booked_event(updated, now))
+            audit_record(
+                uow,
+                action=audit.UPDATE,
+                resource_type="appointment",
+                resource_id=str(a.id),
+                subject=a.client_id,
+                rule_ids=(rules.LIC_03,),
+                now=now,
+            )
+            response = pb.ConfirmHoldResponse(appointment=appointment_pb(updated))
+            await scope.finish(uow, response)
+        return response
+
+    return await run_idempotent(deps, caller, "ConfirmHold", key, fields, pb.ConfirmHoldResponse, body)
+
+
+async def release_hold(
+    deps: Deps, caller: Caller, appointment_id: UUID, key: str, fields: dict[str, object]
+) -> pb.ReleaseHoldResponse:
+    async def body(scope: IdempotencyScope) -> pb.ReleaseHoldResponse:
+        now = deps.now()
+        rec = await load_appointment(deps, appointment_id)
+        _role(caller, rec)
+        released = appts.release_hold(rec.appointment, now)
+        updated = rec.with_appointment(released, cancelled_by=CANCELLED_BY_ROLE.get(rec.booked_by))
+        async with UnitOfWork(deps.sessions) as uow:
+            await scope.claim(uow, deps)
+            await repo.update_appointment(uow.session, updated, rec.appointment.version)
+            audit_record(
+                uow,
+                action=audit.UPDATE,
+                resource_type="appointment",
+                resource_id=str(rec.id),
+                subject=rec.appointment.client_id,
+                now=now,
+            )
+            response = pb.ReleaseHoldResponse(appointment=appointment_pb(updated))
+            await scope.finish(uow, response)
+        return response
+
+    return await run_idempotent(deps, caller, "ReleaseHold", key, fields, pb.ReleaseHoldResponse, body)
+
+
+async def reschedule_appointment(
+    deps: Deps,
+    caller: Caller,
+    appointment_id: UUID,
+    new_start: datetime,
+    key: str,
+    fields: dict[str, object],
+) -> pb.RescheduleAppointmentResponse:
+    async def body(scope: IdempotencyScope) -> pb.RescheduleAppointmentResponse:
+        now = deps.now()
+        rec = await load_appointment(deps, appointment_id)
+        a = rec.appointment
+        role = _role(caller, rec)
+        updated, previous = await _reschedule(deps, caller, rec, role, new_start, now)
+        async with UnitOfWork(deps.sessions) as uow:
+            await scope.claim(uow, deps)
+            await reserve(uow, updated, now, expected_version=a.version)
+            uow.publish(rescheduled_event(updated, previous, role, now))
+            audit_record(
+                uow,
+                action=audit.UPDATE,
+                resource_type="appointment",
+                resource_id=str(a.id),
+                subject=a.client_id,
+                rule_ids=(rules.LIC_03,),
+                now=now,
+            )
+            response = pb.RescheduleAppointmentResponse(appointment=appointment_pb(updated))
+            await scope.finish(uow, response)
+        return response
+
+    return await run_idempotent(
+        deps, caller, "RescheduleAppointment", key, fields, pb.RescheduleAppointmentResponse, body
+    )
+
+
+async def _reschedule(
+    deps: Deps,
+    caller: Caller,
+    rec: repo.AppointmentRecord,
+    role: str,
+    new_start: datetime,
+    now: datetime,
+) -> tuple[repo.AppointmentRecord, datetime]:
+    """Checks and the domain move for one appointment (also used by series "move this one")."""
+    a = rec.appointment
+    appts.require_status(a, AppointmentStatus.BOOKED, AppointmentStatus.BOOKED)
+    common.require_min_notice(deps, new_start, now)
+    async with deps.sessions() as session:
+        profile = await common.client_profile(session, a.client_id)
+        schedule = await common.clinician_schedule(session, caller, a.clinician_id)
+        await common.require_available(session, deps, schedule, a.session_type, a.modality, new_start)
+    prepared = Prepared(role, profile, schedule, rec.authorized_state, a.clinician_review_required)
+    decision = await authorize(
+        deps,
+        caller,
+        prepared,
+        clinician_id=a.clinician_id,
+        client_id=a.client_id,
+        start=new_start,
+        modality=a.modality,
+        appointment_id=a.id,
+    )
+    moved = appts.reschedule(a, new_start, now, decision, min_notice=deps.settings.min_notice)
+    return rec.with_appointment(moved), a.start
+
+
+async def cancel(
+    deps: Deps, caller: Caller, appointment_id: UUID, key: str, fields: dict[str, object]
+) -> pb.CancelAppointmentResponse:
+    async def body(scope: IdempotencyScope) -> pb.CancelAppointmentResponse:
+        now = deps.now()
+        rec = await load_appointment(deps, appointment_id)
+        a = rec.appointment
+        role = _role(caller, rec)
+        if a.status is AppointmentStatus.HELD:
+            released = rec.with_appointment(appts.release_hold(a, now), cancelled_by=CANCELLED_BY_ROLE[role])
+            async with UnitOfWork(deps.sessions) as uow:
+                await scope.claim(uow, deps)
+                await repo.update_appointment(uow.session, released, a.version)
+                audit_record(
+                    uow,
+                    action=audit.UPDATE,
+                    resource_type="appointment",
+                    resource_id=str(a.id),
+                    subject=a.client_id,
+                    now=now,
+                )
+                response = pb.CancelAppointmentResponse(appointment=appointment_pb(released))
+                response.fee.waived_because = pb.FEE_WAIVER_NOT_APPLICABLE
+                await scope.finish(uow, response)
+            return response
+        async with UnitOfWork(deps.sessions) as uow:
+            await scope.claim(uow, deps)
+            updated, outcome_pb = await cancel_in(uow, deps, rec, CANCELLED_BY_ROLE[role], now)
+            response = pb.CancelAppointmentResponse(appointment=appointment_pb(updated))
+            response.late = outcome_pb.late
+            response.fee.CopyFrom(fee_pb(outcome_pb.fee))
+            await scope.finish(uow, response)
+        return response
+
+    return await run_idempotent(
+        deps, caller, "CancelAppointment", key, fields, pb.CancelAppointmentResponse, body
+    )
+
+
+async def cancel_in(
+    uow: UnitOfWork,
+    deps: Deps,
+    rec: repo.AppointmentRecord,
+    by: CancelledBy,
+    now: datetime,
+    *,
+    reason: appts.CancelReason | None = None,
+    offer_to_waitlist: bool = True,
+) -> tuple[repo.AppointmentRecord, CancellationOutcome]:
+    """Cancel inside the caller's unit of work: policy outcome, event, audit, and the freed slot offered
+    to the waitlist. Returns the updated record and the domain CancellationOutcome."""
+    a = rec.appointment
+    policy = await deps.policy(uow.session, rec.practice_id)
+    profile = await repo.get_profile(uow.session, a.client_id)
+    fee_context = FeeContext(
+        payer_type=profile.payer_type if profile else PayerType.SELF_PAY,
+        # Identity does not publish a written fee-policy agreement yet: no fee is ever charged until it
+        # does (BILL-41, conservative).
+        fee_policy_agreed=False,
+    )
+    cancelled, outcome = cancel_appointment(a, now, by, policy, fee_context, reason=reason)
+    updated = rec.with_appointment(cancelled, cancelled_by=by)
+    await repo.update_appointment(uow.session, updated, a.version)
+    uow.publish(cancelled_event(updated, outcome, now))
+    audit_record(
+        uow,
+        action=audit.UPDATE,
+        resource_type="appointment",
+        resource_id=str(a.id),
+        subject=a.client_id,
+        system=by is CancelledBy.SYSTEM,
+        now=now,
+    )
+    if offer_to_waitlist and a.start > now:
+        await offer_freed_slot(
+            uow,
+            deps,
+            FreedSlot(
+                practice_id=a.practice_id,
+                clinician_id=a.clinician_id,
+                start=a.start,
+                end=a.end,
+                session_type_code=a.session_type.code,
+                modalities=frozenset({a.modality}),
+            ),
+            rec.practice_id,
+            now,
+        )
+    return updated, outcome
+
+
+async def no_show(
+    deps: Deps, caller: Caller, appointment_id: UUID, key: str, fields: dict[str, object]
+) -> pb.MarkNoShowResponse:
+    async def body(scope: IdempotencyScope) -> pb.MarkNoShowResponse:
+        now = deps.now()
+        rec = await load_appointment(deps, appointment_id)
+        a = rec.appointment
+        _role(caller, rec, client=False)
+        async with UnitOfWork(deps.sessions) as uow:
+            await scope.claim(uow, deps)
+            policy = await deps.policy(uow.session, rec.practice_id)
+            profile = await repo.get_profile(uow.session, a.client_id)
+            fee_context = FeeContext(
+                payer_type=profile.payer_type if profile else PayerType.SELF_PAY, fee_policy_agreed=False
+            )
+            marked, outcome = mark_no_show(a, now, policy, fee_context)
+            updated = rec.with_appointment(marked)
+            await repo.update_appointment(uow.session, updated, a.version)
+            uow.publish(no_show_event(updated, outcome.fee, now))
+            audit_record(
+                uow,
+                action=audit.UPDATE,
+                resource_type="appointment",
+                resource_id=str(a.id),
+                subject=a.client_id,
+                rule_ids=(rules.BILL_41,),
+                now=now,
+            )
+            response = pb.MarkNoShowResponse(appointment=appointment_pb(updated), fee=fee_pb(outcome.fee))
+            await scope.finish(uow, response)
+        return response
+
+    return await run_idempotent(deps, caller, "MarkNoShow", key, fields, pb.MarkNoShowResponse, body)
+
+
+async def recheck(
+    deps: Deps, caller: Caller, appointment_id: UUID, key: str, fields: dict[str, object]
+) -> pb.RecheckAuthorizationResponse:
+    async def body(scope: IdempotencyScope) -> pb.RecheckAuthorizationResponse:
+        now = deps.now()
+        rec = await load_appointment(deps, appointment_id)
+        a = rec.appointment
+        role = _role(caller, rec, client=False)
+        appts.require_status(a, AppointmentStatus.BOOKED, AppointmentStatus.FLAGGED_AUTHORIZATION)
+        async with deps.sessions() as session:
+            profile = await common.client_profile(session, a.client_id)
+            schedule = await common.clinician_schedule(session, caller, a.clinician_id)
+        prepared = Prepared(role, profile, schedule, rec.authorized_state, a.clinician_review_required)
+        decision = await authorize(
+            deps,
+            caller,
+            prepared,
+            clinician_id=a.clinician_id,
+            client_id=a.client_id,
+            start=a.start,
+            modality=a.modality,
+            appointment_id=a.id,
+            purpose="recheck",
+        )
+        restored = appts.restore_authorization(a, now, decision)
+        updated = rec.with_appointment(restored)
+        async with UnitOfWork(deps.sessions) as uow:
+            await scope.claim(uow, deps)
+            await repo.update_appointment(uow.session, updated, a.version)
+            uow.publish(booked_event(updated, now))
+            audit_record(
+                uow,
+                action=audit.UPDATE,
+                resource_type="appointment",
+                resource_id=str(a.id),
+                subject=a.client_id,
+                rule_ids=(rules.LIC_03,),
+                now=now,
+            )
+            response = pb.RecheckAuthorizationResponse(appointment=appointment_pb(updated))
+            await scope.finish(uow, response)
+        return response
+
+    return await run_idempotent(
+        deps, caller, "RecheckAuthorization", key, fields, pb.RecheckAuthorizationResponse, body
+    )
+
+
+async def get(deps: Deps, caller: Caller, appointment_id: UUID) -> pb.GetAppointmentResponse:
+    rec = await load_appointment(deps, appointment_id)
+    _role(caller, rec)
+    async with UnitOfWork(deps.sessions) as uow:
+        audit_record(
+            uow,
+            action=audit.READ,
+            resource_type="appointment",
+            resource_id=str(rec.id),
+            subject=rec.appointment.client_id,
+            now=deps.now(),
+        )
+        await uow.commit()
+    return pb.GetAppointmentResponse(appointment=appointment_pb(rec))
+
+
+MAX_PAGE = 200
+DEFAULT_PAGE = 50
+
+
+def _page_token(filters_hash: str, last: repo.AppointmentRecord) -> str:
+    raw = f"{filters_hash}|{last.appointment.start.isoformat()}|{last.id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def _parse_token(token: str, filters_hash: str) -> tuple[datetime, UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(token.encode()).decode()
+        digest, start, ident = raw.split("|")
+        if digest != filters_hash:
+            raise ValueError("filters changed")
+        return datetime.fromisoformat(start), UUID(ident)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidArgument.field("page.page_token", "is not a token of this query") from None
+
+
+async def list_appointments(
+    deps: Deps,
+    caller: Caller,
+    *,
+    client_id: UUID | None,
+    clinician_id: UUID | None,
+    statuses: tuple[AppointmentStatus, ...],
+    window: TimeRange | None,
+    page_size: int,
+    page_token: str,
+) -> pb.ListAppointmentsResponse:
+    if page_size < 0:
+        raise InvalidArgument.field("page.page_size", "must not be negative")
+    if caller.has(ADMIN):
+        common_role = ADMIN
+    elif caller.has(CLINICIAN):
+        common_role = CLINICIAN
+    else:
+        common_role = CLIENT
+    if common_role == CLIENT:
+        if client_id is not None and not caller.is_user(client_id):
+            raise PermissionDenied("a client sees only their own appointments")
+        client_id = caller.user_id
+    elif common_role == CLINICIAN:
+        if not caller.principal.mfa:
+            raise PermissionDenied("clinicians need multi-factor authentication")
+        if clinician_id is not None and not caller.is_user(clinician_id):
+            raise PermissionDenied("a clinician sees only their own appointments")
+        clinician_id = caller.user_id
+    elif not caller.principal.mfa:
+        raise PermissionDenied("admins need multi-factor authentication")
+    filters = repo.AppointmentFilter(
+        practice_id=caller.practice_id,
+        client_id=client_id,
+        clinician_id=clinician_id,
+        statuses=statuses,
+        window=window,
+    )
+    digest = hashlib.sha256(repr(filters).encode()).hexdigest()[:16]
+    after = _parse_token(page_token, digest) if page_token else None
+    limit = min(page_size or DEFAULT_PAGE, MAX_PAGE)
+    async with UnitOfWork(deps.sessions) as uow:
+        rows = await repo.list_appointments(uow.session, filters, limit=limit + 1, after=after)
+        page, more = rows[:limit], len(rows) > limit
+        for subject in sorted({r.appointment.client_id for r in page}):
+            audit_record(
+                uow,
+                action=audit.SEARCH,
+                resource_type="appointment",
+                resource_id=f"client/{subject}",
+                subject=subject,
+                now=deps.now(),
+            )
+        await uow.commit()
+    response = pb.ListAppointmentsResponse(appointments=[appointment_pb(r) for r in page])
+    if more and page:
+        response.page.next_page_token = _page_token(digest, page[-1])
+    return response
+
+
+async def get_policy(deps: Deps, caller: Caller) -> pb.GetCancellationPolicyResponse:
+    async with deps.sessions() as session:
+        policy = await deps.policy(session, caller.practice_id)
+    return pb.GetCancellationPolicyResponse(policy=policy_pb(policy))
+
+
+async def set_policy(
+    deps: Deps, caller: Caller, policy: CancellationPolicy, key: str, fields: dict[str, object]
+) -> pb.SetCancellationPolicyResponse:
+    if not caller.has(ADMIN) or not caller.principal.mfa:
+        raise PermissionDenied("only a practice admin with MFA may change the policy")
+
+    async def body(scope: IdempotencyScope) -> pb.SetCancellationPolicyResponse:
+        now = deps.now()
+        async with UnitOfWork(deps.sessions) as uow:
+            await scope.claim(uow, deps)
+            await repo.save_policy(uow.session, caller.practice_id, policy, now)
+            response = pb.SetCancellationPolicyResponse(policy=policy_pb(policy))
+            await scope.finish(uow, response)
+        return response
+
+    return await run_idempotent(
+        deps, caller, "SetCancellationPolicy", key, fields, pb.SetCancellationPolicyResponse, body
+    )

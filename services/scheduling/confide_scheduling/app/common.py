@@ -1,0 +1,248 @@
+"""Checks shared by the booking use cases: client profile, consent (SAFE-10/12), screening gate
+(SAFE-23/24), availability of the requested time (SCHED-07), and the compliance question (LIC-03)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from google.protobuf.message import Message
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from confide_chassis.errors import FailedPrecondition, InvalidArgument, NotFound, RuleViolation
+from confide_chassis.ids import parse_id
+from confide_scheduling.app.context import Caller, Deps
+from confide_scheduling.app.ports import AuthorizationQuery
+from confide_scheduling.db import repository as repo
+from confide_scheduling.domain import rules
+from confide_scheduling.domain.appointments import AuthorizationDecision
+from confide_scheduling.domain.availability import generate_slots
+from confide_scheduling.domain.catalog import Modality, SessionType
+from confide_scheduling.domain.screening import (
+    US_CRISIS_RESOURCES,
+    Booker,
+    CssrsAnswers,
+    ScreeningResults,
+    TriageOutcome,
+    check_booking_allowed,
+    score_cssrs,
+    score_gad7,
+    score_phq9,
+    triage,
+)
+from confide_scheduling.domain.timekit import TimeRange
+
+
+def require_id(value: str, field_path: str) -> UUID:
+    if not value:
+        raise InvalidArgument.field(field_path, "is required")
+    parsed = parse_id(value)
+    if parsed is None:
+        raise InvalidArgument.field(field_path, "must be a UUID")
+    return parsed
+
+
+def request_fields(request: Message) -> dict[str, object]:
+    """What identifies a request for idempotency: its deterministic bytes without the key."""
+    copy = type(request)()
+    copy.CopyFrom(request)
+    if "idempotency_key" in copy.DESCRIPTOR.fields_by_name:
+        copy.ClearField("idempotency_key")
+    return {"request": copy.SerializeToString(deterministic=True).hex()}
+
+
+def session_type(deps: Deps, code: str, field_path: str = "session_type_code") -> SessionType:
+    if not code:
+        raise InvalidArgument.field(field_path, "is required")
+    for item in deps.catalogue.session_types:
+        if item.code == code:
+            return item
+    raise InvalidArgument.field(field_path, "is not a session type of the practice (ListSessionTypes)")
+
+
+async def client_profile(session: AsyncSession, client_id: UUID) -> repo.ClientProfile:
+    """The client's profile facts from identity; FAILED_PRECONDITION SCHED-08 until they arrived."""
+    profile = await repo.get_profile(session, client_id)
+    if profile is None or profile.home_state is None or profile.time_zone is None:
+        raise FailedPrecondition(
+            RuleViolation(
+                rules.SCHED_PROFILE_UNKNOWN,
+                "the client's home state and time zone are not known yet; complete the client profile",
+                subject=f"client/{client_id}",
+            )
+        )
+    return profile
+
+
+async def clinician_schedule(
+    session: AsyncSession, caller: Caller, clinician_id: UUID
+) -> repo.ScheduleRecord:
+    schedule = await repo.get_schedule(session, clinician_id)
+    if schedule is None or schedule.practice_id != caller.practice_id:
+        raise NotFound("the clinician has no schedule in this practice")
+    return schedule
+
+
+def require_offered(schedule: repo.ScheduleRecord, kind: SessionType, modality: Modality) -> None:
+    if not schedule.offers(kind.code):
+        raise FailedPrecondition(
+            RuleViolation(rules.SCHED_UNAVAILABLE, "the clinician does not offer this session type")
+        )
+    if modality not in kind.modalities:
+        raise InvalidArgument.field("modality", f"is not offered for session type {kind.code}")
+    if modality not in schedule.availability.modalities_offered:
+        raise FailedPrecondition(
+            RuleViolation(rules.SCHED_UNAVAILABLE, "the clinician does not offer this modality")
+        )
+
+
+async def require_consent(
+    session: AsyncSession, profile: repo.ClientProfile, modality: Modality, state: str, now: datetime
+) -> None:
+    """SAFE-10/SAFE-12: a signature of the practice's current consent version, covering the modality and
+    the client's state (a guardian's signature when identity says the client cannot consent alone)."""
+    current = await repo.current_consent_version(session, profile.practice_id, now)
+    consents = await repo.client_consents(session, profile.client_id)
+    ok = current is not None and any(
+        c.document_version == current
+        and c.jurisdiction == state
+        and modality in c.modalities
+        and (not profile.guardian_consent_required or c.signer_role == "guardian")
+        for c in consents
+    )
+    if not ok:
+        raise FailedPrecondition(
+            [
+                RuleViolation(
+                    rules.SAFE_10,
+                    "a current telehealth informed consent is required before booking",
+                    subject=f"client/{profile.client_id}",
+                ),
+                RuleViolation(
+                    rules.SAFE_12,
+                    "the consent must cover this modality and the client's state",
+                    subject=f"client/{profile.client_id}",
+                ),
+            ],
+            metadata={"modality": modality.value, "client_state": state},
+        )
+
+
+def triage_of(row: repo.ScreeningRow) -> TriageOutcome:
+    """Re-derive the triage of a stored screening (scoring is deterministic)."""
+    cssrs = CssrsAnswers(**row.cssrs_answers) if row.cssrs_answers is not None else None
+    return triage(
+        ScreeningResults(
+            phq9=score_phq9(row.phq9_answers) if row.phq9_answers is not None else None,
+            gad7=score_gad7(row.gad7_answers) if row.gad7_answers is not None else None,
+            cssrs=score_cssrs(cssrs) if cssrs is not None else None,
+        )
+    )
+
+
+CRISIS_METADATA = {
+    "crisis_resources": ",".join(r.code for r in US_CRISIS_RESOURCES),
+    "crisis_contacts": "988,911",
+}
+
+
+async def screening_gate(session: AsyncSession, client_id: UUID, role: str) -> bool:
+    """SAFE-23/24: a client whose latest screening is high-risk may not self-book online sessions (the
+    error carries the crisis resources). Returns whether the booking carries a clinician-review flag."""
+    row = await repo.latest_screening(session, client_id)
+    outcome = triage_of(row) if row is not None else None
+    try:
+        return check_booking_allowed(Booker(role), outcome)
+    except FailedPrecondition as error:
+        raise FailedPrecondition(error.violations, metadata=CRISIS_METADATA) from None
+
+
+async def require_available(
+    session: AsyncSession,
+    deps: Deps,
+    schedule: repo.ScheduleRecord,
+    kind: SessionType,
+    modality: Modality,
+    start: datetime,
+) -> None:
+    """SCHED-07: ``start`` is a slot of the clinician's availability (grid, rules, exceptions, time off);
+    whether it is free is decided under the clinician lock."""
+    tz = schedule.availability.tz
+    local_day = start.astimezone(tz).date()
+    exceptions = [
+        e
+        for _, e in await repo.list_exceptions(
+            session, schedule.clinician_id, local_day - timedelta(days=1), local_day + timedelta(days=1)
+        )
+    ]
+    off = [
+        r
+        for _, r in await repo.list_time_off(
+            session, schedule.clinician_id, TimeRange.of(start, kind.duration)
+        )
+    ]
+    slots = generate_slots(
+        schedule.availability,
+        exceptions,
+        off,
+        (),
+        kind,
+        start,
+        start + timedelta(minutes=1),
+        deps.settings.granularity,
+        timedelta(0),
+        start,
+        modality=modality,
+    )
+    if not slots or slots[0].start != start:
+        raise FailedPrecondition(
+            RuleViolation(
+                rules.SCHED_UNAVAILABLE,
+                "the requested time is not in the clinician's availability; search slots again",
+            )
+        )
+
+
+def require_min_notice(deps: Deps, start: datetime, now: datetime) -> None:
+    if start < now + deps.settings.min_notice:
+        raise FailedPrecondition(
+            RuleViolation(rules.SCHED_MIN_NOTICE, "the start is in the past or inside the minimum notice")
+        )
+
+
+async def ask_compliance(
+    deps: Deps,
+    caller: Caller,
+    session: AsyncSession,
+    *,
+    clinician_id: UUID,
+    client_id: UUID,
+    client_state: str,
+    clinician_state: str,
+    start: datetime,
+    client_time_zone: str,
+    modality: Modality,
+    purpose: str,
+    appointment_id: UUID | None,
+) -> AuthorizationDecision:
+    """LIC-01/LIC-03, fail closed (the port raises Unavailable when there is no answer)."""
+    existing = await repo.has_completed_session(session, clinician_id, client_id)
+    return await deps.authorization.check(
+        AuthorizationQuery(
+            clinician_id=clinician_id,
+            client_state=client_state,
+            clinician_state=clinician_state,
+            session_start=start,
+            client_time_zone=client_time_zone,
+            modality=modality,
+            existing_client=existing,
+            purpose=purpose,
+            appointment_id=appointment_id,
+        ),
+        bearer_token=caller.token,
+    )
+
+
+def flatten(items: Any) -> list[Any]:
+    return list(items)

@@ -1,0 +1,164 @@
+"""Background jobs, safe to run in every replica at once.
+
+- **Reminders** (MSG-03): each due reminder is recorded under its unique dedupe key with
+  ``INSERT ... ON CONFLICT DO NOTHING`` and its ReminderDue event is written to the outbox *in the same
+  transaction*; a concurrent replica's insert waits for that transaction and then does nothing, so a
+  reminder is emitted exactly once however many replicas run the job.
+- **Maintenance**: expired holds are cancelled (and their time offered to the waitlist), expired
+  waitlist offers move the slot on, and flagged appointments whose time has passed are cancelled by the
+  system. Rows are claimed with ``FOR UPDATE SKIP LOCKED``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import datetime, timedelta
+from typing import Any
+
+from confide.scheduling.v1 import events_pb2
+from confide_chassis.db import UnitOfWork
+from confide_chassis.logging import get_logger
+from confide_scheduling.app import booking, waitlist
+from confide_scheduling.app.context import Deps
+from confide_scheduling.app.offers import offer_freed_slot
+from confide_scheduling.db import repository as repo
+from confide_scheduling.db import tables as t
+from confide_scheduling.domain.appointments import AppointmentStatus, CancelReason, expire_hold
+from confide_scheduling.domain.policy import CancelledBy
+from confide_scheduling.domain.reminders import due_reminders
+from confide_scheduling.domain.waitlist import FreedSlot
+from confide_scheduling.mapping import ts
+
+log = get_logger(__name__)
+
+
+async def emit_due_reminders(deps: Deps, now: datetime) -> int:
+    """Emit every reminder due at ``now`` that was not emitted yet; returns how many this call emitted."""
+    policy = deps.reminder_policy
+    horizon = max(policy.offsets)
+    async with deps.sessions() as session:
+        candidates = await repo.reminder_candidates(session, now, horizon)
+        sent = await repo.sent_reminder_keys(session, [c.id for c in candidates])
+    by_id = {c.id: c for c in candidates}
+    due = due_reminders([c.appointment for c in candidates], now, policy, already_sent=sent)
+    emitted = 0
+    for reminder in due:
+        rec = by_id[reminder.content.appointment_id]
+        a = rec.appointment
+        offset_minutes = reminder.offset // timedelta(minutes=1)
+        async with UnitOfWork(deps.sessions) as uow:
+            inserted = await repo.record_reminder(
+                uow.session, reminder.dedupe_key, a.id, offset_minutes, a.start, now
+            )
+            if not inserted:
+                continue  # another replica emitted it (or the appointment changed meanwhile)
+            uow.publish(
+                events_pb2.ReminderDue(
+                    appointment_id=str(a.id),
+                    reminder_id=reminder.dedupe_key,
+                    start_time=ts(reminder.content.starts_at),
+                    offset_minutes=offset_minutes,
+                    client_id=str(a.client_id),
+                    clinician_id=str(a.clinician_id),
+                    practice_id=rec.practice_id,
+                    occurred_at=ts(now),
+                )
+            )
+            await uow.commit()
+            emitted += 1
+    return emitted
+
+
+async def expire_holds(deps: Deps, now: datetime, batch: int = 100) -> int:
+    a = t.appointments
+    async with UnitOfWork(deps.sessions) as uow:
+        rows = await repo.claim_rows(
+            uow.session,
+            (a.c.status == AppointmentStatus.HELD.value) & (a.c.hold_expires_at <= now),
+            a.c.hold_expires_at,
+            batch,
+        )
+        for rec in rows:
+            expired = rec.with_appointment(expire_hold(rec.appointment, now), cancelled_by=CancelledBy.SYSTEM)
+            await repo.update_appointment(uow.session, expired, rec.appointment.version)
+            x = rec.appointment
+            await offer_freed_slot(
+                uow,
+                deps,
+                FreedSlot(
+                    x.practice_id,
+                    x.clinician_id,
+                    x.start,
+                    x.end,
+                    x.session_type.code,
+                    frozenset({x.modality}),
+                ),
+                rec.practice_id,
+                now,
+            )
+        await uow.commit()
+    return len(rows)
+
+
+async def cancel_past_flagged(deps: Deps, now: datetime, batch: int = 100) -> int:
+    """A flagged appointment whose time has passed can no longer be restored: the system cancels it."""
+    a = t.appointments
+    async with UnitOfWork(deps.sessions) as uow:
+        rows = await repo.claim_rows(
+            uow.session,
+            (a.c.status == AppointmentStatus.FLAGGED_AUTHORIZATION.value) & (a.c.end_at <= now),
+            a.c.end_at,
+            batch,
+        )
+        for rec in rows:
+            await booking.cancel_in(
+                uow,
+                deps,
+                rec,
+                CancelledBy.SYSTEM,
+                now,
+                reason=CancelReason.AUTHORIZATION_DENIED,
+                offer_to_waitlist=False,
+            )
+        await uow.commit()
+    return len(rows)
+
+
+# A retry with the same idempotency key is answered from the stored response for this long.
+IDEMPOTENCY_RETENTION = timedelta(days=7)
+
+
+async def prune_idempotency_keys(deps: Deps, now: datetime) -> int:
+    async with UnitOfWork(deps.sessions) as uow:
+        removed = await repo.prune_idempotency_keys(uow.session, now - IDEMPOTENCY_RETENTION)
+        await uow.commit()
+    return removed
+
+
+async def maintain(deps: Deps, now: datetime) -> None:
+    await expire_holds(deps, now)
+    await prune_idempotency_keys(deps, now)
+    await waitlist.expire_offers(deps, now)
+    await cancel_past_flagged(deps, now)
+
+
+def periodic(
+    name: str, interval: float, step: Callable[[], Awaitable[object]]
+) -> Callable[[asyncio.Event], Coroutine[Any, Any, None]]:
+    """A background task for ``ServiceContext.add_background``: run ``step`` every ``interval`` seconds
+    until stopped; an error is logged and retried next time (never fatal)."""
+
+    async def run(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await step()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("background job failed; retrying", job=name, error=type(exc).__name__)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+
+    return run

@@ -1,0 +1,34 @@
+"""Offering freed slots to the waitlist (first in, first out), inside the caller's unit of work."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from confide_chassis.db import UnitOfWork
+from confide_chassis.ids import new_id
+from confide_scheduling.app.context import Deps
+from confide_scheduling.db import repository as repo
+from confide_scheduling.domain.waitlist import FreedSlot, WaitlistOffer, make_offer, match_freed_slot
+
+
+async def offer_freed_slot(
+    uow: UnitOfWork, deps: Deps, slot: FreedSlot, practice_id: str, now: datetime
+) -> WaitlistOffer | None:
+    """Offer ``slot`` to the next waiting entry that matches and was not offered it before.
+
+    Entries are claimed with SKIP LOCKED, so concurrent cancellations never offer one entry twice.
+    No event announces the offer yet (topics.yaml has no waitlist stream): clients see it with
+    ListWaitlist.
+    """
+    if slot.start - now < timedelta(minutes=5):
+        return None  # too late for anyone to take it
+    entries = await repo.waiting_entries(uow.session, practice_id)
+    offered_before = await repo.entries_offered_slot(uow.session, slot.clinician_id, slot.start)
+    entry = match_freed_slot(slot, entries, now, exclude_entry_ids=offered_before)
+    if entry is None:
+        return None
+    ttl = timedelta(minutes=deps.settings.waitlist_offer_ttl_minutes)
+    updated_entry, offer = make_offer(entry, slot, new_id(), now, ttl)
+    await repo.save_entry_status(uow.session, updated_entry)
+    await repo.add_offer(uow.session, offer, practice_id)
+    return offer

@@ -1,0 +1,73 @@
+"""Reactions to other services' events, inside the consumer's transaction (inbox row + changes +
+outbox events commit together, so a redelivered event has no second effect)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from uuid import UUID
+
+from google.protobuf.message import Message
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from confide.scheduling.v1 import events_pb2
+from confide_chassis import audit
+from confide_chassis.db import add_events
+from confide_scheduling.app.context import SERVICE
+from confide_scheduling.db import repository as repo
+from confide_scheduling.domain.appointments import flag_authorization
+from confide_scheduling.domain.catalog import Modality
+from confide_scheduling.views import flagged_event
+
+
+async def flag_lost_authorization(
+    session: AsyncSession,
+    *,
+    clinician_id: UUID,
+    lost_states: Sequence[str],
+    modalities: Sequence[Modality],
+    effective_at: datetime,
+    rule_ids: Sequence[str],
+    now: datetime,
+) -> list[UUID]:
+    """Compliance says the clinician lost coverage in ``lost_states`` (for ``modalities``; empty = all)
+    from ``effective_at``: every future booked or checked-in appointment there is flagged
+    (``flagged_authorization``) and announced with AppointmentFlagged — never silently kept (LIC-03)."""
+    if not lost_states:
+        return []
+    affected = await repo.appointments_to_flag(
+        session, clinician_id, lost_states, modalities, max(effective_at, now)
+    )
+    events: list[Message] = []
+    flagged: list[UUID] = []
+    for rec in affected:
+        a = rec.appointment
+        updated = rec.with_appointment(flag_authorization(a, now))
+        await repo.update_appointment(session, updated, a.version)
+        state = a.check_in.location.state if a.check_in else rec.authorized_state
+        events.append(
+            flagged_event(
+                updated,
+                events_pb2.FLAG_REASON_AUTHORIZATION_LAPSED,
+                list(rule_ids) or ["LIC-03"],
+                None,
+                state,
+                now,
+            )
+        )
+        events.append(
+            audit.audit_event(
+                service=SERVICE,
+                action=audit.UPDATE,
+                resource_type="appointment",
+                resource_id=str(a.id),
+                subject_person_id=str(a.client_id),
+                purpose=audit.OPERATIONS,
+                service_actor=SERVICE,
+                rule_ids=list(rule_ids),
+                occurred_at=now,
+            )
+        )
+        flagged.append(a.id)
+    await add_events(session, events)
+    return flagged

@@ -1,0 +1,182 @@
+"""Intake screening: score (PHQ-9, GAD-7, C-SSRS screener), triage (SAFE-20..24), store, and flag the
+client to the care team with a RiskFlagged event whenever the result is not routine."""
+
+from __future__ import annotations
+
+import dataclasses
+from uuid import UUID
+
+from confide.scheduling.v1 import events_pb2, scheduling_pb2
+from confide_chassis import audit
+from confide_chassis.db import UnitOfWork
+from confide_chassis.errors import InvalidArgument, NotFound
+from confide_chassis.ids import new_id
+from confide_scheduling.app.context import Caller, Deps, audit_record
+from confide_scheduling.app.idempotency import IdempotencyScope, run_idempotent
+from confide_scheduling.db import repository as repo
+from confide_scheduling.domain.screening import (
+    CssrsAnswers,
+    ScreeningResults,
+    TriageOutcome,
+    score_cssrs,
+    score_gad7,
+    score_phq9,
+    triage,
+)
+from confide_scheduling.mapping import (
+    ACTION_TO_PB,
+    ACTOR_ROLE_TO_PB,
+    CSSRS_TO_PB,
+    GAD7_TO_PB,
+    PHQ9_TO_PB,
+    RISK_REASON_TO_PB,
+    SELF_BOOKING_TO_PB,
+    TRIAGE_TO_PB,
+    set_ts,
+    ts,
+)
+from confide_scheduling.views import crisis_resources_pb
+
+pb = scheduling_pb2
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ScreeningInput:
+    client_id: UUID
+    phq9: tuple[int, ...] | None
+    gad7: tuple[int, ...] | None
+    cssrs: CssrsAnswers | None
+
+
+def score(data: ScreeningInput) -> tuple[ScreeningResults, TriageOutcome]:
+    if data.phq9 is None and data.gad7 is None and data.cssrs is None:
+        raise InvalidArgument.field("phq9", "submit at least one of phq9, gad7 or cssrs")
+    results = ScreeningResults(
+        phq9=score_phq9(data.phq9) if data.phq9 is not None else None,
+        gad7=score_gad7(data.gad7) if data.gad7 is not None else None,
+        cssrs=score_cssrs(data.cssrs) if data.cssrs is not None else None,
+    )
+    return results, triage(results)
+
+
+def screening_pb(
+    screening_id: UUID,
+    client_id: UUID,
+    results: ScreeningResults,
+    outcome: TriageOutcome,
+    risk_flag_id: UUID | None,
+) -> pb.Screening:
+    out = pb.Screening(
+        screening_id=str(screening_id),
+        client_id=str(client_id),
+        triage_level=TRIAGE_TO_PB[outcome.level],
+        self_booking=SELF_BOOKING_TO_PB[outcome.self_booking],
+        reasons=[RISK_REASON_TO_PB[r] for r in outcome.reasons],
+        actions=sorted(ACTION_TO_PB[a] for a in outcome.actions),
+        crisis_resources=crisis_resources_pb(outcome),
+        rule_ids=list(outcome.rule_ids),
+        risk_flag_id=str(risk_flag_id) if risk_flag_id else "",
+    )
+    if results.phq9 is not None:
+        out.phq9_total = results.phq9.total
+        out.phq9_severity = PHQ9_TO_PB[results.phq9.severity]
+        out.phq9_item9_positive = results.phq9.risk_review_required
+    if results.gad7 is not None:
+        out.gad7_total = results.gad7.total
+        out.gad7_severity = GAD7_TO_PB[results.gad7.severity]
+    if results.cssrs is not None:
+        out.cssrs_risk = CSSRS_TO_PB[results.cssrs.risk]
+        out.cssrs_band_is_assumption = results.cssrs.band_is_assumption
+    return out
+
+
+async def submit(
+    deps: Deps, caller: Caller, data: ScreeningInput, key: str, fields: dict[str, object]
+) -> pb.SubmitScreeningResponse:
+    async def body(scope: IdempotencyScope) -> pb.SubmitScreeningResponse:
+        now = deps.now()
+        results, outcome = score(data)
+        async with deps.sessions() as session:
+            profile = await repo.get_profile(session, data.client_id)
+            role = await caller.role_for_client(
+                session, data.client_id, profile.practice_id if profile else None, admin=False
+            )
+            team = await repo.care_team(session, data.client_id)
+        screening_id = new_id()
+        risk_flag_id = new_id() if outcome.emit_risk_flag else None
+        message = screening_pb(screening_id, data.client_id, results, outcome, risk_flag_id)
+        set_ts(message.submit_time, now)
+        async with UnitOfWork(deps.sessions) as uow:
+            await scope.claim(uow, deps)
+            await repo.add_screening(
+                uow.session,
+                repo.ScreeningRow(
+                    id=screening_id,
+                    practice_id=caller.practice_id,
+                    client_id=data.client_id,
+                    phq9_answers=data.phq9,
+                    gad7_answers=data.gad7,
+                    cssrs_answers=dataclasses.asdict(data.cssrs) if data.cssrs is not None else None,
+                    result=message.SerializeToString(),
+                    created_at=now,
+                ),
+                submitted_by=caller.principal.subject,
+                submitted_role=role,
+                triage_level=outcome.level.value,
+                self_booking=outcome.self_booking.value,
+                clinician_review_required=outcome.clinician_review_required,
+                risk_flag_id=risk_flag_id,
+            )
+            if risk_flag_id is not None:
+                # Never a silent queue: the care team (or the on-call clinician when there is none yet)
+                # is told through the risk-flags stream in the same transaction.
+                uow.publish(
+                    events_pb2.RiskFlagged(
+                        client_id=str(data.client_id),
+                        practice_id=caller.practice_id,
+                        risk_flag_id=str(risk_flag_id),
+                        screening_id=str(screening_id),
+                        level=TRIAGE_TO_PB[outcome.level],
+                        reasons=[RISK_REASON_TO_PB[r] for r in outcome.reasons],
+                        actions=sorted(ACTION_TO_PB[a] for a in outcome.actions),
+                        rule_ids=list(outcome.rule_ids),
+                        care_team_clinician_ids=[str(c) for c in team],
+                        submitted_by=ACTOR_ROLE_TO_PB[role],
+                        occurred_at=ts(now),
+                    )
+                )
+            audit_record(
+                uow,
+                action=audit.CREATE,
+                resource_type="screening",
+                resource_id=str(screening_id),
+                subject=data.client_id,
+                rule_ids=outcome.rule_ids,
+                now=now,
+            )
+            response = pb.SubmitScreeningResponse(screening=message)
+            await scope.finish(uow, response)
+        return response
+
+    return await run_idempotent(
+        deps, caller, "SubmitScreening", key, fields, pb.SubmitScreeningResponse, body
+    )
+
+
+async def latest(deps: Deps, caller: Caller, client_id: UUID) -> pb.GetLatestScreeningResponse:
+    async with UnitOfWork(deps.sessions) as uow:
+        profile = await repo.get_profile(uow.session, client_id)
+        await caller.role_for_client(uow.session, client_id, profile.practice_id if profile else None)
+        row = await repo.latest_screening(uow.session, client_id)
+        if row is None or row.practice_id != caller.practice_id:
+            raise NotFound("the client has no screening")
+        audit_record(
+            uow,
+            action=audit.READ,
+            resource_type="screening",
+            resource_id=str(row.id),
+            subject=client_id,
+            now=deps.now(),
+        )
+        await uow.commit()
+    return pb.GetLatestScreeningResponse(screening=pb.Screening.FromString(row.result))

@@ -1,0 +1,574 @@
+"""Recurring series: create (book every occurrence that can be booked, report the others one by one),
+skip or move one occurrence, reschedule or cancel this-and-following.
+
+Occurrences keep their wall-clock time in the clinician's zone across DST (``domain.recurrence``). Each
+occurrence is authorized on its own date (LIC-03); compliance not answering fails the whole request
+closed (UNAVAILABLE), a deny only skips that occurrence (NOT_AUTHORIZED with the rule ids).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from uuid import UUID
+
+from confide.scheduling.v1 import scheduling_pb2
+from confide_chassis import audit
+from confide_chassis.db import UnitOfWork
+from confide_chassis.errors import FailedPrecondition, InvalidArgument, NotFound, RuleViolation
+from confide_chassis.ids import new_id
+from confide_scheduling.app import booking, common
+from confide_scheduling.app.booking import CANCELLED_BY_ROLE, Prepared
+from confide_scheduling.app.context import Caller, Deps, audit_record
+from confide_scheduling.app.idempotency import IdempotencyScope, run_idempotent
+from confide_scheduling.db import repository as repo
+from confide_scheduling.domain import appointments as appts
+from confide_scheduling.domain import rules
+from confide_scheduling.domain.appointments import AppointmentStatus, AuthorizationDecision
+from confide_scheduling.domain.catalog import Modality, SessionType
+from confide_scheduling.domain.policy import CancelledBy
+from confide_scheduling.domain.recurrence import (
+    Occurrence,
+    RecurrenceFrequency,
+    RecurringSeries,
+    expand_series,
+    find_conflicts,
+    move_occurrence,
+    skip_occurrence,
+    split_series,
+    truncate_series,
+)
+from confide_scheduling.domain.timekit import Nonexistent, TimeRange, local_to_utc, wall_clock
+from confide_scheduling.mapping import date_to_pb, time_range_to_pb
+from confide_scheduling.views import (
+    appointment_pb,
+    booked_event,
+    fee_pb,
+    rescheduled_event,
+    series_pb,
+)
+
+pb = scheduling_pb2
+
+MAX_SPAN = timedelta(days=366)
+COMPLIANCE_CONCURRENCY = 8
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesRequest:
+    client_id: UUID
+    clinician_id: UUID
+    session_type: SessionType
+    modality: Modality
+    first_start: datetime
+    frequency: RecurrenceFrequency
+    count: int | None
+    until: date | None
+    client_state: str | None
+
+
+def _conflict(
+    occurrence: Occurrence, problem: pb.OccurrenceProblem.ValueType, rule_ids: tuple[str, ...] = ()
+) -> pb.OccurrenceConflict:
+    out = pb.OccurrenceConflict(problem=problem, rule_ids=list(rule_ids))
+    date_to_pb(out.occurrence_date, occurrence.original_date)
+    time_range_to_pb(out.time, occurrence.range)
+    return out
+
+
+def _horizon(series: RecurringSeries) -> tuple[datetime, datetime]:
+    start = local_to_utc(wall_clock(series.first_date, time(0, 0)), series.tz, Nonexistent.CLAMP)
+    return start - timedelta(days=1), start + MAX_SPAN + timedelta(days=1)
+
+
+def _occurrences(series: RecurringSeries) -> tuple[Occurrence, ...]:
+    low, high = _horizon(series)
+    found = expand_series(series, low, high)
+    if series.count is not None and len(found) < series.count:
+        raise InvalidArgument.field("count", "a series spans at most 366 days; book fewer occurrences")
+    if series.until is not None and series.until - series.first_date > MAX_SPAN:
+        raise InvalidArgument.field("until", "a series spans at most 366 days")
+    return found
+
+
+async def _prepare(
+    deps: Deps,
+    caller: Caller,
+    client_id: UUID,
+    clinician_id: UUID,
+    kind: SessionType,
+    modality: Modality,
+    client_state: str | None,
+    now: datetime,
+) -> Prepared:
+    async with deps.sessions() as session:
+        found = await repo.get_profile(session, client_id)
+        role = await caller.role_for_client(session, client_id, found.practice_id if found else None)
+        profile = await common.client_profile(session, client_id)
+        schedule = await common.clinician_schedule(session, caller, clinician_id)
+        common.require_offered(schedule, kind, modality)
+        state = client_state or profile.home_state
+        assert state is not None
+        await common.require_consent(session, profile, modality, state, now)
+        review = await common.screening_gate(session, client_id, role)
+    return Prepared(role, profile, schedule, state, review)
+
+
+async def _plan(
+    deps: Deps,
+    caller: Caller,
+    prepared: Prepared,
+    client_id: UUID,
+    clinician_id: UUID,
+    kind: SessionType,
+    modality: Modality,
+    occurrences: tuple[Occurrence, ...],
+    now: datetime,
+) -> tuple[list[tuple[Occurrence, AuthorizationDecision]], list[pb.OccurrenceConflict]]:
+    """Per occurrence: notice, availability, authorization (concurrently, fail closed)."""
+    conflicts: list[pb.OccurrenceConflict] = []
+    candidates: list[Occurrence] = []
+    async with deps.sessions() as session:
+        for occurrence in occurrences:
+            if occurrence.start < now + deps.settings.min_notice:
+                conflicts.append(_conflict(occurrence, pb.OCCURRENCE_PROBLEM_TOO_SOON))
+                continue
+            try:
+                await common.require_available(
+                    session, deps, prepared.schedule, kind, modality, occurrence.start
+                )
+            except FailedPrecondition as error:
+                conflicts.append(_conflict(occurrence, pb.OCCURRENCE_PROBLEM_UNAVAILABLE, error.rule_ids))
+                continue
+            candidates.append(occurrence)
+    limit = asyncio.Semaphore(COMPLIANCE_CONCURRENCY)
+
+    async def ask(occurrence: Occurrence) -> AuthorizationDecision:
+        async with limit:
+            return await booking.authorize(
+                deps,
+                caller,
+                prepared,
+                clinician_id=clinician_id,
+                client_id=client_id,
+                start=occurrence.start,
+                modality=modality,
+                appointment_id=None,
+            )
+
+    decisions = await asyncio.gather(*(ask(o) for o in candidates))
+    planned: list[tuple[Occurrence, AuthorizationDecision]] = []
+    for occurrence, decision in zip(candidates, decisions, strict=True):
+        if decision.allowed:
+            planned.append((occurrence, decision))
+        else:
+            conflicts.append(
+                _conflict(occurrence, pb.OCCURRENCE_PROBLEM_NOT_AUTHORIZED, decision.rule_ids or ("LIC-03",))
+            )
+    return planned, conflicts
+
+
+async def _book_planned(
+    uow: UnitOfWork,
+    caller: Caller,
+    prepared: Prepared,
+    client_id: UUID,
+    clinician_id: UUID,
+    kind: SessionType,
+    modality: Modality,
+    series_id: UUID,
+    planned: list[tuple[Occurrence, AuthorizationDecision]],
+    now: datetime,
+    min_notice: timedelta,
+) -> tuple[list[repo.AppointmentRecord], list[pb.OccurrenceConflict]]:
+    """Inside the transaction, under the clinician lock: book each planned occurrence that is still free."""
+    booked: list[repo.AppointmentRecord] = []
+    conflicts: list[pb.OccurrenceConflict] = []
+    if not planned:
+        return booked, conflicts
+    await repo.lock_clinician(uow.session, clinician_id)
+    span = TimeRange(planned[0][0].start - kind.buffer, max(o.end for o, _ in planned) + kind.buffer)
+    await repo.expire_stale_holds(uow.session, clinician_id, span, now)
+    busy = await repo.busy_ranges(uow.session, clinician_id, span, now)
+    for occurrence, decision in planned:
+        if find_conflicts([occurrence], busy, buffer=kind.buffer):
+            conflicts.append(_conflict(occurrence, pb.OCCURRENCE_PROBLEM_CONFLICT))
+            continue
+        appointment = appts.book(
+            appointment_id=new_id(),
+            practice_id=repo.practice_uuid(caller.practice_id),
+            clinician_id=clinician_id,
+            client_id=client_id,
+            session_type=kind,
+            modality=modality,
+            start=occurrence.start,
+            now=now,
+            authorization=decision,
+            min_notice=min_notice,
+            clinician_review_required=prepared.clinician_review_required,
+            series_id=series_id,
+            occurrence_date=occurrence.original_date,
+        )
+        rec = booking.new_record(appointment, prepared, caller)
+        await repo.insert_appointment(uow.session, rec)
+        busy.append(appointment.range)
+        booked.append(rec)
+        uow.publish(booked_event(rec, now))
+        audit_record(
+            uow,
+            action=audit.CREATE,
+            resource_type="appointment",
+            resource_id=str(rec.id),
+            subject=client_id,
+            now=now,
+        )
+    return booked, conflicts
+
+
+async def create(
+    deps: Deps, caller: Caller, request: SeriesRequest, key: str, fields: dict[str, object]
+) -> pb.CreateSeriesResponse:
+    if request.count is None and request.until is None:
+        raise InvalidArgument.field("count", "set count (1-260) or until")
+    if request.count is not None and request.until is not None:
+        raise InvalidArgument.field("until", "set either count or until, not both")
+
+    async def body(scope: IdempotencyScope) -> pb.CreateSeriesResponse:
+        now = deps.now()
+        kind, modality = request.session_type, request.modality
+        prepared = await _prepare(
+            deps, caller, request.client_id, request.clinician_id, kind, modality, request.client_state, now
+        )
+        tz = prepared.schedule.availability.tz
+        local = request.first_start.astimezone(tz)
+        if local.second or local.microsecond:
+            raise InvalidArgument.field("first_start_time", "must be a whole minute")
+        series = RecurringSeries(
+            id=new_id(),
+            time_zone=prepared.schedule.availability.time_zone,
+            first_date=local.date(),
+            local_start=local.time().replace(tzinfo=None),
+            duration=kind.duration,
+            frequency=request.frequency,
+            count=request.count,
+            until=request.until,
+        )
+        occurrences = _occurrences(series)
+        planned, conflicts = await _plan(
+            deps, caller, prepared, request.client_id, request.clinician_id, kind, modality, occurrences, now
+        )
+        record = repo.SeriesRecord(
+            series=series,
+            practice_id=caller.practice_id,
+            clinician_id=request.clinician_id,
+            client_id=request.client_id,
+            session_type_code=kind.code,
+            modality=modality,
+            client_state=prepared.client_state,
+            cancelled=False,
+            created_at=now,
+            updated_at=now,
+            version=1,
+        )
+        async with UnitOfWork(deps.sessions) as uow:
+            await scope.claim(uow, deps)
+            await repo.save_series(uow.session, record, expected_version=None)
+            booked, busy_conflicts = await _book_planned(
+                uow,
+                caller,
+                prepared,
+                request.client_id,
+                request.clinician_id,
+                kind,
+                modality,
+                series.id,
+                planned,
+                now,
+                deps.settings.min_notice,
+            )
+            audit_record(
+                uow,
+                action=audit.CREATE,
+                resource_type="series",
+                resource_id=str(series.id),
+                subject=request.client_id,
+                now=now,
+            )
+            response = pb.CreateSeriesResponse(
+                series=series_pb(record),
+                appointments=[appointment_pb(r) for r in booked],
+                conflicts=sorted(
+                    [*conflicts, *busy_conflicts], key=lambda c: (c.time.start.seconds, c.problem)
+                ),
+            )
+            await scope.finish(uow, response)
+        return response
+
+    return await run_idempotent(deps, caller, "CreateSeries", key, fields, pb.CreateSeriesResponse, body)
+
+
+async def _load(deps: Deps, caller: Caller, series_id: UUID) -> tuple[repo.SeriesRecord, str]:
+    async with deps.sessions() as session:
+        record = await repo.get_series(session, series_id)
+    if record is None:
+        raise NotFound("no such series")
+    role = caller.role_for_appointment(
+        record.practice_id, record.client_id, record.clinician_id, resource="series"
+    )
+    if record.cancelled:
+        raise FailedPrecondition(RuleViolation(rules.SCHED_TRANSITION, "the series was cancelled"))
+    return record, role
+
+
+async def get(deps: Deps, caller: Caller, series_id: UUID) -> pb.GetSeriesResponse:
+    async with UnitOfWork(deps.sessions) as uow:
+        record = await repo.get_series(uow.session, series_id)
+        if record is None:
+            raise NotFound("no such series")
+        caller.role_for_appointment(
+            record.practice_id, record.client_id, record.clinician_id, resource="series"
+        )
+        rows = await repo.list_appointments(
+            uow.session,
+            repo.AppointmentFilter(practice_id=record.practice_id, series_id=series_id),
+            limit=1000,
+        )
+        audit_record(
+            uow,
+            action=audit.READ,
+            resource_type="series",
+            resource_id=str(series_id),
+            subject=record.client_id,
+            now=deps.now(),
+        )
+        await uow.commit()
+    return pb.GetSeriesResponse(series=series_pb(record), appointments=[appointment_pb(r) for r in rows])
+
+
+def _bumped(
+    record: repo.SeriesRecord, series: RecurringSeries | None, now: datetime, **changes: object
+) -> repo.SeriesRecord:
+    return dataclasses.replace(
+        record,
+        series=series or record.series,
+        updated_at=now,
+        version=record.version + 1,
+        **changes,  # type: ignore[arg-type]
+    )
+
+
+async def skip(
+    deps: Deps, caller: Caller, series_id: UUID, day: date, key: str, fields: dict[str, object]
+) -> pb.SkipOccurrenceResponse:
+    async def body(scope: IdempotencyScope) -> pb.SkipOccurrenceResponse:
+        now = deps.now()
+        record, role = await _load(deps, caller, series_id)
+        updated = _bumped(record, skip_occurrence(record.series, day), now)
+        async with UnitOfWork(deps.sessions) as uow:
+            await scope.claim(uow, deps)
+            await repo.save_series(uow.session, updated, expected_version=record.version)
+            response = pb.SkipOccurrenceResponse(series=series_pb(updated))
+            rec = await repo.series_appointment(uow.session, series_id, day)
+            if rec is not None:
+                if rec.appointment.status is AppointmentStatus.HELD:
+                    released = rec.with_appointment(
+                        appts.release_hold(rec.appointment, now), cancelled_by=CANCELLED_BY_ROLE[role]
+                    )
+                    await repo.update_appointment(uow.session, released, rec.appointment.version)
+                    response.appointment.CopyFrom(appointment_pb(released))
+                else:
+                    cancelled, outcome = await booking.cancel_in(uow, deps, rec, CANCELLED_BY_ROLE[role], now)
+                    response.appointment.CopyFrom(appointment_pb(cancelled))
+                    response.late = outcome.late
+                    response.fee.CopyFrom(fee_pb(outcome.fee))
+            await scope.finish(uow, response)
+        return response
+
+    return await run_idempotent(deps, caller, "SkipOccurrence", key, fields, pb.SkipOccurrenceResponse, body)
+
+
+async def move(
+    deps: Deps,
+    caller: Caller,
+    series_id: UUID,
+    day: date,
+    new_start: datetime,
+    key: str,
+    fields: dict[str, object],
+) -> pb.MoveOccurrenceResponse:
+    async def body(scope: IdempotencyScope) -> pb.MoveOccurrenceResponse:
+        now = deps.now()
+        record, role = await _load(deps, caller, series_id)
+        updated_series = _bumped(record, move_occurrence(record.series, day, new_start), now)
+        async with deps.sessions() as session:
+            rec = await repo.series_appointment(session, series_id, day)
+        if rec is None:
+            raise NotFound("the occurrence has no booked appointment")
+        moved, previous = await booking._reschedule(deps, caller, rec, role, new_start, now)
+        async with UnitOfWork(deps.sessions) as uow:
+            await scope.claim(uow, deps)
+            await repo.save_series(uow.session, updated_series, expected_version=record.version)
+            await booking.reserve(uow, moved, now, expected_version=rec.appointment.version)
+            uow.publish(rescheduled_event(moved, previous, role, now))
+            audit_record(
+                uow,
+                action=audit.UPDATE,
+                resource_type="appointment",
+                resource_id=str(moved.id),
+                subject=record.client_id,
+                now=now,
+            )
+            response = pb.MoveOccurrenceResponse(
+                series=series_pb(updated_series), appointment=appointment_pb(moved)
+            )
+            await scope.finish(uow, response)
+        return response
+
+    return await run_idempotent(deps, caller, "MoveOccurrence", key, fields, pb.MoveOccurrenceResponse, body)
+
+
+@dataclass(frozen=True, slots=True)
+class FollowingChange:
+    from_date: date
+    new_first_date: date | None
+    new_local_start: time | None
+    new_frequency: RecurrenceFrequency | None
+
+
+async def reschedule_following(
+    deps: Deps, caller: Caller, series_id: UUID, change: FollowingChange, key: str, fields: dict[str, object]
+) -> pb.RescheduleFollowingResponse:
+    async def body(scope: IdempotencyScope) -> pb.RescheduleFollowingResponse:
+        now = deps.now()
+        record, _role = await _load(deps, caller, series_id)
+        split = split_series(
+            record.series,
+            change.from_date,
+            new_series_id=new_id(),
+            new_first_date=change.new_first_date,
+            new_local_start=change.new_local_start,
+            new_frequency=change.new_frequency,
+        )
+        kind = common.session_type(deps, record.session_type_code)
+        prepared = await _prepare(
+            deps,
+            caller,
+            record.client_id,
+            record.clinician_id,
+            kind,
+            record.modality,
+            record.client_state,
+            now,
+        )
+        occurrences = _occurrences(split.following)
+        planned, conflicts = await _plan(
+            deps,
+            caller,
+            prepared,
+            record.client_id,
+            record.clinician_id,
+            kind,
+            record.modality,
+            occurrences,
+            now,
+        )
+        original = (
+            _bumped(record, split.original, now)
+            if split.original is not None
+            else _bumped(record, None, now, cancelled=True)
+        )
+        following = repo.SeriesRecord(
+            series=split.following,
+            practice_id=record.practice_id,
+            clinician_id=record.clinician_id,
+            client_id=record.client_id,
+            session_type_code=record.session_type_code,
+            modality=record.modality,
+            client_state=record.client_state,
+            cancelled=False,
+            created_at=now,
+            updated_at=now,
+            version=1,
+        )
+        async with UnitOfWork(deps.sessions) as uow:
+            await scope.claim(uow, deps)
+            await repo.save_series(uow.session, original, expected_version=record.version)
+            await repo.save_series(uow.session, following, expected_version=None)
+            # The replaced occurrences are cancelled by the platform (a reschedule, never a late
+            # cancellation), then the new ones are booked against the freed calendar.
+            for old in await repo.future_series_appointments(uow.session, series_id, change.from_date):
+                await _drop(uow, deps, old, now)
+            booked, busy_conflicts = await _book_planned(
+                uow,
+                caller,
+                prepared,
+                record.client_id,
+                record.clinician_id,
+                kind,
+                record.modality,
+                split.following.id,
+                planned,
+                now,
+                deps.settings.min_notice,
+            )
+            response = pb.RescheduleFollowingResponse(
+                following=series_pb(following),
+                appointments=[appointment_pb(r) for r in booked],
+                conflicts=sorted(
+                    [*conflicts, *busy_conflicts], key=lambda c: (c.time.start.seconds, c.problem)
+                ),
+            )
+            if split.original is not None:
+                response.original.CopyFrom(series_pb(original))
+            await scope.finish(uow, response)
+        return response
+
+    return await run_idempotent(
+        deps, caller, "RescheduleFollowing", key, fields, pb.RescheduleFollowingResponse, body
+    )
+
+
+async def _drop(uow: UnitOfWork, deps: Deps, rec: repo.AppointmentRecord, now: datetime) -> None:
+    if rec.appointment.status is AppointmentStatus.HELD:
+        released = rec.with_appointment(
+            appts.release_hold(rec.appointment, now), cancelled_by=CancelledBy.SYSTEM
+        )
+        await repo.update_appointment(uow.session, released, rec.appointment.version)
+        return
+    await booking.cancel_in(uow, deps, rec, CancelledBy.SYSTEM, now, offer_to_waitlist=False)
+
+
+async def cancel_following(
+    deps: Deps, caller: Caller, series_id: UUID, from_date: date, key: str, fields: dict[str, object]
+) -> pb.CancelFollowingResponse:
+    async def body(scope: IdempotencyScope) -> pb.CancelFollowingResponse:
+        now = deps.now()
+        record, role = await _load(deps, caller, series_id)
+        truncated = truncate_series(record.series, from_date)
+        updated = (
+            _bumped(record, truncated, now)
+            if truncated is not None
+            else _bumped(record, None, now, cancelled=True)
+        )
+        async with UnitOfWork(deps.sessions) as uow:
+            await scope.claim(uow, deps)
+            await repo.save_series(uow.session, updated, expected_version=record.version)
+            count = 0
+            for rec in await repo.future_series_appointments(uow.session, series_id, from_date):
+                if rec.appointment.status is AppointmentStatus.HELD:
+                    released = rec.with_appointment(
+                        appts.release_hold(rec.appointment, now), cancelled_by=CANCELLED_BY_ROLE[role]
+                    )
+                    await repo.update_appointment(uow.session, released, rec.appointment.version)
+                else:
+                    await booking.cancel_in(uow, deps, rec, CANCELLED_BY_ROLE[role], now)
+                count += 1
+            response = pb.CancelFollowingResponse(series=series_pb(updated), cancelled_count=count)
+            await scope.finish(uow, response)
+        return response
+
+    return await run_idempotent(
+        deps, caller, "CancelFollowing", key, fields, pb.CancelFollowingResponse, body
+    )

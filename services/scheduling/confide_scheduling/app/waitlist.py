@@ -1,0 +1,284 @@
+"""Waitlist use cases: join, leave, list, accept (books the slot with every booking check), decline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from confide.scheduling.v1 import scheduling_pb2
+from confide_chassis import audit
+from confide_chassis.db import UnitOfWork
+from confide_chassis.errors import InvalidArgument, NotFound
+from confide_chassis.ids import new_id
+from confide_scheduling.app import booking, common
+from confide_scheduling.app.context import ADMIN, CLIENT, Caller, Deps, audit_record
+from confide_scheduling.app.idempotency import IdempotencyScope, run_idempotent
+from confide_scheduling.app.offers import offer_freed_slot
+from confide_scheduling.db import repository as repo
+from confide_scheduling.domain import appointments as appts
+from confide_scheduling.domain.catalog import Modality
+from confide_scheduling.domain.waitlist import (
+    TimeOfDayWindow,
+    WaitlistEntry,
+    WaitlistOffer,
+    WaitlistStatus,
+    accept_offer,
+    decline_offer,
+    expire_offer,
+    withdraw,
+)
+from confide_scheduling.views import appointment_pb, booked_event, entry_pb, offer_pb
+
+pb = scheduling_pb2
+
+
+@dataclass(frozen=True, slots=True)
+class JoinRequest:
+    client_id: UUID
+    session_type_codes: frozenset[str]
+    modalities: frozenset[Modality]
+    clinician_ids: frozenset[UUID]
+    time_windows: tuple[TimeOfDayWindow, ...]
+
+
+async def join(
+    deps: Deps, caller: Caller, request: JoinRequest, key: str, fields: dict[str, object]
+) -> pb.JoinWaitlistResponse:
+    known = {t.code for t in deps.catalogue.session_types}
+    unknown = sorted(request.session_type_codes - known)
+    if unknown:
+        raise InvalidArgument.field("session_type_codes", f"unknown codes: {', '.join(unknown)}")
+
+    async def body(scope: IdempotencyScope) -> pb.JoinWaitlistResponse:
+        now = deps.now()
+        async with deps.sessions() as session:
+            found = await repo.get_profile(session, request.client_id)
+            await caller.role_for_client(session, request.client_id, found.practice_id if found else None)
+            profile = await common.client_profile(session, request.client_id)
+        entry = WaitlistEntry(
+            id=new_id(),
+            practice_id=repo.practice_uuid(caller.practice_id),
+            client_id=request.client_id,
+            enqueued_at=now,
+            client_time_zone=profile.time_zone or "UTC",
+            session_type_codes=request.session_type_codes,
+            modalities=request.modalities,
+            clinician_ids=request.clinician_ids,
+            time_windows=request.time_windows,
+        )
+        async with UnitOfWork(deps.sessions) as uow:
+            await scope.claim(uow, deps)
+            await repo.add_entry(uow.session, entry, caller.practice_id)
+            audit_record(
+                uow,
+                action=audit.CREATE,
+                resource_type="waitlist_entry",
+                resource_id=str(entry.id),
+                subject=request.client_id,
+                now=now,
+            )
+            response = pb.JoinWaitlistResponse(entry=entry_pb(entry))
+            await scope.finish(uow, response)
+        return response
+
+    return await run_idempotent(deps, caller, "JoinWaitlist", key, fields, pb.JoinWaitlistResponse, body)
+
+
+async def _entry_for(uow: UnitOfWork, caller: Caller, entry_id: UUID, *, admin: bool = True) -> WaitlistEntry:
+    practice = await repo.entry_practice(uow.session, entry_id)
+    entry = await repo.get_entry(uow.session, entry_id, for_update=True)
+    if entry is None or practice != caller.practice_id:
+        raise NotFound("no such waitlist entry")
+    own = caller.is_user(entry.client_id) and caller.has(CLIENT)
+    if not own and not (admin and caller.has(ADMIN) and caller.principal.mfa):
+        raise NotFound("no such waitlist entry")
+    return entry
+
+
+async def leave(
+    deps: Deps, caller: Caller, entry_id: UUID, key: str, fields: dict[str, object]
+) -> pb.LeaveWaitlistResponse:
+    async def body(scope: IdempotencyScope) -> pb.LeaveWaitlistResponse:
+        now = deps.now()
+        async with UnitOfWork(deps.sessions) as uow:
+            entry = await _entry_for(uow, caller, entry_id)
+            await scope.claim(uow, deps)
+            for offer in await repo.pending_offers_of_entries(uow.session, [entry.id]):
+                entry, declined = decline_offer(entry, offer, now)
+                await repo.resolve_offer(uow.session, declined)
+            withdrawn = withdraw(entry)
+            await repo.save_entry_status(uow.session, withdrawn)
+            audit_record(
+                uow,
+                action=audit.UPDATE,
+                resource_type="waitlist_entry",
+                resource_id=str(entry.id),
+                subject=entry.client_id,
+                now=now,
+            )
+            response = pb.LeaveWaitlistResponse(entry=entry_pb(withdrawn))
+            await scope.finish(uow, response)
+        return response
+
+    return await run_idempotent(deps, caller, "LeaveWaitlist", key, fields, pb.LeaveWaitlistResponse, body)
+
+
+async def list_for_client(deps: Deps, caller: Caller, client_id: UUID) -> pb.ListWaitlistResponse:
+    async with UnitOfWork(deps.sessions) as uow:
+        profile = await repo.get_profile(uow.session, client_id)
+        await caller.role_for_client(
+            uow.session, client_id, profile.practice_id if profile else None, clinician=False
+        )
+        entries = [
+            e
+            for e in await repo.client_entries(uow.session, client_id)
+            if str(e.practice_id) == str(repo.practice_uuid(caller.practice_id))
+        ]
+        offers = await repo.pending_offers_of_entries(uow.session, [e.id for e in entries])
+        audit_record(
+            uow,
+            action=audit.READ,
+            resource_type="waitlist_entry",
+            resource_id=f"client/{client_id}",
+            subject=client_id,
+            now=deps.now(),
+        )
+        await uow.commit()
+    return pb.ListWaitlistResponse(
+        entries=[entry_pb(e) for e in entries], offers=[offer_pb(o) for o in offers]
+    )
+
+
+async def _offer_for(deps: Deps, caller: Caller, offer_id: UUID) -> tuple[WaitlistOffer, WaitlistEntry]:
+    async with deps.sessions() as session:
+        practice = await repo.offer_practice(session, offer_id)
+        offer = await repo.get_offer(session, offer_id)
+        entry = await repo.get_entry(session, offer.entry_id) if offer else None
+    if offer is None or entry is None or practice != caller.practice_id:
+        raise NotFound("no such offer")
+    if not (caller.is_user(entry.client_id) and caller.has(CLIENT)):
+        raise NotFound("no such offer")
+    return offer, entry
+
+
+async def accept(
+    deps: Deps,
+    caller: Caller,
+    offer_id: UUID,
+    modality: Modality,
+    client_state: str | None,
+    key: str,
+    fields: dict[str, object],
+) -> pb.AcceptWaitlistOfferResponse:
+    async def body(scope: IdempotencyScope) -> pb.AcceptWaitlistOfferResponse:
+        now = deps.now()
+        offer, entry = await _offer_for(deps, caller, offer_id)
+        accept_offer(entry, offer, now)  # validates state and expiry before any remote call
+        if modality not in offer.slot.modalities:
+            raise InvalidArgument.field("modality", "is not one of the offer's modalities")
+        request = booking.BookingRequest(
+            client_id=entry.client_id,
+            clinician_id=offer.slot.clinician_id,
+            session_type=common.session_type(deps, offer.slot.session_type_code),
+            modality=modality,
+            start=offer.slot.start,
+            client_state=client_state,
+        )
+        prepared = await booking.prepare_booking(deps, caller, request, now)
+        appointment_id = new_id()
+        decision = await booking.authorize(
+            deps,
+            caller,
+            prepared,
+            clinician_id=request.clinician_id,
+            client_id=request.client_id,
+            start=request.start,
+            modality=modality,
+            appointment_id=appointment_id,
+        )
+        appointment = appts.book(
+            appointment_id=appointment_id,
+            practice_id=repo.practice_uuid(caller.practice_id),
+            clinician_id=request.clinician_id,
+            client_id=request.client_id,
+            session_type=request.session_type,
+            modality=modality,
+            start=request.start,
+            now=now,
+            authorization=decision,
+            min_notice=deps.settings.min_notice,
+            clinician_review_required=prepared.clinician_review_required,
+        )
+        rec = booking.new_record(appointment, prepared, caller)
+        async with UnitOfWork(deps.sessions) as uow:
+            await scope.claim(uow, deps)
+            locked_entry = await repo.get_entry(uow.session, entry.id, for_update=True)
+            locked_offer = await repo.get_offer(uow.session, offer.id, for_update=True)
+            if locked_entry is None or locked_offer is None:
+                raise NotFound("no such offer")
+            fulfilled, accepted = accept_offer(locked_entry, locked_offer, now)
+            await booking.reserve(uow, rec, now)
+            await repo.save_entry_status(uow.session, fulfilled)
+            await repo.resolve_offer(uow.session, accepted, appointment_id)
+            uow.publish(booked_event(rec, now))
+            audit_record(
+                uow,
+                action=audit.CREATE,
+                resource_type="appointment",
+                resource_id=str(rec.id),
+                subject=entry.client_id,
+                now=now,
+            )
+            response = pb.AcceptWaitlistOfferResponse(
+                appointment=appointment_pb(rec), offer=offer_pb(accepted)
+            )
+            await scope.finish(uow, response)
+        return response
+
+    return await run_idempotent(
+        deps, caller, "AcceptWaitlistOffer", key, fields, pb.AcceptWaitlistOfferResponse, body
+    )
+
+
+async def decline(
+    deps: Deps, caller: Caller, offer_id: UUID, key: str, fields: dict[str, object]
+) -> pb.DeclineWaitlistOfferResponse:
+    async def body(scope: IdempotencyScope) -> pb.DeclineWaitlistOfferResponse:
+        now = deps.now()
+        offer, entry = await _offer_for(deps, caller, offer_id)
+        async with UnitOfWork(deps.sessions) as uow:
+            await scope.claim(uow, deps)
+            locked_entry = await repo.get_entry(uow.session, entry.id, for_update=True)
+            locked_offer = await repo.get_offer(uow.session, offer.id, for_update=True)
+            if locked_entry is None or locked_offer is None:
+                raise NotFound("no such offer")
+            waiting, declined = decline_offer(locked_entry, locked_offer, now)
+            await repo.save_entry_status(uow.session, waiting)
+            await repo.resolve_offer(uow.session, declined)
+            await offer_freed_slot(uow, deps, declined.slot, caller.practice_id, now)
+            response = pb.DeclineWaitlistOfferResponse(offer=offer_pb(declined))
+            await scope.finish(uow, response)
+        return response
+
+    return await run_idempotent(
+        deps, caller, "DeclineWaitlistOffer", key, fields, pb.DeclineWaitlistOfferResponse, body
+    )
+
+
+async def expire_offers(deps: Deps, now: datetime) -> int:
+    """Maintenance: pending offers past their expiry go back to waiting and the slot moves on."""
+    async with UnitOfWork(deps.sessions) as uow:
+        expired = await repo.claim_expired_offers(uow.session, now)
+        for offer in expired:
+            entry = await repo.get_entry(uow.session, offer.entry_id, for_update=True)
+            if entry is None or entry.status is not WaitlistStatus.OFFERED:
+                continue
+            practice = await repo.offer_practice(uow.session, offer.id)
+            waiting, gone = expire_offer(entry, offer, now)
+            await repo.save_entry_status(uow.session, waiting)
+            await repo.resolve_offer(uow.session, gone)
+            if practice is not None:
+                await offer_freed_slot(uow, deps, gone.slot, practice, now)
+        await uow.commit()
+    return len(expired)

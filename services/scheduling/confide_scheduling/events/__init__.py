@@ -1,0 +1,1 @@
+"""Consumers: identity projections (profiles, consents, care teams) and compliance changes."""
