@@ -425,6 +425,9 @@ def _parse_level(level: str | int) -> int:
     return resolved
 
 
+_CHATTY_LIBRARIES = ("aiokafka", "kafka")
+
+
 def configure_logging(
     service: str,
     level: str = "INFO",
@@ -478,6 +481,12 @@ def configure_logging(
         old.close()
     root.addHandler(handler)
     root.setLevel(numeric_level)
+    # Client libraries narrate every group join and partition assignment at INFO; keep their
+    # warnings and errors, and their chatter only when the service itself is debugged.
+    for chatty in _CHATTY_LIBRARIES:
+        logging.getLogger(chatty).setLevel(
+            logging.WARNING if numeric_level > logging.DEBUG else numeric_level
+        )
     logging.captureWarnings(True)
 
     structlog.configure(

@@ -379,3 +379,15 @@ def test_other_stdlib_handlers_receive_structlog_events_already_redacted(
     assert isinstance(event_dict, dict)
     assert event_dict["email"] == REDACTED
     assert event_dict["event"] == f"sent to {REDACTED}"
+
+
+def test_kafka_client_chatter_is_kept_for_debugging() -> None:
+    import io
+    import logging as std_logging
+
+    configure_logging("svc", "INFO", stream=io.StringIO())
+    assert not std_logging.getLogger("aiokafka.consumer").isEnabledFor(std_logging.INFO)
+    assert std_logging.getLogger("aiokafka.consumer").isEnabledFor(std_logging.WARNING)
+    configure_logging("svc", "DEBUG", stream=io.StringIO())
+    assert std_logging.getLogger("aiokafka.consumer").isEnabledFor(std_logging.DEBUG)
+    configure_logging("svc", "INFO", stream=io.StringIO())
