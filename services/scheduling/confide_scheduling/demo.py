@@ -18,7 +18,8 @@ from uuid import UUID
 
 from confide_chassis import db
 from confide_chassis.settings import ServiceSettings
-from confide_scheduling.db import repository as repo
+from confide_scheduling.app.ports import ScheduleRecord
+from confide_scheduling.db.repository import SqlRepository
 from confide_scheduling.domain.availability import WeeklyAvailability, WeeklyRule
 from confide_scheduling.domain.catalog import SYNCHRONOUS_MODALITIES, Weekday
 from confide_scheduling.settings import SchedulingSettings
@@ -45,8 +46,8 @@ DEMO_CLINICIANS: tuple[DemoClinician, ...] = (
 WORKDAYS = (Weekday.MONDAY, Weekday.TUESDAY, Weekday.WEDNESDAY, Weekday.THURSDAY, Weekday.FRIDAY)
 
 
-def demo_schedule(clinician: DemoClinician, now: datetime) -> repo.ScheduleRecord:
-    return repo.ScheduleRecord(
+def demo_schedule(clinician: DemoClinician, now: datetime) -> ScheduleRecord:
+    return ScheduleRecord(
         clinician_id=clinician.clinician_id,
         practice_id=DEMO_PRACTICE_ID,
         availability=WeeklyAvailability(
@@ -68,11 +69,12 @@ async def seed_demo(database_url: str, now: datetime | None = None) -> dict[str,
     try:
         sessions = db.session_factory(engine)
         async with sessions() as session, session.begin():
+            repo = SqlRepository(session)
             for clinician in DEMO_CLINICIANS:
-                if await repo.get_schedule(session, clinician.clinician_id, for_update=True) is not None:
+                if await repo.get_schedule(clinician.clinician_id, for_update=True) is not None:
                     unchanged.append(str(clinician.clinician_id))
                     continue
-                await repo.save_schedule(session, demo_schedule(clinician, now or datetime.now(UTC)))
+                await repo.save_schedule(demo_schedule(clinician, now or datetime.now(UTC)))
                 created.append(str(clinician.clinician_id))
     finally:
         await engine.dispose()

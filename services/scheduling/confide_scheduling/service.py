@@ -26,6 +26,7 @@ from confide_scheduling.api import servicers as api
 from confide_scheduling.app import jobs
 from confide_scheduling.app.context import Deps, utc_now
 from confide_scheduling.app.ports import AuthorizationPort, VideoRoomPort
+from confide_scheduling.db.repository import SqlStore
 from confide_scheduling.demo import seed_demo_command
 from confide_scheduling.events.consumers import (
     COMPLIANCE_TOPICS,
@@ -139,7 +140,7 @@ def build_spec(
                 raise ConfigurationError(f"SCHEDULING_JITSI_*: {exc}") from None
         deps = Deps(
             settings=settings,
-            sessions=ctx.require_sessions(),
+            store=SqlStore(ctx.require_sessions()),
             authorization=compliance,
             video=rooms,
             catalogue=load_session_types(),

@@ -10,13 +10,13 @@ The room token is a JWT signed with HS256 and the app secret shared with Jitsi
 - ``context.user`` = ``{"id": <user id>, "moderator": <true for the clinician>}`` — an id only, no name or
   e-mail (no PHI in the token, which ends up in the URL and in Jitsi's logs).
 
-Room names come from :func:`new_room_name`: 128 random bits, no PHI, unguessable.
+Room names come from :func:`confide_scheduling.app.ports.new_room_name` (chosen at booking, whether or not
+video is configured): 128 random bits, no PHI, unguessable.
 """
 
 from __future__ import annotations
 
 import re
-import secrets
 from datetime import UTC, datetime
 from urllib.parse import quote
 
@@ -26,11 +26,6 @@ from confide_scheduling.app.ports import JoinLink
 
 JITSI_AUDIENCE = "jitsi"
 ROOM_NAME = re.compile(r"^confide-[0-9a-f]{32}$")
-
-
-def new_room_name() -> str:
-    """An unguessable room name without PHI (``confide-`` + 32 hex digits = 128 random bits)."""
-    return f"confide-{secrets.token_hex(16)}"
 
 
 class JitsiRoomLinks:

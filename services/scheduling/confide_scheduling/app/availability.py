@@ -13,16 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from confide.scheduling.v1 import scheduling_pb2
-from confide_chassis.db import UnitOfWork
 from confide_chassis.errors import InvalidArgument, NotFound
 from confide_chassis.ids import new_id
 from confide_scheduling.app import common
 from confide_scheduling.app.context import Caller, Deps
 from confide_scheduling.app.idempotency import IdempotencyScope, run_idempotent
-from confide_scheduling.db import repository as repo
+from confide_scheduling.app.ports import Repository, ScheduleRecord, UnitOfWork
+from confide_scheduling.app.views import exception_pb, schedule_pb, session_type_pb, time_off_pb
 from confide_scheduling.domain.availability import (
     DateException,
     WeeklyAvailability,
@@ -34,7 +32,6 @@ from confide_scheduling.domain.location import US_JURISDICTIONS
 from confide_scheduling.domain.timekit import TimeRange
 from confide_scheduling.domain.waitlist import TimeOfDayWindow
 from confide_scheduling.mapping import MODALITY_TO_PB, local_iso, state_to_pb, time_range_to_pb
-from confide_scheduling.views import exception_pb, schedule_pb, session_type_pb, time_off_pb
 
 pb = scheduling_pb2
 
@@ -50,13 +47,13 @@ def list_session_types(deps: Deps) -> pb.ListSessionTypesResponse:
 
 
 async def get_schedule(deps: Deps, caller: Caller, clinician_id: UUID) -> pb.GetScheduleResponse:
-    async with deps.sessions() as session:
-        record = await repo.get_schedule(session, clinician_id)
+    async with deps.store.read() as repo:
+        record = await repo.get_schedule(clinician_id)
         if record is None or record.practice_id != caller.practice_id:
             raise NotFound("no such clinician schedule")
         caller.role_for_clinician(clinician_id)
-        exceptions = await repo.list_exceptions(session, clinician_id)
-        time_off = await repo.list_time_off(session, clinician_id)
+        exceptions = await repo.list_exceptions(clinician_id)
+        time_off = await repo.list_time_off(clinician_id)
     return pb.GetScheduleResponse(schedule=schedule_pb(record, exceptions, time_off))
 
 
@@ -82,13 +79,13 @@ async def set_weekly_schedule(
 
     async def body(scope: IdempotencyScope) -> pb.SetWeeklyScheduleResponse:
         now = deps.now()
-        async with UnitOfWork(deps.sessions) as uow:
-            existing = await repo.get_schedule(uow.session, data.clinician_id, for_update=True)
+        async with deps.store.unit_of_work() as uow:
+            existing = await uow.repo.get_schedule(data.clinician_id, for_update=True)
             caller.role_for_clinician(
                 data.clinician_id, practice_id=existing.practice_id if existing else None
             )
             await scope.claim(uow, deps)
-            record = repo.ScheduleRecord(
+            record = ScheduleRecord(
                 clinician_id=data.clinician_id,
                 practice_id=caller.practice_id,
                 availability=availability,
@@ -97,9 +94,9 @@ async def set_weekly_schedule(
                 version=(existing.version + 1) if existing else 1,
                 updated_at=now,
             )
-            await repo.save_schedule(uow.session, record)
-            exceptions = await repo.list_exceptions(uow.session, data.clinician_id)
-            time_off = await repo.list_time_off(uow.session, data.clinician_id)
+            await uow.repo.save_schedule(record)
+            exceptions = await uow.repo.list_exceptions(data.clinician_id)
+            time_off = await uow.repo.list_time_off(data.clinician_id)
             response = pb.SetWeeklyScheduleResponse(schedule=schedule_pb(record, exceptions, time_off))
             await scope.finish(uow, response)
         return response
@@ -109,8 +106,8 @@ async def set_weekly_schedule(
     )
 
 
-async def _owned_schedule(uow: UnitOfWork, caller: Caller, clinician_id: UUID) -> repo.ScheduleRecord:
-    record = await repo.get_schedule(uow.session, clinician_id, for_update=True)
+async def _owned_schedule(uow: UnitOfWork, caller: Caller, clinician_id: UUID) -> ScheduleRecord:
+    record = await uow.repo.get_schedule(clinician_id, for_update=True)
     if record is None or record.practice_id != caller.practice_id:
         raise NotFound("no such clinician schedule")
     caller.role_for_clinician(clinician_id)
@@ -121,11 +118,11 @@ async def add_exception(
     deps: Deps, caller: Caller, clinician_id: UUID, exc: DateException, key: str, fields: dict[str, object]
 ) -> pb.AddAvailabilityExceptionResponse:
     async def body(scope: IdempotencyScope) -> pb.AddAvailabilityExceptionResponse:
-        async with UnitOfWork(deps.sessions) as uow:
+        async with deps.store.unit_of_work() as uow:
             await _owned_schedule(uow, caller, clinician_id)
             await scope.claim(uow, deps)
             exception_id = new_id()
-            await repo.add_exception(uow.session, exception_id, clinician_id, exc, deps.now())
+            await uow.repo.add_exception(exception_id, clinician_id, exc, deps.now())
             response = pb.AddAvailabilityExceptionResponse(exception=exception_pb(exception_id, exc))
             await scope.finish(uow, response)
         return response
@@ -139,10 +136,10 @@ async def remove_exception(
     deps: Deps, caller: Caller, clinician_id: UUID, exception_id: UUID, key: str, fields: dict[str, object]
 ) -> pb.RemoveAvailabilityExceptionResponse:
     async def body(scope: IdempotencyScope) -> pb.RemoveAvailabilityExceptionResponse:
-        async with UnitOfWork(deps.sessions) as uow:
+        async with deps.store.unit_of_work() as uow:
             await _owned_schedule(uow, caller, clinician_id)
             await scope.claim(uow, deps)
-            if not await repo.remove_exception(uow.session, clinician_id, exception_id):
+            if not await uow.repo.remove_exception(clinician_id, exception_id):
                 raise NotFound("no such availability exception")
             response = pb.RemoveAvailabilityExceptionResponse()
             await scope.finish(uow, response)
@@ -160,11 +157,11 @@ async def add_time_off(
         raise InvalidArgument.field("range.end", "time off spans at most 366 days")
 
     async def body(scope: IdempotencyScope) -> pb.AddTimeOffResponse:
-        async with UnitOfWork(deps.sessions) as uow:
+        async with deps.store.unit_of_work() as uow:
             await _owned_schedule(uow, caller, clinician_id)
             await scope.claim(uow, deps)
             time_off_id = new_id()
-            await repo.add_time_off(uow.session, time_off_id, clinician_id, span, deps.now())
+            await uow.repo.add_time_off(time_off_id, clinician_id, span, deps.now())
             response = pb.AddTimeOffResponse(time_off=time_off_pb(time_off_id, span))
             await scope.finish(uow, response)
         return response
@@ -176,10 +173,10 @@ async def remove_time_off(
     deps: Deps, caller: Caller, clinician_id: UUID, time_off_id: UUID, key: str, fields: dict[str, object]
 ) -> pb.RemoveTimeOffResponse:
     async def body(scope: IdempotencyScope) -> pb.RemoveTimeOffResponse:
-        async with UnitOfWork(deps.sessions) as uow:
+        async with deps.store.unit_of_work() as uow:
             await _owned_schedule(uow, caller, clinician_id)
             await scope.claim(uow, deps)
-            if not await repo.remove_time_off(uow.session, clinician_id, time_off_id):
+            if not await uow.repo.remove_time_off(clinician_id, time_off_id):
                 raise NotFound("no such time off")
             response = pb.RemoveTimeOffResponse()
             await scope.finish(uow, response)
@@ -208,16 +205,16 @@ async def search_slots(deps: Deps, caller: Caller, query: SlotQuery) -> pb.Searc
         raise InvalidArgument.field("max_results", "must not be negative")
     limit = min(query.max_results or DEFAULT_RESULTS, MAX_RESULTS)
     now = deps.now()
-    async with deps.sessions() as session:
-        found = await repo.get_profile(session, query.client_id)
-        await caller.role_for_client(session, query.client_id, found.practice_id if found else None)
-        profile = await common.client_profile(session, query.client_id)
+    async with deps.store.read() as repo:
+        found = await repo.get_profile(query.client_id)
+        await caller.role_for_client(repo, query.client_id, found.practice_id if found else None)
+        profile = await common.client_profile(repo, query.client_id)
         state = query.client_state or profile.home_state
         assert state is not None
         assert profile.time_zone is not None
         schedules = [
             s
-            for s in await repo.list_schedules(session, caller.practice_id)
+            for s in await repo.list_schedules(caller.practice_id)
             if s.offers(kind.code) and (not query.clinician_ids or s.clinician_id in query.clinician_ids)
         ]
     wanted = [
@@ -244,13 +241,13 @@ async def search_slots(deps: Deps, caller: Caller, query: SlotQuery) -> pb.Searc
         for clinician in clinicians:
             authorized.setdefault(clinician, set()).add(modality)
     slots: list[pb.Slot] = []
-    async with deps.sessions() as session:
+    async with deps.store.read() as repo:
         for schedule in schedules:
             allowed = authorized.get(schedule.clinician_id)
             if not allowed:
                 continue
             slots.extend(
-                await _clinician_slots(deps, session, schedule, kind, query, allowed, profile.time_zone, now)
+                await _clinician_slots(deps, repo, schedule, kind, query, allowed, profile.time_zone, now)
             )
     slots.sort(key=lambda s: (s.time.start.seconds, s.clinician_id))
     return pb.SearchSlotsResponse(
@@ -262,8 +259,8 @@ async def search_slots(deps: Deps, caller: Caller, query: SlotQuery) -> pb.Searc
 
 async def _clinician_slots(
     deps: Deps,
-    session: AsyncSession,
-    schedule: repo.ScheduleRecord,
+    repo: Repository,
+    schedule: ScheduleRecord,
     kind: SessionType,
     query: SlotQuery,
     allowed: set[Modality],
@@ -276,14 +273,13 @@ async def _clinician_slots(
     exceptions = [
         e
         for _, e in await repo.list_exceptions(
-            session,
             schedule.clinician_id,
             window.start.astimezone(tz).date() - timedelta(days=1),
             window.end.astimezone(tz).date() + timedelta(days=1),
         )
     ]
-    off = [r for _, r in await repo.list_time_off(session, schedule.clinician_id, padded)]
-    busy = await repo.busy_ranges(session, schedule.clinician_id, padded, now)
+    off = [r for _, r in await repo.list_time_off(schedule.clinician_id, padded)]
+    busy = await repo.busy_ranges(schedule.clinician_id, padded, now)
     generated = generate_slots(
         schedule.availability,
         exceptions,

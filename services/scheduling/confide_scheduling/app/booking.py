@@ -23,7 +23,6 @@ from uuid import UUID
 
 from confide.scheduling.v1 import scheduling_pb2
 from confide_chassis import audit
-from confide_chassis.db import UnitOfWork
 from confide_chassis.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -32,12 +31,28 @@ from confide_chassis.errors import (
     RuleViolation,
 )
 from confide_chassis.ids import new_id
-from confide_scheduling.adapters.jitsi import new_room_name
 from confide_scheduling.app import common
 from confide_scheduling.app.context import ADMIN, CLIENT, CLINICIAN, Caller, Deps, audit_record
 from confide_scheduling.app.idempotency import IdempotencyScope, run_idempotent
 from confide_scheduling.app.offers import offer_freed_slot
-from confide_scheduling.db import repository as repo
+from confide_scheduling.app.ports import (
+    AppointmentFilter,
+    AppointmentRecord,
+    ClientProfile,
+    ScheduleRecord,
+    UnitOfWork,
+    new_room_name,
+    practice_uuid,
+)
+from confide_scheduling.app.views import (
+    appointment_pb,
+    booked_event,
+    cancelled_event,
+    fee_pb,
+    no_show_event,
+    policy_pb,
+    rescheduled_event,
+)
 from confide_scheduling.domain import appointments as appts
 from confide_scheduling.domain import rules
 from confide_scheduling.domain.appointments import AppointmentStatus, AuthorizationDecision
@@ -53,15 +68,6 @@ from confide_scheduling.domain.policy import (
 )
 from confide_scheduling.domain.timekit import TimeRange
 from confide_scheduling.domain.waitlist import FreedSlot
-from confide_scheduling.views import (
-    appointment_pb,
-    booked_event,
-    cancelled_event,
-    fee_pb,
-    no_show_event,
-    policy_pb,
-    rescheduled_event,
-)
 
 pb = scheduling_pb2
 
@@ -87,29 +93,27 @@ class Prepared:
     """Everything checked before the transaction (no lock held while compliance answers)."""
 
     role: str
-    profile: repo.ClientProfile
-    schedule: repo.ScheduleRecord
+    profile: ClientProfile
+    schedule: ScheduleRecord
     client_state: str
     clinician_review_required: bool
 
 
 async def prepare_booking(deps: Deps, caller: Caller, request: BookingRequest, now: datetime) -> Prepared:
-    async with deps.sessions() as session:
-        profile = await repo.get_profile(session, request.client_id)
-        role = await caller.role_for_client(
-            session, request.client_id, profile.practice_id if profile else None
-        )
-        profile = await common.client_profile(session, request.client_id)
-        schedule = await common.clinician_schedule(session, caller, request.clinician_id)
+    async with deps.store.read() as repo:
+        profile = await repo.get_profile(request.client_id)
+        role = await caller.role_for_client(repo, request.client_id, profile.practice_id if profile else None)
+        profile = await common.client_profile(repo, request.client_id)
+        schedule = await common.clinician_schedule(repo, caller, request.clinician_id)
         common.require_offered(schedule, request.session_type, request.modality)
         common.require_min_notice(deps, request.start, now)
         await common.require_available(
-            session, deps, schedule, request.session_type, request.modality, request.start
+            repo, deps, schedule, request.session_type, request.modality, request.start
         )
         state = request.client_state or profile.home_state
         assert state is not None  # client_profile() guarantees it
-        await common.require_consent(session, profile, request.modality, state, now)
-        review = await common.screening_gate(session, request.client_id, role)
+        await common.require_consent(repo, profile, request.modality, state, now)
+        review = await common.screening_gate(repo, request.client_id, role)
     return Prepared(role, profile, schedule, state, review)
 
 
@@ -125,11 +129,11 @@ async def authorize(
     appointment_id: UUID | None,
     purpose: str = "booking",
 ) -> AuthorizationDecision:
-    async with deps.sessions() as session:
+    async with deps.store.read() as repo:
         return await common.ask_compliance(
             deps,
             caller,
-            session,
+            repo,
             clinician_id=clinician_id,
             client_id=client_id,
             client_state=prepared.client_state,
@@ -144,7 +148,7 @@ async def authorize(
 
 async def reserve(
     uow: UnitOfWork,
-    rec: repo.AppointmentRecord,
+    rec: AppointmentRecord,
     now: datetime,
     *,
     expected_version: int | None = None,
@@ -152,20 +156,20 @@ async def reserve(
     """Under the clinician lock: drop expired holds, check the time (with buffers) is free, then insert or
     update; the exclusion constraint is the final guard (Conflict either way)."""
     a = rec.appointment
-    await repo.lock_clinician(uow.session, a.clinician_id)
+    await uow.repo.lock_clinician(a.clinician_id)
     buffer = a.session_type.buffer
     span = a.range.padded(buffer, buffer)
-    await repo.expire_stale_holds(uow.session, a.clinician_id, span, now)
-    busy = await repo.busy_ranges(uow.session, a.clinician_id, span, now, exclude=a.id)
+    await uow.repo.expire_stale_holds(a.clinician_id, span, now)
+    busy = await uow.repo.busy_ranges(a.clinician_id, span, now, exclude=a.id)
     appts.ensure_free(a.range, busy, buffer)
     if expected_version is None:
-        await repo.insert_appointment(uow.session, rec)
+        await uow.repo.insert_appointment(rec)
     else:
-        await repo.update_appointment(uow.session, rec, expected_version)
+        await uow.repo.update_appointment(rec, expected_version)
 
 
-def new_record(appointment: appts.Appointment, prepared: Prepared, caller: Caller) -> repo.AppointmentRecord:
-    return repo.AppointmentRecord(
+def new_record(appointment: appts.Appointment, prepared: Prepared, caller: Caller) -> AppointmentRecord:
+    return AppointmentRecord(
         appointment=appointment,
         practice_id=caller.practice_id,
         authorized_state=prepared.client_state,
@@ -194,7 +198,7 @@ async def book_appointment(
         )
         appointment = appts.book(
             appointment_id=appointment_id,
-            practice_id=repo.practice_uuid(caller.practice_id),
+            practice_id=practice_uuid(caller.practice_id),
             clinician_id=request.clinician_id,
             client_id=request.client_id,
             session_type=request.session_type,
@@ -206,7 +210,7 @@ async def book_appointment(
             clinician_review_required=prepared.clinician_review_required,
         )
         rec = new_record(appointment, prepared, caller)
-        async with UnitOfWork(deps.sessions) as uow:
+        async with deps.store.unit_of_work() as uow:
             await scope.claim(uow, deps)
             await reserve(uow, rec, now)
             uow.publish(booked_event(rec, now))
@@ -236,7 +240,7 @@ async def hold_slot(
         prepared = await prepare_booking(deps, caller, request, now)
         appointment = appts.place_hold(
             appointment_id=new_id(),
-            practice_id=repo.practice_uuid(caller.practice_id),
+            practice_id=practice_uuid(caller.practice_id),
             clinician_id=request.clinician_id,
             client_id=request.client_id,
             session_type=request.session_type,
@@ -247,7 +251,7 @@ async def hold_slot(
             min_notice=deps.settings.min_notice,
         )
         rec = new_record(appointment, prepared, caller)
-        async with UnitOfWork(deps.sessions) as uow:
+        async with deps.store.unit_of_work() as uow:
             await scope.claim(uow, deps)
             await reserve(uow, rec, now)
             audit_record(
@@ -265,15 +269,15 @@ async def hold_slot(
     return await run_idempotent(deps, caller, "HoldSlot", key, fields, pb.HoldSlotResponse, body)
 
 
-async def load_appointment(deps: Deps, appointment_id: UUID) -> repo.AppointmentRecord:
-    async with deps.sessions() as session:
-        rec = await repo.get_appointment(session, appointment_id)
+async def load_appointment(deps: Deps, appointment_id: UUID) -> AppointmentRecord:
+    async with deps.store.read() as repo:
+        rec = await repo.get_appointment(appointment_id)
     if rec is None:
         raise NotFound("no such appointment")
     return rec
 
 
-def _role(caller: Caller, rec: repo.AppointmentRecord, *, client: bool = True) -> str:
+def _role(caller: Caller, rec: AppointmentRecord, *, client: bool = True) -> str:
     a = rec.appointment
     return caller.role_for_appointment(rec.practice_id, a.client_id, a.clinician_id, client=client)
 
@@ -291,11 +295,11 @@ async def confirm_hold(
             raise FailedPrecondition(
                 RuleViolation(rules.SCHED_HOLD_EXPIRED, "the hold has expired; search again", str(a.id))
             )
-        async with deps.sessions() as session:
-            profile = await common.client_profile(session, a.client_id)
-            schedule = await common.clinician_schedule(session, caller, a.clinician_id)
-            await common.require_consent(session, profile, a.modality, rec.authorized_state, now)
-            review = await common.screening_gate(session, a.client_id, role)
+        async with deps.store.read() as repo:
+            profile = await common.client_profile(repo, a.client_id)
+            schedule = await common.clinician_schedule(repo, caller, a.clinician_id)
+            await common.require_consent(repo, profile, a.modality, rec.authorized_state, now)
+            review = await common.screening_gate(repo, a.client_id, role)
         prepared = Prepared(role, profile, schedule, rec.authorized_state, review)
         decision = await authorize(
             deps,
@@ -309,9 +313,9 @@ async def confirm_hold(
         )
         confirmed = appts.confirm_hold(a, now, decision, clinician_review_required=review)
         updated = rec.with_appointment(confirmed)
-        async with UnitOfWork(deps.sessions) as uow:
+        async with deps.store.unit_of_work() as uow:
             await scope.claim(uow, deps)
-            await repo.update_appointment(uow.session, updated, a.version)
+            await uow.repo.update_appointment(updated, a.version)
             uow.publish(booked_event(updated, now))
             audit_record(
                 uow,
@@ -338,9 +342,9 @@ async def release_hold(
         _role(caller, rec)
         released = appts.release_hold(rec.appointment, now)
         updated = rec.with_appointment(released, cancelled_by=CANCELLED_BY_ROLE.get(rec.booked_by))
-        async with UnitOfWork(deps.sessions) as uow:
+        async with deps.store.unit_of_work() as uow:
             await scope.claim(uow, deps)
-            await repo.update_appointment(uow.session, updated, rec.appointment.version)
+            await uow.repo.update_appointment(updated, rec.appointment.version)
             audit_record(
                 uow,
                 action=audit.UPDATE,
@@ -370,7 +374,7 @@ async def reschedule_appointment(
         a = rec.appointment
         role = _role(caller, rec)
         updated, previous = await _reschedule(deps, caller, rec, role, new_start, now)
-        async with UnitOfWork(deps.sessions) as uow:
+        async with deps.store.unit_of_work() as uow:
             await scope.claim(uow, deps)
             await reserve(uow, updated, now, expected_version=a.version)
             uow.publish(rescheduled_event(updated, previous, role, now))
@@ -395,19 +399,19 @@ async def reschedule_appointment(
 async def _reschedule(
     deps: Deps,
     caller: Caller,
-    rec: repo.AppointmentRecord,
+    rec: AppointmentRecord,
     role: str,
     new_start: datetime,
     now: datetime,
-) -> tuple[repo.AppointmentRecord, datetime]:
+) -> tuple[AppointmentRecord, datetime]:
     """Checks and the domain move for one appointment (also used by series "move this one")."""
     a = rec.appointment
     appts.require_status(a, AppointmentStatus.BOOKED, AppointmentStatus.BOOKED)
     common.require_min_notice(deps, new_start, now)
-    async with deps.sessions() as session:
-        profile = await common.client_profile(session, a.client_id)
-        schedule = await common.clinician_schedule(session, caller, a.clinician_id)
-        await common.require_available(session, deps, schedule, a.session_type, a.modality, new_start)
+    async with deps.store.read() as repo:
+        profile = await common.client_profile(repo, a.client_id)
+        schedule = await common.clinician_schedule(repo, caller, a.clinician_id)
+        await common.require_available(repo, deps, schedule, a.session_type, a.modality, new_start)
     prepared = Prepared(role, profile, schedule, rec.authorized_state, a.clinician_review_required)
     decision = await authorize(
         deps,
@@ -433,9 +437,9 @@ async def cancel(
         role = _role(caller, rec)
         if a.status is AppointmentStatus.HELD:
             released = rec.with_appointment(appts.release_hold(a, now), cancelled_by=CANCELLED_BY_ROLE[role])
-            async with UnitOfWork(deps.sessions) as uow:
+            async with deps.store.unit_of_work() as uow:
                 await scope.claim(uow, deps)
-                await repo.update_appointment(uow.session, released, a.version)
+                await uow.repo.update_appointment(released, a.version)
                 audit_record(
                     uow,
                     action=audit.UPDATE,
@@ -448,7 +452,7 @@ async def cancel(
                 response.fee.waived_because = pb.FEE_WAIVER_NOT_APPLICABLE
                 await scope.finish(uow, response)
             return response
-        async with UnitOfWork(deps.sessions) as uow:
+        async with deps.store.unit_of_work() as uow:
             await scope.claim(uow, deps)
             updated, outcome_pb = await cancel_in(uow, deps, rec, CANCELLED_BY_ROLE[role], now)
             response = pb.CancelAppointmentResponse(appointment=appointment_pb(updated))
@@ -465,18 +469,18 @@ async def cancel(
 async def cancel_in(
     uow: UnitOfWork,
     deps: Deps,
-    rec: repo.AppointmentRecord,
+    rec: AppointmentRecord,
     by: CancelledBy,
     now: datetime,
     *,
     reason: appts.CancelReason | None = None,
     offer_to_waitlist: bool = True,
-) -> tuple[repo.AppointmentRecord, CancellationOutcome]:
+) -> tuple[AppointmentRecord, CancellationOutcome]:
     """Cancel inside the caller's unit of work: policy outcome, event, audit, and the freed slot offered
     to the waitlist. Returns the updated record and the domain CancellationOutcome."""
     a = rec.appointment
-    policy = await deps.policy(uow.session, rec.practice_id)
-    profile = await repo.get_profile(uow.session, a.client_id)
+    policy = await deps.policy(uow.repo, rec.practice_id)
+    profile = await uow.repo.get_profile(a.client_id)
     fee_context = FeeContext(
         payer_type=profile.payer_type if profile else PayerType.SELF_PAY,
         # Identity does not publish a written fee-policy agreement yet: no fee is ever charged until it
@@ -485,7 +489,7 @@ async def cancel_in(
     )
     cancelled, outcome = cancel_appointment(a, now, by, policy, fee_context, reason=reason)
     updated = rec.with_appointment(cancelled, cancelled_by=by)
-    await repo.update_appointment(uow.session, updated, a.version)
+    await uow.repo.update_appointment(updated, a.version)
     uow.publish(cancelled_event(updated, outcome, now))
     audit_record(
         uow,
@@ -522,16 +526,16 @@ async def no_show(
         rec = await load_appointment(deps, appointment_id)
         a = rec.appointment
         _role(caller, rec, client=False)
-        async with UnitOfWork(deps.sessions) as uow:
+        async with deps.store.unit_of_work() as uow:
             await scope.claim(uow, deps)
-            policy = await deps.policy(uow.session, rec.practice_id)
-            profile = await repo.get_profile(uow.session, a.client_id)
+            policy = await deps.policy(uow.repo, rec.practice_id)
+            profile = await uow.repo.get_profile(a.client_id)
             fee_context = FeeContext(
                 payer_type=profile.payer_type if profile else PayerType.SELF_PAY, fee_policy_agreed=False
             )
             marked, outcome = mark_no_show(a, now, policy, fee_context)
             updated = rec.with_appointment(marked)
-            await repo.update_appointment(uow.session, updated, a.version)
+            await uow.repo.update_appointment(updated, a.version)
             uow.publish(no_show_event(updated, outcome.fee, now))
             audit_record(
                 uow,
@@ -558,9 +562,9 @@ async def recheck(
         a = rec.appointment
         role = _role(caller, rec, client=False)
         appts.require_status(a, AppointmentStatus.BOOKED, AppointmentStatus.FLAGGED_AUTHORIZATION)
-        async with deps.sessions() as session:
-            profile = await common.client_profile(session, a.client_id)
-            schedule = await common.clinician_schedule(session, caller, a.clinician_id)
+        async with deps.store.read() as repo:
+            profile = await common.client_profile(repo, a.client_id)
+            schedule = await common.clinician_schedule(repo, caller, a.clinician_id)
         prepared = Prepared(role, profile, schedule, rec.authorized_state, a.clinician_review_required)
         decision = await authorize(
             deps,
@@ -575,9 +579,9 @@ async def recheck(
         )
         restored = appts.restore_authorization(a, now, decision)
         updated = rec.with_appointment(restored)
-        async with UnitOfWork(deps.sessions) as uow:
+        async with deps.store.unit_of_work() as uow:
             await scope.claim(uow, deps)
-            await repo.update_appointment(uow.session, updated, a.version)
+            await uow.repo.update_appointment(updated, a.version)
             uow.publish(booked_event(updated, now))
             audit_record(
                 uow,
@@ -600,7 +604,7 @@ async def recheck(
 async def get(deps: Deps, caller: Caller, appointment_id: UUID) -> pb.GetAppointmentResponse:
     rec = await load_appointment(deps, appointment_id)
     _role(caller, rec)
-    async with UnitOfWork(deps.sessions) as uow:
+    async with deps.store.unit_of_work() as uow:
         audit_record(
             uow,
             action=audit.READ,
@@ -617,7 +621,7 @@ MAX_PAGE = 200
 DEFAULT_PAGE = 50
 
 
-def _page_token(filters_hash: str, last: repo.AppointmentRecord) -> str:
+def _page_token(filters_hash: str, last: AppointmentRecord) -> str:
     raw = f"{filters_hash}|{last.appointment.start.isoformat()}|{last.id}"
     return base64.urlsafe_b64encode(raw.encode()).decode()
 
@@ -664,7 +668,7 @@ async def list_appointments(
         clinician_id = caller.user_id
     elif not caller.principal.mfa:
         raise PermissionDenied("admins need multi-factor authentication")
-    filters = repo.AppointmentFilter(
+    filters = AppointmentFilter(
         practice_id=caller.practice_id,
         client_id=client_id,
         clinician_id=clinician_id,
@@ -674,8 +678,8 @@ async def list_appointments(
     digest = hashlib.sha256(repr(filters).encode()).hexdigest()[:16]
     after = _parse_token(page_token, digest) if page_token else None
     limit = min(page_size or DEFAULT_PAGE, MAX_PAGE)
-    async with UnitOfWork(deps.sessions) as uow:
-        rows = await repo.list_appointments(uow.session, filters, limit=limit + 1, after=after)
+    async with deps.store.unit_of_work() as uow:
+        rows = await uow.repo.list_appointments(filters, limit=limit + 1, after=after)
         page, more = rows[:limit], len(rows) > limit
         for subject in sorted({r.appointment.client_id for r in page}):
             audit_record(
@@ -694,8 +698,8 @@ async def list_appointments(
 
 
 async def get_policy(deps: Deps, caller: Caller) -> pb.GetCancellationPolicyResponse:
-    async with deps.sessions() as session:
-        policy = await deps.policy(session, caller.practice_id)
+    async with deps.store.read() as repo:
+        policy = await deps.policy(repo, caller.practice_id)
     return pb.GetCancellationPolicyResponse(policy=policy_pb(policy))
 
 
@@ -707,9 +711,9 @@ async def set_policy(
 
     async def body(scope: IdempotencyScope) -> pb.SetCancellationPolicyResponse:
         now = deps.now()
-        async with UnitOfWork(deps.sessions) as uow:
+        async with deps.store.unit_of_work() as uow:
             await scope.claim(uow, deps)
-            await repo.save_policy(uow.session, caller.practice_id, policy, now)
+            await uow.repo.save_policy(caller.practice_id, policy, now)
             response = pb.SetCancellationPolicyResponse(policy=policy_pb(policy))
             await scope.finish(uow, response)
         return response

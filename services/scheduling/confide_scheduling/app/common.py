@@ -8,13 +8,17 @@ from typing import Any
 from uuid import UUID
 
 from google.protobuf.message import Message
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide_chassis.errors import FailedPrecondition, InvalidArgument, NotFound, RuleViolation
 from confide_chassis.ids import parse_id
 from confide_scheduling.app.context import Caller, Deps
-from confide_scheduling.app.ports import AuthorizationQuery
-from confide_scheduling.db import repository as repo
+from confide_scheduling.app.ports import (
+    AuthorizationQuery,
+    ClientProfile,
+    Repository,
+    ScheduleRecord,
+    ScreeningRow,
+)
 from confide_scheduling.domain import rules
 from confide_scheduling.domain.appointments import AuthorizationDecision
 from confide_scheduling.domain.availability import generate_slots
@@ -61,9 +65,9 @@ def session_type(deps: Deps, code: str, field_path: str = "session_type_code") -
     raise InvalidArgument.field(field_path, "is not a session type of the practice (ListSessionTypes)")
 
 
-async def client_profile(session: AsyncSession, client_id: UUID) -> repo.ClientProfile:
+async def client_profile(repo: Repository, client_id: UUID) -> ClientProfile:
     """The client's profile facts from identity; FAILED_PRECONDITION SCHED-08 until they arrived."""
-    profile = await repo.get_profile(session, client_id)
+    profile = await repo.get_profile(client_id)
     if profile is None or profile.home_state is None or profile.time_zone is None:
         raise FailedPrecondition(
             RuleViolation(
@@ -75,16 +79,14 @@ async def client_profile(session: AsyncSession, client_id: UUID) -> repo.ClientP
     return profile
 
 
-async def clinician_schedule(
-    session: AsyncSession, caller: Caller, clinician_id: UUID
-) -> repo.ScheduleRecord:
-    schedule = await repo.get_schedule(session, clinician_id)
+async def clinician_schedule(repo: Repository, caller: Caller, clinician_id: UUID) -> ScheduleRecord:
+    schedule = await repo.get_schedule(clinician_id)
     if schedule is None or schedule.practice_id != caller.practice_id:
         raise NotFound("the clinician has no schedule in this practice")
     return schedule
 
 
-def require_offered(schedule: repo.ScheduleRecord, kind: SessionType, modality: Modality) -> None:
+def require_offered(schedule: ScheduleRecord, kind: SessionType, modality: Modality) -> None:
     if not schedule.offers(kind.code):
         raise FailedPrecondition(
             RuleViolation(rules.SCHED_UNAVAILABLE, "the clinician does not offer this session type")
@@ -98,12 +100,12 @@ def require_offered(schedule: repo.ScheduleRecord, kind: SessionType, modality: 
 
 
 async def require_consent(
-    session: AsyncSession, profile: repo.ClientProfile, modality: Modality, state: str, now: datetime
+    repo: Repository, profile: ClientProfile, modality: Modality, state: str, now: datetime
 ) -> None:
     """SAFE-10/SAFE-12: a signature of the practice's current consent version, covering the modality and
     the client's state (a guardian's signature when identity says the client cannot consent alone)."""
-    current = await repo.current_consent_version(session, profile.practice_id, now)
-    consents = await repo.client_consents(session, profile.client_id)
+    current = await repo.current_consent_version(profile.practice_id, now)
+    consents = await repo.client_consents(profile.client_id)
     ok = current is not None and any(
         c.document_version == current
         and c.jurisdiction == state
@@ -129,7 +131,7 @@ async def require_consent(
         )
 
 
-def triage_of(row: repo.ScreeningRow) -> TriageOutcome:
+def triage_of(row: ScreeningRow) -> TriageOutcome:
     """Re-derive the triage of a stored screening (scoring is deterministic)."""
     cssrs = CssrsAnswers(**row.cssrs_answers) if row.cssrs_answers is not None else None
     return triage(
@@ -147,10 +149,10 @@ CRISIS_METADATA = {
 }
 
 
-async def screening_gate(session: AsyncSession, client_id: UUID, role: str) -> bool:
+async def screening_gate(repo: Repository, client_id: UUID, role: str) -> bool:
     """SAFE-23/24: a client whose latest screening is high-risk may not self-book online sessions (the
     error carries the crisis resources). Returns whether the booking carries a clinician-review flag."""
-    row = await repo.latest_screening(session, client_id)
+    row = await repo.latest_screening(client_id)
     outcome = triage_of(row) if row is not None else None
     try:
         return check_booking_allowed(Booker(role), outcome)
@@ -159,9 +161,9 @@ async def screening_gate(session: AsyncSession, client_id: UUID, role: str) -> b
 
 
 async def require_available(
-    session: AsyncSession,
+    repo: Repository,
     deps: Deps,
-    schedule: repo.ScheduleRecord,
+    schedule: ScheduleRecord,
     kind: SessionType,
     modality: Modality,
     start: datetime,
@@ -173,15 +175,10 @@ async def require_available(
     exceptions = [
         e
         for _, e in await repo.list_exceptions(
-            session, schedule.clinician_id, local_day - timedelta(days=1), local_day + timedelta(days=1)
+            schedule.clinician_id, local_day - timedelta(days=1), local_day + timedelta(days=1)
         )
     ]
-    off = [
-        r
-        for _, r in await repo.list_time_off(
-            session, schedule.clinician_id, TimeRange.of(start, kind.duration)
-        )
-    ]
+    off = [r for _, r in await repo.list_time_off(schedule.clinician_id, TimeRange.of(start, kind.duration))]
     slots = generate_slots(
         schedule.availability,
         exceptions,
@@ -214,7 +211,7 @@ def require_min_notice(deps: Deps, start: datetime, now: datetime) -> None:
 async def ask_compliance(
     deps: Deps,
     caller: Caller,
-    session: AsyncSession,
+    repo: Repository,
     *,
     clinician_id: UUID,
     client_id: UUID,
@@ -227,7 +224,7 @@ async def ask_compliance(
     appointment_id: UUID | None,
 ) -> AuthorizationDecision:
     """LIC-01/LIC-03, fail closed (the port raises Unavailable when there is no answer)."""
-    existing = await repo.has_completed_session(session, clinician_id, client_id)
+    existing = await repo.has_completed_session(clinician_id, client_id)
     return await deps.authorization.check(
         AuthorizationQuery(
             clinician_id=clinician_id,

@@ -1,4 +1,5 @@
-"""What every use case gets: settings, sessions, ports, catalogue, clock, and the calling user."""
+"""What every use case gets: settings, ports (store, compliance, video rooms), catalogue, clock, and the
+calling user."""
 
 from __future__ import annotations
 
@@ -7,16 +8,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from confide.audit.v1 import events_pb2 as audit_pb2
 from confide_chassis import audit
 from confide_chassis.auth import Principal
-from confide_chassis.db import UnitOfWork
 from confide_chassis.errors import NotFound, PermissionDenied
 from confide_chassis.ids import parse_id
-from confide_scheduling.app.ports import AuthorizationPort, VideoRoomPort
-from confide_scheduling.db import repository as repo
+from confide_scheduling.app.ports import AuthorizationPort, Repository, Store, UnitOfWork, VideoRoomPort
 from confide_scheduling.domain.checkin import CheckInPolicy
 from confide_scheduling.domain.policy import CancellationPolicy, Money
 from confide_scheduling.domain.reminders import ReminderPolicy
@@ -38,7 +35,7 @@ def utc_now() -> datetime:
 @dataclass
 class Deps:
     settings: SchedulingSettings
-    sessions: async_sessionmaker[AsyncSession]
+    store: Store
     authorization: AuthorizationPort
     video: VideoRoomPort | None
     catalogue: SessionTypeCatalogue
@@ -61,8 +58,8 @@ class Deps:
             no_show_grace=timedelta(minutes=self.settings.no_show_grace_minutes),
         )
 
-    async def policy(self, session: AsyncSession, practice_id: str) -> CancellationPolicy:
-        return await repo.get_policy(session, practice_id) or self.default_policy()
+    async def policy(self, repo: Repository, practice_id: str) -> CancellationPolicy:
+        return await repo.get_policy(practice_id) or self.default_policy()
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +128,7 @@ class Caller:
 
     async def role_for_client(
         self,
-        session: AsyncSession,
+        repo: Repository,
         client_id: UUID,
         profile_practice: str | None,
         *,
@@ -149,7 +146,7 @@ class Caller:
             return ADMIN
         if clinician and self.has(CLINICIAN) and self.user_id is not None:
             self._staff_mfa()
-            if await repo.on_care_team(session, self.user_id, client_id):
+            if await repo.on_care_team(self.user_id, client_id):
                 return CLINICIAN
             raise PermissionDenied("the client is not on the clinician's care team")
         raise PermissionDenied("the caller may not act for this client")

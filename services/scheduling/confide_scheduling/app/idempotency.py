@@ -19,10 +19,9 @@ from typing import TypeVar
 
 from google.protobuf.message import Message
 
-from confide_chassis.db import UnitOfWork
 from confide_chassis.errors import Conflict
 from confide_scheduling.app.context import Caller, Deps
-from confide_scheduling.db import repository as repo
+from confide_scheduling.app.ports import UnitOfWork
 from confide_scheduling.domain.idempotency import (
     IdempotencyRecord,
     check_idempotency,
@@ -44,24 +43,24 @@ class IdempotencyScope:
     fingerprint: str
 
     async def claim(self, uow: UnitOfWork, deps: Deps) -> None:
-        if not await repo.idempotency_claim(uow.session, self.caller, self.key, self.fingerprint, deps.now()):
+        if not await uow.repo.idempotency_claim(self.caller, self.key, self.fingerprint, deps.now()):
             raise _KeyTaken
 
     async def finish(self, uow: UnitOfWork, response: Message) -> None:
         """Store the answer and commit the unit of work."""
-        await repo.idempotency_save(uow.session, self.caller, self.key, response.SerializeToString())
+        await uow.repo.idempotency_save(self.caller, self.key, response.SerializeToString())
         await uow.commit()
 
     async def abandon(self, uow: UnitOfWork) -> None:
         """Commit the transaction's other changes without remembering an answer (the request failed
         after changing state on purpose, e.g. a refused check-in that flags the appointment)."""
-        await repo.idempotency_release(uow.session, self.caller, self.key)
+        await uow.repo.idempotency_release(self.caller, self.key)
         await uow.commit()
 
 
 async def _stored(deps: Deps, scope: IdempotencyScope, response_type: type[M]) -> M | None:
-    async with deps.sessions() as session:
-        found = await repo.idempotency_lookup(session, scope.caller, scope.key)
+    async with deps.store.read() as repo:
+        found = await repo.idempotency_lookup(scope.caller, scope.key)
     if found is None:
         return None
     fingerprint, payload = found

@@ -18,14 +18,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from confide.scheduling.v1 import events_pb2
-from confide_chassis.db import UnitOfWork
 from confide_chassis.logging import get_logger
 from confide_scheduling.app import booking, waitlist
 from confide_scheduling.app.context import Deps
 from confide_scheduling.app.offers import offer_freed_slot
-from confide_scheduling.db import repository as repo
-from confide_scheduling.db import tables as t
-from confide_scheduling.domain.appointments import AppointmentStatus, CancelReason, expire_hold
+from confide_scheduling.domain.appointments import CancelReason, expire_hold
 from confide_scheduling.domain.policy import CancelledBy
 from confide_scheduling.domain.reminders import due_reminders
 from confide_scheduling.domain.waitlist import FreedSlot
@@ -38,9 +35,9 @@ async def emit_due_reminders(deps: Deps, now: datetime) -> int:
     """Emit every reminder due at ``now`` that was not emitted yet; returns how many this call emitted."""
     policy = deps.reminder_policy
     horizon = max(policy.offsets)
-    async with deps.sessions() as session:
-        candidates = await repo.reminder_candidates(session, now, horizon)
-        sent = await repo.sent_reminder_keys(session, [c.id for c in candidates])
+    async with deps.store.read() as repo:
+        candidates = await repo.reminder_candidates(now, horizon)
+        sent = await repo.sent_reminder_keys([c.id for c in candidates])
     by_id = {c.id: c for c in candidates}
     due = due_reminders([c.appointment for c in candidates], now, policy, already_sent=sent)
     emitted = 0
@@ -48,10 +45,8 @@ async def emit_due_reminders(deps: Deps, now: datetime) -> int:
         rec = by_id[reminder.content.appointment_id]
         a = rec.appointment
         offset_minutes = reminder.offset // timedelta(minutes=1)
-        async with UnitOfWork(deps.sessions) as uow:
-            inserted = await repo.record_reminder(
-                uow.session, reminder.dedupe_key, a.id, offset_minutes, a.start, now
-            )
+        async with deps.store.unit_of_work() as uow:
+            inserted = await uow.repo.record_reminder(reminder.dedupe_key, a.id, offset_minutes, a.start, now)
             if not inserted:
                 continue  # another replica emitted it (or the appointment changed meanwhile)
             uow.publish(
@@ -72,17 +67,11 @@ async def emit_due_reminders(deps: Deps, now: datetime) -> int:
 
 
 async def expire_holds(deps: Deps, now: datetime, batch: int = 100) -> int:
-    a = t.appointments
-    async with UnitOfWork(deps.sessions) as uow:
-        rows = await repo.claim_rows(
-            uow.session,
-            (a.c.status == AppointmentStatus.HELD.value) & (a.c.hold_expires_at <= now),
-            a.c.hold_expires_at,
-            batch,
-        )
+    async with deps.store.unit_of_work() as uow:
+        rows = await uow.repo.claim_expired_holds(now, batch)
         for rec in rows:
             expired = rec.with_appointment(expire_hold(rec.appointment, now), cancelled_by=CancelledBy.SYSTEM)
-            await repo.update_appointment(uow.session, expired, rec.appointment.version)
+            await uow.repo.update_appointment(expired, rec.appointment.version)
             x = rec.appointment
             await offer_freed_slot(
                 uow,
@@ -104,14 +93,8 @@ async def expire_holds(deps: Deps, now: datetime, batch: int = 100) -> int:
 
 async def cancel_past_flagged(deps: Deps, now: datetime, batch: int = 100) -> int:
     """A flagged appointment whose time has passed can no longer be restored: the system cancels it."""
-    a = t.appointments
-    async with UnitOfWork(deps.sessions) as uow:
-        rows = await repo.claim_rows(
-            uow.session,
-            (a.c.status == AppointmentStatus.FLAGGED_AUTHORIZATION.value) & (a.c.end_at <= now),
-            a.c.end_at,
-            batch,
-        )
+    async with deps.store.unit_of_work() as uow:
+        rows = await uow.repo.claim_past_flagged(now, batch)
         for rec in rows:
             await booking.cancel_in(
                 uow,
@@ -131,8 +114,8 @@ IDEMPOTENCY_RETENTION = timedelta(days=7)
 
 
 async def prune_idempotency_keys(deps: Deps, now: datetime) -> int:
-    async with UnitOfWork(deps.sessions) as uow:
-        removed = await repo.prune_idempotency_keys(uow.session, now - IDEMPOTENCY_RETENTION)
+    async with deps.store.unit_of_work() as uow:
+        removed = await uow.repo.prune_idempotency_keys(now - IDEMPOTENCY_RETENTION)
         await uow.commit()
     return removed
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from confide_chassis.db import UnitOfWork
 from confide_chassis.ids import new_id
 from confide_scheduling.app.context import Deps
-from confide_scheduling.db import repository as repo
+from confide_scheduling.app.ports import UnitOfWork
 from confide_scheduling.domain.waitlist import FreedSlot, WaitlistOffer, make_offer, match_freed_slot
 
 
@@ -22,13 +21,13 @@ async def offer_freed_slot(
     """
     if slot.start - now < timedelta(minutes=5):
         return None  # too late for anyone to take it
-    entries = await repo.waiting_entries(uow.session, practice_id)
-    offered_before = await repo.entries_offered_slot(uow.session, slot.clinician_id, slot.start)
+    entries = await uow.repo.waiting_entries(practice_id)
+    offered_before = await uow.repo.entries_offered_slot(slot.clinician_id, slot.start)
     entry = match_freed_slot(slot, entries, now, exclude_entry_ids=offered_before)
     if entry is None:
         return None
     ttl = timedelta(minutes=deps.settings.waitlist_offer_ttl_minutes)
     updated_entry, offer = make_offer(entry, slot, new_id(), now, ttl)
-    await repo.save_entry_status(uow.session, updated_entry)
-    await repo.add_offer(uow.session, offer, practice_id)
+    await uow.repo.save_entry_status(updated_entry)
+    await uow.repo.add_offer(offer, practice_id)
     return offer

@@ -1,18 +1,345 @@
-"""Ports: what the use cases need from the outside world, as protocols. Adapters live in
-``confide_scheduling.adapters`` (compliance over gRPC, Jitsi Meet room tokens)."""
+"""Ports: what the use cases need from the outside world, as protocols, and the records that cross them.
+
+- ``Store`` / ``UnitOfWork`` / ``Repository``: persistence; implemented over PostgreSQL by
+  ``confide_scheduling.db.repository`` (a unit of work commits state and outbox events together).
+- ``AuthorizationPort``: compliance, implemented over gRPC by ``confide_scheduling.adapters.compliance``.
+- ``VideoRoomPort``: join links, implemented for Jitsi Meet by ``confide_scheduling.adapters.jitsi``.
+
+Records are plain immutable values around the domain types: the domain object plus what only the app
+and the database need.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import dataclasses
+import secrets
+import uuid
+from collections.abc import Collection, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Protocol
+from datetime import date, datetime, timedelta
+from types import TracebackType
+from typing import Any, Protocol
 from uuid import UUID
 
-from confide_scheduling.domain.appointments import AuthorizationDecision
+from google.protobuf.message import Message
+
+from confide_scheduling.domain.appointments import Appointment, AppointmentStatus, AuthorizationDecision
+from confide_scheduling.domain.availability import DateException, WeeklyAvailability
 from confide_scheduling.domain.catalog import Modality
+from confide_scheduling.domain.policy import CancellationPolicy, CancelledBy, PayerType
+from confide_scheduling.domain.recurrence import RecurringSeries
+from confide_scheduling.domain.timekit import TimeRange
+from confide_scheduling.domain.waitlist import WaitlistEntry, WaitlistOffer
 
 
+def practice_uuid(value: str) -> UUID:
+    # practice ids are opaque strings in tokens; the domain wants a UUID. Non-UUID practice ids (only in
+    # hand-made test data) are mapped deterministically.
+    try:
+        return UUID(value)
+    except ValueError:
+        return uuid.uuid5(uuid.NAMESPACE_URL, f"confide:practice:{value}")
+
+
+# ------------------------------------------------------------------------------------------------ records
+@dataclass(frozen=True, slots=True)
+class AppointmentRecord:
+    """The domain appointment plus what only the app and the database need."""
+
+    appointment: Appointment
+    practice_id: str
+    authorized_state: str
+    clinician_time_zone: str
+    video_room: str
+    booked_by: str
+    cancelled_by: CancelledBy | None = None
+    actual_minutes: int | None = None
+
+    @property
+    def id(self) -> UUID:
+        return self.appointment.id
+
+    def with_appointment(self, appointment: Appointment, **changes: Any) -> AppointmentRecord:
+        return dataclasses.replace(self, appointment=appointment, **changes)
+
+
+@dataclass(frozen=True, slots=True)
+class AppointmentFilter:
+    practice_id: str
+    client_id: UUID | None = None
+    clinician_id: UUID | None = None
+    statuses: tuple[AppointmentStatus, ...] = ()
+    window: TimeRange | None = None
+    series_id: UUID | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleRecord:
+    clinician_id: UUID
+    practice_id: str
+    availability: WeeklyAvailability
+    location_state: str
+    session_type_codes: frozenset[str]
+    version: int
+    updated_at: datetime
+
+    def offers(self, session_type_code: str) -> bool:
+        return not self.session_type_codes or session_type_code in self.session_type_codes
+
+
+@dataclass(frozen=True, slots=True)
+class ClientProfile:
+    client_id: UUID
+    practice_id: str
+    home_state: str | None
+    time_zone: str | None
+    payer_type: PayerType
+    is_minor: bool
+    guardian_consent_required: bool
+    profile_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentRecord:
+    signature_id: str
+    client_id: UUID
+    practice_id: str
+    document_id: str
+    document_version: int
+    jurisdiction: str | None
+    modalities: frozenset[Modality]
+    signer_role: str  # "client" | "guardian"
+    document_effective_at: datetime | None
+    signed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesRecord:
+    series: RecurringSeries
+    practice_id: str
+    clinician_id: UUID
+    client_id: UUID
+    session_type_code: str
+    modality: Modality
+    client_state: str
+    cancelled: bool
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class ScreeningRow:
+    id: UUID
+    practice_id: str
+    client_id: UUID
+    phq9_answers: tuple[int, ...] | None
+    gad7_answers: tuple[int, ...] | None
+    cssrs_answers: dict[str, Any] | None
+    result: bytes
+    created_at: datetime
+
+
+# ----------------------------------------------------------------------------------------------- persistence
+class Repository(Protocol):
+    """Reads and writes inside one transaction. Constraint violations that mean "a concurrent change won"
+    raise ``Conflict`` (ABORTED); the exclusion constraint is the last guard against double booking."""
+
+    # appointments
+    async def get_appointment(
+        self, appointment_id: UUID, *, for_update: bool = False
+    ) -> AppointmentRecord | None: ...
+
+    async def insert_appointment(self, rec: AppointmentRecord) -> None: ...
+
+    async def update_appointment(self, rec: AppointmentRecord, expected_version: int) -> None: ...
+
+    async def lock_clinician(self, clinician_id: UUID) -> None:
+        """Serialize bookings of one clinician for the rest of the transaction."""
+        ...
+
+    async def expire_stale_holds(
+        self, clinician_id: UUID, window: TimeRange, now: datetime
+    ) -> list[UUID]: ...
+
+    async def busy_ranges(
+        self, clinician_id: UUID, window: TimeRange, now: datetime, *, exclude: UUID | None = None
+    ) -> list[TimeRange]: ...
+
+    async def has_completed_session(self, clinician_id: UUID, client_id: UUID) -> bool: ...
+
+    async def list_appointments(
+        self, filters: AppointmentFilter, *, limit: int, after: tuple[datetime, UUID] | None = None
+    ) -> list[AppointmentRecord]: ...
+
+    async def series_appointment(
+        self, series_id: UUID, occurrence_date: date, *, active_only: bool = True
+    ) -> AppointmentRecord | None: ...
+
+    async def future_series_appointments(
+        self, series_id: UUID, from_date: date
+    ) -> list[AppointmentRecord]: ...
+
+    async def appointments_to_flag(
+        self,
+        clinician_id: UUID,
+        states: Sequence[str],
+        modalities: Sequence[Modality],
+        from_instant: datetime,
+    ) -> list[AppointmentRecord]: ...
+
+    async def claim_expired_holds(self, now: datetime, limit: int) -> list[AppointmentRecord]: ...
+
+    async def claim_past_flagged(self, now: datetime, limit: int) -> list[AppointmentRecord]: ...
+
+    # reminders
+    async def reminder_candidates(
+        self, now: datetime, horizon: timedelta, limit: int = 500
+    ) -> list[AppointmentRecord]: ...
+
+    async def sent_reminder_keys(self, appointment_ids: Sequence[UUID]) -> set[str]: ...
+
+    async def record_reminder(
+        self, dedupe_key: str, appointment_id: UUID, offset_minutes: int, start: datetime, now: datetime
+    ) -> bool: ...
+
+    # schedules
+    async def get_schedule(
+        self, clinician_id: UUID, *, for_update: bool = False
+    ) -> ScheduleRecord | None: ...
+
+    async def list_schedules(self, practice_id: str) -> list[ScheduleRecord]: ...
+
+    async def save_schedule(self, record: ScheduleRecord) -> None: ...
+
+    async def list_exceptions(
+        self, clinician_id: UUID, first_day: date | None = None, last_day: date | None = None
+    ) -> list[tuple[UUID, DateException]]: ...
+
+    async def add_exception(
+        self, exception_id: UUID, clinician_id: UUID, exc: DateException, now: datetime
+    ) -> None: ...
+
+    async def remove_exception(self, clinician_id: UUID, exception_id: UUID) -> bool: ...
+
+    async def list_time_off(
+        self, clinician_id: UUID, window: TimeRange | None = None
+    ) -> list[tuple[UUID, TimeRange]]: ...
+
+    async def add_time_off(
+        self, time_off_id: UUID, clinician_id: UUID, span: TimeRange, now: datetime
+    ) -> None: ...
+
+    async def remove_time_off(self, clinician_id: UUID, time_off_id: UUID) -> bool: ...
+
+    # projections of identity facts
+    async def get_profile(self, client_id: UUID) -> ClientProfile | None: ...
+
+    async def client_consents(self, client_id: UUID) -> list[ConsentRecord]: ...
+
+    async def current_consent_version(self, practice_id: str, now: datetime) -> int | None: ...
+
+    async def on_care_team(self, clinician_id: UUID, client_id: UUID) -> bool: ...
+
+    async def care_team(self, client_id: UUID) -> list[UUID]: ...
+
+    # idempotency keys
+    async def idempotency_lookup(self, caller_id: str, key: str) -> tuple[str, bytes] | None: ...
+
+    async def idempotency_claim(self, caller_id: str, key: str, fingerprint: str, now: datetime) -> bool:
+        """Insert the key; waits for a concurrent transaction holding the same key. False = taken."""
+        ...
+
+    async def idempotency_save(self, caller_id: str, key: str, response: bytes) -> None: ...
+
+    async def idempotency_release(self, caller_id: str, key: str) -> None: ...
+
+    async def prune_idempotency_keys(self, older_than: datetime) -> int: ...
+
+    # series
+    async def get_series(self, series_id: UUID) -> SeriesRecord | None: ...
+
+    async def save_series(self, rec: SeriesRecord, *, expected_version: int | None) -> None: ...
+
+    # waitlist
+    async def add_entry(self, entry: WaitlistEntry, practice_id: str) -> None: ...
+
+    async def get_entry(self, entry_id: UUID, *, for_update: bool = False) -> WaitlistEntry | None: ...
+
+    async def entry_practice(self, entry_id: UUID) -> str | None: ...
+
+    async def save_entry_status(self, entry: WaitlistEntry) -> None: ...
+
+    async def waiting_entries(self, practice_id: str, limit: int = 500) -> list[WaitlistEntry]: ...
+
+    async def client_entries(self, client_id: UUID) -> list[WaitlistEntry]: ...
+
+    async def add_offer(self, offer: WaitlistOffer, practice_id: str) -> None: ...
+
+    async def get_offer(self, offer_id: UUID, *, for_update: bool = False) -> WaitlistOffer | None: ...
+
+    async def resolve_offer(self, offer: WaitlistOffer, appointment_id: UUID | None = None) -> None: ...
+
+    async def pending_offers_of_entries(self, entry_ids: Sequence[UUID]) -> list[WaitlistOffer]: ...
+
+    async def entries_offered_slot(self, clinician_id: UUID, start: datetime) -> frozenset[UUID]: ...
+
+    async def claim_expired_offers(self, now: datetime, limit: int = 100) -> list[WaitlistOffer]: ...
+
+    async def offer_practice(self, offer_id: UUID) -> str | None: ...
+
+    # screening
+    async def add_screening(
+        self,
+        row: ScreeningRow,
+        *,
+        submitted_by: str,
+        submitted_role: str,
+        triage_level: str,
+        self_booking: str,
+        clinician_review_required: bool,
+        risk_flag_id: UUID | None,
+    ) -> None: ...
+
+    async def latest_screening(self, client_id: UUID) -> ScreeningRow | None: ...
+
+    # cancellation policy
+    async def get_policy(self, practice_id: str) -> CancellationPolicy | None: ...
+
+    async def save_policy(self, practice_id: str, policy: CancellationPolicy, now: datetime) -> None: ...
+
+
+class UnitOfWork(Protocol):
+    """One business transaction: changes through ``repo`` and the published events commit together at
+    ``commit()``; leaving the block without it rolls everything back."""
+
+    @property
+    def repo(self) -> Repository: ...
+
+    async def __aenter__(self) -> UnitOfWork: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    def publish(self, *events: Message) -> None: ...
+
+    async def commit(self) -> None: ...
+
+
+class Store(Protocol):
+    def unit_of_work(self) -> UnitOfWork: ...
+
+    def read(self) -> AbstractAsyncContextManager[Repository]:
+        """Reads outside a unit of work (nothing is written or committed)."""
+        ...
+
+
+# --------------------------------------------------------------------------------------------- compliance
 @dataclass(frozen=True, slots=True)
 class AuthorizationQuery:
     """One question for compliance ``CheckAuthorization`` (LIC-01, LIC-02, LIC-03)."""
@@ -46,6 +373,12 @@ class AuthorizationPort(Protocol):
     ) -> frozenset[UUID]: ...
 
 
+# ---------------------------------------------------------------------------------------------- video rooms
+def new_room_name() -> str:
+    """An unguessable room name without PHI (``confide-`` + 32 hex digits = 128 random bits)."""
+    return f"confide-{secrets.token_hex(16)}"
+
+
 @dataclass(frozen=True, slots=True)
 class JoinLink:
     url: str
@@ -54,7 +387,7 @@ class JoinLink:
 
 
 class VideoRoomPort(Protocol):
-    """Signed links into a video room. ``room`` is unguessable and free of PHI."""
+    """Signed links into a video room. ``room`` is unguessable and free of PHI (``new_room_name``)."""
 
     def join_link(
         self, *, room: str, user_id: str, moderator: bool, not_before: datetime, expires_at: datetime

@@ -1,4 +1,5 @@
-"""Reactions to other services' events, inside the consumer's transaction (inbox row + changes +
+"""Reactions to other services' events, inside the consumer's transaction: the changes go through the
+repository and the consumer stages the returned events in the same transaction (inbox row + changes +
 outbox events commit together, so a redelivered event has no second effect)."""
 
 from __future__ import annotations
@@ -8,20 +9,18 @@ from datetime import datetime
 from uuid import UUID
 
 from google.protobuf.message import Message
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide.scheduling.v1 import events_pb2
 from confide_chassis import audit
-from confide_chassis.db import add_events
 from confide_scheduling.app.context import SERVICE
-from confide_scheduling.db import repository as repo
+from confide_scheduling.app.ports import Repository
+from confide_scheduling.app.views import flagged_event
 from confide_scheduling.domain.appointments import flag_authorization
 from confide_scheduling.domain.catalog import Modality
-from confide_scheduling.views import flagged_event
 
 
 async def flag_lost_authorization(
-    session: AsyncSession,
+    repo: Repository,
     *,
     clinician_id: UUID,
     lost_states: Sequence[str],
@@ -29,21 +28,20 @@ async def flag_lost_authorization(
     effective_at: datetime,
     rule_ids: Sequence[str],
     now: datetime,
-) -> list[UUID]:
+) -> tuple[list[UUID], list[Message]]:
     """Compliance says the clinician lost coverage in ``lost_states`` (for ``modalities``; empty = all)
     from ``effective_at``: every future booked or checked-in appointment there is flagged
-    (``flagged_authorization``) and announced with AppointmentFlagged — never silently kept (LIC-03)."""
+    (``flagged_authorization``) and announced with AppointmentFlagged — never silently kept (LIC-03).
+    Returns the flagged appointment ids and the events to stage with the changes."""
     if not lost_states:
-        return []
-    affected = await repo.appointments_to_flag(
-        session, clinician_id, lost_states, modalities, max(effective_at, now)
-    )
+        return [], []
+    affected = await repo.appointments_to_flag(clinician_id, lost_states, modalities, max(effective_at, now))
     events: list[Message] = []
     flagged: list[UUID] = []
     for rec in affected:
         a = rec.appointment
         updated = rec.with_appointment(flag_authorization(a, now))
-        await repo.update_appointment(session, updated, a.version)
+        await repo.update_appointment(updated, a.version)
         state = a.check_in.location.state if a.check_in else rec.authorized_state
         events.append(
             flagged_event(
@@ -69,5 +67,4 @@ async def flag_lost_authorization(
             )
         )
         flagged.append(a.id)
-    await add_events(session, events)
-    return flagged
+    return flagged, events

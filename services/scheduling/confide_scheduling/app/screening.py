@@ -8,12 +8,12 @@ from uuid import UUID
 
 from confide.scheduling.v1 import events_pb2, scheduling_pb2
 from confide_chassis import audit
-from confide_chassis.db import UnitOfWork
 from confide_chassis.errors import InvalidArgument, NotFound
 from confide_chassis.ids import new_id
 from confide_scheduling.app.context import Caller, Deps, audit_record
 from confide_scheduling.app.idempotency import IdempotencyScope, run_idempotent
-from confide_scheduling.db import repository as repo
+from confide_scheduling.app.ports import ScreeningRow
+from confide_scheduling.app.views import crisis_resources_pb
 from confide_scheduling.domain.screening import (
     CssrsAnswers,
     ScreeningResults,
@@ -35,7 +35,6 @@ from confide_scheduling.mapping import (
     set_ts,
     ts,
 )
-from confide_scheduling.views import crisis_resources_pb
 
 pb = scheduling_pb2
 
@@ -96,21 +95,20 @@ async def submit(
     async def body(scope: IdempotencyScope) -> pb.SubmitScreeningResponse:
         now = deps.now()
         results, outcome = score(data)
-        async with deps.sessions() as session:
-            profile = await repo.get_profile(session, data.client_id)
+        async with deps.store.read() as repo:
+            profile = await repo.get_profile(data.client_id)
             role = await caller.role_for_client(
-                session, data.client_id, profile.practice_id if profile else None, admin=False
+                repo, data.client_id, profile.practice_id if profile else None, admin=False
             )
-            team = await repo.care_team(session, data.client_id)
+            team = await repo.care_team(data.client_id)
         screening_id = new_id()
         risk_flag_id = new_id() if outcome.emit_risk_flag else None
         message = screening_pb(screening_id, data.client_id, results, outcome, risk_flag_id)
         set_ts(message.submit_time, now)
-        async with UnitOfWork(deps.sessions) as uow:
+        async with deps.store.unit_of_work() as uow:
             await scope.claim(uow, deps)
-            await repo.add_screening(
-                uow.session,
-                repo.ScreeningRow(
+            await uow.repo.add_screening(
+                ScreeningRow(
                     id=screening_id,
                     practice_id=caller.practice_id,
                     client_id=data.client_id,
@@ -164,10 +162,10 @@ async def submit(
 
 
 async def latest(deps: Deps, caller: Caller, client_id: UUID) -> pb.GetLatestScreeningResponse:
-    async with UnitOfWork(deps.sessions) as uow:
-        profile = await repo.get_profile(uow.session, client_id)
-        await caller.role_for_client(uow.session, client_id, profile.practice_id if profile else None)
-        row = await repo.latest_screening(uow.session, client_id)
+    async with deps.store.unit_of_work() as uow:
+        profile = await uow.repo.get_profile(client_id)
+        await caller.role_for_client(uow.repo, client_id, profile.practice_id if profile else None)
+        row = await uow.repo.latest_screening(client_id)
         if row is None or row.practice_id != caller.practice_id:
             raise NotFound("the client has no screening")
         audit_record(

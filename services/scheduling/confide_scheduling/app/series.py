@@ -16,14 +16,26 @@ from uuid import UUID
 
 from confide.scheduling.v1 import scheduling_pb2
 from confide_chassis import audit
-from confide_chassis.db import UnitOfWork
 from confide_chassis.errors import FailedPrecondition, InvalidArgument, NotFound, RuleViolation
 from confide_chassis.ids import new_id
 from confide_scheduling.app import booking, common
 from confide_scheduling.app.booking import CANCELLED_BY_ROLE, Prepared
 from confide_scheduling.app.context import Caller, Deps, audit_record
 from confide_scheduling.app.idempotency import IdempotencyScope, run_idempotent
-from confide_scheduling.db import repository as repo
+from confide_scheduling.app.ports import (
+    AppointmentFilter,
+    AppointmentRecord,
+    SeriesRecord,
+    UnitOfWork,
+    practice_uuid,
+)
+from confide_scheduling.app.views import (
+    appointment_pb,
+    booked_event,
+    fee_pb,
+    rescheduled_event,
+    series_pb,
+)
 from confide_scheduling.domain import appointments as appts
 from confide_scheduling.domain import rules
 from confide_scheduling.domain.appointments import AppointmentStatus, AuthorizationDecision
@@ -42,13 +54,6 @@ from confide_scheduling.domain.recurrence import (
 )
 from confide_scheduling.domain.timekit import Nonexistent, TimeRange, local_to_utc, wall_clock
 from confide_scheduling.mapping import date_to_pb, time_range_to_pb
-from confide_scheduling.views import (
-    appointment_pb,
-    booked_event,
-    fee_pb,
-    rescheduled_event,
-    series_pb,
-)
 
 pb = scheduling_pb2
 
@@ -103,16 +108,16 @@ async def _prepare(
     client_state: str | None,
     now: datetime,
 ) -> Prepared:
-    async with deps.sessions() as session:
-        found = await repo.get_profile(session, client_id)
-        role = await caller.role_for_client(session, client_id, found.practice_id if found else None)
-        profile = await common.client_profile(session, client_id)
-        schedule = await common.clinician_schedule(session, caller, clinician_id)
+    async with deps.store.read() as repo:
+        found = await repo.get_profile(client_id)
+        role = await caller.role_for_client(repo, client_id, found.practice_id if found else None)
+        profile = await common.client_profile(repo, client_id)
+        schedule = await common.clinician_schedule(repo, caller, clinician_id)
         common.require_offered(schedule, kind, modality)
         state = client_state or profile.home_state
         assert state is not None
-        await common.require_consent(session, profile, modality, state, now)
-        review = await common.screening_gate(session, client_id, role)
+        await common.require_consent(repo, profile, modality, state, now)
+        review = await common.screening_gate(repo, client_id, role)
     return Prepared(role, profile, schedule, state, review)
 
 
@@ -130,14 +135,14 @@ async def _plan(
     """Per occurrence: notice, availability, authorization (concurrently, fail closed)."""
     conflicts: list[pb.OccurrenceConflict] = []
     candidates: list[Occurrence] = []
-    async with deps.sessions() as session:
+    async with deps.store.read() as repo:
         for occurrence in occurrences:
             if occurrence.start < now + deps.settings.min_notice:
                 conflicts.append(_conflict(occurrence, pb.OCCURRENCE_PROBLEM_TOO_SOON))
                 continue
             try:
                 await common.require_available(
-                    session, deps, prepared.schedule, kind, modality, occurrence.start
+                    repo, deps, prepared.schedule, kind, modality, occurrence.start
                 )
             except FailedPrecondition as error:
                 conflicts.append(_conflict(occurrence, pb.OCCURRENCE_PROBLEM_UNAVAILABLE, error.rule_ids))
@@ -182,23 +187,23 @@ async def _book_planned(
     planned: list[tuple[Occurrence, AuthorizationDecision]],
     now: datetime,
     min_notice: timedelta,
-) -> tuple[list[repo.AppointmentRecord], list[pb.OccurrenceConflict]]:
+) -> tuple[list[AppointmentRecord], list[pb.OccurrenceConflict]]:
     """Inside the transaction, under the clinician lock: book each planned occurrence that is still free."""
-    booked: list[repo.AppointmentRecord] = []
+    booked: list[AppointmentRecord] = []
     conflicts: list[pb.OccurrenceConflict] = []
     if not planned:
         return booked, conflicts
-    await repo.lock_clinician(uow.session, clinician_id)
+    await uow.repo.lock_clinician(clinician_id)
     span = TimeRange(planned[0][0].start - kind.buffer, max(o.end for o, _ in planned) + kind.buffer)
-    await repo.expire_stale_holds(uow.session, clinician_id, span, now)
-    busy = await repo.busy_ranges(uow.session, clinician_id, span, now)
+    await uow.repo.expire_stale_holds(clinician_id, span, now)
+    busy = await uow.repo.busy_ranges(clinician_id, span, now)
     for occurrence, decision in planned:
         if find_conflicts([occurrence], busy, buffer=kind.buffer):
             conflicts.append(_conflict(occurrence, pb.OCCURRENCE_PROBLEM_CONFLICT))
             continue
         appointment = appts.book(
             appointment_id=new_id(),
-            practice_id=repo.practice_uuid(caller.practice_id),
+            practice_id=practice_uuid(caller.practice_id),
             clinician_id=clinician_id,
             client_id=client_id,
             session_type=kind,
@@ -212,7 +217,7 @@ async def _book_planned(
             occurrence_date=occurrence.original_date,
         )
         rec = booking.new_record(appointment, prepared, caller)
-        await repo.insert_appointment(uow.session, rec)
+        await uow.repo.insert_appointment(rec)
         busy.append(appointment.range)
         booked.append(rec)
         uow.publish(booked_event(rec, now))
@@ -259,7 +264,7 @@ async def create(
         planned, conflicts = await _plan(
             deps, caller, prepared, request.client_id, request.clinician_id, kind, modality, occurrences, now
         )
-        record = repo.SeriesRecord(
+        record = SeriesRecord(
             series=series,
             practice_id=caller.practice_id,
             clinician_id=request.clinician_id,
@@ -272,9 +277,9 @@ async def create(
             updated_at=now,
             version=1,
         )
-        async with UnitOfWork(deps.sessions) as uow:
+        async with deps.store.unit_of_work() as uow:
             await scope.claim(uow, deps)
-            await repo.save_series(uow.session, record, expected_version=None)
+            await uow.repo.save_series(record, expected_version=None)
             booked, busy_conflicts = await _book_planned(
                 uow,
                 caller,
@@ -309,9 +314,9 @@ async def create(
     return await run_idempotent(deps, caller, "CreateSeries", key, fields, pb.CreateSeriesResponse, body)
 
 
-async def _load(deps: Deps, caller: Caller, series_id: UUID) -> tuple[repo.SeriesRecord, str]:
-    async with deps.sessions() as session:
-        record = await repo.get_series(session, series_id)
+async def _load(deps: Deps, caller: Caller, series_id: UUID) -> tuple[SeriesRecord, str]:
+    async with deps.store.read() as repo:
+        record = await repo.get_series(series_id)
     if record is None:
         raise NotFound("no such series")
     role = caller.role_for_appointment(
@@ -323,16 +328,15 @@ async def _load(deps: Deps, caller: Caller, series_id: UUID) -> tuple[repo.Serie
 
 
 async def get(deps: Deps, caller: Caller, series_id: UUID) -> pb.GetSeriesResponse:
-    async with UnitOfWork(deps.sessions) as uow:
-        record = await repo.get_series(uow.session, series_id)
+    async with deps.store.unit_of_work() as uow:
+        record = await uow.repo.get_series(series_id)
         if record is None:
             raise NotFound("no such series")
         caller.role_for_appointment(
             record.practice_id, record.client_id, record.clinician_id, resource="series"
         )
-        rows = await repo.list_appointments(
-            uow.session,
-            repo.AppointmentFilter(practice_id=record.practice_id, series_id=series_id),
+        rows = await uow.repo.list_appointments(
+            AppointmentFilter(practice_id=record.practice_id, series_id=series_id),
             limit=1000,
         )
         audit_record(
@@ -348,8 +352,8 @@ async def get(deps: Deps, caller: Caller, series_id: UUID) -> pb.GetSeriesRespon
 
 
 def _bumped(
-    record: repo.SeriesRecord, series: RecurringSeries | None, now: datetime, **changes: object
-) -> repo.SeriesRecord:
+    record: SeriesRecord, series: RecurringSeries | None, now: datetime, **changes: object
+) -> SeriesRecord:
     return dataclasses.replace(
         record,
         series=series or record.series,
@@ -366,17 +370,17 @@ async def skip(
         now = deps.now()
         record, role = await _load(deps, caller, series_id)
         updated = _bumped(record, skip_occurrence(record.series, day), now)
-        async with UnitOfWork(deps.sessions) as uow:
+        async with deps.store.unit_of_work() as uow:
             await scope.claim(uow, deps)
-            await repo.save_series(uow.session, updated, expected_version=record.version)
+            await uow.repo.save_series(updated, expected_version=record.version)
             response = pb.SkipOccurrenceResponse(series=series_pb(updated))
-            rec = await repo.series_appointment(uow.session, series_id, day)
+            rec = await uow.repo.series_appointment(series_id, day)
             if rec is not None:
                 if rec.appointment.status is AppointmentStatus.HELD:
                     released = rec.with_appointment(
                         appts.release_hold(rec.appointment, now), cancelled_by=CANCELLED_BY_ROLE[role]
                     )
-                    await repo.update_appointment(uow.session, released, rec.appointment.version)
+                    await uow.repo.update_appointment(released, rec.appointment.version)
                     response.appointment.CopyFrom(appointment_pb(released))
                 else:
                     cancelled, outcome = await booking.cancel_in(uow, deps, rec, CANCELLED_BY_ROLE[role], now)
@@ -402,14 +406,14 @@ async def move(
         now = deps.now()
         record, role = await _load(deps, caller, series_id)
         updated_series = _bumped(record, move_occurrence(record.series, day, new_start), now)
-        async with deps.sessions() as session:
-            rec = await repo.series_appointment(session, series_id, day)
+        async with deps.store.read() as repo:
+            rec = await repo.series_appointment(series_id, day)
         if rec is None:
             raise NotFound("the occurrence has no booked appointment")
         moved, previous = await booking._reschedule(deps, caller, rec, role, new_start, now)
-        async with UnitOfWork(deps.sessions) as uow:
+        async with deps.store.unit_of_work() as uow:
             await scope.claim(uow, deps)
-            await repo.save_series(uow.session, updated_series, expected_version=record.version)
+            await uow.repo.save_series(updated_series, expected_version=record.version)
             await booking.reserve(uow, moved, now, expected_version=rec.appointment.version)
             uow.publish(rescheduled_event(moved, previous, role, now))
             audit_record(
@@ -479,7 +483,7 @@ async def reschedule_following(
             if split.original is not None
             else _bumped(record, None, now, cancelled=True)
         )
-        following = repo.SeriesRecord(
+        following = SeriesRecord(
             series=split.following,
             practice_id=record.practice_id,
             clinician_id=record.clinician_id,
@@ -492,13 +496,13 @@ async def reschedule_following(
             updated_at=now,
             version=1,
         )
-        async with UnitOfWork(deps.sessions) as uow:
+        async with deps.store.unit_of_work() as uow:
             await scope.claim(uow, deps)
-            await repo.save_series(uow.session, original, expected_version=record.version)
-            await repo.save_series(uow.session, following, expected_version=None)
+            await uow.repo.save_series(original, expected_version=record.version)
+            await uow.repo.save_series(following, expected_version=None)
             # The replaced occurrences are cancelled by the platform (a reschedule, never a late
             # cancellation), then the new ones are booked against the freed calendar.
-            for old in await repo.future_series_appointments(uow.session, series_id, change.from_date):
+            for old in await uow.repo.future_series_appointments(series_id, change.from_date):
                 await _drop(uow, deps, old, now)
             booked, busy_conflicts = await _book_planned(
                 uow,
@@ -530,12 +534,12 @@ async def reschedule_following(
     )
 
 
-async def _drop(uow: UnitOfWork, deps: Deps, rec: repo.AppointmentRecord, now: datetime) -> None:
+async def _drop(uow: UnitOfWork, deps: Deps, rec: AppointmentRecord, now: datetime) -> None:
     if rec.appointment.status is AppointmentStatus.HELD:
         released = rec.with_appointment(
             appts.release_hold(rec.appointment, now), cancelled_by=CancelledBy.SYSTEM
         )
-        await repo.update_appointment(uow.session, released, rec.appointment.version)
+        await uow.repo.update_appointment(released, rec.appointment.version)
         return
     await booking.cancel_in(uow, deps, rec, CancelledBy.SYSTEM, now, offer_to_waitlist=False)
 
@@ -552,16 +556,16 @@ async def cancel_following(
             if truncated is not None
             else _bumped(record, None, now, cancelled=True)
         )
-        async with UnitOfWork(deps.sessions) as uow:
+        async with deps.store.unit_of_work() as uow:
             await scope.claim(uow, deps)
-            await repo.save_series(uow.session, updated, expected_version=record.version)
+            await uow.repo.save_series(updated, expected_version=record.version)
             count = 0
-            for rec in await repo.future_series_appointments(uow.session, series_id, from_date):
+            for rec in await uow.repo.future_series_appointments(series_id, from_date):
                 if rec.appointment.status is AppointmentStatus.HELD:
                     released = rec.with_appointment(
                         appts.release_hold(rec.appointment, now), cancelled_by=CANCELLED_BY_ROLE[role]
                     )
-                    await repo.update_appointment(uow.session, released, rec.appointment.version)
+                    await uow.repo.update_appointment(released, rec.appointment.version)
                 else:
                     await booking.cancel_in(uow, deps, rec, CANCELLED_BY_ROLE[role], now)
                 count += 1

@@ -8,26 +8,24 @@ from uuid import UUID
 
 from confide.scheduling.v1 import events_pb2, scheduling_pb2
 from confide_chassis import audit
-from confide_chassis.db import UnitOfWork
 from confide_chassis.errors import FailedPrecondition, RuleViolation, Unavailable
 from confide_scheduling.app import common
 from confide_scheduling.app.booking import load_appointment
 from confide_scheduling.app.context import CLINICIAN, Caller, Deps, audit_record
 from confide_scheduling.app.idempotency import IdempotencyScope, run_idempotent
-from confide_scheduling.db import repository as repo
-from confide_scheduling.domain import rules
-from confide_scheduling.domain.appointments import AppointmentStatus
-from confide_scheduling.domain.billing_facts import complete_session
-from confide_scheduling.domain.catalog import Modality
-from confide_scheduling.domain.checkin import begin_check_in, complete_check_in, start_session
-from confide_scheduling.domain.location import ClientLocation
-from confide_scheduling.views import (
+from confide_scheduling.app.views import (
     appointment_pb,
     completed_event,
     completed_facts_pb,
     flagged_event,
     started_event,
 )
+from confide_scheduling.domain import rules
+from confide_scheduling.domain.appointments import AppointmentStatus
+from confide_scheduling.domain.billing_facts import complete_session
+from confide_scheduling.domain.catalog import Modality
+from confide_scheduling.domain.checkin import begin_check_in, complete_check_in, start_session
+from confide_scheduling.domain.location import ClientLocation
 
 pb = scheduling_pb2
 
@@ -49,18 +47,18 @@ async def check_in(
         rec = await load_appointment(deps, appointment_id)
         a = rec.appointment
         caller.role_for_appointment(rec.practice_id, a.client_id, a.clinician_id, admin=False)
-        async with deps.sessions() as session:
-            profile = await common.client_profile(session, a.client_id)
-            schedule = await common.clinician_schedule(session, caller, a.clinician_id)
+        async with deps.store.read() as repo:
+            profile = await common.client_profile(repo, a.client_id)
+            schedule = await common.clinician_schedule(repo, caller, a.clinician_id)
         attempt = begin_check_in(
             a, location, identity_confirmed, now, deps.check_in_policy, client_time_zone=profile.time_zone
         )
-        async with deps.sessions() as session:
+        async with deps.store.read() as repo:
             # LIC-01: the session happens where the client is now, which may not be the booked state.
             decision = await common.ask_compliance(
                 deps,
                 caller,
-                session,
+                repo,
                 clinician_id=a.clinician_id,
                 client_id=a.client_id,
                 client_state=location.state,
@@ -73,9 +71,9 @@ async def check_in(
             )
         outcome = complete_check_in(a, attempt, decision, now)
         updated = rec.with_appointment(outcome.appointment)
-        async with UnitOfWork(deps.sessions) as uow:
+        async with deps.store.unit_of_work() as uow:
             await scope.claim(uow, deps)
-            await repo.update_appointment(uow.session, updated, a.version)
+            await uow.repo.update_appointment(updated, a.version)
             if not outcome.accepted:
                 # Refused: the appointment is flagged (never silently kept) and the refusal audited,
                 # then the caller gets FAILED_PRECONDITION with the rule ids.
@@ -156,7 +154,7 @@ async def join_link(deps: Deps, caller: Caller, appointment_id: UUID) -> pb.GetJ
         not_before=opens,
         expires_at=min(closes, now + timedelta(minutes=deps.settings.jitsi_link_ttl_minutes)),
     )
-    async with UnitOfWork(deps.sessions) as uow:
+    async with deps.store.unit_of_work() as uow:
         audit_record(
             uow,
             action=audit.READ,
@@ -180,9 +178,9 @@ async def start(
         a = rec.appointment
         caller.role_for_appointment(rec.practice_id, a.client_id, a.clinician_id, client=False, admin=False)
         updated = rec.with_appointment(start_session(a, now))
-        async with UnitOfWork(deps.sessions) as uow:
+        async with deps.store.unit_of_work() as uow:
             await scope.claim(uow, deps)
-            await repo.update_appointment(uow.session, updated, a.version)
+            await uow.repo.update_appointment(updated, a.version)
             uow.publish(started_event(updated))
             audit_record(
                 uow,
@@ -217,9 +215,9 @@ async def complete(
             a, now, actual_minutes=actual_minutes, delivered_modality=delivered
         )
         updated = rec.with_appointment(completed, actual_minutes=actual_minutes)
-        async with UnitOfWork(deps.sessions) as uow:
+        async with deps.store.unit_of_work() as uow:
             await scope.claim(uow, deps)
-            await repo.update_appointment(uow.session, updated, a.version)
+            await uow.repo.update_appointment(updated, a.version)
             uow.publish(completed_event(updated, facts))
             audit_record(
                 uow,

@@ -8,14 +8,14 @@ from uuid import UUID
 
 from confide.scheduling.v1 import scheduling_pb2
 from confide_chassis import audit
-from confide_chassis.db import UnitOfWork
 from confide_chassis.errors import InvalidArgument, NotFound
 from confide_chassis.ids import new_id
 from confide_scheduling.app import booking, common
 from confide_scheduling.app.context import ADMIN, CLIENT, Caller, Deps, audit_record
 from confide_scheduling.app.idempotency import IdempotencyScope, run_idempotent
 from confide_scheduling.app.offers import offer_freed_slot
-from confide_scheduling.db import repository as repo
+from confide_scheduling.app.ports import UnitOfWork, practice_uuid
+from confide_scheduling.app.views import appointment_pb, booked_event, entry_pb, offer_pb
 from confide_scheduling.domain import appointments as appts
 from confide_scheduling.domain.catalog import Modality
 from confide_scheduling.domain.waitlist import (
@@ -28,7 +28,6 @@ from confide_scheduling.domain.waitlist import (
     expire_offer,
     withdraw,
 )
-from confide_scheduling.views import appointment_pb, booked_event, entry_pb, offer_pb
 
 pb = scheduling_pb2
 
@@ -52,13 +51,13 @@ async def join(
 
     async def body(scope: IdempotencyScope) -> pb.JoinWaitlistResponse:
         now = deps.now()
-        async with deps.sessions() as session:
-            found = await repo.get_profile(session, request.client_id)
-            await caller.role_for_client(session, request.client_id, found.practice_id if found else None)
-            profile = await common.client_profile(session, request.client_id)
+        async with deps.store.read() as repo:
+            found = await repo.get_profile(request.client_id)
+            await caller.role_for_client(repo, request.client_id, found.practice_id if found else None)
+            profile = await common.client_profile(repo, request.client_id)
         entry = WaitlistEntry(
             id=new_id(),
-            practice_id=repo.practice_uuid(caller.practice_id),
+            practice_id=practice_uuid(caller.practice_id),
             client_id=request.client_id,
             enqueued_at=now,
             client_time_zone=profile.time_zone or "UTC",
@@ -67,9 +66,9 @@ async def join(
             clinician_ids=request.clinician_ids,
             time_windows=request.time_windows,
         )
-        async with UnitOfWork(deps.sessions) as uow:
+        async with deps.store.unit_of_work() as uow:
             await scope.claim(uow, deps)
-            await repo.add_entry(uow.session, entry, caller.practice_id)
+            await uow.repo.add_entry(entry, caller.practice_id)
             audit_record(
                 uow,
                 action=audit.CREATE,
@@ -86,8 +85,8 @@ async def join(
 
 
 async def _entry_for(uow: UnitOfWork, caller: Caller, entry_id: UUID, *, admin: bool = True) -> WaitlistEntry:
-    practice = await repo.entry_practice(uow.session, entry_id)
-    entry = await repo.get_entry(uow.session, entry_id, for_update=True)
+    practice = await uow.repo.entry_practice(entry_id)
+    entry = await uow.repo.get_entry(entry_id, for_update=True)
     if entry is None or practice != caller.practice_id:
         raise NotFound("no such waitlist entry")
     own = caller.is_user(entry.client_id) and caller.has(CLIENT)
@@ -101,14 +100,14 @@ async def leave(
 ) -> pb.LeaveWaitlistResponse:
     async def body(scope: IdempotencyScope) -> pb.LeaveWaitlistResponse:
         now = deps.now()
-        async with UnitOfWork(deps.sessions) as uow:
+        async with deps.store.unit_of_work() as uow:
             entry = await _entry_for(uow, caller, entry_id)
             await scope.claim(uow, deps)
-            for offer in await repo.pending_offers_of_entries(uow.session, [entry.id]):
+            for offer in await uow.repo.pending_offers_of_entries([entry.id]):
                 entry, declined = decline_offer(entry, offer, now)
-                await repo.resolve_offer(uow.session, declined)
+                await uow.repo.resolve_offer(declined)
             withdrawn = withdraw(entry)
-            await repo.save_entry_status(uow.session, withdrawn)
+            await uow.repo.save_entry_status(withdrawn)
             audit_record(
                 uow,
                 action=audit.UPDATE,
@@ -125,17 +124,17 @@ async def leave(
 
 
 async def list_for_client(deps: Deps, caller: Caller, client_id: UUID) -> pb.ListWaitlistResponse:
-    async with UnitOfWork(deps.sessions) as uow:
-        profile = await repo.get_profile(uow.session, client_id)
+    async with deps.store.unit_of_work() as uow:
+        profile = await uow.repo.get_profile(client_id)
         await caller.role_for_client(
-            uow.session, client_id, profile.practice_id if profile else None, clinician=False
+            uow.repo, client_id, profile.practice_id if profile else None, clinician=False
         )
         entries = [
             e
-            for e in await repo.client_entries(uow.session, client_id)
-            if str(e.practice_id) == str(repo.practice_uuid(caller.practice_id))
+            for e in await uow.repo.client_entries(client_id)
+            if str(e.practice_id) == str(practice_uuid(caller.practice_id))
         ]
-        offers = await repo.pending_offers_of_entries(uow.session, [e.id for e in entries])
+        offers = await uow.repo.pending_offers_of_entries([e.id for e in entries])
         audit_record(
             uow,
             action=audit.READ,
@@ -151,10 +150,10 @@ async def list_for_client(deps: Deps, caller: Caller, client_id: UUID) -> pb.Lis
 
 
 async def _offer_for(deps: Deps, caller: Caller, offer_id: UUID) -> tuple[WaitlistOffer, WaitlistEntry]:
-    async with deps.sessions() as session:
-        practice = await repo.offer_practice(session, offer_id)
-        offer = await repo.get_offer(session, offer_id)
-        entry = await repo.get_entry(session, offer.entry_id) if offer else None
+    async with deps.store.read() as repo:
+        practice = await repo.offer_practice(offer_id)
+        offer = await repo.get_offer(offer_id)
+        entry = await repo.get_entry(offer.entry_id) if offer else None
     if offer is None or entry is None or practice != caller.practice_id:
         raise NotFound("no such offer")
     if not (caller.is_user(entry.client_id) and caller.has(CLIENT)):
@@ -199,7 +198,7 @@ async def accept(
         )
         appointment = appts.book(
             appointment_id=appointment_id,
-            practice_id=repo.practice_uuid(caller.practice_id),
+            practice_id=practice_uuid(caller.practice_id),
             clinician_id=request.clinician_id,
             client_id=request.client_id,
             session_type=request.session_type,
@@ -211,16 +210,16 @@ async def accept(
             clinician_review_required=prepared.clinician_review_required,
         )
         rec = booking.new_record(appointment, prepared, caller)
-        async with UnitOfWork(deps.sessions) as uow:
+        async with deps.store.unit_of_work() as uow:
             await scope.claim(uow, deps)
-            locked_entry = await repo.get_entry(uow.session, entry.id, for_update=True)
-            locked_offer = await repo.get_offer(uow.session, offer.id, for_update=True)
+            locked_entry = await uow.repo.get_entry(entry.id, for_update=True)
+            locked_offer = await uow.repo.get_offer(offer.id, for_update=True)
             if locked_entry is None or locked_offer is None:
                 raise NotFound("no such offer")
             fulfilled, accepted = accept_offer(locked_entry, locked_offer, now)
             await booking.reserve(uow, rec, now)
-            await repo.save_entry_status(uow.session, fulfilled)
-            await repo.resolve_offer(uow.session, accepted, appointment_id)
+            await uow.repo.save_entry_status(fulfilled)
+            await uow.repo.resolve_offer(accepted, appointment_id)
             uow.publish(booked_event(rec, now))
             audit_record(
                 uow,
@@ -247,15 +246,15 @@ async def decline(
     async def body(scope: IdempotencyScope) -> pb.DeclineWaitlistOfferResponse:
         now = deps.now()
         offer, entry = await _offer_for(deps, caller, offer_id)
-        async with UnitOfWork(deps.sessions) as uow:
+        async with deps.store.unit_of_work() as uow:
             await scope.claim(uow, deps)
-            locked_entry = await repo.get_entry(uow.session, entry.id, for_update=True)
-            locked_offer = await repo.get_offer(uow.session, offer.id, for_update=True)
+            locked_entry = await uow.repo.get_entry(entry.id, for_update=True)
+            locked_offer = await uow.repo.get_offer(offer.id, for_update=True)
             if locked_entry is None or locked_offer is None:
                 raise NotFound("no such offer")
             waiting, declined = decline_offer(locked_entry, locked_offer, now)
-            await repo.save_entry_status(uow.session, waiting)
-            await repo.resolve_offer(uow.session, declined)
+            await uow.repo.save_entry_status(waiting)
+            await uow.repo.resolve_offer(declined)
             await offer_freed_slot(uow, deps, declined.slot, caller.practice_id, now)
             response = pb.DeclineWaitlistOfferResponse(offer=offer_pb(declined))
             await scope.finish(uow, response)
@@ -268,16 +267,16 @@ async def decline(
 
 async def expire_offers(deps: Deps, now: datetime) -> int:
     """Maintenance: pending offers past their expiry go back to waiting and the slot moves on."""
-    async with UnitOfWork(deps.sessions) as uow:
-        expired = await repo.claim_expired_offers(uow.session, now)
+    async with deps.store.unit_of_work() as uow:
+        expired = await uow.repo.claim_expired_offers(now)
         for offer in expired:
-            entry = await repo.get_entry(uow.session, offer.entry_id, for_update=True)
+            entry = await uow.repo.get_entry(offer.entry_id, for_update=True)
             if entry is None or entry.status is not WaitlistStatus.OFFERED:
                 continue
-            practice = await repo.offer_practice(uow.session, offer.id)
+            practice = await uow.repo.offer_practice(offer.id)
             waiting, gone = expire_offer(entry, offer, now)
-            await repo.save_entry_status(uow.session, waiting)
-            await repo.resolve_offer(uow.session, gone)
+            await uow.repo.save_entry_status(waiting)
+            await uow.repo.resolve_offer(gone)
             if practice is not None:
                 await offer_freed_slot(uow, deps, gone.slot, practice, now)
         await uow.commit()

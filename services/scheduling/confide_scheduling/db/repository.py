@@ -1,25 +1,40 @@
-"""Repositories: rows ↔ domain objects, and the few queries the use cases need.
+"""The persistence ports of ``confide_scheduling.app.ports`` over PostgreSQL: rows ↔ records, the few
+queries the use cases need, and the unit of work.
 
-Every function takes the caller's ``AsyncSession`` (inside a unit of work), so a use case's reads and
-writes share one transaction. Constraint violations that mean "a concurrent change won" become
+``SqlRepository`` works on the caller's ``AsyncSession`` (inside a unit of work), so a use case's reads
+and writes share one transaction. Constraint violations that mean "a concurrent change won" become
 ``Conflict`` (ABORTED); the exclusion constraint is the last guard against double booking.
+``SqlUnitOfWork`` is the chassis unit of work (state + outbox events in one transaction) handing out the
+repository; ``SqlStore`` is what the use cases get.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+import contextlib
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
+from types import TracebackType
 from typing import Any
 from uuid import UUID
 
+from google.protobuf.message import Message
 from sqlalchemy import and_, delete, exists, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from confide_chassis.db import UnitOfWork as ChassisUnitOfWork
 from confide_chassis.errors import Conflict
+from confide_scheduling.app.ports import (
+    AppointmentFilter,
+    AppointmentRecord,
+    ClientProfile,
+    ConsentRecord,
+    ScheduleRecord,
+    ScreeningRow,
+    SeriesRecord,
+    practice_uuid,
+)
 from confide_scheduling.db import tables as t
 from confide_scheduling.domain.appointments import (
     Appointment,
@@ -78,27 +93,6 @@ def _codes(values: Iterable[Modality]) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------------ appointments
-@dataclass(frozen=True, slots=True)
-class AppointmentRecord:
-    """The domain appointment plus what only the app and the database need."""
-
-    appointment: Appointment
-    practice_id: str
-    authorized_state: str
-    clinician_time_zone: str
-    video_room: str
-    booked_by: str
-    cancelled_by: CancelledBy | None = None
-    actual_minutes: int | None = None
-
-    @property
-    def id(self) -> UUID:
-        return self.appointment.id
-
-    def with_appointment(self, appointment: Appointment, **changes: Any) -> AppointmentRecord:
-        return dataclasses.replace(self, appointment=appointment, **changes)
-
-
 def _appointment_values(rec: AppointmentRecord) -> dict[str, Any]:
     a = rec.appointment
     ci = a.check_in
@@ -143,17 +137,6 @@ def _appointment_values(rec: AppointmentRecord) -> dict[str, Any]:
         "updated_at": a.updated_at,
         "version": a.version,
     }
-
-
-def practice_uuid(value: str) -> UUID:
-    # practice ids are opaque strings in tokens; the domain wants a UUID. Non-UUID practice ids (only in
-    # hand-made test data) are mapped deterministically.
-    try:
-        return UUID(value)
-    except ValueError:
-        import uuid
-
-        return uuid.uuid5(uuid.NAMESPACE_URL, f"confide:practice:{value}")
 
 
 def appointment_from_row(row: Any) -> AppointmentRecord:
@@ -215,306 +198,7 @@ def appointment_from_row(row: Any) -> AppointmentRecord:
     )
 
 
-async def get_appointment(
-    session: AsyncSession, appointment_id: UUID, *, for_update: bool = False
-) -> AppointmentRecord | None:
-    query = select(t.appointments).where(t.appointments.c.id == appointment_id)
-    if for_update:
-        query = query.with_for_update()
-    row = (await session.execute(query)).first()
-    return appointment_from_row(row) if row else None
-
-
-async def appointment_practice(session: AsyncSession, appointment_id: UUID) -> str | None:
-    value = await session.scalar(
-        select(t.appointments.c.practice_id).where(t.appointments.c.id == appointment_id)
-    )
-    return str(value) if value is not None else None
-
-
-async def insert_appointment(session: AsyncSession, rec: AppointmentRecord) -> None:
-    values = _appointment_values(rec)
-    try:
-        async with session.begin_nested():
-            await session.execute(insert(t.appointments).values(values))
-    except IntegrityError as error:
-        if _double_booking(error):
-            raise Conflict(
-                "the clinician is already booked at that time", metadata={"constraint": "no_double_booking"}
-            ) from None
-        raise
-
-
-async def update_appointment(session: AsyncSession, rec: AppointmentRecord, expected_version: int) -> None:
-    values = _appointment_values(rec)
-    values.pop("id")
-    try:
-        async with session.begin_nested():
-            result = await session.execute(
-                update(t.appointments)
-                .where(t.appointments.c.id == rec.id, t.appointments.c.version == expected_version)
-                .values(values)
-            )
-    except IntegrityError as error:
-        if _double_booking(error):
-            raise Conflict(
-                "the clinician is already booked at that time", metadata={"constraint": "no_double_booking"}
-            ) from None
-        raise
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise Conflict("the appointment changed meanwhile; read it again and retry")
-
-
-async def lock_clinician(session: AsyncSession, clinician_id: UUID) -> None:
-    """Serialize bookings of one clinician for the rest of the transaction, so the buffer check and the
-    insert see the same calendar (the exclusion constraint still guards the overlap itself)."""
-    await session.execute(
-        text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-        {"key": f"scheduling:clinician:{clinician_id}"},
-    )
-
-
-async def expire_stale_holds(
-    session: AsyncSession, clinician_id: UUID, window: TimeRange, now: datetime
-) -> list[UUID]:
-    """Holds of this clinician overlapping ``window`` whose time is up are cancelled (hold_expired) so
-    that they stop occupying the calendar."""
-    a = t.appointments
-    result = await session.execute(
-        update(a)
-        .where(
-            a.c.clinician_id == clinician_id,
-            a.c.status == AppointmentStatus.HELD.value,
-            a.c.hold_expires_at <= now,
-            a.c.start_at < window.end,
-            a.c.end_at > window.start,
-        )
-        .values(
-            status=AppointmentStatus.CANCELLED.value,
-            cancel_reason=CancelReason.HOLD_EXPIRED.value,
-            cancelled_by=CancelledBy.SYSTEM.value,
-            cancelled_at=now,
-            hold_expires_at=None,
-            updated_at=now,
-            version=a.c.version + 1,
-        )
-        .returning(a.c.id)
-    )
-    return [row[0] for row in result]
-
-
-async def busy_ranges(
-    session: AsyncSession,
-    clinician_id: UUID,
-    window: TimeRange,
-    now: datetime,
-    *,
-    exclude: UUID | None = None,
-) -> list[TimeRange]:
-    """Ranges of this clinician's appointments that occupy the calendar and overlap ``window``."""
-    a = t.appointments
-    query = select(a.c.start_at, a.c.end_at).where(
-        a.c.clinician_id == clinician_id,
-        a.c.status.in_(t.OCCUPYING_STATUSES),
-        or_(a.c.status != AppointmentStatus.HELD.value, a.c.hold_expires_at > now),
-        a.c.start_at < window.end,
-        a.c.end_at > window.start,
-    )
-    if exclude is not None:
-        query = query.where(a.c.id != exclude)
-    return [TimeRange(r.start_at, r.end_at) for r in await session.execute(query)]
-
-
-async def has_completed_session(session: AsyncSession, clinician_id: UUID, client_id: UUID) -> bool:
-    a = t.appointments
-    return bool(
-        await session.scalar(
-            select(
-                exists().where(
-                    a.c.clinician_id == clinician_id,
-                    a.c.client_id == client_id,
-                    a.c.status == AppointmentStatus.COMPLETED.value,
-                )
-            )
-        )
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class AppointmentFilter:
-    practice_id: str
-    client_id: UUID | None = None
-    clinician_id: UUID | None = None
-    statuses: tuple[AppointmentStatus, ...] = ()
-    window: TimeRange | None = None
-    series_id: UUID | None = None
-
-
-async def list_appointments(
-    session: AsyncSession,
-    filters: AppointmentFilter,
-    *,
-    limit: int,
-    after: tuple[datetime, UUID] | None = None,
-) -> list[AppointmentRecord]:
-    a = t.appointments
-    query = select(a).where(a.c.practice_id == filters.practice_id)
-    if filters.client_id is not None:
-        query = query.where(a.c.client_id == filters.client_id)
-    if filters.clinician_id is not None:
-        query = query.where(a.c.clinician_id == filters.clinician_id)
-    if filters.series_id is not None:
-        query = query.where(a.c.series_id == filters.series_id)
-    if filters.statuses:
-        query = query.where(a.c.status.in_([s.value for s in filters.statuses]))
-    if filters.window is not None:
-        query = query.where(a.c.start_at >= filters.window.start, a.c.start_at < filters.window.end)
-    if after is not None:
-        query = query.where(or_(a.c.start_at > after[0], and_(a.c.start_at == after[0], a.c.id > after[1])))
-    query = query.order_by(a.c.start_at, a.c.id).limit(limit)
-    return [appointment_from_row(r) for r in await session.execute(query)]
-
-
-async def series_appointment(
-    session: AsyncSession, series_id: UUID, occurrence_date: date, *, active_only: bool = True
-) -> AppointmentRecord | None:
-    a = t.appointments
-    query = select(a).where(a.c.series_id == series_id, a.c.occurrence_date == occurrence_date)
-    if active_only:
-        query = query.where(a.c.status.in_(t.OCCUPYING_STATUSES))
-    row = (await session.execute(query.order_by(a.c.created_at.desc()).limit(1))).first()
-    return appointment_from_row(row) if row else None
-
-
-async def future_series_appointments(
-    session: AsyncSession, series_id: UUID, from_date: date
-) -> list[AppointmentRecord]:
-    a = t.appointments
-    query = (
-        select(a)
-        .where(
-            a.c.series_id == series_id,
-            a.c.occurrence_date >= from_date,
-            a.c.status.in_(
-                (
-                    AppointmentStatus.HELD.value,
-                    AppointmentStatus.BOOKED.value,
-                    AppointmentStatus.FLAGGED_AUTHORIZATION.value,
-                )
-            ),
-        )
-        .order_by(a.c.start_at)
-    )
-    return [appointment_from_row(r) for r in await session.execute(query)]
-
-
-async def appointments_to_flag(
-    session: AsyncSession,
-    clinician_id: UUID,
-    states: Sequence[str],
-    modalities: Sequence[Modality],
-    from_instant: datetime,
-) -> list[AppointmentRecord]:
-    """Future booked/checked-in appointments of a clinician for the given client states (the booked
-    state, or the state stated at check-in), optionally limited to modalities; locked for update."""
-    a = t.appointments
-    state_match = or_(
-        and_(a.c.check_in_state.is_(None), a.c.authorized_state.in_(states)),
-        a.c.check_in_state.in_(states),
-    )
-    query = select(a).where(
-        a.c.clinician_id == clinician_id,
-        a.c.status.in_((AppointmentStatus.BOOKED.value, AppointmentStatus.CHECKED_IN.value)),
-        a.c.start_at >= from_instant,
-        state_match,
-    )
-    if modalities:
-        query = query.where(a.c.modality.in_([m.value for m in modalities]))
-    query = query.order_by(a.c.start_at).with_for_update()
-    return [appointment_from_row(r) for r in await session.execute(query)]
-
-
-async def claim_rows(session: AsyncSession, where: Any, order_by: Any, limit: int) -> list[AppointmentRecord]:
-    a = t.appointments
-    query = select(a).where(where).order_by(order_by).limit(limit).with_for_update(skip_locked=True)
-    return [appointment_from_row(r) for r in await session.execute(query)]
-
-
-async def reminder_candidates(
-    session: AsyncSession, now: datetime, horizon: timedelta, limit: int = 500
-) -> list[AppointmentRecord]:
-    a = t.appointments
-    query = (
-        select(a)
-        .where(
-            a.c.status == AppointmentStatus.BOOKED.value,
-            a.c.start_at > now,
-            a.c.start_at <= now + horizon,
-        )
-        .order_by(a.c.start_at)
-        .limit(limit)
-    )
-    return [appointment_from_row(r) for r in await session.execute(query)]
-
-
-async def sent_reminder_keys(session: AsyncSession, appointment_ids: Sequence[UUID]) -> set[str]:
-    if not appointment_ids:
-        return set()
-    r = t.reminders_sent
-    rows = await session.execute(select(r.c.dedupe_key).where(r.c.appointment_id.in_(appointment_ids)))
-    return {row[0] for row in rows}
-
-
-async def record_reminder(
-    session: AsyncSession,
-    dedupe_key: str,
-    appointment_id: UUID,
-    offset_minutes: int,
-    start: datetime,
-    now: datetime,
-) -> bool:
-    """Insert the reminder's dedupe row if the appointment is still booked at that start; True when this
-    caller inserted it (and so must emit the event in the same transaction)."""
-    result = await session.execute(
-        text(
-            """
-            INSERT INTO reminders_sent (dedupe_key, appointment_id, offset_minutes, sent_at)
-            SELECT CAST(:key AS text), CAST(:appointment_id AS uuid), CAST(:offset AS integer),
-                   CAST(:now AS timestamptz)
-            WHERE EXISTS (
-                SELECT 1 FROM appointments
-                WHERE id = CAST(:appointment_id AS uuid) AND status = 'booked' AND start_at = :start
-            )
-            ON CONFLICT (dedupe_key) DO NOTHING
-            RETURNING dedupe_key
-            """
-        ),
-        {
-            "key": dedupe_key,
-            "appointment_id": appointment_id,
-            "offset": offset_minutes,
-            "now": now,
-            "start": start,
-        },
-    )
-    return result.first() is not None
-
-
 # ----------------------------------------------------------------------------------------------- schedules
-@dataclass(frozen=True, slots=True)
-class ScheduleRecord:
-    clinician_id: UUID
-    practice_id: str
-    availability: WeeklyAvailability
-    location_state: str
-    session_type_codes: frozenset[str]
-    version: int
-    updated_at: datetime
-
-    def offers(self, session_type_code: str) -> bool:
-        return not self.session_type_codes or session_type_code in self.session_type_codes
-
-
 def _rules_to_json(rules: Sequence[WeeklyRule]) -> list[dict[str, Any]]:
     return [
         {
@@ -556,343 +240,7 @@ def _schedule_from_row(row: Any) -> ScheduleRecord:
     )
 
 
-async def get_schedule(
-    session: AsyncSession, clinician_id: UUID, *, for_update: bool = False
-) -> ScheduleRecord | None:
-    query = select(t.clinician_schedules).where(t.clinician_schedules.c.clinician_id == clinician_id)
-    if for_update:
-        query = query.with_for_update()
-    row = (await session.execute(query)).first()
-    return _schedule_from_row(row) if row else None
-
-
-async def list_schedules(session: AsyncSession, practice_id: str) -> list[ScheduleRecord]:
-    s = t.clinician_schedules
-    rows = await session.execute(select(s).where(s.c.practice_id == practice_id).order_by(s.c.clinician_id))
-    return [_schedule_from_row(r) for r in rows]
-
-
-async def save_schedule(session: AsyncSession, record: ScheduleRecord) -> None:
-    s = t.clinician_schedules
-    values = {
-        "clinician_id": record.clinician_id,
-        "practice_id": record.practice_id,
-        "time_zone": record.availability.time_zone,
-        "location_state": record.location_state,
-        "modalities": _codes(record.availability.modalities_offered),
-        "session_type_codes": sorted(record.session_type_codes),
-        "weekly_rules": _rules_to_json(record.availability.rules),
-        "version": record.version,
-        "updated_at": record.updated_at,
-    }
-    statement = pg_insert(s).values(values)
-    statement = statement.on_conflict_do_update(
-        index_elements=[s.c.clinician_id],
-        set_={k: statement.excluded[k] for k in values if k != "clinician_id"},
-    )
-    await session.execute(statement)
-
-
-async def list_exceptions(
-    session: AsyncSession, clinician_id: UUID, first_day: date | None = None, last_day: date | None = None
-) -> list[tuple[UUID, DateException]]:
-    e = t.availability_exceptions
-    query = select(e).where(e.c.clinician_id == clinician_id)
-    if first_day is not None:
-        query = query.where(e.c.day >= first_day)
-    if last_day is not None:
-        query = query.where(e.c.day <= last_day)
-    rows = await session.execute(query.order_by(e.c.day, e.c.start_time))
-    return [
-        (
-            r.id,
-            DateException(
-                day=r.day,
-                kind=ExceptionKind(r.kind),
-                start=r.start_time,
-                end=r.end_time,
-                modalities=_modalities(r.modalities),
-            ),
-        )
-        for r in rows
-    ]
-
-
-async def add_exception(
-    session: AsyncSession, exception_id: UUID, clinician_id: UUID, exc: DateException, now: datetime
-) -> None:
-    await session.execute(
-        insert(t.availability_exceptions).values(
-            id=exception_id,
-            clinician_id=clinician_id,
-            day=exc.day,
-            kind=exc.kind.value,
-            start_time=exc.start,
-            end_time=exc.end,
-            modalities=None if exc.modalities is None else _codes(exc.modalities),
-            created_at=now,
-        )
-    )
-
-
-async def remove_exception(session: AsyncSession, clinician_id: UUID, exception_id: UUID) -> bool:
-    e = t.availability_exceptions
-    result = await session.execute(delete(e).where(e.c.id == exception_id, e.c.clinician_id == clinician_id))
-    return bool(result.rowcount)  # type: ignore[attr-defined]
-
-
-async def list_time_off(
-    session: AsyncSession, clinician_id: UUID, window: TimeRange | None = None
-) -> list[tuple[UUID, TimeRange]]:
-    o = t.time_off
-    query = select(o).where(o.c.clinician_id == clinician_id)
-    if window is not None:
-        query = query.where(o.c.start_at < window.end, o.c.end_at > window.start)
-    rows = await session.execute(query.order_by(o.c.start_at))
-    return [(r.id, TimeRange(r.start_at, r.end_at)) for r in rows]
-
-
-async def add_time_off(
-    session: AsyncSession, time_off_id: UUID, clinician_id: UUID, span: TimeRange, now: datetime
-) -> None:
-    await session.execute(
-        insert(t.time_off).values(
-            id=time_off_id, clinician_id=clinician_id, start_at=span.start, end_at=span.end, created_at=now
-        )
-    )
-
-
-async def remove_time_off(session: AsyncSession, clinician_id: UUID, time_off_id: UUID) -> bool:
-    o = t.time_off
-    result = await session.execute(delete(o).where(o.c.id == time_off_id, o.c.clinician_id == clinician_id))
-    return bool(result.rowcount)  # type: ignore[attr-defined]
-
-
-# --------------------------------------------------------------------------------------------- projections
-@dataclass(frozen=True, slots=True)
-class ClientProfile:
-    client_id: UUID
-    practice_id: str
-    home_state: str | None
-    time_zone: str | None
-    payer_type: PayerType
-    is_minor: bool
-    guardian_consent_required: bool
-    profile_version: int
-
-
-async def get_profile(session: AsyncSession, client_id: UUID) -> ClientProfile | None:
-    p = t.client_profiles
-    row = (await session.execute(select(p).where(p.c.client_id == client_id))).first()
-    if row is None:
-        return None
-    return ClientProfile(
-        client_id=row.client_id,
-        practice_id=row.practice_id,
-        home_state=row.home_state,
-        time_zone=row.time_zone,
-        payer_type=PayerType(row.payer_type),
-        is_minor=row.is_minor,
-        guardian_consent_required=row.guardian_consent_required,
-        profile_version=row.profile_version,
-    )
-
-
-async def upsert_profile(session: AsyncSession, profile: ClientProfile, changed_at: datetime) -> None:
-    """Keep the newest profile version (older or equal versions are ignored)."""
-    p = t.client_profiles
-    values = {
-        "client_id": profile.client_id,
-        "practice_id": profile.practice_id,
-        "home_state": profile.home_state,
-        "time_zone": profile.time_zone,
-        "payer_type": profile.payer_type.value,
-        "is_minor": profile.is_minor,
-        "guardian_consent_required": profile.guardian_consent_required,
-        "profile_version": profile.profile_version,
-        "updated_at": changed_at,
-    }
-    statement = pg_insert(p).values(values)
-    statement = statement.on_conflict_do_update(
-        index_elements=[p.c.client_id],
-        set_={k: statement.excluded[k] for k in values if k != "client_id"},
-        where=p.c.profile_version < statement.excluded.profile_version,
-    )
-    await session.execute(statement)
-
-
-@dataclass(frozen=True, slots=True)
-class ConsentRecord:
-    signature_id: str
-    client_id: UUID
-    practice_id: str
-    document_id: str
-    document_version: int
-    jurisdiction: str | None
-    modalities: frozenset[Modality]
-    signer_role: str  # "client" | "guardian"
-    document_effective_at: datetime | None
-    signed_at: datetime
-
-
-async def add_consent(session: AsyncSession, consent: ConsentRecord) -> None:
-    await session.execute(
-        pg_insert(t.consents)
-        .values(
-            signature_id=consent.signature_id,
-            client_id=consent.client_id,
-            practice_id=consent.practice_id,
-            document_id=consent.document_id,
-            document_version=consent.document_version,
-            jurisdiction=consent.jurisdiction,
-            modalities=_codes(consent.modalities),
-            signer_role=consent.signer_role,
-            document_effective_at=consent.document_effective_at,
-            signed_at=consent.signed_at,
-        )
-        .on_conflict_do_nothing(index_elements=[t.consents.c.signature_id])
-    )
-
-
-async def client_consents(session: AsyncSession, client_id: UUID) -> list[ConsentRecord]:
-    c = t.consents
-    rows = await session.execute(select(c).where(c.c.client_id == client_id))
-    return [
-        ConsentRecord(
-            signature_id=r.signature_id,
-            client_id=r.client_id,
-            practice_id=r.practice_id,
-            document_id=r.document_id,
-            document_version=r.document_version,
-            jurisdiction=r.jurisdiction,
-            modalities=frozenset(Modality(m) for m in r.modalities),
-            signer_role=r.signer_role,
-            document_effective_at=r.document_effective_at,
-            signed_at=r.signed_at,
-        )
-        for r in rows
-    ]
-
-
-async def current_consent_version(session: AsyncSession, practice_id: str, now: datetime) -> int | None:
-    """The practice's current consent version as far as scheduling knows: the highest version any client
-    of the practice signed whose document is in effect at ``now``."""
-    c = t.consents
-    value = await session.scalar(
-        select(func.max(c.c.document_version)).where(
-            c.c.practice_id == practice_id,
-            or_(c.c.document_effective_at.is_(None), c.c.document_effective_at <= now),
-        )
-    )
-    return int(value) if value is not None else None
-
-
-async def set_care_team_link(
-    session: AsyncSession,
-    *,
-    link_id: str,
-    client_id: UUID,
-    clinician_id: UUID,
-    practice_id: str,
-    active: bool,
-    changed_at: datetime,
-) -> None:
-    """Apply an assignment or removal; a removal always wins over a (late) assignment of the same link."""
-    c = t.care_team_links
-    statement = pg_insert(c).values(
-        link_id=link_id,
-        client_id=client_id,
-        clinician_id=clinician_id,
-        practice_id=practice_id,
-        active=active,
-        changed_at=changed_at,
-    )
-    statement = statement.on_conflict_do_update(
-        index_elements=[c.c.link_id],
-        set_={"active": statement.excluded.active, "changed_at": statement.excluded.changed_at},
-        where=c.c.active,
-    )
-    await session.execute(statement)
-
-
-async def on_care_team(session: AsyncSession, clinician_id: UUID, client_id: UUID) -> bool:
-    c = t.care_team_links
-    return bool(
-        await session.scalar(
-            select(exists().where(c.c.clinician_id == clinician_id, c.c.client_id == client_id, c.c.active))
-        )
-    )
-
-
-async def care_team(session: AsyncSession, client_id: UUID) -> list[UUID]:
-    c = t.care_team_links
-    rows = await session.execute(
-        select(c.c.clinician_id).where(c.c.client_id == client_id, c.c.active).distinct()
-    )
-    return sorted(r[0] for r in rows)
-
-
-# ----------------------------------------------------------------------------------------------- idempotency
-async def idempotency_lookup(session: AsyncSession, caller_id: str, key: str) -> tuple[str, bytes] | None:
-    i = t.idempotency_keys
-    row = (
-        await session.execute(
-            select(i.c.fingerprint, i.c.response).where(i.c.caller_id == caller_id, i.c.key == key)
-        )
-    ).first()
-    if row is None or row.response is None:
-        return None
-    return row.fingerprint, bytes(row.response)
-
-
-async def idempotency_claim(
-    session: AsyncSession, caller_id: str, key: str, fingerprint: str, now: datetime
-) -> bool:
-    """Insert the key; waits for a concurrent transaction holding the same key. False = taken."""
-    i = t.idempotency_keys
-    result = await session.execute(
-        pg_insert(i)
-        .values(caller_id=caller_id, key=key, fingerprint=fingerprint, response=None, created_at=now)
-        .on_conflict_do_nothing(index_elements=[i.c.caller_id, i.c.key])
-        .returning(i.c.key)
-    )
-    return result.first() is not None
-
-
-async def idempotency_save(session: AsyncSession, caller_id: str, key: str, response: bytes) -> None:
-    i = t.idempotency_keys
-    await session.execute(
-        update(i).where(i.c.caller_id == caller_id, i.c.key == key).values(response=response)
-    )
-
-
-async def prune_idempotency_keys(session: AsyncSession, older_than: datetime) -> int:
-    i = t.idempotency_keys
-    result = await session.execute(delete(i).where(i.c.created_at < older_than))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-
-async def idempotency_release(session: AsyncSession, caller_id: str, key: str) -> None:
-    i = t.idempotency_keys
-    await session.execute(delete(i).where(i.c.caller_id == caller_id, i.c.key == key))
-
-
 # ---------------------------------------------------------------------------------------------------- series
-@dataclass(frozen=True, slots=True)
-class SeriesRecord:
-    series: RecurringSeries
-    practice_id: str
-    clinician_id: UUID
-    client_id: UUID
-    session_type_code: str
-    modality: Modality
-    client_state: str
-    cancelled: bool
-    created_at: datetime
-    updated_at: datetime
-    version: int
-
-
 def _series_exceptions_to_json(exceptions: Sequence[OccurrenceException]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for e in exceptions:
@@ -928,71 +276,6 @@ def _series_exceptions_from_json(data: Sequence[dict[str, Any]]) -> tuple[Occurr
                 )
             )
     return tuple(out)
-
-
-async def get_series(session: AsyncSession, series_id: UUID) -> SeriesRecord | None:
-    s = t.series
-    row = (await session.execute(select(s).where(s.c.id == series_id))).first()
-    if row is None:
-        return None
-    m = row._mapping
-    return SeriesRecord(
-        series=RecurringSeries(
-            id=m["id"],
-            time_zone=m["time_zone"],
-            first_date=m["first_date"],
-            local_start=m["local_start"],
-            duration=timedelta(minutes=m["duration_minutes"]),
-            frequency=RecurrenceFrequency(m["frequency"]),
-            count=m["count"],
-            until=m["until"],
-            exceptions=_series_exceptions_from_json(m["exceptions"]),
-        ),
-        practice_id=m["practice_id"],
-        clinician_id=m["clinician_id"],
-        client_id=m["client_id"],
-        session_type_code=m["session_type_code"],
-        modality=Modality(m["modality"]),
-        client_state=m["client_state"],
-        cancelled=m["cancelled"],
-        created_at=m["created_at"],
-        updated_at=m["updated_at"],
-        version=m["version"],
-    )
-
-
-async def save_series(session: AsyncSession, rec: SeriesRecord, *, expected_version: int | None) -> None:
-    s = t.series
-    values = {
-        "id": rec.series.id,
-        "practice_id": rec.practice_id,
-        "clinician_id": rec.clinician_id,
-        "client_id": rec.client_id,
-        "session_type_code": rec.session_type_code,
-        "modality": rec.modality.value,
-        "time_zone": rec.series.time_zone,
-        "first_date": rec.series.first_date,
-        "local_start": rec.series.local_start,
-        "duration_minutes": rec.series.duration // timedelta(minutes=1),
-        "frequency": rec.series.frequency.value,
-        "count": rec.series.count,
-        "until": rec.series.until,
-        "exceptions": _series_exceptions_to_json(rec.series.exceptions),
-        "client_state": rec.client_state,
-        "cancelled": rec.cancelled,
-        "created_at": rec.created_at,
-        "updated_at": rec.updated_at,
-        "version": rec.version,
-    }
-    if expected_version is None:
-        await session.execute(insert(s).values(values))
-        return
-    values.pop("id")
-    result = await session.execute(
-        update(s).where(s.c.id == rec.series.id, s.c.version == expected_version).values(values)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise Conflict("the series changed meanwhile; read it again and retry")
 
 
 # -------------------------------------------------------------------------------------------------- waitlist
@@ -1035,77 +318,6 @@ def _entry_from_row(row: Any) -> WaitlistEntry:
     )
 
 
-async def add_entry(session: AsyncSession, entry: WaitlistEntry, practice_id: str) -> None:
-    await session.execute(
-        insert(t.waitlist_entries).values(
-            id=entry.id,
-            practice_id=practice_id,
-            client_id=entry.client_id,
-            enqueued_at=entry.enqueued_at,
-            client_time_zone=entry.client_time_zone,
-            session_type_codes=sorted(entry.session_type_codes),
-            modalities=_codes(entry.modalities),
-            clinician_ids=sorted(str(c) for c in entry.clinician_ids),
-            time_windows=_windows_to_json(entry.time_windows),
-            status=entry.status.value,
-            version=entry.version,
-        )
-    )
-
-
-async def get_entry(
-    session: AsyncSession, entry_id: UUID, *, for_update: bool = False
-) -> WaitlistEntry | None:
-    w = t.waitlist_entries
-    query = select(w).where(w.c.id == entry_id)
-    if for_update:
-        query = query.with_for_update()
-    row = (await session.execute(query)).first()
-    return _entry_from_row(row) if row else None
-
-
-async def entry_practice(session: AsyncSession, entry_id: UUID) -> str | None:
-    w = t.waitlist_entries
-    value = await session.scalar(select(w.c.practice_id).where(w.c.id == entry_id))
-    return str(value) if value is not None else None
-
-
-async def save_entry_status(session: AsyncSession, entry: WaitlistEntry) -> None:
-    w = t.waitlist_entries
-    result = await session.execute(
-        update(w)
-        .where(w.c.id == entry.id, w.c.version == entry.version - 1)
-        .values(status=entry.status.value, version=entry.version)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise Conflict("the waitlist entry changed meanwhile; read it again and retry")
-
-
-async def waiting_entries(session: AsyncSession, practice_id: str, limit: int = 500) -> list[WaitlistEntry]:
-    w = t.waitlist_entries
-    rows = await session.execute(
-        select(w)
-        .where(w.c.practice_id == practice_id, w.c.status == WaitlistStatus.WAITING.value)
-        .order_by(w.c.enqueued_at, w.c.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    return [_entry_from_row(r) for r in rows]
-
-
-async def client_entries(session: AsyncSession, client_id: UUID) -> list[WaitlistEntry]:
-    w = t.waitlist_entries
-    rows = await session.execute(
-        select(w)
-        .where(
-            w.c.client_id == client_id,
-            w.c.status.in_((WaitlistStatus.WAITING.value, WaitlistStatus.OFFERED.value)),
-        )
-        .order_by(w.c.enqueued_at)
-    )
-    return [_entry_from_row(r) for r in rows]
-
-
 def _offer_from_row(row: Any) -> WaitlistOffer:
     m = row._mapping
     return WaitlistOffer(
@@ -1126,188 +338,906 @@ def _offer_from_row(row: Any) -> WaitlistOffer:
     )
 
 
-async def add_offer(session: AsyncSession, offer: WaitlistOffer, practice_id: str) -> None:
-    await session.execute(
-        insert(t.waitlist_offers).values(
-            id=offer.id,
-            entry_id=offer.entry_id,
-            practice_id=practice_id,
-            clinician_id=offer.slot.clinician_id,
-            start_at=offer.slot.start,
-            end_at=offer.slot.end,
-            session_type_code=offer.slot.session_type_code,
-            modalities=_codes(offer.slot.modalities),
-            offered_at=offer.offered_at,
-            expires_at=offer.expires_at,
-            status=offer.status.value,
-            resolved_at=offer.resolved_at,
+class SqlRepository:
+    """The repositories over one ``AsyncSession`` (the caller's transaction)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    # ------------------------------------------------------------------------------------ appointments
+    async def get_appointment(
+        self, appointment_id: UUID, *, for_update: bool = False
+    ) -> AppointmentRecord | None:
+        query = select(t.appointments).where(t.appointments.c.id == appointment_id)
+        if for_update:
+            query = query.with_for_update()
+        row = (await self._session.execute(query)).first()
+        return appointment_from_row(row) if row else None
+
+    async def appointment_practice(self, appointment_id: UUID) -> str | None:
+        value = await self._session.scalar(
+            select(t.appointments.c.practice_id).where(t.appointments.c.id == appointment_id)
         )
-    )
+        return str(value) if value is not None else None
 
+    async def insert_appointment(self, rec: AppointmentRecord) -> None:
+        values = _appointment_values(rec)
+        try:
+            async with self._session.begin_nested():
+                await self._session.execute(insert(t.appointments).values(values))
+        except IntegrityError as error:
+            if _double_booking(error):
+                raise Conflict(
+                    "the clinician is already booked at that time",
+                    metadata={"constraint": "no_double_booking"},
+                ) from None
+            raise
 
-async def get_offer(
-    session: AsyncSession, offer_id: UUID, *, for_update: bool = False
-) -> WaitlistOffer | None:
-    o = t.waitlist_offers
-    query = select(o).where(o.c.id == offer_id)
-    if for_update:
-        query = query.with_for_update()
-    row = (await session.execute(query)).first()
-    return _offer_from_row(row) if row else None
+    async def update_appointment(self, rec: AppointmentRecord, expected_version: int) -> None:
+        values = _appointment_values(rec)
+        values.pop("id")
+        try:
+            async with self._session.begin_nested():
+                result = await self._session.execute(
+                    update(t.appointments)
+                    .where(t.appointments.c.id == rec.id, t.appointments.c.version == expected_version)
+                    .values(values)
+                )
+        except IntegrityError as error:
+            if _double_booking(error):
+                raise Conflict(
+                    "the clinician is already booked at that time",
+                    metadata={"constraint": "no_double_booking"},
+                ) from None
+            raise
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise Conflict("the appointment changed meanwhile; read it again and retry")
 
+    async def lock_clinician(self, clinician_id: UUID) -> None:
+        """Serialize bookings of one clinician for the rest of the transaction, so the buffer check and the
+        insert see the same calendar (the exclusion constraint still guards the overlap itself)."""
+        await self._session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": f"scheduling:clinician:{clinician_id}"},
+        )
 
-async def resolve_offer(
-    session: AsyncSession, offer: WaitlistOffer, appointment_id: UUID | None = None
-) -> None:
-    o = t.waitlist_offers
-    result = await session.execute(
-        update(o)
-        .where(o.c.id == offer.id, o.c.status == OfferStatus.PENDING.value)
-        .values(status=offer.status.value, resolved_at=offer.resolved_at, appointment_id=appointment_id)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise Conflict("the offer changed meanwhile; read it again")
+    async def expire_stale_holds(self, clinician_id: UUID, window: TimeRange, now: datetime) -> list[UUID]:
+        """Holds of this clinician overlapping ``window`` whose time is up are cancelled (hold_expired) so
+        that they stop occupying the calendar."""
+        a = t.appointments
+        result = await self._session.execute(
+            update(a)
+            .where(
+                a.c.clinician_id == clinician_id,
+                a.c.status == AppointmentStatus.HELD.value,
+                a.c.hold_expires_at <= now,
+                a.c.start_at < window.end,
+                a.c.end_at > window.start,
+            )
+            .values(
+                status=AppointmentStatus.CANCELLED.value,
+                cancel_reason=CancelReason.HOLD_EXPIRED.value,
+                cancelled_by=CancelledBy.SYSTEM.value,
+                cancelled_at=now,
+                hold_expires_at=None,
+                updated_at=now,
+                version=a.c.version + 1,
+            )
+            .returning(a.c.id)
+        )
+        return [row[0] for row in result]
 
+    async def busy_ranges(
+        self,
+        clinician_id: UUID,
+        window: TimeRange,
+        now: datetime,
+        *,
+        exclude: UUID | None = None,
+    ) -> list[TimeRange]:
+        """Ranges of this clinician's appointments that occupy the calendar and overlap ``window``."""
+        a = t.appointments
+        query = select(a.c.start_at, a.c.end_at).where(
+            a.c.clinician_id == clinician_id,
+            a.c.status.in_(t.OCCUPYING_STATUSES),
+            or_(a.c.status != AppointmentStatus.HELD.value, a.c.hold_expires_at > now),
+            a.c.start_at < window.end,
+            a.c.end_at > window.start,
+        )
+        if exclude is not None:
+            query = query.where(a.c.id != exclude)
+        return [TimeRange(r.start_at, r.end_at) for r in await self._session.execute(query)]
 
-async def pending_offers_of_entries(session: AsyncSession, entry_ids: Sequence[UUID]) -> list[WaitlistOffer]:
-    if not entry_ids:
-        return []
-    o = t.waitlist_offers
-    rows = await session.execute(
-        select(o).where(o.c.entry_id.in_(entry_ids), o.c.status == OfferStatus.PENDING.value)
-    )
-    return [_offer_from_row(r) for r in rows]
+    async def has_completed_session(self, clinician_id: UUID, client_id: UUID) -> bool:
+        a = t.appointments
+        return bool(
+            await self._session.scalar(
+                select(
+                    exists().where(
+                        a.c.clinician_id == clinician_id,
+                        a.c.client_id == client_id,
+                        a.c.status == AppointmentStatus.COMPLETED.value,
+                    )
+                )
+            )
+        )
 
+    async def list_appointments(
+        self,
+        filters: AppointmentFilter,
+        *,
+        limit: int,
+        after: tuple[datetime, UUID] | None = None,
+    ) -> list[AppointmentRecord]:
+        a = t.appointments
+        query = select(a).where(a.c.practice_id == filters.practice_id)
+        if filters.client_id is not None:
+            query = query.where(a.c.client_id == filters.client_id)
+        if filters.clinician_id is not None:
+            query = query.where(a.c.clinician_id == filters.clinician_id)
+        if filters.series_id is not None:
+            query = query.where(a.c.series_id == filters.series_id)
+        if filters.statuses:
+            query = query.where(a.c.status.in_([s.value for s in filters.statuses]))
+        if filters.window is not None:
+            query = query.where(a.c.start_at >= filters.window.start, a.c.start_at < filters.window.end)
+        if after is not None:
+            query = query.where(
+                or_(a.c.start_at > after[0], and_(a.c.start_at == after[0], a.c.id > after[1]))
+            )
+        query = query.order_by(a.c.start_at, a.c.id).limit(limit)
+        return [appointment_from_row(r) for r in await self._session.execute(query)]
 
-async def entries_offered_slot(session: AsyncSession, clinician_id: UUID, start: datetime) -> frozenset[UUID]:
-    o = t.waitlist_offers
-    rows = await session.execute(
-        select(o.c.entry_id).where(o.c.clinician_id == clinician_id, o.c.start_at == start)
-    )
-    return frozenset(r[0] for r in rows)
+    async def series_appointment(
+        self, series_id: UUID, occurrence_date: date, *, active_only: bool = True
+    ) -> AppointmentRecord | None:
+        a = t.appointments
+        query = select(a).where(a.c.series_id == series_id, a.c.occurrence_date == occurrence_date)
+        if active_only:
+            query = query.where(a.c.status.in_(t.OCCUPYING_STATUSES))
+        row = (await self._session.execute(query.order_by(a.c.created_at.desc()).limit(1))).first()
+        return appointment_from_row(row) if row else None
 
+    async def future_series_appointments(self, series_id: UUID, from_date: date) -> list[AppointmentRecord]:
+        a = t.appointments
+        query = (
+            select(a)
+            .where(
+                a.c.series_id == series_id,
+                a.c.occurrence_date >= from_date,
+                a.c.status.in_(
+                    (
+                        AppointmentStatus.HELD.value,
+                        AppointmentStatus.BOOKED.value,
+                        AppointmentStatus.FLAGGED_AUTHORIZATION.value,
+                    )
+                ),
+            )
+            .order_by(a.c.start_at)
+        )
+        return [appointment_from_row(r) for r in await self._session.execute(query)]
 
-async def claim_expired_offers(session: AsyncSession, now: datetime, limit: int = 100) -> list[WaitlistOffer]:
-    o = t.waitlist_offers
-    rows = await session.execute(
-        select(o)
-        .where(o.c.status == OfferStatus.PENDING.value, o.c.expires_at <= now)
-        .order_by(o.c.expires_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    return [_offer_from_row(r) for r in rows]
+    async def appointments_to_flag(
+        self,
+        clinician_id: UUID,
+        states: Sequence[str],
+        modalities: Sequence[Modality],
+        from_instant: datetime,
+    ) -> list[AppointmentRecord]:
+        """Future booked/checked-in appointments of a clinician for the given client states (the booked
+        state, or the state stated at check-in), optionally limited to modalities; locked for update."""
+        a = t.appointments
+        state_match = or_(
+            and_(a.c.check_in_state.is_(None), a.c.authorized_state.in_(states)),
+            a.c.check_in_state.in_(states),
+        )
+        query = select(a).where(
+            a.c.clinician_id == clinician_id,
+            a.c.status.in_((AppointmentStatus.BOOKED.value, AppointmentStatus.CHECKED_IN.value)),
+            a.c.start_at >= from_instant,
+            state_match,
+        )
+        if modalities:
+            query = query.where(a.c.modality.in_([m.value for m in modalities]))
+        query = query.order_by(a.c.start_at).with_for_update()
+        return [appointment_from_row(r) for r in await self._session.execute(query)]
 
+    async def _claim_rows(self, where: Any, order_by: Any, limit: int) -> list[AppointmentRecord]:
+        a = t.appointments
+        query = select(a).where(where).order_by(order_by).limit(limit).with_for_update(skip_locked=True)
+        return [appointment_from_row(r) for r in await self._session.execute(query)]
 
-async def offer_practice(session: AsyncSession, offer_id: UUID) -> str | None:
-    o = t.waitlist_offers
-    value = await session.scalar(select(o.c.practice_id).where(o.c.id == offer_id))
-    return str(value) if value is not None else None
+    async def claim_expired_holds(self, now: datetime, limit: int) -> list[AppointmentRecord]:
+        """Holds whose time is up, oldest expiry first, locked (SKIP LOCKED: one replica each)."""
+        a = t.appointments
+        return await self._claim_rows(
+            (a.c.status == AppointmentStatus.HELD.value) & (a.c.hold_expires_at <= now),
+            a.c.hold_expires_at,
+            limit,
+        )
 
+    async def claim_past_flagged(self, now: datetime, limit: int) -> list[AppointmentRecord]:
+        """Flagged appointments that have ended, locked (SKIP LOCKED: one replica each)."""
+        a = t.appointments
+        return await self._claim_rows(
+            (a.c.status == AppointmentStatus.FLAGGED_AUTHORIZATION.value) & (a.c.end_at <= now),
+            a.c.end_at,
+            limit,
+        )
 
-# -------------------------------------------------------------------------------------------------- screening
-@dataclass(frozen=True, slots=True)
-class ScreeningRow:
-    id: UUID
-    practice_id: str
-    client_id: UUID
-    phq9_answers: tuple[int, ...] | None
-    gad7_answers: tuple[int, ...] | None
-    cssrs_answers: dict[str, Any] | None
-    result: bytes
-    created_at: datetime
+    async def reminder_candidates(
+        self, now: datetime, horizon: timedelta, limit: int = 500
+    ) -> list[AppointmentRecord]:
+        a = t.appointments
+        query = (
+            select(a)
+            .where(
+                a.c.status == AppointmentStatus.BOOKED.value,
+                a.c.start_at > now,
+                a.c.start_at <= now + horizon,
+            )
+            .order_by(a.c.start_at)
+            .limit(limit)
+        )
+        return [appointment_from_row(r) for r in await self._session.execute(query)]
 
+    async def sent_reminder_keys(self, appointment_ids: Sequence[UUID]) -> set[str]:
+        if not appointment_ids:
+            return set()
+        r = t.reminders_sent
+        rows = await self._session.execute(
+            select(r.c.dedupe_key).where(r.c.appointment_id.in_(appointment_ids))
+        )
+        return {row[0] for row in rows}
 
-async def add_screening(
-    session: AsyncSession,
-    row: ScreeningRow,
-    *,
-    submitted_by: str,
-    submitted_role: str,
-    triage_level: str,
-    self_booking: str,
-    clinician_review_required: bool,
-    risk_flag_id: UUID | None,
-) -> None:
-    await session.execute(
-        insert(t.screenings).values(
+    async def record_reminder(
+        self,
+        dedupe_key: str,
+        appointment_id: UUID,
+        offset_minutes: int,
+        start: datetime,
+        now: datetime,
+    ) -> bool:
+        """Insert the reminder's dedupe row if the appointment is still booked at that start; True when this
+        caller inserted it (and so must emit the event in the same transaction)."""
+        result = await self._session.execute(
+            text(
+                """
+                INSERT INTO reminders_sent (dedupe_key, appointment_id, offset_minutes, sent_at)
+                SELECT CAST(:key AS text), CAST(:appointment_id AS uuid), CAST(:offset AS integer),
+                       CAST(:now AS timestamptz)
+                WHERE EXISTS (
+                    SELECT 1 FROM appointments
+                    WHERE id = CAST(:appointment_id AS uuid) AND status = 'booked' AND start_at = :start
+                )
+                ON CONFLICT (dedupe_key) DO NOTHING
+                RETURNING dedupe_key
+                """
+            ),
+            {
+                "key": dedupe_key,
+                "appointment_id": appointment_id,
+                "offset": offset_minutes,
+                "now": now,
+                "start": start,
+            },
+        )
+        return result.first() is not None
+
+    # --------------------------------------------------------------------------------------- schedules
+    async def get_schedule(self, clinician_id: UUID, *, for_update: bool = False) -> ScheduleRecord | None:
+        query = select(t.clinician_schedules).where(t.clinician_schedules.c.clinician_id == clinician_id)
+        if for_update:
+            query = query.with_for_update()
+        row = (await self._session.execute(query)).first()
+        return _schedule_from_row(row) if row else None
+
+    async def list_schedules(self, practice_id: str) -> list[ScheduleRecord]:
+        s = t.clinician_schedules
+        rows = await self._session.execute(
+            select(s).where(s.c.practice_id == practice_id).order_by(s.c.clinician_id)
+        )
+        return [_schedule_from_row(r) for r in rows]
+
+    async def save_schedule(self, record: ScheduleRecord) -> None:
+        s = t.clinician_schedules
+        values = {
+            "clinician_id": record.clinician_id,
+            "practice_id": record.practice_id,
+            "time_zone": record.availability.time_zone,
+            "location_state": record.location_state,
+            "modalities": _codes(record.availability.modalities_offered),
+            "session_type_codes": sorted(record.session_type_codes),
+            "weekly_rules": _rules_to_json(record.availability.rules),
+            "version": record.version,
+            "updated_at": record.updated_at,
+        }
+        statement = pg_insert(s).values(values)
+        statement = statement.on_conflict_do_update(
+            index_elements=[s.c.clinician_id],
+            set_={k: statement.excluded[k] for k in values if k != "clinician_id"},
+        )
+        await self._session.execute(statement)
+
+    async def list_exceptions(
+        self, clinician_id: UUID, first_day: date | None = None, last_day: date | None = None
+    ) -> list[tuple[UUID, DateException]]:
+        e = t.availability_exceptions
+        query = select(e).where(e.c.clinician_id == clinician_id)
+        if first_day is not None:
+            query = query.where(e.c.day >= first_day)
+        if last_day is not None:
+            query = query.where(e.c.day <= last_day)
+        rows = await self._session.execute(query.order_by(e.c.day, e.c.start_time))
+        return [
+            (
+                r.id,
+                DateException(
+                    day=r.day,
+                    kind=ExceptionKind(r.kind),
+                    start=r.start_time,
+                    end=r.end_time,
+                    modalities=_modalities(r.modalities),
+                ),
+            )
+            for r in rows
+        ]
+
+    async def add_exception(
+        self, exception_id: UUID, clinician_id: UUID, exc: DateException, now: datetime
+    ) -> None:
+        await self._session.execute(
+            insert(t.availability_exceptions).values(
+                id=exception_id,
+                clinician_id=clinician_id,
+                day=exc.day,
+                kind=exc.kind.value,
+                start_time=exc.start,
+                end_time=exc.end,
+                modalities=None if exc.modalities is None else _codes(exc.modalities),
+                created_at=now,
+            )
+        )
+
+    async def remove_exception(self, clinician_id: UUID, exception_id: UUID) -> bool:
+        e = t.availability_exceptions
+        result = await self._session.execute(
+            delete(e).where(e.c.id == exception_id, e.c.clinician_id == clinician_id)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def list_time_off(
+        self, clinician_id: UUID, window: TimeRange | None = None
+    ) -> list[tuple[UUID, TimeRange]]:
+        o = t.time_off
+        query = select(o).where(o.c.clinician_id == clinician_id)
+        if window is not None:
+            query = query.where(o.c.start_at < window.end, o.c.end_at > window.start)
+        rows = await self._session.execute(query.order_by(o.c.start_at))
+        return [(r.id, TimeRange(r.start_at, r.end_at)) for r in rows]
+
+    async def add_time_off(
+        self, time_off_id: UUID, clinician_id: UUID, span: TimeRange, now: datetime
+    ) -> None:
+        await self._session.execute(
+            insert(t.time_off).values(
+                id=time_off_id,
+                clinician_id=clinician_id,
+                start_at=span.start,
+                end_at=span.end,
+                created_at=now,
+            )
+        )
+
+    async def remove_time_off(self, clinician_id: UUID, time_off_id: UUID) -> bool:
+        o = t.time_off
+        result = await self._session.execute(
+            delete(o).where(o.c.id == time_off_id, o.c.clinician_id == clinician_id)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    # ------------------------------------------------------------------------------------- projections
+    async def get_profile(self, client_id: UUID) -> ClientProfile | None:
+        p = t.client_profiles
+        row = (await self._session.execute(select(p).where(p.c.client_id == client_id))).first()
+        if row is None:
+            return None
+        return ClientProfile(
+            client_id=row.client_id,
+            practice_id=row.practice_id,
+            home_state=row.home_state,
+            time_zone=row.time_zone,
+            payer_type=PayerType(row.payer_type),
+            is_minor=row.is_minor,
+            guardian_consent_required=row.guardian_consent_required,
+            profile_version=row.profile_version,
+        )
+
+    async def upsert_profile(self, profile: ClientProfile, changed_at: datetime) -> None:
+        """Keep the newest profile version (older or equal versions are ignored)."""
+        p = t.client_profiles
+        values = {
+            "client_id": profile.client_id,
+            "practice_id": profile.practice_id,
+            "home_state": profile.home_state,
+            "time_zone": profile.time_zone,
+            "payer_type": profile.payer_type.value,
+            "is_minor": profile.is_minor,
+            "guardian_consent_required": profile.guardian_consent_required,
+            "profile_version": profile.profile_version,
+            "updated_at": changed_at,
+        }
+        statement = pg_insert(p).values(values)
+        statement = statement.on_conflict_do_update(
+            index_elements=[p.c.client_id],
+            set_={k: statement.excluded[k] for k in values if k != "client_id"},
+            where=p.c.profile_version < statement.excluded.profile_version,
+        )
+        await self._session.execute(statement)
+
+    async def add_consent(self, consent: ConsentRecord) -> None:
+        await self._session.execute(
+            pg_insert(t.consents)
+            .values(
+                signature_id=consent.signature_id,
+                client_id=consent.client_id,
+                practice_id=consent.practice_id,
+                document_id=consent.document_id,
+                document_version=consent.document_version,
+                jurisdiction=consent.jurisdiction,
+                modalities=_codes(consent.modalities),
+                signer_role=consent.signer_role,
+                document_effective_at=consent.document_effective_at,
+                signed_at=consent.signed_at,
+            )
+            .on_conflict_do_nothing(index_elements=[t.consents.c.signature_id])
+        )
+
+    async def client_consents(self, client_id: UUID) -> list[ConsentRecord]:
+        c = t.consents
+        rows = await self._session.execute(select(c).where(c.c.client_id == client_id))
+        return [
+            ConsentRecord(
+                signature_id=r.signature_id,
+                client_id=r.client_id,
+                practice_id=r.practice_id,
+                document_id=r.document_id,
+                document_version=r.document_version,
+                jurisdiction=r.jurisdiction,
+                modalities=frozenset(Modality(m) for m in r.modalities),
+                signer_role=r.signer_role,
+                document_effective_at=r.document_effective_at,
+                signed_at=r.signed_at,
+            )
+            for r in rows
+        ]
+
+    async def current_consent_version(self, practice_id: str, now: datetime) -> int | None:
+        """The practice's current consent version as far as scheduling knows: the highest version any client
+        of the practice signed whose document is in effect at ``now``."""
+        c = t.consents
+        value = await self._session.scalar(
+            select(func.max(c.c.document_version)).where(
+                c.c.practice_id == practice_id,
+                or_(c.c.document_effective_at.is_(None), c.c.document_effective_at <= now),
+            )
+        )
+        return int(value) if value is not None else None
+
+    async def set_care_team_link(
+        self,
+        *,
+        link_id: str,
+        client_id: UUID,
+        clinician_id: UUID,
+        practice_id: str,
+        active: bool,
+        changed_at: datetime,
+    ) -> None:
+        """Apply an assignment or removal; a removal always wins over a (late) assignment of the same link."""
+        c = t.care_team_links
+        statement = pg_insert(c).values(
+            link_id=link_id,
+            client_id=client_id,
+            clinician_id=clinician_id,
+            practice_id=practice_id,
+            active=active,
+            changed_at=changed_at,
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=[c.c.link_id],
+            set_={"active": statement.excluded.active, "changed_at": statement.excluded.changed_at},
+            where=c.c.active,
+        )
+        await self._session.execute(statement)
+
+    async def on_care_team(self, clinician_id: UUID, client_id: UUID) -> bool:
+        c = t.care_team_links
+        return bool(
+            await self._session.scalar(
+                select(
+                    exists().where(c.c.clinician_id == clinician_id, c.c.client_id == client_id, c.c.active)
+                )
+            )
+        )
+
+    async def care_team(self, client_id: UUID) -> list[UUID]:
+        c = t.care_team_links
+        rows = await self._session.execute(
+            select(c.c.clinician_id).where(c.c.client_id == client_id, c.c.active).distinct()
+        )
+        return sorted(r[0] for r in rows)
+
+    # ------------------------------------------------------------------------------------- idempotency
+    async def idempotency_lookup(self, caller_id: str, key: str) -> tuple[str, bytes] | None:
+        i = t.idempotency_keys
+        row = (
+            await self._session.execute(
+                select(i.c.fingerprint, i.c.response).where(i.c.caller_id == caller_id, i.c.key == key)
+            )
+        ).first()
+        if row is None or row.response is None:
+            return None
+        return row.fingerprint, bytes(row.response)
+
+    async def idempotency_claim(self, caller_id: str, key: str, fingerprint: str, now: datetime) -> bool:
+        """Insert the key; waits for a concurrent transaction holding the same key. False = taken."""
+        i = t.idempotency_keys
+        result = await self._session.execute(
+            pg_insert(i)
+            .values(caller_id=caller_id, key=key, fingerprint=fingerprint, response=None, created_at=now)
+            .on_conflict_do_nothing(index_elements=[i.c.caller_id, i.c.key])
+            .returning(i.c.key)
+        )
+        return result.first() is not None
+
+    async def idempotency_save(self, caller_id: str, key: str, response: bytes) -> None:
+        i = t.idempotency_keys
+        await self._session.execute(
+            update(i).where(i.c.caller_id == caller_id, i.c.key == key).values(response=response)
+        )
+
+    async def prune_idempotency_keys(self, older_than: datetime) -> int:
+        i = t.idempotency_keys
+        result = await self._session.execute(delete(i).where(i.c.created_at < older_than))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def idempotency_release(self, caller_id: str, key: str) -> None:
+        i = t.idempotency_keys
+        await self._session.execute(delete(i).where(i.c.caller_id == caller_id, i.c.key == key))
+
+    # ------------------------------------------------------------------------------------------ series
+    async def get_series(self, series_id: UUID) -> SeriesRecord | None:
+        s = t.series
+        row = (await self._session.execute(select(s).where(s.c.id == series_id))).first()
+        if row is None:
+            return None
+        m = row._mapping
+        return SeriesRecord(
+            series=RecurringSeries(
+                id=m["id"],
+                time_zone=m["time_zone"],
+                first_date=m["first_date"],
+                local_start=m["local_start"],
+                duration=timedelta(minutes=m["duration_minutes"]),
+                frequency=RecurrenceFrequency(m["frequency"]),
+                count=m["count"],
+                until=m["until"],
+                exceptions=_series_exceptions_from_json(m["exceptions"]),
+            ),
+            practice_id=m["practice_id"],
+            clinician_id=m["clinician_id"],
+            client_id=m["client_id"],
+            session_type_code=m["session_type_code"],
+            modality=Modality(m["modality"]),
+            client_state=m["client_state"],
+            cancelled=m["cancelled"],
+            created_at=m["created_at"],
+            updated_at=m["updated_at"],
+            version=m["version"],
+        )
+
+    async def save_series(self, rec: SeriesRecord, *, expected_version: int | None) -> None:
+        s = t.series
+        values = {
+            "id": rec.series.id,
+            "practice_id": rec.practice_id,
+            "clinician_id": rec.clinician_id,
+            "client_id": rec.client_id,
+            "session_type_code": rec.session_type_code,
+            "modality": rec.modality.value,
+            "time_zone": rec.series.time_zone,
+            "first_date": rec.series.first_date,
+            "local_start": rec.series.local_start,
+            "duration_minutes": rec.series.duration // timedelta(minutes=1),
+            "frequency": rec.series.frequency.value,
+            "count": rec.series.count,
+            "until": rec.series.until,
+            "exceptions": _series_exceptions_to_json(rec.series.exceptions),
+            "client_state": rec.client_state,
+            "cancelled": rec.cancelled,
+            "created_at": rec.created_at,
+            "updated_at": rec.updated_at,
+            "version": rec.version,
+        }
+        if expected_version is None:
+            await self._session.execute(insert(s).values(values))
+            return
+        values.pop("id")
+        result = await self._session.execute(
+            update(s).where(s.c.id == rec.series.id, s.c.version == expected_version).values(values)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise Conflict("the series changed meanwhile; read it again and retry")
+
+    # ---------------------------------------------------------------------------------------- waitlist
+    async def add_entry(self, entry: WaitlistEntry, practice_id: str) -> None:
+        await self._session.execute(
+            insert(t.waitlist_entries).values(
+                id=entry.id,
+                practice_id=practice_id,
+                client_id=entry.client_id,
+                enqueued_at=entry.enqueued_at,
+                client_time_zone=entry.client_time_zone,
+                session_type_codes=sorted(entry.session_type_codes),
+                modalities=_codes(entry.modalities),
+                clinician_ids=sorted(str(c) for c in entry.clinician_ids),
+                time_windows=_windows_to_json(entry.time_windows),
+                status=entry.status.value,
+                version=entry.version,
+            )
+        )
+
+    async def get_entry(self, entry_id: UUID, *, for_update: bool = False) -> WaitlistEntry | None:
+        w = t.waitlist_entries
+        query = select(w).where(w.c.id == entry_id)
+        if for_update:
+            query = query.with_for_update()
+        row = (await self._session.execute(query)).first()
+        return _entry_from_row(row) if row else None
+
+    async def entry_practice(self, entry_id: UUID) -> str | None:
+        w = t.waitlist_entries
+        value = await self._session.scalar(select(w.c.practice_id).where(w.c.id == entry_id))
+        return str(value) if value is not None else None
+
+    async def save_entry_status(self, entry: WaitlistEntry) -> None:
+        w = t.waitlist_entries
+        result = await self._session.execute(
+            update(w)
+            .where(w.c.id == entry.id, w.c.version == entry.version - 1)
+            .values(status=entry.status.value, version=entry.version)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise Conflict("the waitlist entry changed meanwhile; read it again and retry")
+
+    async def waiting_entries(self, practice_id: str, limit: int = 500) -> list[WaitlistEntry]:
+        w = t.waitlist_entries
+        rows = await self._session.execute(
+            select(w)
+            .where(w.c.practice_id == practice_id, w.c.status == WaitlistStatus.WAITING.value)
+            .order_by(w.c.enqueued_at, w.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return [_entry_from_row(r) for r in rows]
+
+    async def client_entries(self, client_id: UUID) -> list[WaitlistEntry]:
+        w = t.waitlist_entries
+        rows = await self._session.execute(
+            select(w)
+            .where(
+                w.c.client_id == client_id,
+                w.c.status.in_((WaitlistStatus.WAITING.value, WaitlistStatus.OFFERED.value)),
+            )
+            .order_by(w.c.enqueued_at)
+        )
+        return [_entry_from_row(r) for r in rows]
+
+    async def add_offer(self, offer: WaitlistOffer, practice_id: str) -> None:
+        await self._session.execute(
+            insert(t.waitlist_offers).values(
+                id=offer.id,
+                entry_id=offer.entry_id,
+                practice_id=practice_id,
+                clinician_id=offer.slot.clinician_id,
+                start_at=offer.slot.start,
+                end_at=offer.slot.end,
+                session_type_code=offer.slot.session_type_code,
+                modalities=_codes(offer.slot.modalities),
+                offered_at=offer.offered_at,
+                expires_at=offer.expires_at,
+                status=offer.status.value,
+                resolved_at=offer.resolved_at,
+            )
+        )
+
+    async def get_offer(self, offer_id: UUID, *, for_update: bool = False) -> WaitlistOffer | None:
+        o = t.waitlist_offers
+        query = select(o).where(o.c.id == offer_id)
+        if for_update:
+            query = query.with_for_update()
+        row = (await self._session.execute(query)).first()
+        return _offer_from_row(row) if row else None
+
+    async def resolve_offer(self, offer: WaitlistOffer, appointment_id: UUID | None = None) -> None:
+        o = t.waitlist_offers
+        result = await self._session.execute(
+            update(o)
+            .where(o.c.id == offer.id, o.c.status == OfferStatus.PENDING.value)
+            .values(status=offer.status.value, resolved_at=offer.resolved_at, appointment_id=appointment_id)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise Conflict("the offer changed meanwhile; read it again")
+
+    async def pending_offers_of_entries(self, entry_ids: Sequence[UUID]) -> list[WaitlistOffer]:
+        if not entry_ids:
+            return []
+        o = t.waitlist_offers
+        rows = await self._session.execute(
+            select(o).where(o.c.entry_id.in_(entry_ids), o.c.status == OfferStatus.PENDING.value)
+        )
+        return [_offer_from_row(r) for r in rows]
+
+    async def entries_offered_slot(self, clinician_id: UUID, start: datetime) -> frozenset[UUID]:
+        o = t.waitlist_offers
+        rows = await self._session.execute(
+            select(o.c.entry_id).where(o.c.clinician_id == clinician_id, o.c.start_at == start)
+        )
+        return frozenset(r[0] for r in rows)
+
+    async def claim_expired_offers(self, now: datetime, limit: int = 100) -> list[WaitlistOffer]:
+        o = t.waitlist_offers
+        rows = await self._session.execute(
+            select(o)
+            .where(o.c.status == OfferStatus.PENDING.value, o.c.expires_at <= now)
+            .order_by(o.c.expires_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return [_offer_from_row(r) for r in rows]
+
+    async def offer_practice(self, offer_id: UUID) -> str | None:
+        o = t.waitlist_offers
+        value = await self._session.scalar(select(o.c.practice_id).where(o.c.id == offer_id))
+        return str(value) if value is not None else None
+
+    # --------------------------------------------------------------------------------------- screening
+    async def add_screening(
+        self,
+        row: ScreeningRow,
+        *,
+        submitted_by: str,
+        submitted_role: str,
+        triage_level: str,
+        self_booking: str,
+        clinician_review_required: bool,
+        risk_flag_id: UUID | None,
+    ) -> None:
+        await self._session.execute(
+            insert(t.screenings).values(
+                id=row.id,
+                practice_id=row.practice_id,
+                client_id=row.client_id,
+                submitted_by=submitted_by,
+                submitted_role=submitted_role,
+                phq9_answers=list(row.phq9_answers) if row.phq9_answers is not None else None,
+                gad7_answers=list(row.gad7_answers) if row.gad7_answers is not None else None,
+                cssrs_answers=row.cssrs_answers,
+                result=row.result,
+                triage_level=triage_level,
+                self_booking=self_booking,
+                clinician_review_required=clinician_review_required,
+                risk_flag_id=risk_flag_id,
+                created_at=row.created_at,
+            )
+        )
+
+    async def latest_screening(self, client_id: UUID) -> ScreeningRow | None:
+        s = t.screenings
+        row = (
+            await self._session.execute(
+                select(s)
+                .where(s.c.client_id == client_id)
+                .order_by(s.c.created_at.desc(), s.c.id.desc())
+                .limit(1)
+            )
+        ).first()
+        if row is None:
+            return None
+        return ScreeningRow(
             id=row.id,
             practice_id=row.practice_id,
             client_id=row.client_id,
-            submitted_by=submitted_by,
-            submitted_role=submitted_role,
-            phq9_answers=list(row.phq9_answers) if row.phq9_answers is not None else None,
-            gad7_answers=list(row.gad7_answers) if row.gad7_answers is not None else None,
+            phq9_answers=tuple(row.phq9_answers) if row.phq9_answers is not None else None,
+            gad7_answers=tuple(row.gad7_answers) if row.gad7_answers is not None else None,
             cssrs_answers=row.cssrs_answers,
-            result=row.result,
-            triage_level=triage_level,
-            self_booking=self_booking,
-            clinician_review_required=clinician_review_required,
-            risk_flag_id=risk_flag_id,
+            result=bytes(row.result),
             created_at=row.created_at,
         )
-    )
 
-
-async def latest_screening(session: AsyncSession, client_id: UUID) -> ScreeningRow | None:
-    s = t.screenings
-    row = (
-        await session.execute(
-            select(s)
-            .where(s.c.client_id == client_id)
-            .order_by(s.c.created_at.desc(), s.c.id.desc())
-            .limit(1)
+    # ------------------------------------------------------------------------------------------ policy
+    async def get_policy(self, practice_id: str) -> CancellationPolicy | None:
+        p = t.practice_policies
+        row = (await self._session.execute(select(p).where(p.c.practice_id == practice_id))).first()
+        if row is None:
+            return None
+        return CancellationPolicy(
+            late_cancel_window=timedelta(minutes=row.late_cancel_window_minutes),
+            no_show_grace=timedelta(minutes=row.no_show_grace_minutes),
+            late_cancel_fee=Money(row.late_cancel_fee_minor, row.late_cancel_fee_currency)
+            if row.late_cancel_fee_minor is not None
+            else None,
+            no_show_fee=Money(row.no_show_fee_minor, row.no_show_fee_currency)
+            if row.no_show_fee_minor is not None
+            else None,
         )
-    ).first()
-    if row is None:
-        return None
-    return ScreeningRow(
-        id=row.id,
-        practice_id=row.practice_id,
-        client_id=row.client_id,
-        phq9_answers=tuple(row.phq9_answers) if row.phq9_answers is not None else None,
-        gad7_answers=tuple(row.gad7_answers) if row.gad7_answers is not None else None,
-        cssrs_answers=row.cssrs_answers,
-        result=bytes(row.result),
-        created_at=row.created_at,
-    )
+
+    async def save_policy(self, practice_id: str, policy: CancellationPolicy, now: datetime) -> None:
+        p = t.practice_policies
+        values = {
+            "practice_id": practice_id,
+            "late_cancel_window_minutes": policy.late_cancel_window // timedelta(minutes=1),
+            "no_show_grace_minutes": policy.no_show_grace // timedelta(minutes=1),
+            "late_cancel_fee_minor": policy.late_cancel_fee.amount_minor if policy.late_cancel_fee else None,
+            "late_cancel_fee_currency": policy.late_cancel_fee.currency if policy.late_cancel_fee else None,
+            "no_show_fee_minor": policy.no_show_fee.amount_minor if policy.no_show_fee else None,
+            "no_show_fee_currency": policy.no_show_fee.currency if policy.no_show_fee else None,
+            "updated_at": now,
+        }
+        statement = pg_insert(p).values(values)
+        statement = statement.on_conflict_do_update(
+            index_elements=[p.c.practice_id],
+            set_={k: statement.excluded[k] for k in values if k != "practice_id"},
+        )
+        await self._session.execute(statement)
 
 
-# ----------------------------------------------------------------------------------------------------- policy
-async def get_policy(session: AsyncSession, practice_id: str) -> CancellationPolicy | None:
-    p = t.practice_policies
-    row = (await session.execute(select(p).where(p.c.practice_id == practice_id))).first()
-    if row is None:
-        return None
-    return CancellationPolicy(
-        late_cancel_window=timedelta(minutes=row.late_cancel_window_minutes),
-        no_show_grace=timedelta(minutes=row.no_show_grace_minutes),
-        late_cancel_fee=Money(row.late_cancel_fee_minor, row.late_cancel_fee_currency)
-        if row.late_cancel_fee_minor is not None
-        else None,
-        no_show_fee=Money(row.no_show_fee_minor, row.no_show_fee_currency)
-        if row.no_show_fee_minor is not None
-        else None,
-    )
+class SqlUnitOfWork:
+    """The chassis unit of work (state + outbox events in one transaction) with this service's
+    repository."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._inner = ChassisUnitOfWork(sessions)
+        self._repo: SqlRepository | None = None
+
+    @property
+    def repo(self) -> SqlRepository:
+        if self._repo is None:
+            raise RuntimeError("UnitOfWork used outside `async with`")
+        return self._repo
+
+    async def __aenter__(self) -> SqlUnitOfWork:
+        await self._inner.__aenter__()
+        self._repo = SqlRepository(self._inner.session)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._repo = None
+        await self._inner.__aexit__(exc_type, exc, tb)
+
+    def publish(self, *events: Message) -> None:
+        self._inner.publish(*events)
+
+    async def commit(self) -> None:
+        await self._inner.commit()
 
 
-async def save_policy(
-    session: AsyncSession, practice_id: str, policy: CancellationPolicy, now: datetime
-) -> None:
-    p = t.practice_policies
-    values = {
-        "practice_id": practice_id,
-        "late_cancel_window_minutes": policy.late_cancel_window // timedelta(minutes=1),
-        "no_show_grace_minutes": policy.no_show_grace // timedelta(minutes=1),
-        "late_cancel_fee_minor": policy.late_cancel_fee.amount_minor if policy.late_cancel_fee else None,
-        "late_cancel_fee_currency": policy.late_cancel_fee.currency if policy.late_cancel_fee else None,
-        "no_show_fee_minor": policy.no_show_fee.amount_minor if policy.no_show_fee else None,
-        "no_show_fee_currency": policy.no_show_fee.currency if policy.no_show_fee else None,
-        "updated_at": now,
-    }
-    statement = pg_insert(p).values(values)
-    statement = statement.on_conflict_do_update(
-        index_elements=[p.c.practice_id],
-        set_={k: statement.excluded[k] for k in values if k != "practice_id"},
-    )
-    await session.execute(statement)
+class SqlStore:
+    """``Store`` over a session factory: units of work, and plain sessions for reads."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+
+    def unit_of_work(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.sessions)
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[SqlRepository]:
+        async with self.sessions() as session:
+            yield SqlRepository(session)

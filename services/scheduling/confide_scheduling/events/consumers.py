@@ -25,11 +25,13 @@ from confide.compliance.v1 import events_pb2 as compliance_events
 from confide.identity.v1 import events_pb2 as identity_events
 from confide.identity.v1 import identity_pb2
 from confide_chassis.consumer import PoisonEvent
+from confide_chassis.db import add_events
 from confide_chassis.events import ConsumedEvent
 from confide_chassis.ids import parse_id
 from confide_chassis.logging import get_logger
+from confide_scheduling.app.ports import ClientProfile, ConsentRecord
 from confide_scheduling.app.reactions import flag_lost_authorization
-from confide_scheduling.db import repository as repo
+from confide_scheduling.db.repository import SqlRepository
 from confide_scheduling.domain.catalog import Modality
 from confide_scheduling.domain.policy import PayerType
 from confide_scheduling.domain.timekit import zone
@@ -99,11 +101,11 @@ def _zone_or_none(name: str) -> str | None:
 
 
 async def handle_identity(session: AsyncSession, event: ConsumedEvent) -> None:
+    repo = SqlRepository(session)
     if event.is_a(identity_events.ClientProfileChanged):
         profile = event.unpack(identity_events.ClientProfileChanged)
         await repo.upsert_profile(
-            session,
-            repo.ClientProfile(
+            ClientProfile(
                 client_id=_id(profile.client_id, "client_id"),
                 practice_id=profile.practice_id,
                 home_state=_state(profile.home_state),
@@ -118,8 +120,7 @@ async def handle_identity(session: AsyncSession, event: ConsumedEvent) -> None:
     elif event.is_a(identity_events.ConsentSigned):
         consent = event.unpack(identity_events.ConsentSigned)
         await repo.add_consent(
-            session,
-            repo.ConsentRecord(
+            ConsentRecord(
                 signature_id=consent.signature_id or event.event_id,
                 client_id=_id(consent.client_id, "client_id"),
                 practice_id=consent.practice_id,
@@ -144,7 +145,6 @@ async def handle_identity(session: AsyncSession, event: ConsumedEvent) -> None:
             else event.unpack(identity_events.CareTeamRemoved)
         )
         await repo.set_care_team_link(
-            session,
             link_id=link.link_id or event.event_id,
             client_id=_id(link.client_id, "client_id"),
             clinician_id=_id(link.clinician_id, "clinician_id"),
@@ -163,8 +163,8 @@ def compliance_handler(clock: Clock) -> Callable[[AsyncSession, ConsumedEvent], 
         if clinician is None:
             return  # not a clinician scheduling knows (ids are UUIDs here): nothing booked to flag
         now = clock()
-        flagged = await flag_lost_authorization(
-            session,
+        flagged, events = await flag_lost_authorization(
+            SqlRepository(session),
             clinician_id=clinician,
             lost_states=[s for s in (_state(j) for j in change.lost_jurisdictions) if s],
             modalities=[_COMPLIANCE_MODALITY[m] for m in change.modalities if m in _COMPLIANCE_MODALITY],
@@ -172,6 +172,7 @@ def compliance_handler(clock: Clock) -> Callable[[AsyncSession, ConsumedEvent], 
             rule_ids=list(change.rule_ids),
             now=now,
         )
+        await add_events(session, events)
         if flagged:
             log.info("appointments flagged after an authorization change", count=len(flagged))
 

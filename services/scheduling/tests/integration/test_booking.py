@@ -14,8 +14,8 @@ from confide.common.v1 import jurisdiction_pb2
 from confide.scheduling.v1 import scheduling_pb2 as pb
 from confide_chassis.errors import Conflict
 from confide_chassis.ids import new_id
-from confide_scheduling.adapters.jitsi import new_room_name
-from confide_scheduling.db import repository as repo
+from confide_scheduling.app.ports import AppointmentRecord, new_room_name, practice_uuid
+from confide_scheduling.db.repository import SqlRepository
 from confide_scheduling.domain.appointments import AppointmentStatus, AuthorizationDecision, book
 from confide_scheduling.reference_data import load_session_types
 
@@ -62,12 +62,12 @@ async def test_exclusion_constraint_is_the_last_guard_against_double_booking(sta
     world = await new_world(stack)
     kind = load_session_types().get("psychotherapy_60")
     start = next_slot(timedelta(days=3))
-    sessions = stack.scheduling.deps.sessions
+    sessions = stack.scheduling.running.context.require_sessions()
 
-    def record(offset: timedelta) -> repo.AppointmentRecord:
+    def record(offset: timedelta) -> AppointmentRecord:
         appointment = book(
             appointment_id=new_id(),
-            practice_id=repo.practice_uuid(world.practice_id),
+            practice_id=practice_uuid(world.practice_id),
             clinician_id=uuid.UUID(world.clinician_id),
             client_id=uuid.UUID(world.clients[0]),
             session_type=kind,
@@ -76,15 +76,15 @@ async def test_exclusion_constraint_is_the_last_guard_against_double_booking(sta
             now=start - timedelta(days=1),
             authorization=AuthorizationDecision("d", True),
         )
-        return repo.AppointmentRecord(appointment, world.practice_id, "CO", "UTC", new_room_name(), "client")
+        return AppointmentRecord(appointment, world.practice_id, "CO", "UTC", new_room_name(), "client")
 
     gate = asyncio.Barrier(2)
 
-    async def insert(rec: repo.AppointmentRecord) -> str:
+    async def insert(rec: AppointmentRecord) -> str:
         async with sessions() as session, session.begin():
             await gate.wait()
             try:
-                await repo.insert_appointment(session, rec)
+                await SqlRepository(session).insert_appointment(rec)
             except Conflict:
                 return "conflict"
         return "inserted"
@@ -96,18 +96,18 @@ async def test_exclusion_constraint_is_the_last_guard_against_double_booking(sta
         # A partial overlap is refused too ...
         with pytest.raises(Conflict):
             async with session.begin():
-                await repo.insert_appointment(session, record(timedelta(minutes=30)))
+                await SqlRepository(session).insert_appointment(record(timedelta(minutes=30)))
         # ... back-to-back is not an overlap ([start, end) ranges) ...
         async with session.begin():
-            await repo.insert_appointment(session, record(timedelta(minutes=60)))
+            await SqlRepository(session).insert_appointment(record(timedelta(minutes=60)))
         # ... and a cancelled appointment does not occupy the calendar.
         cancelled = record(timedelta(minutes=120))
         cancelled = cancelled.with_appointment(
             dataclasses.replace(cancelled.appointment, status=AppointmentStatus.CANCELLED)
         )
         async with session.begin():
-            await repo.insert_appointment(session, cancelled)
-            await repo.insert_appointment(session, record(timedelta(minutes=120)))
+            await SqlRepository(session).insert_appointment(cancelled)
+            await SqlRepository(session).insert_appointment(record(timedelta(minutes=120)))
 
 
 async def test_idempotent_retry_books_once(stack: Stack) -> None:

@@ -10,7 +10,8 @@ from urllib.parse import parse_qs, urlparse
 import jwt
 import pytest
 
-from confide_scheduling.adapters.jitsi import JITSI_AUDIENCE, ROOM_NAME, JitsiRoomLinks, new_room_name
+from confide_scheduling.adapters.jitsi import JITSI_AUDIENCE, ROOM_NAME, JitsiRoomLinks
+from confide_scheduling.app.ports import new_room_name
 
 SECRET = "0123456789abcdef0123456789abcdef-jitsi"
 DOMAIN = "meet.example.org"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from confide.scheduling.v1 import events_pb2, scheduling_pb2
-from confide_scheduling.db.repository import AppointmentRecord, ScheduleRecord, SeriesRecord
+from confide_scheduling.app.ports import AppointmentRecord, ScheduleRecord, SeriesRecord
 from confide_scheduling.domain.availability import DateException, WeeklyRule
 from confide_scheduling.domain.billing_facts import CompletedSessionFacts
 from confide_scheduling.domain.catalog import SessionType
