@@ -388,6 +388,10 @@ class LocalStack:
         for other in cfg.services:
             env.setdefault(f"{other.env_prefix}_GRPC_HOST", LOOPBACK)
             env[f"{other.env_prefix}_GRPC_PORT"] = str(other.grpc_port)
+            if other.name == "identity":
+                # The real flow: verify tokens with the keys identity publishes (AuthService/GetJwks);
+                # JWKS_FILE above stays as the fallback for a stack without identity.
+                env.setdefault("JWKS_GRPC_TARGET", f"{LOOPBACK}:{other.grpc_port}")
         env[f"{spec.env_prefix}_METRICS_PORT"] = str(spec.metrics_port)
         # `make run` is a developer's stack: dev-only conveniences (derived encryption keys, mail
         # written to files, demo seeding) are allowed here and nowhere else.
