@@ -46,6 +46,26 @@ class PoisonEvent(Exception):
     """Raised by a handler for an event that can never succeed; it skips the retries."""
 
 
+class _FailedAt(Exception):
+    """Record number `position` of a shared transaction failed with `error`."""
+
+    def __init__(self, position: int, error: BaseException) -> None:
+        super().__init__(position)
+        self.position = position
+        self.error = error
+
+
+def _consumed(record: Any) -> ConsumedEvent:
+    return ConsumedEvent.from_record(
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key,
+        value=record.value,
+        headers=list(record.headers or ()),
+    )
+
+
 def _safe_error_text(exc: BaseException) -> str:
     # Exception texts may quote data; keep only the class and the first line, bounded.
     first = str(exc).splitlines()[0] if str(exc) else ""
@@ -140,23 +160,98 @@ class IdempotentConsumer:
         while not stop.is_set():
             batches = await self._consumer.getmany(timeout_ms=500, max_records=100)
             for tp, records in batches.items():
-                for record in records:
-                    if stop.is_set() or tp not in self._consumer.assignment():
-                        break  # stopping, or the partition moved to another replica in a rebalance
-                    async with self._processing:
-                        await self.process(
-                            topic=record.topic,
-                            partition=record.partition,
-                            offset=record.offset,
-                            key=record.key,
-                            value=record.value,
-                            headers=list(record.headers or ()),
-                        )
-                        self._pending[tp] = record.offset + 1
-                        self._handled[tp] = record.offset + 1
                 async with self._processing:
+                    await self._handle_records(tp, records, stop)
                     await self._commit_pending()
             self._report_lag()
+
+    async def _handle_records(self, tp: TopicPartition, records: Sequence[Any], stop: asyncio.Event) -> None:
+        """A partition's records in order: runs of them share one transaction (one commit instead of
+        one per record); a record that fails is handled alone, with its retries or the DLQ."""
+        index = 0
+        while index < len(records):
+            if stop.is_set() or tp not in self._consumer.assignment():
+                return  # stopping, or the partition moved to another replica in a rebalance
+            done, failure = await self._handle_together(records[index:])
+            if done:
+                index += done
+                self._mark_handled(tp, records[index - 1].offset)
+            if failure is not None:
+                record = records[index]
+                await self.process(
+                    topic=record.topic,
+                    partition=record.partition,
+                    offset=record.offset,
+                    key=record.key,
+                    value=record.value,
+                    headers=list(record.headers or ()),
+                    earlier_failure=failure,
+                )
+                self._mark_handled(tp, record.offset)
+                index += 1
+
+    def _mark_handled(self, tp: TopicPartition, offset: int) -> None:
+        self._pending[tp] = offset + 1
+        self._handled[tp] = offset + 1
+
+    async def _handle_together(self, records: Sequence[Any]) -> tuple[int, BaseException | None]:
+        """Handle leading `records` in one transaction, all or nothing.
+
+        Returns how many leading records are done, and the error of the record right after them if
+        it failed. When a record fails, the transaction is rolled back and the records before it are
+        handled again on their own, so nothing half-done survives and order is kept.
+        """
+        events: list[ConsumedEvent] = []
+        envelope_failure: EnvelopeError | None = None
+        for record in records:
+            try:
+                events.append(_consumed(record))
+            except EnvelopeError as exc:
+                envelope_failure = exc
+                break
+        if not events:
+            return 0, envelope_failure
+        outcomes: list[str] = []
+        try:
+            async with self._sessions() as session, session.begin():
+                fresh = await self._claim_inbox(session, events)
+                for position, event in enumerate(events):
+                    with self._span(event.topic, event.partition, event.offset, event.headers) as span:
+                        span.set_attribute("messaging.message.id", event.event_id)
+                        if event.event_id not in fresh:
+                            outcomes.append("duplicate")
+                            continue
+                        fresh.discard(event.event_id)  # a second copy in this run is a duplicate
+                        try:
+                            await self._handler(session, event)
+                        except Exception as exc:
+                            raise _FailedAt(position, exc) from exc
+                        outcomes.append("processed")
+        except _FailedAt as failed:
+            if failed.position == 0:
+                return 0, failed.error
+            done, earlier = await self._handle_together(records[: failed.position])
+            return done, earlier if earlier is not None else failed.error
+        for event, outcome in zip(events, outcomes, strict=True):
+            metrics.consumer_events_total.labels(self._service, self.name, event.topic, outcome).inc()
+        return len(events), envelope_failure
+
+    def _span(
+        self, topic: str, partition: int, offset: int, headers: Sequence[tuple[str, bytes]]
+    ) -> contextlib.AbstractContextManager[trace.Span]:
+        """The consumer span of one record, continuing the producer's trace from its headers."""
+        return tracer.start_as_current_span(
+            f"process {topic}",
+            context=extract_context(headers),
+            kind=trace.SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.destination.name": topic,
+                "messaging.consumer.group.name": self.name,
+                "messaging.kafka.message.offset": offset,
+                "messaging.destination.partition.id": str(partition),
+            },
+        )
 
     def _report_lag(self) -> None:
         """Records between what this replica has handled and the end of each partition it owns."""
@@ -178,21 +273,14 @@ class IdempotentConsumer:
         key: bytes | None,
         value: bytes | None,
         headers: list[tuple[str, bytes]],
+        earlier_failure: BaseException | None = None,
     ) -> str:
-        """Handle one record; returns its outcome (processed, duplicate, dead_lettered)."""
-        parent = extract_context(headers)
-        with tracer.start_as_current_span(
-            f"process {topic}",
-            context=parent,
-            kind=trace.SpanKind.CONSUMER,
-            attributes={
-                "messaging.system": "kafka",
-                "messaging.destination.name": topic,
-                "messaging.consumer.group.name": self.name,
-                "messaging.kafka.message.offset": offset,
-                "messaging.destination.partition.id": str(partition),
-            },
-        ) as span:
+        """Handle one record alone; returns its outcome (processed, duplicate, dead_lettered).
+
+        `earlier_failure` is the error of an attempt already made (in a shared transaction): it
+        counts as the first attempt.
+        """
+        with self._span(topic, partition, offset, headers) as span:
             try:
                 event = ConsumedEvent.from_record(
                     topic=topic, partition=partition, offset=offset, key=key, value=value, headers=headers
@@ -206,6 +294,9 @@ class IdempotentConsumer:
             while True:
                 attempt += 1
                 try:
+                    if earlier_failure is not None:
+                        failure, earlier_failure = earlier_failure, None
+                        raise failure
                     outcome = await self._handle_once(event)
                     metrics.consumer_events_total.labels(self._service, self.name, topic, outcome).inc()
                     return outcome
@@ -241,22 +332,48 @@ class IdempotentConsumer:
 
     async def _handle_once(self, event: ConsumedEvent) -> str:
         async with self._sessions() as session, session.begin():
-            inserted = await session.execute(
-                pg_insert(inbox_table)
-                .values(
-                    consumer=self.name,
-                    event_id=event.event_id,
-                    topic=event.topic,
-                    partition=event.partition,
-                    record_offset=event.offset,
-                    outcome="processed",
-                )
-                .on_conflict_do_nothing()
-                .returning(inbox_table.c.event_id)
+            return await self._apply(session, event)
+
+    async def _claim_inbox(self, session: AsyncSession, events: Sequence[ConsumedEvent]) -> set[str]:
+        """Inbox rows for `events` in one statement; the ids returned are the ones not seen before."""
+        inserted = await session.execute(
+            pg_insert(inbox_table)
+            .values(
+                [
+                    {
+                        "consumer": self.name,
+                        "event_id": event.event_id,
+                        "topic": event.topic,
+                        "partition": event.partition,
+                        "record_offset": event.offset,
+                        "outcome": "processed",
+                    }
+                    for event in events
+                ]
             )
-            if inserted.first() is None:
-                return "duplicate"
-            await self._handler(session, event)
+            .on_conflict_do_nothing()
+            .returning(inbox_table.c.event_id)
+        )
+        return {row[0] for row in inserted}
+
+    async def _apply(self, session: AsyncSession, event: ConsumedEvent) -> str:
+        """The inbox row and the handler's work, in the caller's transaction."""
+        inserted = await session.execute(
+            pg_insert(inbox_table)
+            .values(
+                consumer=self.name,
+                event_id=event.event_id,
+                topic=event.topic,
+                partition=event.partition,
+                record_offset=event.offset,
+                outcome="processed",
+            )
+            .on_conflict_do_nothing()
+            .returning(inbox_table.c.event_id)
+        )
+        if inserted.first() is None:
+            return "duplicate"
+        await self._handler(session, event)
         return "processed"
 
     async def _remember(self, event: ConsumedEvent, outcome: str) -> None:
