@@ -318,6 +318,8 @@ class KafkaBroker:
         if pid_alive(pid) and _MAIN_CLASS in cmdline and str(Path(run_dir).resolve()) in cmdline:
             log.warning("stopping a Kafka broker left over from an earlier run (pid %d)", pid)
             kill_pid(pid, timeout=30)
+        elif pid_alive(pid):
+            log.info("pid %d of %s is not that run's broker any more; leaving it alone", pid, pid_file)
         pid_file.unlink(missing_ok=True)
 
     # -- internals ----------------------------------------------------------------------------

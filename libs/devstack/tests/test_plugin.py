@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from confide_devstack._util import DirLock, pid_alive
+from confide_devstack._util import DirLock, pid_alive, pid_cmdline
 from confide_devstack.postgres import PostgresCluster
 from confide_devstack.pytest_plugin import sweep_stale_runs, unique_database_name
 
@@ -40,6 +40,10 @@ def test_sweep_stops_servers_of_a_killed_session_and_removes_its_folder(devstack
         [sys.executable, "-c", "import time; time.sleep(120)", "kafka.Kafka", str((dead / "kafka").resolve())]
     )
     (dead / "kafka" / "kafka.pid").write_text(f"{fake_broker.pid}\n")
+    # The sweep recognises a broker by its command line: make sure the child shows it already.
+    deadline = time.monotonic() + 30
+    while "kafka.Kafka" not in pid_cmdline(fake_broker.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
     live = run_root / "pytest-2"
     lock = DirLock(live)
     assert lock.try_acquire()
@@ -52,7 +56,7 @@ def test_sweep_stops_servers_of_a_killed_session_and_removes_its_folder(devstack
         removed = sweep_stale_runs(run_root)
 
         assert removed == [dead]
-        assert fake_broker.wait(timeout=30) is not None
+        assert fake_broker.wait(timeout=30) is not None, pid_cmdline(fake_broker.pid)
         assert not pid_alive(postmaster)
         assert not dead.exists()
         assert live.exists()  # its session holds the lock
