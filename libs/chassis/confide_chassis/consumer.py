@@ -26,7 +26,7 @@ from confide_chassis import metrics
 from confide_chassis.db import inbox_table
 from confide_chassis.events import ConsumedEvent, EnvelopeError, header_value
 from confide_chassis.logging import get_logger
-from confide_chassis.telemetry import extract_context
+from confide_chassis.telemetry import consume_span
 
 log = get_logger(__name__)
 tracer = trace.get_tracer("confide_chassis.consumer")
@@ -240,18 +240,7 @@ class IdempotentConsumer:
         self, topic: str, partition: int, offset: int, headers: Sequence[tuple[str, bytes]]
     ) -> contextlib.AbstractContextManager[trace.Span]:
         """The consumer span of one record, continuing the producer's trace from its headers."""
-        return tracer.start_as_current_span(
-            f"process {topic}",
-            context=extract_context(headers),
-            kind=trace.SpanKind.CONSUMER,
-            attributes={
-                "messaging.system": "kafka",
-                "messaging.destination.name": topic,
-                "messaging.consumer.group.name": self.name,
-                "messaging.kafka.message.offset": offset,
-                "messaging.destination.partition.id": str(partition),
-            },
-        )
+        return consume_span(topic, headers, consumer=self.name, partition=partition, offset=offset)
 
     def _report_lag(self) -> None:
         """Records between what this replica has handled and the end of each partition it owns."""

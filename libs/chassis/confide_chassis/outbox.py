@@ -24,7 +24,6 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from opentelemetry import context as otel_context
 from opentelemetry import trace
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -33,7 +32,7 @@ from confide_chassis import metrics
 from confide_chassis.db import OUTBOX_CHANNEL
 from confide_chassis.events import build_headers
 from confide_chassis.logging import get_logger
-from confide_chassis.telemetry import context_from_traceparent, inject_headers
+from confide_chassis.telemetry import inject_headers, use_traceparent
 
 log = get_logger(__name__)
 tracer = trace.get_tracer("confide_chassis.outbox")
@@ -154,17 +153,13 @@ class OutboxRelay:
             occurred_at=row.occurred_at,
         )
         # Continue the trace of the request that wrote the row, not the relay's own loop.
-        token = otel_context.attach(context_from_traceparent(row.traceparent)) if row.traceparent else None
-        try:
+        with use_traceparent(row.traceparent):
             if not _aiokafka_instrumented():
                 headers = inject_headers(headers)
             future: asyncio.Future[Any] = await self._producer.send(
                 row.topic, value=row.payload, key=row.key.encode(), headers=headers
             )
             return future
-        finally:
-            if token is not None:
-                otel_context.detach(token)
 
     async def drain(self) -> int:
         """Publish until the outbox is empty (tests, shutdown)."""

@@ -33,7 +33,7 @@ from confide_chassis.consumer import Handler, IdempotentConsumer
 from confide_chassis.grpc.interceptor import ServiceInterceptor
 from confide_chassis.health import LIVENESS, Check, Readiness, database_check, kafka_check
 from confide_chassis.logging import configure_logging, get_logger
-from confide_chassis.metrics import start_metrics_server
+from confide_chassis.metrics import start_metrics_server, track_db_pool
 from confide_chassis.outbox import OutboxRelay, new_producer
 from confide_chassis.settings import ConfigurationError, ServiceSettings
 from confide_chassis.telemetry import (
@@ -41,6 +41,7 @@ from confide_chassis.telemetry import (
     instrument_aiokafka,
     instrument_grpc_client,
     instrument_grpc_server,
+    shutdown_tracing,
 )
 
 log = get_logger(__name__)
@@ -228,6 +229,7 @@ async def start(
     checks: dict[str, Check] = {"kafka": kafka_check(producer), **ctx.checks}
     if engine is not None:
         checks["database"] = database_check(engine)
+        track_db_pool(settings.service_name, engine)
     readiness = Readiness(
         health_servicer, checks, ctx.service_names, interval=settings.readiness_interval_seconds
     )
@@ -277,6 +279,7 @@ async def serve(spec: ServiceSpec, settings: ServiceSettings) -> None:
     failed.cancel()
     stopper.cancel()
     await running.stop()
+    shutdown_tracing()  # flush the spans of the last requests to the collector
     log.info("stopped")
     if exit_code:
         raise SystemExit(exit_code)
