@@ -327,40 +327,25 @@ class IdempotentConsumer:
         """Inbox rows for `events` in one statement; the ids returned are the ones not seen before."""
         inserted = await session.execute(
             pg_insert(inbox_table)
-            .values(
-                [
-                    {
-                        "consumer": self.name,
-                        "event_id": event.event_id,
-                        "topic": event.topic,
-                        "partition": event.partition,
-                        "record_offset": event.offset,
-                        "outcome": "processed",
-                    }
-                    for event in events
-                ]
-            )
+            .values([self._inbox_row(event, "processed") for event in events])
             .on_conflict_do_nothing()
             .returning(inbox_table.c.event_id)
         )
         return {row[0] for row in inserted}
 
+    def _inbox_row(self, event: ConsumedEvent, outcome: str) -> dict[str, object]:
+        return {
+            "consumer": self.name,
+            "event_id": event.event_id,
+            "topic": event.topic,
+            "partition": event.partition,
+            "record_offset": event.offset,
+            "outcome": outcome,
+        }
+
     async def _apply(self, session: AsyncSession, event: ConsumedEvent) -> str:
         """The inbox row and the handler's work, in the caller's transaction."""
-        inserted = await session.execute(
-            pg_insert(inbox_table)
-            .values(
-                consumer=self.name,
-                event_id=event.event_id,
-                topic=event.topic,
-                partition=event.partition,
-                record_offset=event.offset,
-                outcome="processed",
-            )
-            .on_conflict_do_nothing()
-            .returning(inbox_table.c.event_id)
-        )
-        if inserted.first() is None:
+        if event.event_id not in await self._claim_inbox(session, [event]):
             return "duplicate"
         await self._handler(session, event)
         return "processed"
@@ -368,16 +353,7 @@ class IdempotentConsumer:
     async def _remember(self, event: ConsumedEvent, outcome: str) -> None:
         async with self._sessions() as session, session.begin():
             await session.execute(
-                pg_insert(inbox_table)
-                .values(
-                    consumer=self.name,
-                    event_id=event.event_id,
-                    topic=event.topic,
-                    partition=event.partition,
-                    record_offset=event.offset,
-                    outcome=outcome,
-                )
-                .on_conflict_do_nothing()
+                pg_insert(inbox_table).values(self._inbox_row(event, outcome)).on_conflict_do_nothing()
             )
 
     async def _dead_letter(
