@@ -14,8 +14,8 @@ from confide_compliance.api import convert, paging
 from confide_compliance.app import protomap
 from confide_compliance.app.common import CLINICIAN, COMPLIANCE_OFFICER, PRACTICE_ADMIN, require_id
 from confide_compliance.app.ports import NPI_RECORD_ID
-from confide_compliance.app.registry import ClinicianChange, CredentialChange, Registry
-from confide_compliance.domain.credentials import Npi
+from confide_compliance.app.registry import ClinicianChange, Registry, VerificationInput
+from confide_compliance.domain.credentials import Credential, Npi
 
 SERVICE = registry_pb2.DESCRIPTOR.services_by_name["CredentialRegistryService"].full_name
 
@@ -42,21 +42,28 @@ def _ids(clinician_id: str, credential_id: str) -> tuple[str, str]:
     return clinician, credential
 
 
+def _verification(request: Any) -> VerificationInput | None:
+    return convert.verification_input(request.verification) if request.HasField("verification") else None
+
+
 class RegistryServicer(registry_pb2_grpc.CredentialRegistryServiceServicer):
     def __init__(self, registry: Registry) -> None:
         self._registry = registry
 
-    async def _put(self, request: Any, credential: Any) -> CredentialChange:
-        verification = (
-            convert.verification_input(request.verification) if request.HasField("verification") else None
-        )
-        return await self._registry.put_credential(
+    async def _put(self, request: Any, credential: Credential) -> dict[str, Any]:
+        """Store the credential; the fields every Put*Response carries."""
+        change = await self._registry.put_credential(
             current_principal(),
             credential,
-            verification=verification,
+            verification=_verification(request),
             expected_version=request.expected_version,
             reason=request.change_reason,
         )
+        return {
+            "credential": convert.credential(change.record),
+            "changed": change.changed,
+            "authorization_changed": change.authorization_changed,
+        }
 
     async def UpsertClinician(
         self, request: registry_pb2.UpsertClinicianRequest, context: Any
@@ -88,60 +95,37 @@ class RegistryServicer(registry_pb2_grpc.CredentialRegistryServiceServicer):
         self, request: registry_pb2.PutStateLicenseRequest, context: Any
     ) -> registry_pb2.PutStateLicenseResponse:
         clinician_id, credential_id = _ids(request.clinician_id, request.credential_id)
-        change = await self._put(request, convert.state_license(request.license, credential_id, clinician_id))
-        return registry_pb2.PutStateLicenseResponse(
-            credential=convert.credential(change.record),
-            changed=change.changed,
-            authorization_changed=change.authorization_changed,
-        )
+        credential = convert.state_license(request.license, credential_id, clinician_id)
+        return registry_pb2.PutStateLicenseResponse(**await self._put(request, credential))
 
     async def PutCompactAuthority(
         self, request: registry_pb2.PutCompactAuthorityRequest, context: Any
     ) -> registry_pb2.PutCompactAuthorityResponse:
         clinician_id, credential_id = _ids(request.clinician_id, request.credential_id)
-        change = await self._put(
-            request, convert.compact_authority(request.authority, credential_id, clinician_id)
-        )
-        return registry_pb2.PutCompactAuthorityResponse(
-            credential=convert.credential(change.record),
-            changed=change.changed,
-            authorization_changed=change.authorization_changed,
-        )
+        credential = convert.compact_authority(request.authority, credential_id, clinician_id)
+        return registry_pb2.PutCompactAuthorityResponse(**await self._put(request, credential))
 
     async def PutStateException(
         self, request: registry_pb2.PutStateExceptionRequest, context: Any
     ) -> registry_pb2.PutStateExceptionResponse:
         clinician_id, credential_id = _ids(request.clinician_id, request.credential_id)
-        change = await self._put(
-            request, convert.state_exception(request.exception, credential_id, clinician_id)
-        )
-        return registry_pb2.PutStateExceptionResponse(
-            credential=convert.credential(change.record),
-            changed=change.changed,
-            authorization_changed=change.authorization_changed,
-        )
+        credential = convert.state_exception(request.exception, credential_id, clinician_id)
+        return registry_pb2.PutStateExceptionResponse(**await self._put(request, credential))
 
     async def PutBcTmh(
         self, request: registry_pb2.PutBcTmhRequest, context: Any
     ) -> registry_pb2.PutBcTmhResponse:
         clinician_id, credential_id = _ids(request.clinician_id, request.credential_id)
-        change = await self._put(request, convert.bc_tmh(request.bc_tmh, credential_id, clinician_id))
-        return registry_pb2.PutBcTmhResponse(
-            credential=convert.credential(change.record),
-            changed=change.changed,
-            authorization_changed=change.authorization_changed,
-        )
+        credential = convert.bc_tmh(request.bc_tmh, credential_id, clinician_id)
+        return registry_pb2.PutBcTmhResponse(**await self._put(request, credential))
 
     async def SetNpi(self, request: registry_pb2.SetNpiRequest, context: Any) -> registry_pb2.SetNpiResponse:
         npi = Npi(request.npi) if request.npi.strip() else None  # InvalidArgument on `npi` (LIC-73)
-        verification = (
-            convert.verification_input(request.verification) if request.HasField("verification") else None
-        )
         change = await self._registry.set_npi(
             current_principal(),
             request.clinician_id,
             npi,
-            verification=verification,
+            verification=_verification(request),
             expected_version=request.expected_version,
             reason=request.change_reason,
         )

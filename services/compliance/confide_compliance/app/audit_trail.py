@@ -11,6 +11,7 @@ is returned), which comes back through Kafka into the chain.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -95,15 +96,7 @@ class AuditTrail:
             raise InvalidArgument.field("resource_type", "required with resource_id")
         for name in ("subject_id", "actor_id", "resource_type", "resource_id"):
             _check_filter_text(getattr(audit_filter, name), name)
-        scoped = AuditFilter(
-            subject_id=audit_filter.subject_id,
-            actor_id=audit_filter.actor_id,
-            resource_type=audit_filter.resource_type,
-            resource_id=audit_filter.resource_id,
-            start=audit_filter.start,
-            end=audit_filter.end,
-            practice_id=self._officer_scope(actor),
-        )
+        scoped = dataclasses.replace(audit_filter, practice_id=self._officer_scope(actor))
         async with self._ctx.uow() as uow:
             result = await uow.audit.query(scoped, page)
             uow.publish(
@@ -206,7 +199,6 @@ class AuditTrail:
                     resource_id="",
                     subject_person_id=actor.subject,
                     actor=actor,
-                    outcome=audit_pb2.AUDIT_OUTCOME_SUCCESS,
                     occurred_at=self._ctx.now(),
                 )
             )

@@ -22,7 +22,6 @@ from confide_compliance.app import protomap
 from confide_compliance.app.ports import credential_kind
 from confide_compliance.domain.credentials import (
     CompactAuthority,
-    CompactAuthorityKind,
     Credential,
     StateException,
     StateLicense,
@@ -199,9 +198,3 @@ def resource_type_of(credential: Credential) -> str:
     if isinstance(credential, StateException):
         return "compliance.state_exception"
     return "compliance.bc_tmh"
-
-
-PSYPACT_PREREQUISITES: dict[CompactAuthorityKind, CompactAuthorityKind] = {
-    CompactAuthorityKind.PSYPACT_APIT: CompactAuthorityKind.PSYPACT_E_PASSPORT,
-    CompactAuthorityKind.PSYPACT_TAP: CompactAuthorityKind.PSYPACT_IPC,
-}

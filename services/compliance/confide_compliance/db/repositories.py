@@ -73,6 +73,15 @@ def _clinician_profile_json(record: ClinicianRecord) -> dict[str, Any]:
     }
 
 
+def _clinician_columns(record: ClinicianRecord) -> dict[str, Any]:
+    return {
+        **_clinician_profile_json(record),
+        "version": record.version,
+        "updated_at": record.updated_at,
+        "updated_by": record.updated_by,
+    }
+
+
 def _clinician_from_row(row: RowMapping) -> ClinicianRecord:
     return ClinicianRecord(
         clinician_id=row["clinician_id"],
@@ -217,13 +226,7 @@ class SqlRegistryRepository:
             .values(
                 clinician_id=record.clinician_id,
                 practice_id=record.practice_id,
-                practice_jurisdiction=record.practice_jurisdiction,
-                is_supervisee=record.is_supervisee,
-                primary_profession=record.primary_profession.value if record.primary_profession else None,
-                npi=codec.npi_to_json(record.npi),
-                version=record.version,
-                updated_at=record.updated_at,
-                updated_by=record.updated_by,
+                **_clinician_columns(record),
             )
             .on_conflict_do_nothing()
             .returning(clinicians.c.clinician_id)
@@ -234,15 +237,7 @@ class SqlRegistryRepository:
         await self._s.execute(
             update(clinicians)
             .where(clinicians.c.clinician_id == record.clinician_id)
-            .values(
-                practice_jurisdiction=record.practice_jurisdiction,
-                is_supervisee=record.is_supervisee,
-                primary_profession=record.primary_profession.value if record.primary_profession else None,
-                npi=codec.npi_to_json(record.npi),
-                version=record.version,
-                updated_at=record.updated_at,
-                updated_by=record.updated_by,
-            )
+            .values(**_clinician_columns(record))
         )
 
     async def set_coverage(

@@ -530,7 +530,7 @@ class _Evaluation:
             self.add(
                 "LIC-03",
                 Outcome.SATISFIED,
-                f"{self.client} {lic.license_type} license {lic.number} is active, unencumbered and "
+                f"{self.client} {lic.license_type} license is active, unencumbered and "
                 f"independent-level on {self.day.isoformat()} (valid {_term(lic.issued_on, lic.expires_on)}, "
                 f"inclusive); verified via {lic.verification.source.value if lic.verification else '-'}",
                 lic.id,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC
 
+from google.protobuf.descriptor import EnumDescriptor
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide.audit.v1 import events_pb2 as audit_pb2
@@ -28,40 +29,19 @@ TOPIC = "confide.audit.events.v1"
 CONSUMER = "audit-trail"
 
 
-def action_code(number: audit_pb2.AuditAction.ValueType) -> str:
+def enum_code(enum: EnumDescriptor, number: int, prefix: str) -> str:
     """`AUDIT_ACTION_READ` → "read"; a number this build does not know is kept as its digits."""
-    try:
-        return audit_pb2.AuditAction.Name(number).removeprefix("AUDIT_ACTION_").lower()
-    except ValueError:
-        return str(number)
-
-
-def purpose_code(number: audit_pb2.AccessPurpose.ValueType) -> str:
-    try:
-        return audit_pb2.AccessPurpose.Name(number).removeprefix("ACCESS_PURPOSE_").lower()
-    except ValueError:
-        return str(number)
-
-
-def outcome_code(number: audit_pb2.AuditOutcome.ValueType) -> str:
-    try:
-        return audit_pb2.AuditOutcome.Name(number).removeprefix("AUDIT_OUTCOME_").lower()
-    except ValueError:
-        return str(number)
-
-
-def actor_kind_code(number: audit_pb2.ActorKind.ValueType) -> str:
-    try:
-        return audit_pb2.ActorKind.Name(number).removeprefix("ACTOR_KIND_").lower()
-    except ValueError:
-        return str(number)
+    value = enum.values_by_number.get(number)
+    return value.name.removeprefix(prefix).lower() if value is not None else str(number)
 
 
 def to_entry(event: audit_pb2.AuditEvent, *, source: str) -> AuditEntry:
     """The stored form of an AuditEvent. Raises InvalidArgument when a required field is missing."""
     if not event.HasField("occurred_at"):
         raise InvalidArgument.field("audit.occurred_at", "must be set")
-    attributes: list[tuple[str, str]] = [("actor_kind", actor_kind_code(event.actor.kind))]
+    attributes: list[tuple[str, str]] = [
+        ("actor_kind", enum_code(audit_pb2.ActorKind.DESCRIPTOR, event.actor.kind, "ACTOR_KIND_"))
+    ]
     if event.request_id:
         attributes.append(("request_id", event.request_id))
     if event.trace_id:
@@ -75,11 +55,17 @@ def to_entry(event: audit_pb2.AuditEvent, *, source: str) -> AuditEntry:
         occurred_at=event.occurred_at.ToDatetime(tzinfo=UTC),
         source_service=event.service,
         actor_id=event.actor.subject_id,
-        action=action_code(event.action) if event.action else "",
+        action=enum_code(audit_pb2.AuditAction.DESCRIPTOR, event.action, "AUDIT_ACTION_")
+        if event.action
+        else "",
         resource_type=event.resource.type,
         resource_id=event.resource.id,
-        outcome=outcome_code(event.outcome) if event.outcome else "",
-        purpose=purpose_code(event.purpose) if event.purpose else "",
+        outcome=enum_code(audit_pb2.AuditOutcome.DESCRIPTOR, event.outcome, "AUDIT_OUTCOME_")
+        if event.outcome
+        else "",
+        purpose=enum_code(audit_pb2.AccessPurpose.DESCRIPTOR, event.purpose, "ACCESS_PURPOSE_")
+        if event.purpose
+        else "",
         actor_role=",".join(sorted(event.actor.roles)),
         subject_id=event.subject_person_id,
         practice_id=event.actor.practice_id,
