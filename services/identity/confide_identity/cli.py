@@ -20,13 +20,13 @@ from typing import Any, TypeVar
 
 from confide_chassis import db
 from confide_chassis.errors import DomainError, InvalidArgument, ValidationCollector
-from confide_chassis.settings import ServiceSettings
+from confide_chassis.settings import ConfigurationError, ServiceSettings
 from confide_identity import seed
 from confide_identity.app.context import AppContext, utc_now
 from confide_identity.app.keys import KeyManager, KeyStore
 from confide_identity.app.support import check_email
 from confide_identity.app.use_cases import UseCases
-from confide_identity.crypto import ConfigurationError, sealer_from_settings
+from confide_identity.crypto import sealer_from_settings
 from confide_identity.db.uow import unit_of_work_factory
 from confide_identity.domain.passwords import PasswordContext
 from confide_identity.domain.roles import Role

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from confide_chassis.logging import get_logger
-from confide_chassis.settings import ConfigurationError as ChassisConfigurationError
+from confide_chassis.settings import ConfigurationError
 from confide_identity.settings import IdentitySettings
 
 log = get_logger(__name__)
@@ -36,10 +36,6 @@ _VERSION: Final = b"\x01"
 _KEK_ID_BYTES: Final = 8
 _NONCE_BYTES: Final = 12
 _HEADER: Final = len(_VERSION) + _KEK_ID_BYTES
-
-
-class ConfigurationError(ChassisConfigurationError):
-    """The service is misconfigured and must not start; the message says what to set."""
 
 
 class SealedDataError(RuntimeError):

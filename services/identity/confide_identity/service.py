@@ -132,7 +132,7 @@ def build(
             servicers.AuthServicer(use_cases.auth), ctx.server
         )
         identity_pb2_grpc.add_PracticeServiceServicer_to_server(
-            servicers.PracticeServicer(use_cases.practices, use_cases.users), ctx.server
+            servicers.PracticeServicer(use_cases.practices), ctx.server
         )
         identity_pb2_grpc.add_UserServiceServicer_to_server(
             servicers.UserServicer(use_cases.users), ctx.server

@@ -20,6 +20,7 @@ from confide_identity.app.events import (
     payer_type_pb,
     roles_pb,
     signer_role_pb,
+    timestamp,
 )
 from confide_identity.app.models import Practice, StoredConsentDocument, UserStatus
 from confide_identity.app.profiles import ProfileView
@@ -42,11 +43,7 @@ _KEY_STATE = {
 
 
 def ts(moment: datetime | None) -> Timestamp | None:
-    if moment is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
+    return None if moment is None else timestamp(moment)
 
 
 def from_ts(stamp: Timestamp) -> datetime:

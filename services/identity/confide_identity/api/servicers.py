@@ -52,6 +52,22 @@ def _required_id(errors: ValidationCollector, value: str, path: str) -> UUID:
     return check_id(errors, value, path) or NIL_ID
 
 
+def _only_id(value: str, path: str) -> UUID:
+    """The id of a request that carries nothing else to check; InvalidArgument when missing or malformed."""
+    errors = ValidationCollector()
+    parsed = _required_id(errors, value, path)
+    errors.raise_if_any()
+    return parsed
+
+
+def _only_secret(value: str, path: str) -> str:
+    """The token of a request that carries nothing else to check; InvalidArgument when it is unusable."""
+    errors = ValidationCollector()
+    _secret(errors, value, path)
+    errors.raise_if_any()
+    return value
+
+
 class AuthServicer(identity_pb2_grpc.AuthServiceServicer):
     def __init__(self, auth: AuthUseCases) -> None:
         self.auth = auth
@@ -68,9 +84,7 @@ class AuthServicer(identity_pb2_grpc.AuthServiceServicer):
     async def VerifyEmail(
         self, request: identity_pb2.VerifyEmailRequest, context: Any
     ) -> identity_pb2.VerifyEmailResponse:
-        errors = ValidationCollector()
-        token = _secret(errors, request.token, "token")
-        errors.raise_if_any()
+        token = _only_secret(request.token, "token")
         await self.auth.verify_email(token)
         return identity_pb2.VerifyEmailResponse()
 
@@ -120,17 +134,13 @@ class AuthServicer(identity_pb2_grpc.AuthServiceServicer):
     async def Refresh(
         self, request: identity_pb2.RefreshRequest, context: Any
     ) -> identity_pb2.RefreshResponse:
-        errors = ValidationCollector()
-        token = _secret(errors, request.refresh_token, "refresh_token")
-        errors.raise_if_any()
+        token = _only_secret(request.refresh_token, "refresh_token")
         return identity_pb2.RefreshResponse(session=convert.session_pb(await self.auth.refresh(token)))
 
     async def SignOut(
         self, request: identity_pb2.SignOutRequest, context: Any
     ) -> identity_pb2.SignOutResponse:
-        errors = ValidationCollector()
-        token = _secret(errors, request.refresh_token, "refresh_token")
-        errors.raise_if_any()
+        token = _only_secret(request.refresh_token, "refresh_token")
         await self.auth.sign_out(current_principal(), token)
         return identity_pb2.SignOutResponse()
 
@@ -205,9 +215,8 @@ class AuthServicer(identity_pb2_grpc.AuthServiceServicer):
 
 
 class PracticeServicer(identity_pb2_grpc.PracticeServiceServicer):
-    def __init__(self, practices: PracticeUseCases, users: UserUseCases) -> None:
+    def __init__(self, practices: PracticeUseCases) -> None:
         self.practices = practices
-        self.users = users
 
     async def CreatePractice(
         self, request: identity_pb2.CreatePracticeRequest, context: Any
@@ -279,9 +288,7 @@ class UserServicer(identity_pb2_grpc.UserServiceServicer):
     async def GetUser(
         self, request: identity_pb2.GetUserRequest, context: Any
     ) -> identity_pb2.GetUserResponse:
-        errors = ValidationCollector()
-        user_id = _required_id(errors, request.user_id, "user_id")
-        errors.raise_if_any()
+        user_id = _only_id(request.user_id, "user_id")
         return identity_pb2.GetUserResponse(
             user=convert.user_pb(await self.users.get_user(current_principal(), user_id))
         )
@@ -308,9 +315,7 @@ class UserServicer(identity_pb2_grpc.UserServiceServicer):
     async def DeactivateUser(
         self, request: identity_pb2.DeactivateUserRequest, context: Any
     ) -> identity_pb2.DeactivateUserResponse:
-        errors = ValidationCollector()
-        user_id = _required_id(errors, request.user_id, "user_id")
-        errors.raise_if_any()
+        user_id = _only_id(request.user_id, "user_id")
         view = await self.users.deactivate_user(current_principal(), user_id)
         return identity_pb2.DeactivateUserResponse(user=convert.user_pb(view))
 
@@ -327,9 +332,7 @@ class UserServicer(identity_pb2_grpc.UserServiceServicer):
     async def ResetUserMfa(
         self, request: identity_pb2.ResetUserMfaRequest, context: Any
     ) -> identity_pb2.ResetUserMfaResponse:
-        errors = ValidationCollector()
-        user_id = _required_id(errors, request.user_id, "user_id")
-        errors.raise_if_any()
+        user_id = _only_id(request.user_id, "user_id")
         view = await self.users.reset_mfa(current_principal(), user_id)
         return identity_pb2.ResetUserMfaResponse(user=convert.user_pb(view))
 
@@ -341,9 +344,7 @@ class ClientProfileServicer(identity_pb2_grpc.ClientProfileServiceServicer):
     async def GetClientProfile(
         self, request: identity_pb2.GetClientProfileRequest, context: Any
     ) -> identity_pb2.GetClientProfileResponse:
-        errors = ValidationCollector()
-        client_id = _required_id(errors, request.client_id, "client_id")
-        errors.raise_if_any()
+        client_id = _only_id(request.client_id, "client_id")
         view = await self.profiles.get(current_principal(), client_id)
         return identity_pb2.GetClientProfileResponse(profile=convert.profile_pb(view))
 
@@ -444,9 +445,7 @@ class ConsentServicer(identity_pb2_grpc.ConsentServiceServicer):
     async def GetConsentStatus(
         self, request: identity_pb2.GetConsentStatusRequest, context: Any
     ) -> identity_pb2.GetConsentStatusResponse:
-        errors = ValidationCollector()
-        client_id = _required_id(errors, request.client_id, "client_id")
-        errors.raise_if_any()
+        client_id = _only_id(request.client_id, "client_id")
         status = await self.consents.status(current_principal(), client_id)
         response = identity_pb2.GetConsentStatusResponse(
             signatures=[convert.signature_pb(s) for s in status.signatures],
@@ -474,17 +473,13 @@ class CareTeamServicer(identity_pb2_grpc.CareTeamServiceServicer):
     async def RemoveClinician(
         self, request: identity_pb2.RemoveClinicianRequest, context: Any
     ) -> identity_pb2.RemoveClinicianResponse:
-        errors = ValidationCollector()
-        link_id = _required_id(errors, request.link_id, "link_id")
-        errors.raise_if_any()
+        link_id = _only_id(request.link_id, "link_id")
         await self.care_teams.remove(current_principal(), link_id)
         return identity_pb2.RemoveClinicianResponse()
 
     async def ListCareTeam(
         self, request: identity_pb2.ListCareTeamRequest, context: Any
     ) -> identity_pb2.ListCareTeamResponse:
-        errors = ValidationCollector()
-        client_id = _required_id(errors, request.client_id, "client_id")
-        errors.raise_if_any()
+        client_id = _only_id(request.client_id, "client_id")
         entries = await self.care_teams.list_team(current_principal(), client_id)
         return identity_pb2.ListCareTeamResponse(members=[convert.member_pb(entry) for entry in entries])

@@ -37,6 +37,7 @@ from confide_identity.app.support import (
     audit_record,
     authorize_or_audit,
     caller_token,
+    end_all_sessions,
     issue_tokens,
     load_caller,
     open_session,
@@ -82,7 +83,6 @@ from confide_identity.domain.sessions import (
     RevocationReason,
     hash_refresh_token,
     invalid_refresh_token_error,
-    revoke_all,
     revoke_family,
     rotate_refresh_token,
 )
@@ -160,12 +160,20 @@ class AuthUseCases:
             kind=kind, user_id=user.user_id, practice_id=user.practice_id, to=user.email, link=link
         )
 
-    def _login_audit(
-        self, user: User, *, mfa: bool, outcome: audit_pb2.AuditOutcome.ValueType, now: datetime
+    def _self_audit(
+        self,
+        user: User,
+        action: audit_pb2.AuditAction.ValueType,
+        resource_type: str,
+        now: datetime,
+        *,
+        mfa: bool = False,
+        outcome: audit_pb2.AuditOutcome.ValueType = audit.SUCCESS,
     ) -> audit_pb2.AuditEvent:
+        """The user acting on their own account before holding a token (sign-up, sign-in, e-mail links)."""
         return audit_record(
-            action=audit.LOGIN,
-            resource_type="session",
+            action=action,
+            resource_type=resource_type,
             resource_id=user.user_id,
             subject=user.user_id,
             purpose=audit.INDIVIDUAL_ACCESS,
@@ -173,6 +181,11 @@ class AuthUseCases:
             now=now,
             outcome=outcome,
         )
+
+    def _login_audit(
+        self, user: User, *, mfa: bool, outcome: audit_pb2.AuditOutcome.ValueType, now: datetime
+    ) -> audit_pb2.AuditEvent:
+        return self._self_audit(user, audit.LOGIN, "session", now, mfa=mfa, outcome=outcome)
 
     # --- registration --------------------------------------------------------------------------------
 
@@ -209,15 +222,7 @@ class AuthUseCases:
                             channel=SELF_SIGN_UP,
                             at=now,
                         ),
-                        audit_record(
-                            action=audit.CREATE,
-                            resource_type="user",
-                            resource_id=user.user_id,
-                            subject=user.user_id,
-                            purpose=audit.INDIVIDUAL_ACCESS,
-                            actor=caller_token(user, mfa=False),
-                            now=now,
-                        ),
+                        self._self_audit(user, audit.CREATE, "user", now),
                     )
                     mail = self._mail(MailKind.VERIFY_EMAIL, user, "verify-email", token)
                 elif (
@@ -248,17 +253,7 @@ class AuthUseCases:
             await uow.credentials.spend_unused_tokens(user.user_id, TokenPurpose.EMAIL_VERIFICATION, now)
             if user.email_verified_at is None:
                 await uow.users.update(replace(user, email_verified_at=now))
-            uow.publish(
-                audit_record(
-                    action=audit.UPDATE,
-                    resource_type="user",
-                    resource_id=user.user_id,
-                    subject=user.user_id,
-                    purpose=audit.INDIVIDUAL_ACCESS,
-                    actor=caller_token(user, mfa=False),
-                    now=now,
-                )
-            )
+            uow.publish(self._self_audit(user, audit.UPDATE, "user", now))
             await uow.commit()
 
     async def resend_verification(self, practice_id: UUID, email: str) -> None:
@@ -487,9 +482,7 @@ class AuthUseCases:
                     "multi-factor authentication required",
                     metadata={"reason": "MFA_REQUIRED", "rule_id": SEC_03},
                 )
-            ended = await self._end_all_sessions(
-                uow, target.user_id, RevocationReason.SIGN_OUT_EVERYWHERE, now
-            )
+            ended = await end_all_sessions(uow, target.user_id, RevocationReason.SIGN_OUT_EVERYWHERE, now)
             uow.publish(
                 audit_record(
                     action=audit.LOGOUT,
@@ -503,15 +496,6 @@ class AuthUseCases:
             )
             await uow.commit()
             return ended
-
-    async def _end_all_sessions(
-        self, uow: IdentityUnitOfWork, user_id: UUID, reason: RevocationReason, now: datetime
-    ) -> int:
-        families = await uow.sessions.active_for_user(user_id)
-        revoked = revoke_all(families, reason=reason, now=now)
-        for family in revoked:
-            await uow.sessions.save(family)
-        return len(revoked)
 
     # --- password reset --------------------------------------------------------------------------------
 
@@ -546,20 +530,10 @@ class AuthUseCases:
             await uow.users.update(
                 replace(user, password_hash=password_hash, email_verified_at=user.email_verified_at or now)
             )
-            await self._end_all_sessions(uow, user.user_id, RevocationReason.PASSWORD_CHANGED, now)
+            await end_all_sessions(uow, user.user_id, RevocationReason.PASSWORD_CHANGED, now)
             key = self.throttle_key(user.practice_id, user.email)
             await uow.throttles.save(key, record_successful_sign_in(await uow.throttles.get(key)), now)
-            uow.publish(
-                audit_record(
-                    action=audit.UPDATE,
-                    resource_type="credential",
-                    resource_id=user.user_id,
-                    subject=user.user_id,
-                    purpose=audit.INDIVIDUAL_ACCESS,
-                    actor=caller_token(user, mfa=False),
-                    now=now,
-                )
-            )
+            uow.publish(self._self_audit(user, audit.UPDATE, "credential", now))
             await uow.commit()
 
     # --- MFA enrolment ---------------------------------------------------------------------------------
@@ -615,7 +589,7 @@ class AuthUseCases:
                 random_bytes=ctx.random_bytes(RECOVERY_CODE_COUNT * RECOVERY_CODE_BYTES), now=now
             )
             await uow.credentials.replace_recovery_codes(caller.user_id, issued.stored)
-            await self._end_all_sessions(uow, caller.user_id, RevocationReason.MFA_CHANGED, now)
+            await end_all_sessions(uow, caller.user_id, RevocationReason.MFA_CHANGED, now)
             practice = await require_practice(uow, caller.practice_id)
             session = await open_session(ctx, uow, caller.user, practice, mfa=True, now=now)
             uow.publish(self._mfa_audit(token, caller.user_id, now))

@@ -17,8 +17,8 @@ from confide_identity.app.ports import IdentityUnitOfWork
 from confide_identity.app.support import (
     audit_record,
     authorize_or_audit,
+    caller_audit,
     load_caller,
-    purpose_for,
     require_user,
 )
 from confide_identity.domain.authorization import Action, Resource, authorize
@@ -143,13 +143,12 @@ class CareTeamUseCases:
             )
             clinicians = await uow.users.get_many(caller.practice_id, [link.clinician_id for link in links])
             uow.publish(
-                audit_record(
-                    action=audit.READ,
-                    resource_type="care_team",
-                    resource_id=client.user_id,
+                caller_audit(
+                    caller,
+                    audit.READ,
+                    "care_team",
+                    client.user_id,
                     subject=client.user_id,
-                    purpose=purpose_for(caller, client.user_id),
-                    actor=token,
                     now=ctx.now(),
                 )
             )

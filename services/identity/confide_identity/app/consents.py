@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -14,16 +13,15 @@ from confide_chassis.ids import new_id
 from confide_identity.app import events
 from confide_identity.app.context import AppContext
 from confide_identity.app.models import StoredConsentDocument
-from confide_identity.app.profiles import local_date
+from confide_identity.app.profiles import assess_minor
 from confide_identity.app.support import (
-    audit_record,
     authorize_or_audit,
+    caller_audit,
+    client_resource,
     load_caller,
-    purpose_for,
-    require_user,
 )
 from confide_identity.domain.authorization import Action, Resource, authorize
-from confide_identity.domain.care_team import active_care_team
+from confide_identity.domain.common import sha256_hex
 from confide_identity.domain.consent import (
     ConsentSignature,
     Modality,
@@ -55,10 +53,6 @@ class ConsentStatus:
     current: StoredConsentDocument | None
     signatures: tuple[ConsentSignature, ...]
     modalities: tuple[ModalityStatus, ...]
-
-
-def content_digest(content: str) -> str:
-    return hashlib.sha256(content.encode("utf-8")).hexdigest()
 
 
 class ConsentUseCases:
@@ -93,7 +87,7 @@ class ConsentUseCases:
                 effective_at=effective_at,
                 modalities=modalities,
                 jurisdictions=jurisdictions,
-                content_sha256=content_digest(content),
+                content_sha256=sha256_hex(content),
                 existing=[item.document for item in existing],
                 now=now,
             )
@@ -133,13 +127,12 @@ class ConsentUseCases:
         now = ctx.now()
         async with ctx.uow() as uow:
             caller = await load_caller(uow, token)
-            client = await require_user(uow, caller.practice_id, client_id)
-            links = await uow.care_teams.for_client(caller.practice_id, client_id)
+            client, resource = await client_resource(uow, caller.practice_id, client_id)
             await authorize_or_audit(
                 ctx,
                 caller,
                 Action.CONSENT_SIGN,
-                Resource.person(caller.practice_id, client_id, active_care_team(links, client_id)),
+                resource,
                 audit_action=audit.CREATE,
                 resource_type="consent",
                 resource_id=client_id,
@@ -175,13 +168,12 @@ class ConsentUseCases:
             await uow.consents.add_signature(signature)
             uow.publish(
                 events.consent_signed(signature, current),
-                audit_record(
-                    action=audit.CREATE,
-                    resource_type="consent",
-                    resource_id=signature.signature_id,
+                caller_audit(
+                    caller,
+                    audit.CREATE,
+                    "consent",
+                    signature.signature_id,
                     subject=client_id,
-                    purpose=purpose_for(caller, client_id),
-                    actor=token,
                     now=now,
                 ),
             )
@@ -193,13 +185,12 @@ class ConsentUseCases:
         now = ctx.now()
         async with ctx.uow() as uow:
             caller = await load_caller(uow, token)
-            client = await require_user(uow, caller.practice_id, client_id)
-            links = await uow.care_teams.for_client(caller.practice_id, client_id)
+            _, resource = await client_resource(uow, caller.practice_id, client_id)
             await authorize_or_audit(
                 ctx,
                 caller,
                 Action.CONSENT_READ,
-                Resource.person(caller.practice_id, client.user_id, active_care_team(links, client_id)),
+                resource,
                 audit_action=audit.READ,
                 resource_type="consent",
                 resource_id=client_id,
@@ -214,13 +205,12 @@ class ConsentUseCases:
             )
             profile = await uow.profiles.get(caller.practice_id, client_id)
             uow.publish(
-                audit_record(
-                    action=audit.READ,
-                    resource_type="consent",
-                    resource_id=client_id,
+                caller_audit(
+                    caller,
+                    audit.READ,
+                    "consent",
+                    client_id,
                     subject=client_id,
-                    purpose=purpose_for(caller, client_id),
-                    actor=token,
                     now=now,
                 )
             )
@@ -237,18 +227,12 @@ class ConsentUseCases:
         )
         modalities: list[ModalityStatus] = []
         if profile is not None:
-            p = profile.profile
-            minor = ctx.consent_ages.assess(
-                p.date_of_birth,
-                p.home_state,
-                local_date(now, p.time_zone),
-                accept_unverified=ctx.config.accept_unverified_consent_ages,
-            )
+            minor = assess_minor(ctx, profile.profile, now)
             for modality in Modality:
                 violations = consent_violations(
                     client_id=client_id,
                     practice_id=caller.practice_id,
-                    jurisdiction=p.home_state,
+                    jurisdiction=profile.profile.home_state,
                     modality=modality,
                     documents=documents,
                     signatures=signatures,

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from confide_chassis.errors import Unavailable
 from confide_chassis.logging import get_logger
@@ -33,7 +33,6 @@ from confide_identity.domain.tokens import (
     KeyRotationPolicy,
     KeyState,
     SigningKey,
-    raw_public_key,
 )
 
 log = get_logger(__name__)
@@ -59,6 +58,7 @@ class KeyStore:
         self.policy = policy
         self._clock = clock
         self._snapshot = KeySnapshot(ring=KeyRing(), signing_key=None)
+        self._published_keys: dict[str, Any] = {}
 
     def update(self, snapshot: KeySnapshot) -> None:
         self._snapshot = snapshot
@@ -77,7 +77,14 @@ class KeyStore:
         return self._snapshot.ring.published(now=self._clock(), policy=self.policy)
 
     def keys(self) -> Mapping[str, Any]:
-        return {record.kid: record.public_key for record in self.published()}
+        """The same mapping object for as long as the published kids stay the same: the chassis verifier
+        forgets its verified tokens whenever the object changes, so a fresh dict per call would make it
+        check every token's signature again on every request. A kid is the key's thumbprint (RFC 7638),
+        so equal kids mean equal keys."""
+        published = self.published()
+        if [record.kid for record in published] != list(self._published_keys):
+            self._published_keys = {record.kid: record.public_key for record in published}
+        return self._published_keys
 
     def jwks(self) -> dict[str, list[dict[str, str]]]:
         return self._snapshot.ring.jwks(now=self._clock(), policy=self.policy)
@@ -236,7 +243,3 @@ def _with_record(stored: Sequence[StoredSigningKey], record: KeyRecord) -> Store
         if item.record.kid == record.kid:
             return replace(item, record=record)
     raise KeyError(record.kid)
-
-
-def public_key_bytes(key: Ed25519PublicKey) -> bytes:
-    return raw_public_key(key)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import zoneinfo
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
@@ -13,18 +13,15 @@ from confide_chassis.auth import Principal as CallerToken
 from confide_chassis.errors import NotFound
 from confide_identity.app import events
 from confide_identity.app.context import AppContext
-from confide_identity.app.models import StoredProfile, User
-from confide_identity.app.ports import IdentityUnitOfWork
+from confide_identity.app.models import StoredProfile
 from confide_identity.app.support import (
-    audit_record,
     authorize_or_audit,
+    caller_audit,
+    client_resource,
     load_caller,
-    purpose_for,
-    require_user,
 )
 from confide_identity.domain.age_of_consent import MinorConsentAssessment
-from confide_identity.domain.authorization import Action, Resource
-from confide_identity.domain.care_team import active_care_team
+from confide_identity.domain.authorization import Action
 from confide_identity.domain.profile import (
     ClientProfile,
     ClientProfileInput,
@@ -57,6 +54,16 @@ def local_date(moment: datetime, time_zone: str) -> date:
     return moment.astimezone(zoneinfo.ZoneInfo(time_zone)).date()
 
 
+def assess_minor(ctx: AppContext, profile: ClientProfile, now: datetime) -> MinorConsentAssessment:
+    """RULES §2.5: is the client a minor today, by their own calendar, and is a guardian's consent needed?"""
+    return ctx.consent_ages.assess(
+        profile.date_of_birth,
+        profile.home_state,
+        local_date(now, profile.time_zone),
+        accept_unverified=ctx.config.accept_unverified_consent_ages,
+    )
+
+
 def merge(base: ClientProfileInput, update: ClientProfileInput, paths: frozenset[str]) -> ClientProfileInput:
     """`base` with the fields named in `paths` taken from `update` (emergency_contact covers both parts)."""
     values: dict[str, Any] = {
@@ -86,26 +93,11 @@ class ProfileUseCases:
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
 
-    def assess(self, profile: ClientProfile, now: datetime) -> MinorConsentAssessment:
-        return self.ctx.consent_ages.assess(
-            profile.date_of_birth,
-            profile.home_state,
-            local_date(now, profile.time_zone),
-            accept_unverified=self.ctx.config.accept_unverified_consent_ages,
-        )
-
-    async def _client(
-        self, uow: IdentityUnitOfWork, practice_id: UUID, client_id: UUID
-    ) -> tuple[User, Resource]:
-        client = await require_user(uow, practice_id, client_id)
-        links = await uow.care_teams.for_client(practice_id, client_id)
-        return client, Resource.person(practice_id, client_id, active_care_team(links, client_id))
-
     async def get(self, token: CallerToken, client_id: UUID) -> ProfileView:
         ctx = self.ctx
         async with ctx.uow() as uow:
             caller = await load_caller(uow, token)
-            _, resource = await self._client(uow, caller.practice_id, client_id)
+            _, resource = await client_resource(uow, caller.practice_id, client_id)
             await authorize_or_audit(
                 ctx,
                 caller,
@@ -120,18 +112,17 @@ class ProfileUseCases:
                 raise NotFound("the client has no profile yet")
             now = ctx.now()
             uow.publish(
-                audit_record(
-                    action=audit.READ,
-                    resource_type="client_profile",
-                    resource_id=client_id,
+                caller_audit(
+                    caller,
+                    audit.READ,
+                    "client_profile",
+                    client_id,
                     subject=client_id,
-                    purpose=purpose_for(caller, client_id),
-                    actor=token,
                     now=now,
                 )
             )
             await uow.commit()
-        return ProfileView(stored=stored, minor=self.assess(stored.profile, now))
+        return ProfileView(stored=stored, minor=assess_minor(ctx, stored.profile, now))
 
     async def update(
         self, token: CallerToken, client_id: UUID, values: ClientProfileInput, paths: frozenset[str]
@@ -141,7 +132,7 @@ class ProfileUseCases:
         now = ctx.now()
         async with ctx.uow() as uow:
             caller = await load_caller(uow, token)
-            client, resource = await self._client(uow, caller.practice_id, client_id)
+            client, resource = await client_resource(uow, caller.practice_id, client_id)
             await authorize_or_audit(
                 ctx,
                 caller,
@@ -167,10 +158,10 @@ class ProfileUseCases:
                 field_prefix="profile",
             )
             if existing is not None and not changed_fields(existing.profile, profile):
-                return ProfileView(stored=existing, minor=self.assess(existing.profile, now))
+                return ProfileView(stored=existing, minor=assess_minor(ctx, existing.profile, now))
             version = 1 if existing is None else existing.version + 1
             await uow.profiles.save(profile, version=version, now=now)
-            minor = self.assess(profile, now)
+            minor = assess_minor(ctx, profile, now)
             facts = client_profile_facts(
                 profile,
                 table=ctx.consent_ages,
@@ -179,13 +170,12 @@ class ProfileUseCases:
             )
             uow.publish(
                 events.client_profile_changed(facts, version=version, at=now),
-                audit_record(
-                    action=audit.CREATE if existing is None else audit.UPDATE,
-                    resource_type="client_profile",
-                    resource_id=client_id,
+                caller_audit(
+                    caller,
+                    audit.CREATE if existing is None else audit.UPDATE,
+                    "client_profile",
+                    client_id,
                     subject=client_id,
-                    purpose=purpose_for(caller, client_id),
-                    actor=token,
                     now=now,
                 ),
             )
@@ -196,4 +186,4 @@ class ProfileUseCases:
             created_at=existing.created_at if existing is not None else now,
             updated_at=now,
         )
-        return ProfileView(stored=replace(stored), minor=minor)
+        return ProfileView(stored=stored, minor=minor)

@@ -13,14 +13,21 @@ from confide.audit.v1 import events_pb2 as audit_pb2
 from confide_chassis import audit
 from confide_chassis.auth import Principal as CallerToken
 from confide_chassis.errors import NotFound, PermissionDenied, Unauthenticated, ValidationCollector
-from confide_chassis.ids import new_id
+from confide_chassis.ids import new_id, parse_id
 from confide_identity.app.context import SERVICE, AppContext
 from confide_identity.app.models import Practice, User
 from confide_identity.app.ports import IdentityUnitOfWork
 from confide_identity.domain.authorization import Action, Resource, authorize
+from confide_identity.domain.care_team import active_care_team
 from confide_identity.domain.claims import build_access_claims
 from confide_identity.domain.roles import Principal, Role
-from confide_identity.domain.sessions import NewSession, RefreshTokenFamily, start_session
+from confide_identity.domain.sessions import (
+    NewSession,
+    RefreshTokenFamily,
+    RevocationReason,
+    revoke_all,
+    start_session,
+)
 from confide_identity.domain.tokens import sign_access_token
 
 MAX_EMAIL_LENGTH = 254
@@ -51,11 +58,10 @@ def check_id(errors: ValidationCollector, raw: str, path: str, *, required: bool
         if required:
             errors.add(path, "is required")
         return None
-    try:
-        return UUID(value)
-    except ValueError:
+    parsed = parse_id(value)
+    if parsed is None:
         errors.add(path, "must be a UUID")
-        return None
+    return parsed
 
 
 def has_control_characters(value: str, *, allow_newlines: bool = False) -> bool:
@@ -160,6 +166,27 @@ def audit_record(
     )
 
 
+def caller_audit(
+    caller: Caller,
+    action: audit_pb2.AuditAction.ValueType,
+    resource_type: str,
+    resource_id: UUID,
+    *,
+    subject: UUID,
+    now: datetime,
+) -> audit_pb2.AuditEvent:
+    """A successful access by `caller` to `subject`'s record, with the purpose that relationship implies."""
+    return audit_record(
+        action=action,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        subject=subject,
+        purpose=purpose_for(caller, subject),
+        actor=caller.token,
+        now=now,
+    )
+
+
 async def authorize_or_audit(
     ctx: AppContext,
     caller: Caller,
@@ -202,6 +229,15 @@ async def require_user(
     if user is None:
         raise NotFound("user not found")
     return user
+
+
+async def client_resource(
+    uow: IdentityUnitOfWork, practice_id: UUID, client_id: UUID
+) -> tuple[User, Resource]:
+    """The client's account and the resource `authorize` checks for their records (with their care team)."""
+    client = await require_user(uow, practice_id, client_id)
+    links = await uow.care_teams.for_client(practice_id, client_id)
+    return client, Resource.person(practice_id, client_id, active_care_team(links, client_id))
 
 
 async def require_practice(uow: IdentityUnitOfWork, practice_id: UUID) -> Practice:
@@ -276,3 +312,13 @@ async def open_session(
     )
     await uow.sessions.add(started.family)
     return issue_tokens(ctx, user, practice, started.family, started.refresh_token, now)
+
+
+async def end_all_sessions(
+    uow: IdentityUnitOfWork, user_id: UUID, reason: RevocationReason, now: datetime
+) -> int:
+    """Revoke every active refresh-token family of the user; returns how many were ended."""
+    revoked = revoke_all(await uow.sessions.active_for_user(user_id), reason=reason, now=now)
+    for family in revoked:
+        await uow.sessions.save(family)
+    return len(revoked)

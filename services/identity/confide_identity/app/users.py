@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import binascii
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -29,25 +28,25 @@ from confide_identity.app.support import (
     Caller,
     audit_record,
     authorize_or_audit,
+    caller_audit,
+    end_all_sessions,
     load_caller,
-    purpose_for,
     require_practice,
     require_user,
 )
 from confide_identity.domain.authorization import Action, Resource, authorize
 from confide_identity.domain.care_team import active_care_team
+from confide_identity.domain.common import b64url, b64url_decode
 from confide_identity.domain.one_time_tokens import TOKEN_BYTES, TokenPurpose, issue_one_time_token
-from confide_identity.domain.roles import Role
+from confide_identity.domain.roles import MFA_REQUIRED_ROLES, Role
 from confide_identity.domain.rules import IDN_USER_01
-from confide_identity.domain.sessions import RevocationReason, SessionPolicy, revoke_all, session_policy
+from confide_identity.domain.sessions import RevocationReason, SessionPolicy, session_policy
 
 INVITATION = events_pb2.REGISTRATION_CHANNEL_INVITATION
 ADMIN_CLI = events_pb2.REGISTRATION_CHANNEL_ADMIN_CLI
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 100
-STAFF_ROLES = frozenset(
-    {Role.CLINICIAN, Role.PRACTICE_ADMIN, Role.COMPLIANCE_OFFICER, Role.PLATFORM_OPERATOR}
-)
+STAFF_ROLES = MFA_REQUIRED_ROLES  # SEC-03: the staff roles are exactly the ones that need MFA
 
 
 def user_rule(description: str, subject: str = "user") -> FailedPrecondition:
@@ -149,15 +148,14 @@ def _check_staff_name(roles: frozenset[Role], display_name: str) -> None:
 
 
 def _encode_page(role: Role | None, include_deactivated: bool, last: UUID) -> str:
-    raw = f"v1|{role.value if role else ''}|{int(include_deactivated)}|{last}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return b64url(f"v1|{role.value if role else ''}|{int(include_deactivated)}|{last}".encode())
 
 
 def _decode_page(token: str, role: Role | None, include_deactivated: bool) -> UUID | None:
     if not token:
         return None
     try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        raw = b64url_decode(token).decode()
         version, role_name, deactivated, last = raw.split("|")
         if (
             version != "v1"
@@ -294,13 +292,12 @@ class UserUseCases:
     def _audit(
         self, caller: Caller, user_id: UUID, action: audit_pb2.AuditAction.ValueType, now: datetime
     ) -> audit_pb2.AuditEvent:
-        return audit_record(
-            action=action,
-            resource_type="user",
-            resource_id=user_id,
+        return caller_audit(
+            caller,
+            action,
+            "user",
+            user_id,
             subject=user_id,
-            purpose=purpose_for(caller, user_id),
-            actor=caller.token,
             now=now,
         )
 
@@ -418,13 +415,7 @@ class UserUseCases:
             await self._guard_last_admin(uow, user)
             user = replace(user, deactivated_at=now, deactivated_by=caller.user_id)
             await uow.users.update(user)
-            families = revoke_all(
-                await uow.sessions.active_for_user(user.user_id),
-                reason=RevocationReason.USER_DEACTIVATED,
-                now=now,
-            )
-            for family in families:
-                await uow.sessions.save(family)
+            await end_all_sessions(uow, user.user_id, RevocationReason.USER_DEACTIVATED, now)
             await end_links_involving(
                 uow,
                 caller.practice_id,
@@ -514,10 +505,7 @@ class UserUseCases:
             )
             await uow.credentials.delete_totp(user.user_id)
             await uow.credentials.delete_recovery_codes(user.user_id)
-            for family in revoke_all(
-                await uow.sessions.active_for_user(user.user_id), reason=RevocationReason.MFA_CHANGED, now=now
-            ):
-                await uow.sessions.save(family)
+            await end_all_sessions(uow, user.user_id, RevocationReason.MFA_CHANGED, now)
             uow.publish(
                 audit_record(
                     action=audit.UPDATE,

@@ -41,7 +41,7 @@ from confide_identity.domain.lockout import SignInThrottle
 from confide_identity.domain.mfa import RecoveryCode, RecoveryCodeSet, TotpCredential
 from confide_identity.domain.one_time_tokens import OneTimeTokenRecord, TokenPurpose
 from confide_identity.domain.profile import ClientProfile, EmergencyContact, PayerType
-from confide_identity.domain.roles import Role
+from confide_identity.domain.roles import Role, parse_roles
 from confide_identity.domain.sessions import (
     RefreshToken,
     RefreshTokenFamily,
@@ -63,10 +63,6 @@ async def _insert(session: AsyncSession, statement: Any, on_duplicate: DomainErr
         if getattr(exc.orig, "sqlstate", None) == UNIQUE_VIOLATION:
             raise on_duplicate from exc
         raise
-
-
-def _roles(values: Sequence[str]) -> frozenset[Role]:
-    return frozenset(Role(value) for value in values)
 
 
 def _role_list(roles: frozenset[Role]) -> list[str]:
@@ -148,7 +144,7 @@ def _user(row: RowMapping) -> User:
         practice_id=row["practice_id"],
         email=row["email"],
         display_name=row["display_name"],
-        roles=_roles(row["roles"]),
+        roles=parse_roles(row["roles"]),
         password_hash=row["password_hash"],
         email_verified_at=row["email_verified_at"],
         created_at=row["created_at"],

@@ -48,15 +48,6 @@ class Principal:
     def has_role(self, role: Role) -> bool:
         return role in self.roles
 
-    @property
-    def mfa_required(self) -> bool:
-        return mfa_required(self.roles)
-
-    @property
-    def mfa_satisfied(self) -> bool:
-        """False for a staff session that has not passed MFA (it may only enrol/verify MFA or sign out)."""
-        return self.mfa or not self.mfa_required
-
 
 @dataclass(frozen=True, slots=True)
 class PracticeMember:

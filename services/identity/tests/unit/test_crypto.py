@@ -8,7 +8,8 @@ import os
 
 import pytest
 
-from confide_identity.crypto import ConfigurationError, SealedDataError, Sealer, sealer_from_settings
+from confide_chassis.settings import ConfigurationError
+from confide_identity.crypto import SealedDataError, Sealer, sealer_from_settings
 from confide_identity.settings import IdentitySettings
 
 

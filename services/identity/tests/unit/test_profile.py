@@ -113,7 +113,7 @@ def test_e164_validation(raw: str, expected: str | None) -> None:
 
 def test_all_payer_types() -> None:
     for payer in ("self_pay", "insurance", "federal_program", "INSURANCE"):
-        parse(replace(GOOD, payer_type=payer))
+        assert parse(replace(GOOD, payer_type=payer)).payer_type is PayerType(payer.lower())
 
 
 def test_events_carry_only_ids_and_coded_fields(consent_table: AgeOfConsentTable) -> None:
