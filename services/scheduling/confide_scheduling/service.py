@@ -24,7 +24,7 @@ from confide_scheduling.adapters.compliance import GrpcComplianceClient
 from confide_scheduling.adapters.jitsi import JitsiRoomLinks
 from confide_scheduling.api import servicers as api
 from confide_scheduling.app import jobs
-from confide_scheduling.app.context import Deps, utc_now
+from confide_scheduling.app.context import ADMIN, CLIENT, CLINICIAN, Deps, utc_now
 from confide_scheduling.app.ports import AuthorizationPort, VideoRoomPort
 from confide_scheduling.db.repository import SqlStore
 from confide_scheduling.demo import seed_demo_command
@@ -43,7 +43,6 @@ MIGRATIONS = Path(
     os.environ.get("SCHEDULING_MIGRATIONS_DIR") or Path(__file__).resolve().parent.parent / "migrations"
 )
 
-CLIENT, CLINICIAN, ADMIN = "client", "clinician", "practice_admin"
 ANY_PERSON = allow(CLIENT, CLINICIAN, ADMIN)
 STAFF = allow(CLINICIAN, ADMIN, mfa=True)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from uuid import UUID
 
 from confide.scheduling.v1 import scheduling_pb2
@@ -19,7 +19,7 @@ from confide_chassis.ids import new_id
 from confide_scheduling.app import common
 from confide_scheduling.app.context import Caller, Deps
 from confide_scheduling.app.idempotency import IdempotencyScope, run_idempotent
-from confide_scheduling.app.ports import Repository, ScheduleRecord, UnitOfWork
+from confide_scheduling.app.ports import ScheduleRecord, UnitOfWork
 from confide_scheduling.app.views import exception_pb, schedule_pb, session_type_pb, time_off_pb
 from confide_scheduling.domain.availability import (
     DateException,
@@ -206,9 +206,7 @@ async def search_slots(deps: Deps, caller: Caller, query: SlotQuery) -> pb.Searc
     limit = min(query.max_results or DEFAULT_RESULTS, MAX_RESULTS)
     now = deps.now()
     async with deps.store.read() as repo:
-        found = await repo.get_profile(query.client_id)
-        await caller.role_for_client(repo, query.client_id, found.practice_id if found else None)
-        profile = await common.client_profile(repo, query.client_id)
+        _, profile = await common.acting_for_client(repo, caller, query.client_id)
         state = query.client_state or profile.home_state
         assert state is not None
         assert profile.time_zone is not None
@@ -240,15 +238,36 @@ async def search_slots(deps: Deps, caller: Caller, query: SlotQuery) -> pb.Searc
     for modality, clinicians in zip(wanted, answers, strict=True):
         for clinician in clinicians:
             authorized.setdefault(clinician, set()).add(modality)
+    eligible = [s for s in schedules if authorized.get(s.clinician_id)]
+    ids = [s.clinician_id for s in eligible]
+    days = {s.clinician_id: _local_days(query.window, s.availability.tz) for s in eligible}
+    padded = query.window.padded(kind.duration + timedelta(hours=4), kind.duration + timedelta(hours=4))
+    async with deps.store.read() as repo:  # one query each for all clinicians, not per clinician
+        exceptions = await repo.exceptions_by_clinician(
+            ids,
+            min((first for first, _ in days.values()), default=query.window.start.date()),
+            max((last for _, last in days.values()), default=query.window.end.date()),
+        )
+        off = await repo.time_off_by_clinician(ids, padded)
+        busy = await repo.busy_ranges_by_clinician(ids, padded, now)
     slots: list[pb.Slot] = []
-    async with deps.store.read() as repo:
-        for schedule in schedules:
-            allowed = authorized.get(schedule.clinician_id)
-            if not allowed:
-                continue
-            slots.extend(
-                await _clinician_slots(deps, repo, schedule, kind, query, allowed, profile.time_zone, now)
+    for schedule in eligible:
+        cid = schedule.clinician_id
+        first, last = days[cid]
+        slots.extend(
+            _clinician_slots(
+                deps,
+                schedule,
+                kind,
+                query,
+                authorized[cid],
+                profile.time_zone,
+                now,
+                exceptions=[e for e in exceptions.get(cid, ()) if first <= e.day <= last],
+                off=off.get(cid, []),
+                busy=busy.get(cid, []),
             )
+        )
     slots.sort(key=lambda s: (s.time.start.seconds, s.clinician_id))
     return pb.SearchSlotsResponse(
         slots=slots[:limit],
@@ -257,29 +276,28 @@ async def search_slots(deps: Deps, caller: Caller, query: SlotQuery) -> pb.Searc
     )
 
 
-async def _clinician_slots(
+def _local_days(window: TimeRange, tz: tzinfo) -> tuple[date, date]:
+    """The clinician's local days whose exceptions can touch ``window`` (one day of margin each side)."""
+    return (
+        window.start.astimezone(tz).date() - timedelta(days=1),
+        window.end.astimezone(tz).date() + timedelta(days=1),
+    )
+
+
+def _clinician_slots(
     deps: Deps,
-    repo: Repository,
     schedule: ScheduleRecord,
     kind: SessionType,
     query: SlotQuery,
     allowed: set[Modality],
     client_zone: str,
     now: datetime,
+    *,
+    exceptions: Sequence[DateException],
+    off: Sequence[TimeRange],
+    busy: Sequence[TimeRange],
 ) -> Sequence[pb.Slot]:
     window = query.window
-    tz = schedule.availability.tz
-    padded = window.padded(kind.duration + timedelta(hours=4), kind.duration + timedelta(hours=4))
-    exceptions = [
-        e
-        for _, e in await repo.list_exceptions(
-            schedule.clinician_id,
-            window.start.astimezone(tz).date() - timedelta(days=1),
-            window.end.astimezone(tz).date() + timedelta(days=1),
-        )
-    ]
-    off = [r for _, r in await repo.list_time_off(schedule.clinician_id, padded)]
-    busy = await repo.busy_ranges(schedule.clinician_id, padded, now)
     generated = generate_slots(
         schedule.availability,
         exceptions,

@@ -19,7 +19,10 @@ import base64
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 from uuid import UUID
+
+from google.protobuf.message import Message
 
 from confide.scheduling.v1 import scheduling_pb2
 from confide_chassis import audit
@@ -70,6 +73,7 @@ from confide_scheduling.domain.timekit import TimeRange
 from confide_scheduling.domain.waitlist import FreedSlot
 
 pb = scheduling_pb2
+R = TypeVar("R", bound=Message)
 
 CANCELLED_BY_ROLE = {
     CLIENT: CancelledBy.CLIENT,
@@ -101,9 +105,7 @@ class Prepared:
 
 async def prepare_booking(deps: Deps, caller: Caller, request: BookingRequest, now: datetime) -> Prepared:
     async with deps.store.read() as repo:
-        profile = await repo.get_profile(request.client_id)
-        role = await caller.role_for_client(repo, request.client_id, profile.practice_id if profile else None)
-        profile = await common.client_profile(repo, request.client_id)
+        role, profile = await common.acting_for_client(repo, caller, request.client_id)
         schedule = await common.clinician_schedule(repo, caller, request.clinician_id)
         common.require_offered(schedule, request.session_type, request.modality)
         common.require_min_notice(deps, request.start, now)
@@ -179,6 +181,43 @@ def new_record(appointment: appts.Appointment, prepared: Prepared, caller: Calle
     )
 
 
+async def _commit_change(
+    deps: Deps,
+    scope: IdempotencyScope,
+    rec: AppointmentRecord,
+    response: R,
+    now: datetime,
+    *,
+    action: audit.Action.ValueType,
+    expected_version: int | None,
+    reserve_time: bool = False,
+    event: Message | None = None,
+    rule_ids: tuple[str, ...] = (),
+) -> R:
+    """One appointment change in one transaction: claim the idempotency key, write (``reserve`` re-checks the
+    time under the clinician lock; else an optimistic update), publish the event, audit, store the answer."""
+    async with deps.store.unit_of_work() as uow:
+        await scope.claim(uow, deps)
+        if reserve_time:
+            await reserve(uow, rec, now, expected_version=expected_version)
+        else:
+            assert expected_version is not None
+            await uow.repo.update_appointment(rec, expected_version)
+        if event is not None:
+            uow.publish(event)
+        audit_record(
+            uow,
+            action=action,
+            resource_type="appointment",
+            resource_id=str(rec.id),
+            subject=rec.appointment.client_id,
+            rule_ids=rule_ids,
+            now=now,
+        )
+        await scope.finish(uow, response)
+    return response
+
+
 async def book_appointment(
     deps: Deps, caller: Caller, request: BookingRequest, key: str, fields: dict[str, object]
 ) -> pb.BookAppointmentResponse:
@@ -210,22 +249,18 @@ async def book_appointment(
             clinician_review_required=prepared.clinician_review_required,
         )
         rec = new_record(appointment, prepared, caller)
-        async with deps.store.unit_of_work() as uow:
-            await scope.claim(uow, deps)
-            await reserve(uow, rec, now)
-            uow.publish(booked_event(rec, now))
-            audit_record(
-                uow,
-                action=audit.CREATE,
-                resource_type="appointment",
-                resource_id=str(rec.id),
-                subject=request.client_id,
-                rule_ids=(rules.LIC_03,),
-                now=now,
-            )
-            response = pb.BookAppointmentResponse(appointment=appointment_pb(rec))
-            await scope.finish(uow, response)
-        return response
+        return await _commit_change(
+            deps,
+            scope,
+            rec,
+            pb.BookAppointmentResponse(appointment=appointment_pb(rec)),
+            now,
+            action=audit.CREATE,
+            expected_version=None,
+            reserve_time=True,
+            event=booked_event(rec, now),
+            rule_ids=(rules.LIC_03,),
+        )
 
     return await run_idempotent(
         deps, caller, "BookAppointment", key, fields, pb.BookAppointmentResponse, body
@@ -251,20 +286,16 @@ async def hold_slot(
             min_notice=deps.settings.min_notice,
         )
         rec = new_record(appointment, prepared, caller)
-        async with deps.store.unit_of_work() as uow:
-            await scope.claim(uow, deps)
-            await reserve(uow, rec, now)
-            audit_record(
-                uow,
-                action=audit.CREATE,
-                resource_type="appointment",
-                resource_id=str(rec.id),
-                subject=request.client_id,
-                now=now,
-            )
-            response = pb.HoldSlotResponse(appointment=appointment_pb(rec))
-            await scope.finish(uow, response)
-        return response
+        return await _commit_change(
+            deps,
+            scope,
+            rec,
+            pb.HoldSlotResponse(appointment=appointment_pb(rec)),
+            now,
+            action=audit.CREATE,
+            expected_version=None,
+            reserve_time=True,
+        )
 
     return await run_idempotent(deps, caller, "HoldSlot", key, fields, pb.HoldSlotResponse, body)
 
@@ -313,22 +344,17 @@ async def confirm_hold(
         )
         confirmed = appts.confirm_hold(a, now, decision, clinician_review_required=review)
         updated = rec.with_appointment(confirmed)
-        async with deps.store.unit_of_work() as uow:
-            await scope.claim(uow, deps)
-            await uow.repo.update_appointment(updated, a.version)
-            uow.publish(booked_event(updated, now))
-            audit_record(
-                uow,
-                action=audit.UPDATE,
-                resource_type="appointment",
-                resource_id=str(a.id),
-                subject=a.client_id,
-                rule_ids=(rules.LIC_03,),
-                now=now,
-            )
-            response = pb.ConfirmHoldResponse(appointment=appointment_pb(updated))
-            await scope.finish(uow, response)
-        return response
+        return await _commit_change(
+            deps,
+            scope,
+            updated,
+            pb.ConfirmHoldResponse(appointment=appointment_pb(updated)),
+            now,
+            action=audit.UPDATE,
+            expected_version=a.version,
+            event=booked_event(updated, now),
+            rule_ids=(rules.LIC_03,),
+        )
 
     return await run_idempotent(deps, caller, "ConfirmHold", key, fields, pb.ConfirmHoldResponse, body)
 
@@ -342,20 +368,15 @@ async def release_hold(
         _role(caller, rec)
         released = appts.release_hold(rec.appointment, now)
         updated = rec.with_appointment(released, cancelled_by=CANCELLED_BY_ROLE.get(rec.booked_by))
-        async with deps.store.unit_of_work() as uow:
-            await scope.claim(uow, deps)
-            await uow.repo.update_appointment(updated, rec.appointment.version)
-            audit_record(
-                uow,
-                action=audit.UPDATE,
-                resource_type="appointment",
-                resource_id=str(rec.id),
-                subject=rec.appointment.client_id,
-                now=now,
-            )
-            response = pb.ReleaseHoldResponse(appointment=appointment_pb(updated))
-            await scope.finish(uow, response)
-        return response
+        return await _commit_change(
+            deps,
+            scope,
+            updated,
+            pb.ReleaseHoldResponse(appointment=appointment_pb(updated)),
+            now,
+            action=audit.UPDATE,
+            expected_version=rec.appointment.version,
+        )
 
     return await run_idempotent(deps, caller, "ReleaseHold", key, fields, pb.ReleaseHoldResponse, body)
 
@@ -374,22 +395,18 @@ async def reschedule_appointment(
         a = rec.appointment
         role = _role(caller, rec)
         updated, previous = await _reschedule(deps, caller, rec, role, new_start, now)
-        async with deps.store.unit_of_work() as uow:
-            await scope.claim(uow, deps)
-            await reserve(uow, updated, now, expected_version=a.version)
-            uow.publish(rescheduled_event(updated, previous, role, now))
-            audit_record(
-                uow,
-                action=audit.UPDATE,
-                resource_type="appointment",
-                resource_id=str(a.id),
-                subject=a.client_id,
-                rule_ids=(rules.LIC_03,),
-                now=now,
-            )
-            response = pb.RescheduleAppointmentResponse(appointment=appointment_pb(updated))
-            await scope.finish(uow, response)
-        return response
+        return await _commit_change(
+            deps,
+            scope,
+            updated,
+            pb.RescheduleAppointmentResponse(appointment=appointment_pb(updated)),
+            now,
+            action=audit.UPDATE,
+            expected_version=a.version,
+            reserve_time=True,
+            event=rescheduled_event(updated, previous, role, now),
+            rule_ids=(rules.LIC_03,),
+        )
 
     return await run_idempotent(
         deps, caller, "RescheduleAppointment", key, fields, pb.RescheduleAppointmentResponse, body
@@ -437,21 +454,11 @@ async def cancel(
         role = _role(caller, rec)
         if a.status is AppointmentStatus.HELD:
             released = rec.with_appointment(appts.release_hold(a, now), cancelled_by=CANCELLED_BY_ROLE[role])
-            async with deps.store.unit_of_work() as uow:
-                await scope.claim(uow, deps)
-                await uow.repo.update_appointment(released, a.version)
-                audit_record(
-                    uow,
-                    action=audit.UPDATE,
-                    resource_type="appointment",
-                    resource_id=str(a.id),
-                    subject=a.client_id,
-                    now=now,
-                )
-                response = pb.CancelAppointmentResponse(appointment=appointment_pb(released))
-                response.fee.waived_because = pb.FEE_WAIVER_NOT_APPLICABLE
-                await scope.finish(uow, response)
-            return response
+            response = pb.CancelAppointmentResponse(appointment=appointment_pb(released))
+            response.fee.waived_because = pb.FEE_WAIVER_NOT_APPLICABLE
+            return await _commit_change(
+                deps, scope, released, response, now, action=audit.UPDATE, expected_version=a.version
+            )
         async with deps.store.unit_of_work() as uow:
             await scope.claim(uow, deps)
             updated, outcome_pb = await cancel_in(uow, deps, rec, CANCELLED_BY_ROLE[role], now)
@@ -463,6 +470,16 @@ async def cancel(
 
     return await run_idempotent(
         deps, caller, "CancelAppointment", key, fields, pb.CancelAppointmentResponse, body
+    )
+
+
+async def _fee_context(uow: UnitOfWork, client_id: UUID) -> FeeContext:
+    profile = await uow.repo.get_profile(client_id)
+    return FeeContext(
+        payer_type=profile.payer_type if profile else PayerType.SELF_PAY,
+        # Identity does not publish a written fee-policy agreement yet: no fee is ever charged until it
+        # does (BILL-41, conservative).
+        fee_policy_agreed=False,
     )
 
 
@@ -480,14 +497,9 @@ async def cancel_in(
     to the waitlist. Returns the updated record and the domain CancellationOutcome."""
     a = rec.appointment
     policy = await deps.policy(uow.repo, rec.practice_id)
-    profile = await uow.repo.get_profile(a.client_id)
-    fee_context = FeeContext(
-        payer_type=profile.payer_type if profile else PayerType.SELF_PAY,
-        # Identity does not publish a written fee-policy agreement yet: no fee is ever charged until it
-        # does (BILL-41, conservative).
-        fee_policy_agreed=False,
+    cancelled, outcome = cancel_appointment(
+        a, now, by, policy, await _fee_context(uow, a.client_id), reason=reason
     )
-    cancelled, outcome = cancel_appointment(a, now, by, policy, fee_context, reason=reason)
     updated = rec.with_appointment(cancelled, cancelled_by=by)
     await uow.repo.update_appointment(updated, a.version)
     uow.publish(cancelled_event(updated, outcome, now))
@@ -529,11 +541,7 @@ async def no_show(
         async with deps.store.unit_of_work() as uow:
             await scope.claim(uow, deps)
             policy = await deps.policy(uow.repo, rec.practice_id)
-            profile = await uow.repo.get_profile(a.client_id)
-            fee_context = FeeContext(
-                payer_type=profile.payer_type if profile else PayerType.SELF_PAY, fee_policy_agreed=False
-            )
-            marked, outcome = mark_no_show(a, now, policy, fee_context)
+            marked, outcome = mark_no_show(a, now, policy, await _fee_context(uow, a.client_id))
             updated = rec.with_appointment(marked)
             await uow.repo.update_appointment(updated, a.version)
             uow.publish(no_show_event(updated, outcome.fee, now))
@@ -579,22 +587,17 @@ async def recheck(
         )
         restored = appts.restore_authorization(a, now, decision)
         updated = rec.with_appointment(restored)
-        async with deps.store.unit_of_work() as uow:
-            await scope.claim(uow, deps)
-            await uow.repo.update_appointment(updated, a.version)
-            uow.publish(booked_event(updated, now))
-            audit_record(
-                uow,
-                action=audit.UPDATE,
-                resource_type="appointment",
-                resource_id=str(a.id),
-                subject=a.client_id,
-                rule_ids=(rules.LIC_03,),
-                now=now,
-            )
-            response = pb.RecheckAuthorizationResponse(appointment=appointment_pb(updated))
-            await scope.finish(uow, response)
-        return response
+        return await _commit_change(
+            deps,
+            scope,
+            updated,
+            pb.RecheckAuthorizationResponse(appointment=appointment_pb(updated)),
+            now,
+            action=audit.UPDATE,
+            expected_version=a.version,
+            event=booked_event(updated, now),
+            rule_ids=(rules.LIC_03,),
+        )
 
     return await run_idempotent(
         deps, caller, "RecheckAuthorization", key, fields, pb.RecheckAuthorizationResponse, body

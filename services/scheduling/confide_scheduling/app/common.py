@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 from uuid import UUID
 
 from google.protobuf.message import Message
@@ -67,7 +66,18 @@ def session_type(deps: Deps, code: str, field_path: str = "session_type_code") -
 
 async def client_profile(repo: Repository, client_id: UUID) -> ClientProfile:
     """The client's profile facts from identity; FAILED_PRECONDITION SCHED-08 until they arrived."""
-    profile = await repo.get_profile(client_id)
+    return _known_profile(await repo.get_profile(client_id), client_id)
+
+
+async def acting_for_client(repo: Repository, caller: Caller, client_id: UUID) -> tuple[str, ClientProfile]:
+    """The caller's role for the client (``Caller.role_for_client``), then the client's profile facts
+    (SCHED-08), from one read of the profile."""
+    found = await repo.get_profile(client_id)
+    role = await caller.role_for_client(repo, client_id, found.practice_id if found else None)
+    return role, _known_profile(found, client_id)
+
+
+def _known_profile(profile: ClientProfile | None, client_id: UUID) -> ClientProfile:
     if profile is None or profile.home_state is None or profile.time_zone is None:
         raise FailedPrecondition(
             RuleViolation(
@@ -239,7 +249,3 @@ async def ask_compliance(
         ),
         bearer_token=caller.token,
     )
-
-
-def flatten(items: Any) -> list[Any]:
-    return list(items)

@@ -167,6 +167,10 @@ class Repository(Protocol):
         self, clinician_id: UUID, window: TimeRange, now: datetime, *, exclude: UUID | None = None
     ) -> list[TimeRange]: ...
 
+    async def busy_ranges_by_clinician(
+        self, clinician_ids: Collection[UUID], window: TimeRange, now: datetime
+    ) -> dict[UUID, list[TimeRange]]: ...
+
     async def has_completed_session(self, clinician_id: UUID, client_id: UUID) -> bool: ...
 
     async def list_appointments(
@@ -217,6 +221,10 @@ class Repository(Protocol):
         self, clinician_id: UUID, first_day: date | None = None, last_day: date | None = None
     ) -> list[tuple[UUID, DateException]]: ...
 
+    async def exceptions_by_clinician(
+        self, clinician_ids: Collection[UUID], first_day: date, last_day: date
+    ) -> dict[UUID, list[DateException]]: ...
+
     async def add_exception(
         self, exception_id: UUID, clinician_id: UUID, exc: DateException, now: datetime
     ) -> None: ...
@@ -226,6 +234,10 @@ class Repository(Protocol):
     async def list_time_off(
         self, clinician_id: UUID, window: TimeRange | None = None
     ) -> list[tuple[UUID, TimeRange]]: ...
+
+    async def time_off_by_clinician(
+        self, clinician_ids: Collection[UUID], window: TimeRange
+    ) -> dict[UUID, list[TimeRange]]: ...
 
     async def add_time_off(
         self, time_off_id: UUID, clinician_id: UUID, span: TimeRange, now: datetime

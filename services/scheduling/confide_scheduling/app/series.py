@@ -109,9 +109,7 @@ async def _prepare(
     now: datetime,
 ) -> Prepared:
     async with deps.store.read() as repo:
-        found = await repo.get_profile(client_id)
-        role = await caller.role_for_client(repo, client_id, found.practice_id if found else None)
-        profile = await common.client_profile(repo, client_id)
+        role, profile = await common.acting_for_client(repo, caller, client_id)
         schedule = await common.clinician_schedule(repo, caller, clinician_id)
         common.require_offered(schedule, kind, modality)
         state = client_state or profile.home_state

@@ -52,9 +52,7 @@ async def join(
     async def body(scope: IdempotencyScope) -> pb.JoinWaitlistResponse:
         now = deps.now()
         async with deps.store.read() as repo:
-            found = await repo.get_profile(request.client_id)
-            await caller.role_for_client(repo, request.client_id, found.practice_id if found else None)
-            profile = await common.client_profile(repo, request.client_id)
+            _, profile = await common.acting_for_client(repo, caller, request.client_id)
         entry = WaitlistEntry(
             id=new_id(),
             practice_id=practice_uuid(caller.practice_id),

@@ -11,7 +11,7 @@ repository; ``SqlStore`` is what the use cases get.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from types import TracebackType
 from typing import Any
@@ -80,8 +80,13 @@ def _sqlstate(error: IntegrityError) -> str | None:
     return None
 
 
-def _double_booking(error: IntegrityError) -> bool:
-    return _sqlstate(error) == EXCLUSION_VIOLATION or t.EXCLUSION_CONSTRAINT in str(error.orig)
+def _raise_if_double_booking(error: IntegrityError) -> None:
+    """The exclusion constraint refused an overlap: a concurrent booking won (ABORTED)."""
+    if _sqlstate(error) == EXCLUSION_VIOLATION or t.EXCLUSION_CONSTRAINT in str(error.orig):
+        raise Conflict(
+            "the clinician is already booked at that time",
+            metadata={"constraint": "no_double_booking"},
+        ) from None
 
 
 def _modalities(values: Iterable[str] | None) -> frozenset[Modality] | None:
@@ -198,6 +203,17 @@ def appointment_from_row(row: Any) -> AppointmentRecord:
     )
 
 
+def _occupying(window: TimeRange, now: datetime) -> tuple[Any, ...]:
+    """Appointments that keep the time reserved (an unexpired hold counts) and overlap ``window``."""
+    a = t.appointments
+    return (
+        a.c.status.in_(t.OCCUPYING_STATUSES),
+        or_(a.c.status != AppointmentStatus.HELD.value, a.c.hold_expires_at > now),
+        a.c.start_at < window.end,
+        a.c.end_at > window.start,
+    )
+
+
 # ----------------------------------------------------------------------------------------------- schedules
 def _rules_to_json(rules: Sequence[WeeklyRule]) -> list[dict[str, Any]]:
     return [
@@ -220,6 +236,16 @@ def _rules_from_json(data: Sequence[dict[str, Any]]) -> tuple[WeeklyRule, ...]:
             modalities=_modalities(item.get("modalities")),
         )
         for item in data
+    )
+
+
+def _exception_from_row(r: Any) -> DateException:
+    return DateException(
+        day=r.day,
+        kind=ExceptionKind(r.kind),
+        start=r.start_time,
+        end=r.end_time,
+        modalities=_modalities(r.modalities),
     )
 
 
@@ -354,23 +380,13 @@ class SqlRepository:
         row = (await self._session.execute(query)).first()
         return appointment_from_row(row) if row else None
 
-    async def appointment_practice(self, appointment_id: UUID) -> str | None:
-        value = await self._session.scalar(
-            select(t.appointments.c.practice_id).where(t.appointments.c.id == appointment_id)
-        )
-        return str(value) if value is not None else None
-
     async def insert_appointment(self, rec: AppointmentRecord) -> None:
         values = _appointment_values(rec)
         try:
             async with self._session.begin_nested():
                 await self._session.execute(insert(t.appointments).values(values))
         except IntegrityError as error:
-            if _double_booking(error):
-                raise Conflict(
-                    "the clinician is already booked at that time",
-                    metadata={"constraint": "no_double_booking"},
-                ) from None
+            _raise_if_double_booking(error)
             raise
 
     async def update_appointment(self, rec: AppointmentRecord, expected_version: int) -> None:
@@ -384,11 +400,7 @@ class SqlRepository:
                     .values(values)
                 )
         except IntegrityError as error:
-            if _double_booking(error):
-                raise Conflict(
-                    "the clinician is already booked at that time",
-                    metadata={"constraint": "no_double_booking"},
-                ) from None
+            _raise_if_double_booking(error)
             raise
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise Conflict("the appointment changed meanwhile; read it again and retry")
@@ -438,15 +450,26 @@ class SqlRepository:
         """Ranges of this clinician's appointments that occupy the calendar and overlap ``window``."""
         a = t.appointments
         query = select(a.c.start_at, a.c.end_at).where(
-            a.c.clinician_id == clinician_id,
-            a.c.status.in_(t.OCCUPYING_STATUSES),
-            or_(a.c.status != AppointmentStatus.HELD.value, a.c.hold_expires_at > now),
-            a.c.start_at < window.end,
-            a.c.end_at > window.start,
+            a.c.clinician_id == clinician_id, *_occupying(window, now)
         )
         if exclude is not None:
             query = query.where(a.c.id != exclude)
         return [TimeRange(r.start_at, r.end_at) for r in await self._session.execute(query)]
+
+    async def busy_ranges_by_clinician(
+        self, clinician_ids: Collection[UUID], window: TimeRange, now: datetime
+    ) -> dict[UUID, list[TimeRange]]:
+        """``busy_ranges`` of several clinicians in one query (slot search)."""
+        if not clinician_ids:
+            return {}
+        a = t.appointments
+        query = select(a.c.clinician_id, a.c.start_at, a.c.end_at).where(
+            a.c.clinician_id.in_(clinician_ids), *_occupying(window, now)
+        )
+        out: dict[UUID, list[TimeRange]] = {}
+        for r in await self._session.execute(query):
+            out.setdefault(r.clinician_id, []).append(TimeRange(r.start_at, r.end_at))
+        return out
 
     async def has_completed_session(self, clinician_id: UUID, client_id: UUID) -> bool:
         a = t.appointments
@@ -669,19 +692,24 @@ class SqlRepository:
         if last_day is not None:
             query = query.where(e.c.day <= last_day)
         rows = await self._session.execute(query.order_by(e.c.day, e.c.start_time))
-        return [
-            (
-                r.id,
-                DateException(
-                    day=r.day,
-                    kind=ExceptionKind(r.kind),
-                    start=r.start_time,
-                    end=r.end_time,
-                    modalities=_modalities(r.modalities),
-                ),
-            )
-            for r in rows
-        ]
+        return [(r.id, _exception_from_row(r)) for r in rows]
+
+    async def exceptions_by_clinician(
+        self, clinician_ids: Collection[UUID], first_day: date, last_day: date
+    ) -> dict[UUID, list[DateException]]:
+        """``list_exceptions`` of several clinicians in one query (slot search)."""
+        if not clinician_ids:
+            return {}
+        e = t.availability_exceptions
+        rows = await self._session.execute(
+            select(e)
+            .where(e.c.clinician_id.in_(clinician_ids), e.c.day >= first_day, e.c.day <= last_day)
+            .order_by(e.c.clinician_id, e.c.day, e.c.start_time)
+        )
+        out: dict[UUID, list[DateException]] = {}
+        for r in rows:
+            out.setdefault(r.clinician_id, []).append(_exception_from_row(r))
+        return out
 
     async def add_exception(
         self, exception_id: UUID, clinician_id: UUID, exc: DateException, now: datetime
@@ -715,6 +743,23 @@ class SqlRepository:
             query = query.where(o.c.start_at < window.end, o.c.end_at > window.start)
         rows = await self._session.execute(query.order_by(o.c.start_at))
         return [(r.id, TimeRange(r.start_at, r.end_at)) for r in rows]
+
+    async def time_off_by_clinician(
+        self, clinician_ids: Collection[UUID], window: TimeRange
+    ) -> dict[UUID, list[TimeRange]]:
+        """``list_time_off`` of several clinicians in one query (slot search)."""
+        if not clinician_ids:
+            return {}
+        o = t.time_off
+        rows = await self._session.execute(
+            select(o)
+            .where(o.c.clinician_id.in_(clinician_ids), o.c.start_at < window.end, o.c.end_at > window.start)
+            .order_by(o.c.clinician_id, o.c.start_at)
+        )
+        out: dict[UUID, list[TimeRange]] = {}
+        for r in rows:
+            out.setdefault(r.clinician_id, []).append(TimeRange(r.start_at, r.end_at))
+        return out
 
     async def add_time_off(
         self, time_off_id: UUID, clinician_id: UUID, span: TimeRange, now: datetime

@@ -59,6 +59,37 @@ async def test_lic_01_slot_search_offers_only_clinicians_authorized_for_the_clie
     assert list(elsewhere.slots) == []
 
 
+async def test_slot_search_leaves_out_time_off_and_blocked_days(stack: Stack) -> None:
+    world = await new_world(stack)
+    start = next_slot(timedelta(days=1)).replace(hour=8, minute=0)
+    request = _window(start, 4)
+    request.client_id = world.clients[0]
+    request.clinician_ids.append(world.clinician_id)
+    hour_later = (start + timedelta(hours=1)).timestamp()
+    before = await stack.availability.SearchSlots(request, metadata=world.client())
+    assert any(s.time.start.seconds < hour_later for s in before.slots)
+
+    # Time off for the first hour: no slot starts inside it, later ones remain.
+    time_off = pb.AddTimeOffRequest(clinician_id=world.clinician_id, idempotency_key=new_id_str())
+    time_off.range.start.FromDatetime(start)
+    time_off.range.end.FromDatetime(start + timedelta(hours=1))
+    await stack.availability.AddTimeOff(time_off, metadata=world.clinician)
+    found = await stack.availability.SearchSlots(request, metadata=world.client())
+    assert found.slots
+    assert all(s.time.start.seconds >= hour_later for s in found.slots)
+
+    # A whole day blocked (UTC schedule): nothing is offered that day.
+    blocked = pb.AddAvailabilityExceptionRequest(
+        clinician_id=world.clinician_id, idempotency_key=new_id_str()
+    )
+    blocked.exception.date.year = start.year
+    blocked.exception.date.month = start.month
+    blocked.exception.date.day = start.day
+    blocked.exception.kind = pb.EXCEPTION_KIND_BLOCKED
+    await stack.availability.AddAvailabilityException(blocked, metadata=world.clinician)
+    assert list((await stack.availability.SearchSlots(request, metadata=world.client())).slots) == []
+
+
 async def test_recurring_series_reports_conflicts_per_occurrence(stack: Stack) -> None:
     world = await new_world(stack, clients=2)
     first = next_slot(timedelta(days=1)).replace(hour=15, minute=0)
