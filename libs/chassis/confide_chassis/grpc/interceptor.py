@@ -8,7 +8,7 @@ bug and becomes a bare INTERNAL (the detail goes to the log, never to the caller
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 import grpc
@@ -28,7 +28,9 @@ ALWAYS_PUBLIC_PREFIXES = (
 )
 
 
-def _bearer(metadata: tuple[tuple[str, str | bytes], ...] | None) -> str | None:
+def bearer_token(metadata: Iterable[tuple[str, str | bytes]] | None) -> str | None:
+    """The access token of a call's `authorization: Bearer ...` metadata (services forward it when a
+    downstream service must authorize the same user)."""
     for key, value in metadata or ():
         if key == "authorization":
             text = value.decode() if isinstance(value, bytes) else value
@@ -54,7 +56,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         if policy is None:
             # Deny by default: an RPC nobody declared access for is not callable.
             raise errors.PermissionDenied("operation not permitted")
-        token = _bearer(metadata)
+        token = bearer_token(metadata)
         principal = self.verifier.verify(token) if token else None
         policy.check(principal)
         return principal

@@ -14,6 +14,7 @@ from confide.scheduling.v1 import scheduling_pb2 as pb
 from confide.scheduling.v1 import scheduling_pb2_grpc as pb_grpc
 from confide_chassis.auth import current_principal
 from confide_chassis.errors import InvalidArgument, Unauthenticated, ValidationCollector
+from confide_chassis.grpc.interceptor import bearer_token
 from confide_chassis.ids import parse_id
 from confide_scheduling.app import availability, booking, screening, series, sessions, waitlist
 from confide_scheduling.app.common import request_fields, require_id, session_type
@@ -48,21 +49,11 @@ SCREENING_SERVICE = pb.DESCRIPTOR.services_by_name["ScreeningService"].full_name
 SESSION_SERVICE = pb.DESCRIPTOR.services_by_name["SessionService"].full_name
 
 
-def bearer_token(context: Context) -> str | None:
-    for key, value in context.invocation_metadata() or ():
-        if key == "authorization":
-            text = value.decode() if isinstance(value, bytes) else str(value)
-            scheme, _, token = text.partition(" ")
-            if scheme.lower() == "bearer" and token.strip():
-                return token.strip()
-    return None
-
-
 def caller_of(context: Context) -> Caller:
     """The verified principal (the interceptor checked the token) and the raw token, which is forwarded
     to compliance so that it authorizes and audits the real user."""
     principal = current_principal()
-    token = bearer_token(context)
+    token = bearer_token(context.invocation_metadata())
     if token is None:
         raise Unauthenticated("a valid access token is required")
     return Caller(principal, token)
