@@ -158,6 +158,7 @@ class GrpcJwks:
         self._target = target
         self._refresh = refresh_seconds
         self._keys: dict[str, Any] = {}
+        self._document: str | None = None
 
     def keys(self) -> Mapping[str, Any]:
         return self._keys
@@ -173,7 +174,9 @@ class GrpcJwks:
                 response_deserializer=StringValue.FromString,
             )
             reply = await call(None, timeout=3)
-        self._keys = _parse_jwks(json.loads(reply.value))
+        if reply.value != self._document:  # unchanged keys keep their identity: verdicts stay remembered
+            self._keys = _parse_jwks(json.loads(reply.value))
+            self._document = reply.value
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

@@ -147,6 +147,9 @@ async def test_grpc_jwks_fetches_keys_from_identity(key: Ed25519PrivateKey) -> N
             verifier.verify(_token(key, "k1"))  # nothing fetched yet: fail closed
         await source.refresh()
         assert verifier.verify(_token(key, "k1")).subject == "user-1"
+        keys = source.keys()
+        await source.refresh()  # same document: same key set, remembered verdicts survive
+        assert source.keys() is keys
     finally:
         await server.stop(0)
 

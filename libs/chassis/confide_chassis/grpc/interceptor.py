@@ -130,6 +130,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 request: Any, context: grpc.aio.ServicerContext[Any, Any]
             ) -> AsyncIterator[Any]:
                 started = time.perf_counter()
+                metrics.rpc_in_flight.labels(self._service).inc()
                 token = None
                 code = grpc.StatusCode.OK
                 try:
@@ -148,6 +149,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 finally:
                     if token is not None:
                         reset_principal(token)
+                    metrics.rpc_in_flight.labels(self._service).dec()
                     self._record(method, code, started)
 
             return grpc.unary_stream_rpc_method_handler(
