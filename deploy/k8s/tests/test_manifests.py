@@ -15,6 +15,7 @@ Checks are functions that return a list of problems, so one test shows every pro
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import shutil
 import subprocess
@@ -78,7 +79,13 @@ REQUIRED_ALERTS = {
     "ConfideConsumerLagHigh",
     "ConfideEventDeadLettered",
     "ConfideServiceUnavailable",
+    # compliance's own metrics (services/compliance/confide_compliance/metrics.py)
+    "ConfideExpiryWatchStale",
+    "ConfideAuditChainBroken",
 }
+# Prefixes of the metrics the rules (and dashboards) may use: the chassis' and the services' own.
+SERVICE_METRIC_PREFIXES = tuple(f"{name}_" for name in PORTS)
+CHASSIS_METRIC_PREFIXES = ("rpc_", "outbox_", "consumer_", "dlq_", "db_pool_")
 DNS_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 VAR_REF_RE = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 
@@ -1109,6 +1116,85 @@ def test_generated_topics_keep_the_registry_overrides() -> None:
     assert audit["metadata"]["annotations"]["confide.dev/producer"] == "*"
 
 
+# --- per-service configuration ------------------------------------------------------------------
+
+
+def deployment(docs: Iterable[Doc], name: str) -> Doc:
+    (found,) = [d for d in of_kind(docs, "Deployment") if name_of(d) == name]
+    return found
+
+
+def server_env(docs: Sequence[Doc], name: str) -> dict[str, str]:
+    (c,) = [c for c in pod_spec(deployment(docs, name))["containers"] if c["name"] == "server"]
+    return config_env(docs, c)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_server_loads_its_own_config_map_and_optional_secret(overlay: str) -> None:
+    docs = built(overlay)
+    maps = {name_of(m) for m in of_kind(docs, "ConfigMap")}
+    for d in of_kind(docs, "Deployment"):
+        name = service_name(d)
+        (c,) = [c for c in pod_spec(d)["containers"] if c["name"] == "server"]
+        sources = c.get("envFrom", [])
+        config_maps = [s["configMapRef"]["name"] for s in sources if "configMapRef" in s]
+        secrets = [s["secretRef"] for s in sources if "secretRef" in s]
+        assert all(m in maps for m in config_maps), f"{ref(d)}: envFrom names a missing ConfigMap"
+        assert [m.rsplit("-", 1)[0] for m in config_maps] == ["confide-env", f"{name}-env"], ref(d)
+        assert all(not m.get("optional") for s in sources for m in [s.get("configMapRef", {})])
+        assert secrets == [{"name": f"{name}-secrets", "optional": True}], ref(d)
+        env = config_env(docs, c)
+        prefix = f"{name.upper()}_"
+        own = {
+            k for m in of_kind(docs, "ConfigMap") if name_of(m).startswith(f"{name}-env-") for k in m["data"]
+        }
+        assert own, f"{name}-env is empty"
+        assert all(k.startswith(prefix) for k in own), f"{name}-env holds another prefix: {own}"
+        assert own <= set(env)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_scheduling_reaches_compliance_service(overlay: str) -> None:
+    """scheduling's compliance address is compliance's Service and gRPC port, which the policy admits."""
+    docs = built(overlay)
+    env = server_env(docs, "scheduling")
+    (svc,) = [
+        s
+        for s in of_kind(docs, "Service")
+        if s["spec"].get("selector", {}).get("app.kubernetes.io/name") == "compliance"
+    ]
+    (grpc,) = [p for p in svc["spec"]["ports"] if p["name"] == "grpc"]
+    assert env.get("SCHEDULING_COMPLIANCE_TARGET") == f"{name_of(svc)}:{grpc['port']}"
+    # COMPLIANCE_GRPC_HOST/_PORT are compliance's own listen settings; the target must win alone.
+    assert "COMPLIANCE_GRPC_HOST" not in env
+    assert "COMPLIANCE_GRPC_PORT" not in env
+    compliance_env = server_env(docs, "compliance")
+    assert compliance_env["COMPLIANCE_GRPC_PORT"] == str(grpc["port"])
+    pods = {p.name: p for p in workload_pods(docs)}
+    assert allowed(docs, pods["Deployment/scheduling"], pods["Deployment/compliance"], grpc["port"])
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_environment_specific_settings_are_set(overlay: str) -> None:
+    docs = built(overlay)
+    identity, scheduling = server_env(docs, "identity"), server_env(docs, "scheduling")
+    url, jitsi = identity["IDENTITY_PUBLIC_BASE_URL"], scheduling["SCHEDULING_JITSI_DOMAIN"]
+    assert scheduling["SCHEDULING_JITSI_APP_ID"]
+    if overlay == "local":
+        assert url.startswith("http://")
+    else:
+        # Real deployments are reached over https (the committed values are .example placeholders
+        # until the real names are set; the runbook says so). The Jitsi setting is a bare domain.
+        assert url.startswith("https://"), url
+        assert DNS_LABEL_RE.match(jitsi), jitsi
+        assert DNS_LABEL_RE.match(url.removeprefix("https://").rstrip("/")), url
+    for name in ("identity", "scheduling", "compliance"):
+        env = server_env(docs, name)
+        assert not {k for k in env if k.endswith(("_SECRET", "_KEY", "_KEYS", "_PASSWORD"))}, (
+            f"{name}: secret-looking settings belong in {name}-secrets, not a ConfigMap"
+        )
+
+
 # --- alert rules --------------------------------------------------------------------------------
 
 
@@ -1166,24 +1252,48 @@ def test_alerts_cover_what_matters_and_use_the_chassis_metric_names() -> None:
     for alert in alerts.values():
         assert alert["labels"]["severity"] in ("critical", "warning")
         assert alert["annotations"]["runbook_url"].endswith("#" + alert["alert"].lower())
-    metrics_py = (ROOT / "libs" / "chassis" / "confide_chassis" / "metrics.py").read_text(encoding="utf-8")
-    exported = set(re.findall(r'^\w+ = (?:Counter|Gauge|Histogram)\(\s*"(\w+)"', metrics_py, flags=re.M))
-    expressions = " ".join(r["expr"] for r in rules)
-    used = {
-        m
-        for m in re.findall(r"\b([a-z_]+?)(?:_bucket)?\b(?=[{\[\s)/]|$)", expressions)
-        if m.startswith(("rpc_", "outbox_", "consumer_", "dlq_", "db_pool_"))
-    }
+    exported = exported_metric_names()
+    used = used_metric_names(r["expr"] for r in rules)
     assert used, "the rules use no chassis metric"
-    assert used <= exported, f"rules use metrics the chassis does not export: {used - exported}"
+    assert used <= exported, f"rules use metrics the code does not export: {used - exported}"
     for name in (
         "rpc_requests_total",
         "rpc_duration_seconds",
         "outbox_oldest_age_seconds",
         "consumer_lag",
         "dlq_events_total",
+        "compliance_expiry_watch_last_success_timestamp_seconds",
+        "compliance_audit_chain_verifications_total",
     ):
         assert name in used
+
+
+def exported_metric_names() -> set[str]:
+    """Names of the prometheus_client metrics the chassis and every service define at module level."""
+    sources = [ROOT / "libs" / "chassis" / "confide_chassis" / "metrics.py"]
+    sources += sorted((ROOT / "services").glob("*/confide_*/**/*.py"))
+    pattern = re.compile(r'^\w+ = (?:prometheus_client\.)?(?:Counter|Gauge|Histogram)\(\s*"(\w+)"', re.M)
+    return {name for path in sources for name in pattern.findall(path.read_text(encoding="utf-8"))}
+
+
+def used_metric_names(expressions: Iterable[str]) -> set[str]:
+    """Confide metric names (chassis or service prefixes) in PromQL; histogram series map to the histogram."""
+    text = " ".join(expressions)
+    return {
+        re.sub(r"_(bucket|sum|count)$", "", m) if m.startswith("rpc_duration_seconds") else m
+        for m in re.findall(r"\b([a-z_][a-z0-9_]*)\b(?=\s*[{\[)/]|\s|$)", text)
+        if m.startswith(CHASSIS_METRIC_PREFIXES + SERVICE_METRIC_PREFIXES)
+    }
+
+
+def test_metric_name_helpers_catch_an_unknown_metric() -> None:
+    exported = exported_metric_names()
+    assert {"rpc_requests_total", "compliance_expiry_watch_last_success_timestamp_seconds"} <= exported
+    used = used_metric_names(
+        ['sum(rate(rpc_duration_seconds_bucket{service="x"}[5m])) / compliance_made_up_total > 0']
+    )
+    assert used == {"rpc_duration_seconds", "compliance_made_up_total"}
+    assert used - exported == {"compliance_made_up_total"}
 
 
 def test_runbook_has_a_section_per_alert() -> None:
@@ -1196,6 +1306,50 @@ def test_runbook_has_a_section_per_alert() -> None:
         r["alert"] for g in prometheus_rule_groups(built("production")) for r in g["rules"] if "alert" in r
     }
     assert {a.lower() for a in alerts} <= headings
+
+
+def dashboard_expressions(node: Any) -> Iterator[str]:
+    """Every PromQL string in a Grafana dashboard: panel targets and query variables."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("expr", "definition") and isinstance(value, str):
+                yield value
+            elif key == "query" and isinstance(value, dict) and isinstance(value.get("query"), str):
+                yield value["query"]
+            else:
+                yield from dashboard_expressions(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from dashboard_expressions(value)
+
+
+@pytest.mark.parametrize("overlay", ["staging", "production"])
+def test_grafana_dashboard_uses_only_defined_metrics(overlay: str) -> None:
+    maps = [
+        m for m in of_kind(built(overlay), "ConfigMap") if m["metadata"]["labels"].get("grafana_dashboard")
+    ]
+    assert [name_of(m) for m in maps] == ["grafana-dashboard-confide"]
+    assert maps[0]["metadata"]["labels"]["grafana_dashboard"] == "1"
+    (text,) = maps[0]["data"].values()
+    dashboard = json.loads(text)
+    panels = dashboard["panels"]
+    assert all(p.get("targets") for p in panels), "a panel without queries"
+    expressions = list(dashboard_expressions(dashboard))
+    used = used_metric_names(expressions)
+    exported = exported_metric_names()
+    assert used <= exported, f"dashboard uses metrics the code does not define: {used - exported}"
+    for name in (
+        "rpc_requests_total",
+        "rpc_duration_seconds",
+        "outbox_backlog",
+        "outbox_oldest_age_seconds",
+        "consumer_lag",
+        "dlq_events_total",
+        "db_pool_checked_out",
+    ):
+        assert name in used, f"dashboard has no panel on {name}"
+    # Every query is scoped to Confide's namespace (other tenants' series must not mix in).
+    assert all('namespace="confide"' in e for e in expressions)
 
 
 # --- adding a service by copying a folder ----------------------------------------------------------
