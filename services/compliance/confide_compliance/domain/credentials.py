@@ -14,7 +14,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import IntEnum, StrEnum
-from typing import ClassVar
 
 from confide_chassis.errors import FieldViolation, InvalidArgument
 from confide_compliance.domain.jurisdictions import normalize_jurisdiction
@@ -436,8 +435,6 @@ class Npi:
     entity_type: NpiEntityType = NpiEntityType.INDIVIDUAL
     verification: Verification | None = None
 
-    authorizes_practice: ClassVar[bool] = False
-
     def __post_init__(self) -> None:
         value = self.value.strip() if isinstance(self.value, str) else self.value
         if not isinstance(value, str) or len(value) != 10 or not value.isascii() or not value.isdigit():
@@ -464,8 +461,6 @@ class BcTmhCredential:
     expires_on: date
     verification: Verification | None = None
     status_since: date | None = None
-
-    authorizes_practice: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         v = _Violations("bc_tmh")

@@ -94,10 +94,18 @@ def test_lic_73_every_single_digit_error_is_caught(base: str, position: int, del
 
 def test_lic_73_clinician_npi_must_be_type_1() -> None:
     org = Npi("1234567893", NpiEntityType.ORGANIZATION)
-    assert not Npi.authorizes_practice
     with pytest.raises(InvalidArgument):
         ClinicianCredentials("clin-1", npi=org)
     assert ClinicianCredentials("clin-1", npi=Npi("1234567893")).npi is not None
+
+
+def test_lic_73_an_npi_is_an_identifier_not_a_license() -> None:
+    only_npi = ClinicianCredentials("clin-1", npi=Npi("1234567893"))
+    decision = decide(
+        request("TX", profession=Profession.PROFESSIONAL_COUNSELOR), only_npi, load_reference_data()
+    )
+    assert not decision.allowed
+    assert decision.authority is None
 
 
 def test_lic_80_bc_tmh_never_authorizes() -> None:
@@ -106,7 +114,6 @@ def test_lic_80_bc_tmh_never_authorizes() -> None:
     decision = decide(request("TX", profession=Profession.PROFESSIONAL_COUNSELOR), creds, ref)
     assert not decision.allowed
     assert "LIC-80" in decision.rule_ids
-    assert not bc_tmh().authorizes_practice
 
 
 # -- validation -------------------------------------------------------------------------------------
