@@ -394,7 +394,7 @@ async def reschedule_appointment(
         rec = await load_appointment(deps, appointment_id)
         a = rec.appointment
         role = _role(caller, rec)
-        updated, previous = await _reschedule(deps, caller, rec, role, new_start, now)
+        updated, previous = await reschedule_checked(deps, caller, rec, role, new_start, now)
         return await _commit_change(
             deps,
             scope,
@@ -413,7 +413,7 @@ async def reschedule_appointment(
     )
 
 
-async def _reschedule(
+async def reschedule_checked(
     deps: Deps,
     caller: Caller,
     rec: AppointmentRecord,

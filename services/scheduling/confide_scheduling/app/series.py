@@ -408,7 +408,7 @@ async def move(
             rec = await repo.series_appointment(series_id, day)
         if rec is None:
             raise NotFound("the occurrence has no booked appointment")
-        moved, previous = await booking._reschedule(deps, caller, rec, role, new_start, now)
+        moved, previous = await booking.reschedule_checked(deps, caller, rec, role, new_start, now)
         async with deps.store.unit_of_work() as uow:
             await scope.claim(uow, deps)
             await uow.repo.save_series(updated_series, expected_version=record.version)
@@ -420,6 +420,7 @@ async def move(
                 resource_type="appointment",
                 resource_id=str(moved.id),
                 subject=record.client_id,
+                rule_ids=(rules.LIC_03,),  # re-authorized for the new time, as a reschedule is
                 now=now,
             )
             response = pb.MoveOccurrenceResponse(

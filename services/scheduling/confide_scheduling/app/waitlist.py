@@ -17,6 +17,7 @@ from confide_scheduling.app.offers import offer_freed_slot
 from confide_scheduling.app.ports import UnitOfWork, practice_uuid
 from confide_scheduling.app.views import appointment_pb, booked_event, entry_pb, offer_pb
 from confide_scheduling.domain import appointments as appts
+from confide_scheduling.domain import rules
 from confide_scheduling.domain.catalog import Modality
 from confide_scheduling.domain.waitlist import (
     TimeOfDayWindow,
@@ -225,6 +226,7 @@ async def accept(
                 resource_type="appointment",
                 resource_id=str(rec.id),
                 subject=entry.client_id,
+                rule_ids=(rules.LIC_03,),  # authorized like any booking
                 now=now,
             )
             response = pb.AcceptWaitlistOfferResponse(
