@@ -10,6 +10,7 @@ from confide.common.v1 import jurisdiction_pb2, money_pb2
 from confide.common.v1 import time_pb2 as common_time_pb2
 from confide.scheduling.v1 import events_pb2, scheduling_pb2
 from confide_chassis.errors import InvalidArgument
+from confide_chassis.wire import jurisdiction_code, jurisdiction_value
 from confide_scheduling.domain.appointments import AppointmentStatus, CancelReason
 from confide_scheduling.domain.catalog import Modality, SessionKind, Weekday
 from confide_scheduling.domain.policy import CancelledBy, FeeDecision, FeeWaiver, Money
@@ -148,15 +149,11 @@ ACTOR_ROLE_TO_PB: dict[str, events_pb2.ActorRole.ValueType] = {
     "system": events_pb2.ACTOR_ROLE_SYSTEM,
 }
 
-_JURISDICTION_PREFIX = "JURISDICTION_"
-
 
 def state_to_pb(code: str | None) -> jurisdiction_pb2.Jurisdiction.ValueType:
     """A USPS code ("CA") as a `confide.common.v1.Jurisdiction` value (0 when unknown)."""
-    if not code:
-        return jurisdiction_pb2.JURISDICTION_UNSPECIFIED
     try:
-        return jurisdiction_pb2.Jurisdiction.Value(_JURISDICTION_PREFIX + code)
+        return jurisdiction_value(code)
     except ValueError:
         return jurisdiction_pb2.JURISDICTION_UNSPECIFIED
 
@@ -167,11 +164,10 @@ def state_from_pb(value: int, field_path: str, *, required: bool = True) -> str 
         if required:
             raise InvalidArgument.field(field_path, "is required (a US state or territory)")
         return None
-    try:
-        name = jurisdiction_pb2.Jurisdiction.Name(value)  # type: ignore[arg-type]
-    except ValueError:
-        raise InvalidArgument.field(field_path, "is not a known jurisdiction") from None
-    return name.removeprefix(_JURISDICTION_PREFIX)
+    code = jurisdiction_code(value)
+    if code is None:
+        raise InvalidArgument.field(field_path, "is not a known jurisdiction")
+    return code
 
 
 def modality_from_pb(value: int, field_path: str) -> Modality:
@@ -185,14 +181,6 @@ def optional_modality_from_pb(value: int, field_path: str) -> Modality | None:
     if value == pb.MODALITY_UNSPECIFIED:
         return None
     return modality_from_pb(value, field_path)
-
-
-def ts(value: datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    out = Timestamp()
-    out.FromDatetime(value.astimezone(UTC))
-    return out
 
 
 def set_ts(target: Timestamp, value: datetime | None) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 from confide.compliance.v1 import audit_pb2, audit_pb2_grpc
 from confide_chassis.auth import Access, allow, current_principal
 from confide_chassis.errors import ValidationCollector
+from confide_chassis.wire import datetime_of
 from confide_compliance.api import convert, paging
 from confide_compliance.app.audit_trail import AuditTrail
 from confide_compliance.app.common import COMPLIANCE_OFFICER, PLATFORM_OPERATOR
@@ -39,8 +40,8 @@ def _range(v: ValidationCollector, owner: Any, field: str) -> tuple[datetime | N
     if not owner.HasField(field):
         return None, None
     time_range = getattr(owner, field)
-    start = convert.from_timestamp(time_range.start) if time_range.HasField("start") else None
-    end = convert.from_timestamp(time_range.end) if time_range.HasField("end") else None
+    start = datetime_of(time_range.start) if time_range.HasField("start") else None
+    end = datetime_of(time_range.end) if time_range.HasField("end") else None
     if start is not None and end is not None and end <= start:
         v.add(f"{field}.end", "must be after start")
     return start, end

@@ -3,9 +3,7 @@ with the field's path in the request (e.g. ``license.expires_on``, ``license.res
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
-
-from google.protobuf.timestamp_pb2 import Timestamp
+from datetime import date
 
 from confide.audit.v1 import events_pb2 as audit_pb2
 from confide.common.v1 import jurisdiction_pb2, time_pb2
@@ -13,6 +11,7 @@ from confide.compliance.v1 import audit_pb2 as trail_pb2
 from confide.compliance.v1 import authorization_pb2, registry_pb2
 from confide_chassis.errors import ValidationCollector
 from confide_chassis.ids import parse_id
+from confide_chassis.wire import datetime_of, local_date, timestamp
 from confide_compliance.app import protomap
 from confide_compliance.app.authorization import FindQuery
 from confide_compliance.app.ports import (
@@ -45,20 +44,6 @@ MAX_TEXT = 200
 # --------------------------------------------------------------------------------------------------
 # Scalars
 # --------------------------------------------------------------------------------------------------
-
-
-def timestamp(moment: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(moment.astimezone(UTC))
-    return stamp
-
-
-def from_timestamp(stamp: Timestamp) -> datetime:
-    return stamp.ToDatetime(tzinfo=UTC)
-
-
-def local_date(day: date) -> time_pb2.LocalDate:
-    return time_pb2.LocalDate(year=day.year, month=day.month, day=day.day)
 
 
 def read_date(v: ValidationCollector, value: time_pb2.LocalDate, path: str) -> date | None:
@@ -119,7 +104,7 @@ def status(
 def verification_input(request: registry_pb2.Verification) -> VerificationInput:
     return VerificationInput(
         source=protomap.source_from_proto(request.source),
-        verified_at=from_timestamp(request.verified_at) if request.HasField("verified_at") else None,
+        verified_at=datetime_of(request.verified_at) if request.HasField("verified_at") else None,
         reference=request.reference.strip(),
     )
 
@@ -465,7 +450,7 @@ def check_command(request: authorization_pb2.CheckAuthorizationRequest) -> Check
         clinician_id=str(parse_id(request.clinician_id)),
         client_jurisdiction=client,
         clinician_jurisdiction=clinician_at,
-        session_start=from_timestamp(request.session_start),
+        session_start=datetime_of(request.session_start),
         client_time_zone=zone,
         modality=modality,
         existing_client=request.existing_client,
@@ -501,7 +486,7 @@ def find_query(request: authorization_pb2.FindAuthorizedCliniciansRequest) -> Fi
     assert modality is not None
     return FindQuery(
         client_jurisdiction=client,
-        session_start=from_timestamp(request.session_start),
+        session_start=datetime_of(request.session_start),
         client_time_zone=zone,
         modality=modality,
         clinician_ids=tuple(ids),

@@ -10,14 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from confide.audit.v1 import events_pb2 as audit_pb2
-from confide.common.v1 import jurisdiction_pb2, time_pb2
+from confide.common.v1 import jurisdiction_pb2
 from confide.compliance.v1 import events_pb2
 from confide_chassis.audit import audit_event
 from confide_chassis.auth import Principal
 from confide_chassis.events import OutgoingEvent
+from confide_chassis.wire import local_date, timestamp
 from confide_compliance.app import protomap
 from confide_compliance.app.ports import credential_kind
 from confide_compliance.domain.credentials import (
@@ -49,19 +48,9 @@ def rule_ids_for(credential: Credential) -> tuple[str, ...]:
     return _RULES_OF_KIND[credential_kind(credential)]
 
 
-def _ts(moment: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(moment.astimezone(UTC))
-    return stamp
-
-
 def day_after_start(day: date) -> datetime:
     """00:00 UTC of the day after `day`: when a credential whose last valid day is `day` lapses."""
     return datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC)
-
-
-def local_date(day: date) -> time_pb2.LocalDate:
-    return time_pb2.LocalDate(year=day.year, month=day.month, day=day.day)
 
 
 def _event_kind(kind: str) -> events_pb2.CredentialKind.ValueType:
@@ -97,7 +86,7 @@ def authorization_changed(
             protomap.jurisdiction_to_proto(j) for j in sorted({c.jurisdiction for c in diff.gained})
         ],
         modalities=modalities,
-        effective_at=_ts(effective_at),
+        effective_at=timestamp(effective_at),
         rule_ids=sorted(set(rule_ids)),
         reference_data_version=reference_data_version,
     )
@@ -118,7 +107,7 @@ def notice_event(
             credential_id=notice.credential_id,
             credential_kind=kind,
             jurisdiction=jurisdiction,
-            effective_at=_ts(effective),
+            effective_at=timestamp(effective),
             status=notice.milestone.value,
         )
     if notice.milestone is Milestone.EXPIRED:
@@ -129,7 +118,7 @@ def notice_event(
             jurisdiction=jurisdiction,
         )
         if notice.expires_on is not None:
-            event.expired_at.CopyFrom(_ts(day_after_start(notice.expires_on)))
+            event.expired_at.CopyFrom(timestamp(day_after_start(notice.expires_on)))
             event.last_valid_day.CopyFrom(local_date(notice.expires_on))
         return event
     milestone_days = {Milestone.EXPIRING_90: 90, Milestone.EXPIRING_60: 60, Milestone.EXPIRING_30: 30}
@@ -142,7 +131,7 @@ def notice_event(
         milestone_days=milestone_days.get(notice.milestone, 0),
     )
     if notice.expires_on is not None:
-        expiring.expires_at.CopyFrom(_ts(day_after_start(notice.expires_on)))
+        expiring.expires_at.CopyFrom(timestamp(day_after_start(notice.expires_on)))
         expiring.last_valid_day.CopyFrom(local_date(notice.expires_on))
     return expiring
 
@@ -159,7 +148,7 @@ def license_suspended(credential: Credential, status: str, effective_on: date) -
         credential_id=credential.id,
         credential_kind=_event_kind(credential_kind(credential)),
         jurisdiction=_jurisdiction_field(jurisdiction),
-        effective_at=_ts(datetime.combine(effective_on, time(0), tzinfo=UTC)),
+        effective_at=timestamp(datetime.combine(effective_on, time(0), tzinfo=UTC)),
         status=status,
     )
 

@@ -13,6 +13,7 @@ from typing import Protocol, TypeVar
 
 from confide.common.v1 import jurisdiction_pb2
 from confide.compliance.v1 import authorization_pb2, registry_pb2
+from confide_chassis.wire import jurisdiction_code, jurisdiction_value
 from confide_compliance.domain.authorization import AuthorityKind, Outcome
 from confide_compliance.domain.credentials import (
     CompactAuthorityKind,
@@ -57,17 +58,12 @@ def from_proto(wrapper: EnumWrapper[V], prefix: str, number: V, domain: type[E])
 
 
 def jurisdiction_to_proto(code: str) -> jurisdiction_pb2.Jurisdiction.ValueType:
-    return jurisdiction_pb2.Jurisdiction.Value(f"JURISDICTION_{code}")
+    return jurisdiction_value(code)
 
 
 def jurisdiction_from_proto(number: jurisdiction_pb2.Jurisdiction.ValueType) -> str | None:
-    if number == 0:
-        return None
-    try:
-        name = jurisdiction_pb2.Jurisdiction.Name(number)
-    except ValueError:
-        return None
-    return normalize_jurisdiction(name.removeprefix("JURISDICTION_"))
+    code = jurisdiction_code(number)
+    return None if code is None else normalize_jurisdiction(code)
 
 
 # -- authorization.proto ---------------------------------------------------------------------------

@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import Any
-
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from confide.common.v1 import jurisdiction_pb2, time_pb2
 from confide.identity.v1 import identity_pb2
 from confide_chassis.errors import ValidationCollector
+from confide_chassis.wire import jurisdiction_value
+from confide_chassis.wire import optional_timestamp as ts
 from confide_identity.app.care_teams import CareTeamEntry
 from confide_identity.app.consents import ModalityStatus
 from confide_identity.app.events import (
-    jurisdiction_pb,
     method_pb,
     modality_pb,
     payer_type_pb,
     roles_pb,
     signer_role_pb,
-    timestamp,
 )
 from confide_identity.app.models import Practice, StoredConsentDocument, UserStatus
 from confide_identity.app.profiles import ProfileView
@@ -40,14 +37,6 @@ _KEY_STATE = {
     KeyState.ACTIVE: identity_pb2.SIGNING_KEY_STATE_ACTIVE,
     KeyState.RETIRED: identity_pb2.SIGNING_KEY_STATE_RETIRED,
 }
-
-
-def ts(moment: datetime | None) -> Timestamp | None:
-    return None if moment is None else timestamp(moment)
-
-
-def from_ts(stamp: Timestamp) -> datetime:
-    return stamp.ToDatetime(tzinfo=UTC)
 
 
 # --- enums from the wire ------------------------------------------------------------------------------
@@ -184,7 +173,7 @@ def profile_pb(view: ProfileView) -> identity_pb2.ClientProfile:
         legal_name=profile.legal_name,
         preferred_name=profile.preferred_name or "",
         date_of_birth=time_pb2.LocalDate(year=dob.year, month=dob.month, day=dob.day),
-        home_state=jurisdiction_pb(profile.home_state),
+        home_state=jurisdiction_value(profile.home_state),
         time_zone=profile.time_zone,
         emergency_contact=identity_pb2.EmergencyContact(
             name=profile.emergency_contact.name, phone=profile.emergency_contact.phone
@@ -206,7 +195,7 @@ def document_pb(stored: StoredConsentDocument, *, with_content: bool = True) -> 
         version=doc.version,
         effective_time=ts(doc.effective_at),
         modalities=sorted(modality_pb(m) for m in doc.modalities),
-        jurisdictions=sorted(jurisdiction_pb(code) for code in doc.jurisdictions),
+        jurisdictions=sorted(jurisdiction_value(code) for code in doc.jurisdictions),
         title=stored.title,
         content=stored.content if with_content else "",
         content_sha256=doc.content_sha256,
@@ -220,7 +209,7 @@ def signature_pb(signature: ConsentSignature) -> identity_pb2.ConsentSignature:
         client_id=str(signature.client_id),
         document_id=str(signature.document_id),
         document_version=signature.document_version,
-        jurisdiction=jurisdiction_pb(signature.jurisdiction),
+        jurisdiction=jurisdiction_value(signature.jurisdiction),
         signer_role=signer_role_pb(signature.signer_role),
         method=method_pb(signature.method),
         signed_by=str(signature.signed_by),

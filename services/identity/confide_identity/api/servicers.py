@@ -12,6 +12,7 @@ from uuid import UUID
 from confide.identity.v1 import identity_pb2, identity_pb2_grpc
 from confide_chassis.auth import current_principal
 from confide_chassis.errors import ValidationCollector
+from confide_chassis.wire import datetime_of
 from confide_identity.api import convert
 from confide_identity.app.auth import AuthUseCases
 from confide_identity.app.care_teams import CareTeamUseCases
@@ -400,7 +401,7 @@ class ConsentServicer(identity_pb2_grpc.ConsentServiceServicer):
         stored = await self.consents.publish(
             current_principal(),
             version=doc.version,
-            effective_at=convert.from_ts(doc.effective_time) if doc.HasField("effective_time") else None,
+            effective_at=datetime_of(doc.effective_time) if doc.HasField("effective_time") else None,
             modalities=[convert.parse_modality_name(m) for m in doc.modalities],
             jurisdictions=[convert.jurisdiction_code(j) for j in doc.jurisdictions],
             title=title,

@@ -6,10 +6,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from uuid import UUID
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
-from confide.common.v1 import jurisdiction_pb2
 from confide.identity.v1 import events_pb2, identity_pb2
+from confide_chassis.wire import jurisdiction_value, timestamp
 from confide_identity.domain.care_team import CareTeamLink
 from confide_identity.domain.consent import (
     ConsentDocument,
@@ -25,22 +23,12 @@ REMOVED = events_pb2.CARE_TEAM_REMOVAL_REASON_REMOVED
 USER_DEACTIVATED = events_pb2.CARE_TEAM_REMOVAL_REASON_USER_DEACTIVATED
 
 
-def timestamp(moment: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
-
-
 def role_pb(role: Role) -> identity_pb2.Role.ValueType:
     return identity_pb2.Role.Value(f"ROLE_{role.value.upper()}")
 
 
 def roles_pb(roles: Iterable[Role]) -> list[identity_pb2.Role.ValueType]:
     return sorted(role_pb(role) for role in roles)
-
-
-def jurisdiction_pb(code: str) -> jurisdiction_pb2.Jurisdiction.ValueType:
-    return jurisdiction_pb2.Jurisdiction.Value(f"JURISDICTION_{code}")
 
 
 def payer_type_pb(payer: PayerType) -> identity_pb2.PayerType.ValueType:
@@ -110,7 +98,7 @@ def client_profile_changed(
         client_id=str(facts.client_id),
         practice_id=str(facts.practice_id),
         profile_version=version,
-        home_state=jurisdiction_pb(facts.home_state),
+        home_state=jurisdiction_value(facts.home_state),
         time_zone=facts.time_zone,
         payer_type=payer_type_pb(facts.payer_type),
         is_minor=facts.is_minor,
@@ -126,7 +114,7 @@ def consent_signed(signature: ConsentSignature, document: ConsentDocument) -> ev
         signature_id=str(signature.signature_id),
         document_id=str(signature.document_id),
         document_version=signature.document_version,
-        jurisdiction=jurisdiction_pb(signature.jurisdiction),
+        jurisdiction=jurisdiction_value(signature.jurisdiction),
         modalities=sorted(modality_pb(m) for m in document.modalities),
         signer_role=signer_role_pb(signature.signer_role),
         method=method_pb(signature.method),

@@ -19,10 +19,11 @@ import grpc
 from confide.compliance.v1 import authorization_pb2, authorization_pb2_grpc
 from confide_chassis.errors import PermissionDenied, Unauthenticated, Unavailable
 from confide_chassis.logging import get_logger
+from confide_chassis.wire import optional_timestamp
 from confide_scheduling.app.ports import AuthorizationQuery
 from confide_scheduling.domain.appointments import AuthorizationDecision
 from confide_scheduling.domain.catalog import Modality
-from confide_scheduling.mapping import state_to_pb, ts
+from confide_scheduling.mapping import state_to_pb
 
 log = get_logger(__name__)
 
@@ -81,7 +82,7 @@ class GrpcComplianceClient:
             clinician_id=str(query.clinician_id),
             client_jurisdiction=state_to_pb(query.client_state),
             clinician_jurisdiction=state_to_pb(query.clinician_state),
-            session_start=ts(query.session_start),
+            session_start=optional_timestamp(query.session_start),
             client_time_zone=query.client_time_zone,
             modality=_MODALITY[query.modality],
             existing_client=query.existing_client,
@@ -119,7 +120,7 @@ class GrpcComplianceClient:
             return frozenset()
         request = authorization_pb2.FindAuthorizedCliniciansRequest(
             client_jurisdiction=state_to_pb(client_state),
-            session_start=ts(session_start),
+            session_start=optional_timestamp(session_start),
             client_time_zone=client_time_zone,
             modality=_MODALITY[modality],
             clinician_ids=sorted(str(c) for c in clinician_ids),

@@ -19,6 +19,7 @@ from typing import Any
 
 from confide.scheduling.v1 import events_pb2
 from confide_chassis.logging import get_logger
+from confide_chassis.wire import optional_timestamp
 from confide_scheduling.app import booking, waitlist
 from confide_scheduling.app.context import Deps
 from confide_scheduling.app.offers import offer_freed_slot
@@ -26,7 +27,6 @@ from confide_scheduling.domain.appointments import CancelReason, expire_hold
 from confide_scheduling.domain.policy import CancelledBy
 from confide_scheduling.domain.reminders import due_reminders
 from confide_scheduling.domain.waitlist import FreedSlot
-from confide_scheduling.mapping import ts
 
 log = get_logger(__name__)
 
@@ -53,12 +53,12 @@ async def emit_due_reminders(deps: Deps, now: datetime) -> int:
                 events_pb2.ReminderDue(
                     appointment_id=str(a.id),
                     reminder_id=reminder.dedupe_key,
-                    start_time=ts(reminder.content.starts_at),
+                    start_time=optional_timestamp(reminder.content.starts_at),
                     offset_minutes=offset_minutes,
                     client_id=str(a.client_id),
                     clinician_id=str(a.clinician_id),
                     practice_id=rec.practice_id,
-                    occurred_at=ts(now),
+                    occurred_at=optional_timestamp(now),
                 )
             )
             await uow.commit()

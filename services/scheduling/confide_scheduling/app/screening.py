@@ -10,6 +10,7 @@ from confide.scheduling.v1 import events_pb2, scheduling_pb2
 from confide_chassis import audit
 from confide_chassis.errors import InvalidArgument, NotFound
 from confide_chassis.ids import new_id
+from confide_chassis.wire import optional_timestamp
 from confide_scheduling.app.context import Caller, Deps, audit_record
 from confide_scheduling.app.idempotency import IdempotencyScope, run_idempotent
 from confide_scheduling.app.ports import ScreeningRow
@@ -33,7 +34,6 @@ from confide_scheduling.mapping import (
     SELF_BOOKING_TO_PB,
     TRIAGE_TO_PB,
     set_ts,
-    ts,
 )
 
 pb = scheduling_pb2
@@ -140,7 +140,7 @@ async def submit(
                         rule_ids=list(outcome.rule_ids),
                         care_team_clinician_ids=[str(c) for c in team],
                         submitted_by=ACTOR_ROLE_TO_PB[role],
-                        occurred_at=ts(now),
+                        occurred_at=optional_timestamp(now),
                     )
                 )
             audit_record(

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from confide.scheduling.v1 import events_pb2, scheduling_pb2
+from confide_chassis.wire import optional_timestamp
 from confide_scheduling.app.ports import AppointmentRecord, ScheduleRecord, SeriesRecord
 from confide_scheduling.domain.availability import DateException, WeeklyRule
 from confide_scheduling.domain.billing_facts import CompletedSessionFacts
@@ -34,7 +35,6 @@ from confide_scheduling.mapping import (
     state_to_pb,
     time_of_day_to_pb,
     time_range_to_pb,
-    ts,
 )
 
 pb = scheduling_pb2
@@ -266,14 +266,14 @@ def booked_event(rec: AppointmentRecord, now: datetime) -> ev.AppointmentBooked:
         session_type_code=a.session_type.code,
         session_kind=KIND_TO_PB[a.session_type.kind],
         modality=MODALITY_TO_PB[a.modality],
-        start_time=ts(a.start),
-        end_time=ts(a.end),
+        start_time=optional_timestamp(a.start),
+        end_time=optional_timestamp(a.end),
         authorization_decision_id=a.authorization_decision_id or "",
         client_state=state_to_pb(rec.authorized_state),
         clinician_review_required=a.clinician_review_required,
         series_id=str(a.series_id) if a.series_id else "",
         booked_by=ACTOR_ROLE_TO_PB[rec.booked_by],
-        occurred_at=ts(now),
+        occurred_at=optional_timestamp(now),
     )
 
 
@@ -286,12 +286,12 @@ def rescheduled_event(
         practice_id=rec.practice_id,
         clinician_id=str(a.clinician_id),
         client_id=str(a.client_id),
-        previous_start_time=ts(previous_start),
-        start_time=ts(a.start),
-        end_time=ts(a.end),
+        previous_start_time=optional_timestamp(previous_start),
+        start_time=optional_timestamp(a.start),
+        end_time=optional_timestamp(a.end),
         authorization_decision_id=a.authorization_decision_id or "",
         rescheduled_by=ACTOR_ROLE_TO_PB[role],
-        occurred_at=ts(now),
+        occurred_at=optional_timestamp(now),
     )
 
 
@@ -304,11 +304,11 @@ def cancelled_event(
         practice_id=rec.practice_id,
         clinician_id=str(a.clinician_id),
         client_id=str(a.client_id),
-        start_time=ts(a.start),
+        start_time=optional_timestamp(a.start),
         late=outcome.late,
         notice_minutes=int(outcome.notice.total_seconds() // 60),
         fee_applies=outcome.fee.applies,
-        occurred_at=ts(now),
+        occurred_at=optional_timestamp(now),
     )
     if rec.cancelled_by is not None:
         out.cancelled_by = CANCELLED_BY_TO_PB[rec.cancelled_by]
@@ -336,12 +336,12 @@ def flagged_event(
         practice_id=rec.practice_id,
         clinician_id=str(a.clinician_id),
         client_id=str(a.client_id),
-        start_time=ts(a.start),
+        start_time=optional_timestamp(a.start),
         reason=reason,
         rule_ids=list(dict.fromkeys(rule_ids)),
         authorization_decision_id=decision_id or "",
         client_state=state_to_pb(client_state),
-        occurred_at=ts(now),
+        occurred_at=optional_timestamp(now),
     )
 
 
@@ -358,7 +358,7 @@ def started_event(rec: AppointmentRecord) -> ev.SessionStarted:
         client_state=state_to_pb(ci.location.state),
         at_home=ci.location.at_home,
         authorization_decision_id=ci.authorization_decision_id or "",
-        started_at=ts(_now_or(a.started_at)),
+        started_at=optional_timestamp(_now_or(a.started_at)),
     )
 
 
@@ -378,8 +378,8 @@ def completed_event(rec: AppointmentRecord, facts: CompletedSessionFacts) -> ev.
         at_home=facts.at_home,
         place_of_service=facts.place_of_service.value,
         modifier=facts.modifier.value if facts.modifier else "",
-        started_at=ts(facts.started_at),
-        completed_at=ts(facts.completed_at),
+        started_at=optional_timestamp(facts.started_at),
+        completed_at=optional_timestamp(facts.completed_at),
         authorization_decision_id=(ci.authorization_decision_id or "") if ci else "",
     )
 
@@ -402,9 +402,9 @@ def no_show_event(rec: AppointmentRecord, fee: FeeDecision, now: datetime) -> ev
         practice_id=rec.practice_id,
         clinician_id=str(a.clinician_id),
         client_id=str(a.client_id),
-        start_time=ts(a.start),
+        start_time=optional_timestamp(a.start),
         fee_applies=fee.applies,
-        occurred_at=ts(now),
+        occurred_at=optional_timestamp(now),
     )
     money_to_pb(out.fee, fee.amount)
     if fee.amount is None:

@@ -19,7 +19,6 @@ from uuid import UUID
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from confide.common.v1 import jurisdiction_pb2
 from confide.compliance.v1 import authorization_pb2
 from confide.compliance.v1 import events_pb2 as compliance_events
 from confide.identity.v1 import events_pb2 as identity_events
@@ -29,6 +28,7 @@ from confide_chassis.db import add_events
 from confide_chassis.events import ConsumedEvent
 from confide_chassis.ids import parse_id
 from confide_chassis.logging import get_logger
+from confide_chassis.wire import jurisdiction_code
 from confide_scheduling.app.ports import ClientProfile, ConsentRecord
 from confide_scheduling.app.reactions import flag_lost_authorization
 from confide_scheduling.db.repository import SqlRepository
@@ -74,16 +74,6 @@ def _id(value: str, what: str) -> UUID:
     return parsed
 
 
-def _state(value: int) -> str | None:
-    if value == jurisdiction_pb2.JURISDICTION_UNSPECIFIED:
-        return None
-    try:
-        name = jurisdiction_pb2.Jurisdiction.Name(value)  # type: ignore[arg-type]
-        return name.removeprefix("JURISDICTION_")
-    except ValueError:
-        return None
-
-
 def _time(value: Timestamp, fallback: datetime) -> datetime:
     if value.seconds == 0 and value.nanos == 0:
         return fallback
@@ -108,7 +98,7 @@ async def handle_identity(session: AsyncSession, event: ConsumedEvent) -> None:
             ClientProfile(
                 client_id=_id(profile.client_id, "client_id"),
                 practice_id=profile.practice_id,
-                home_state=_state(profile.home_state),
+                home_state=jurisdiction_code(profile.home_state),
                 time_zone=_zone_or_none(profile.time_zone),
                 payer_type=_PAYER.get(profile.payer_type, PayerType.SELF_PAY),
                 is_minor=profile.is_minor,
@@ -126,7 +116,7 @@ async def handle_identity(session: AsyncSession, event: ConsumedEvent) -> None:
                 practice_id=consent.practice_id,
                 document_id=consent.document_id,
                 document_version=consent.document_version,
-                jurisdiction=_state(consent.jurisdiction),
+                jurisdiction=jurisdiction_code(consent.jurisdiction),
                 modalities=frozenset(
                     _CONSENT_MODALITY[m] for m in consent.modalities if m in _CONSENT_MODALITY
                 ),
@@ -166,7 +156,7 @@ def compliance_handler(clock: Clock) -> Callable[[AsyncSession, ConsumedEvent], 
         flagged, events = await flag_lost_authorization(
             SqlRepository(session),
             clinician_id=clinician,
-            lost_states=[s for s in (_state(j) for j in change.lost_jurisdictions) if s],
+            lost_states=[s for s in (jurisdiction_code(j) for j in change.lost_jurisdictions) if s],
             modalities=[_COMPLIANCE_MODALITY[m] for m in change.modalities if m in _COMPLIANCE_MODALITY],
             effective_at=_time(change.effective_at, now),
             rule_ids=list(change.rule_ids),
