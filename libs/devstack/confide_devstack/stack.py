@@ -402,16 +402,7 @@ class LocalStack:
         return env
 
     async def _migrate(self, spec: ServiceSpec) -> None:
-        cfg = self.config
-        proc = _Proc(f"{spec.name}:mig", cfg.run_dir / "logs" / f"{spec.name}.migrate.log", self.out)
-        self._children.append(proc)
-        await proc.spawn([cfg.python, "-m", spec.module, "migrate"], self._service_env(spec), cfg.root)
-        code = await proc.wait()
-        if code != 0:
-            raise StackError(
-                f"`python -m {spec.module} migrate` failed (exit {code}); log {proc.log_path}:\n"
-                f"{tail(proc.log_path, 30)}"
-            )
+        await self._run_command(spec, "migrate")
         if await self._offers(spec, "seed-demo"):
             await self._run_command(spec, "seed-demo")
 
