@@ -16,8 +16,6 @@ from confide.common.v1 import jurisdiction_pb2, time_pb2
 
 _JURISDICTION_PREFIX = "JURISDICTION_"
 
-JurisdictionValue = jurisdiction_pb2.Jurisdiction.ValueType
-
 
 def timestamp(moment: datetime) -> Timestamp:
     """An aware datetime as a Timestamp (naive datetimes are refused: their zone is unknown)."""
@@ -41,7 +39,7 @@ def local_date(day: date) -> time_pb2.LocalDate:
     return time_pb2.LocalDate(year=day.year, month=day.month, day=day.day)
 
 
-def jurisdiction_value(code: str | None) -> JurisdictionValue:
+def jurisdiction_value(code: str | None) -> jurisdiction_pb2.Jurisdiction.ValueType:
     """A USPS code ("CA") as a Jurisdiction; UNSPECIFIED for none. ValueError for an unknown code."""
     if not code:
         return jurisdiction_pb2.JURISDICTION_UNSPECIFIED

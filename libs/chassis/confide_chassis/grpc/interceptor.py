@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from typing import Any
 
 import grpc
+from google.rpc import status_pb2
 
 from confide_chassis import errors, metrics
 from confide_chassis.auth import PUBLIC, Access, Principal, TokenVerifier, reset_principal, set_principal
@@ -61,14 +62,16 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         policy.check(principal)
         return principal
 
-    async def _fail(
-        self, context: grpc.aio.ServicerContext[Any, Any], exc: BaseException, method: str
-    ) -> None:
+    def _status_for(self, exc: BaseException, method: str) -> tuple[grpc.StatusCode, status_pb2.Status]:
+        """Domain errors keep their meaning; anything else is a bug: logged here, hidden from callers."""
         if isinstance(exc, errors.DomainError):
-            code, status = to_status(exc)
-        else:
-            log.error("unhandled error in RPC", method=method, error=type(exc).__name__, exc_info=exc)
-            code, status = internal_status()
+            return to_status(exc)
+        log.error("unhandled error in RPC", method=method, error=type(exc).__name__, exc_info=exc)
+        return internal_status()
+
+    async def _abort(
+        self, context: grpc.aio.ServicerContext[Any, Any], code: grpc.StatusCode, status: status_pb2.Status
+    ) -> None:
         await context.abort(
             code, status.message, trailing_metadata=((STATUS_DETAILS_KEY, status.SerializeToString()),)
         )
@@ -106,10 +109,8 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                     code = context.code() or grpc.StatusCode.UNKNOWN
                     raise
                 except Exception as exc:
-                    code = (
-                        to_status(exc)[0] if isinstance(exc, errors.DomainError) else grpc.StatusCode.INTERNAL
-                    )
-                    await self._fail(context, exc, method)
+                    code, status = self._status_for(exc, method)
+                    await self._abort(context, code, status)
                     raise  # unreachable: abort raises
                 finally:
                     if token is not None:
@@ -141,10 +142,8 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                     code = context.code() or grpc.StatusCode.UNKNOWN
                     raise
                 except Exception as exc:
-                    code = (
-                        to_status(exc)[0] if isinstance(exc, errors.DomainError) else grpc.StatusCode.INTERNAL
-                    )
-                    await self._fail(context, exc, method)
+                    code, status = self._status_for(exc, method)
+                    await self._abort(context, code, status)
                     raise
                 finally:
                     if token is not None:
