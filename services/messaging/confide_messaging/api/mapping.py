@@ -1,0 +1,231 @@
+"""Wire ↔ domain for the messaging API: requests → commands (every field checked here, at the edge,
+INVALID_ARGUMENT naming the field), domain records → response messages."""
+
+from __future__ import annotations
+
+import re
+from uuid import UUID
+
+from confide.messaging.v1 import messaging_pb2 as pb
+from confide_chassis.errors import ValidationCollector
+from confide_chassis.ids import parse_id
+from confide_chassis.wire import optional_timestamp, timestamp
+from confide_messaging.app.commands import AmendMessage, CreateThread, MarkRead, SendMessage
+from confide_messaging.app.events import AUTHOR_ROLE, MESSAGE_KIND
+from confide_messaging.app.messaging import ThreadView
+from confide_messaging.domain import crisis
+from confide_messaging.domain.threads import (
+    MAX_ATTACHMENT_BYTES,
+    MAX_ATTACHMENTS,
+    MAX_BODY_CHARS,
+    MAX_REASON_CHARS,
+    SHA256_HEX,
+    Attachment,
+    AuthorRole,
+    Message,
+    MessageKind,
+    ReadReceipt,
+)
+
+IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,62}$")
+SENDABLE_KINDS = {
+    pb.MESSAGE_KIND_LIVE_CHAT: MessageKind.LIVE_CHAT,
+    pb.MESSAGE_KIND_TEXT_THERAPY: MessageKind.TEXT_THERAPY,
+    pb.MESSAGE_KIND_EMAIL: MessageKind.EMAIL,
+}
+_CHANNEL = {
+    crisis.ResourceChannel.CALL: pb.CRISIS_CHANNEL_CALL,
+    crisis.ResourceChannel.TEXT: pb.CRISIS_CHANNEL_TEXT,
+    crisis.ResourceChannel.CHAT: pb.CRISIS_CHANNEL_CHAT,
+}
+
+
+def _id(errors: ValidationCollector, value: str, field: str) -> UUID:
+    parsed = parse_id(value)
+    if parsed is None:
+        errors.add(field, "must be a UUID")
+        return UUID(int=0)
+    return parsed
+
+
+def _key(errors: ValidationCollector, value: str) -> str:
+    errors.require(
+        IDEMPOTENCY_KEY.match(value) is not None,
+        "idempotency_key",
+        "8-128 characters of letters, digits and ._:-",
+    )
+    return value
+
+
+def _text(errors: ValidationCollector, value: str, field: str, limit: int) -> str:
+    if not value.strip():
+        errors.add(field, "must not be empty")
+    elif len(value) > limit:
+        errors.add(field, f"at most {limit} characters")
+    return value
+
+
+def _page(errors: ValidationCollector, value: int, default: int, limit: int) -> int:
+    if value < 0 or value > limit:
+        errors.add("page_size", f"0..{limit}")
+    return value or default
+
+
+def _attachments(errors: ValidationCollector, items: list[pb.Attachment]) -> tuple[Attachment, ...]:
+    if len(items) > MAX_ATTACHMENTS:
+        errors.add("attachments", f"at most {MAX_ATTACHMENTS}")
+        return ()
+    out: list[Attachment] = []
+    for i, a in enumerate(items):
+        path = f"attachments[{i}]"
+        errors.require(0 < len(a.object_key) <= 512, f"{path}.object_key", "1..512 characters")
+        errors.require(
+            SHA256_HEX.match(a.sha256) is not None, f"{path}.sha256", "64 lower-case hex characters"
+        )
+        errors.require(0 < a.size_bytes <= MAX_ATTACHMENT_BYTES, f"{path}.size_bytes", "1..104857600")
+        errors.require(
+            MEDIA_TYPE.match(a.media_type) is not None,
+            f"{path}.media_type",
+            "a media type like application/pdf",
+        )
+        out.append(Attachment(a.object_key, a.sha256, a.size_bytes, a.media_type))
+    return tuple(out)
+
+
+def create_thread(request: pb.CreateThreadRequest) -> CreateThread:
+    errors = ValidationCollector()
+    command = CreateThread(_id(errors, request.client_id, "client_id"), _key(errors, request.idempotency_key))
+    errors.raise_if_any()
+    return command
+
+
+def thread_id(request: pb.GetThreadRequest) -> UUID:
+    errors = ValidationCollector()
+    value = _id(errors, request.thread_id, "thread_id")
+    errors.raise_if_any()
+    return value
+
+
+def list_threads_limit(request: pb.ListThreadsRequest) -> int:
+    errors = ValidationCollector()
+    limit = _page(errors, request.page_size, 50, 100)
+    errors.raise_if_any()
+    return limit
+
+
+def send_message(request: pb.SendMessageRequest) -> SendMessage:
+    errors = ValidationCollector()
+    kind = SENDABLE_KINDS.get(request.kind)
+    if kind is None:
+        errors.add("kind", "LIVE_CHAT, TEXT_THERAPY or EMAIL")
+    command = SendMessage(
+        thread_id=_id(errors, request.thread_id, "thread_id"),
+        kind=kind or MessageKind.LIVE_CHAT,
+        body=_text(errors, request.body, "body", MAX_BODY_CHARS),
+        attachments=_attachments(errors, list(request.attachments)),
+        idempotency_key=_key(errors, request.idempotency_key),
+    )
+    errors.raise_if_any()
+    return command
+
+
+def amend_message(request: pb.AmendMessageRequest) -> AmendMessage:
+    errors = ValidationCollector()
+    command = AmendMessage(
+        message_id=_id(errors, request.message_id, "message_id"),
+        body=_text(errors, request.body, "body", MAX_BODY_CHARS),
+        reason=_text(errors, request.reason, "reason", MAX_REASON_CHARS),
+        idempotency_key=_key(errors, request.idempotency_key),
+    )
+    errors.raise_if_any()
+    return command
+
+
+def list_messages(request: pb.ListMessagesRequest) -> tuple[UUID, int, int]:
+    errors = ValidationCollector()
+    thread = _id(errors, request.thread_id, "thread_id")
+    errors.require(request.after_sequence >= 0, "after_sequence", "must not be negative")
+    limit = _page(errors, request.page_size, 100, 200)
+    errors.raise_if_any()
+    return thread, request.after_sequence, limit
+
+
+def mark_read(request: pb.MarkReadRequest) -> MarkRead:
+    errors = ValidationCollector()
+    thread = _id(errors, request.thread_id, "thread_id")
+    errors.require(request.up_to_sequence >= 1, "up_to_sequence", "must be at least 1")
+    errors.raise_if_any()
+    return MarkRead(thread, request.up_to_sequence)
+
+
+def stream_messages(request: pb.StreamMessagesRequest) -> tuple[UUID, int]:
+    errors = ValidationCollector()
+    thread = _id(errors, request.thread_id, "thread_id")
+    errors.require(request.after_sequence >= 0, "after_sequence", "must not be negative")
+    errors.raise_if_any()
+    return thread, request.after_sequence
+
+
+# --- responses -------------------------------------------------------------------------------------
+
+
+def message_pb(message: Message) -> pb.Message:
+    return pb.Message(
+        message_id=str(message.id),
+        thread_id=str(message.thread_id),
+        sequence=message.sequence,
+        kind=MESSAGE_KIND[message.kind],
+        author_id=str(message.author_id) if message.author_id else "",
+        author_role=AUTHOR_ROLE[message.author_role],
+        body=message.body,
+        attachments=[
+            pb.Attachment(
+                object_key=a.object_key, sha256=a.sha256, size_bytes=a.size_bytes, media_type=a.media_type
+            )
+            for a in message.attachments
+        ],
+        send_time=timestamp(message.sent_at),
+        amends_message_id=str(message.amends_message_id) if message.amends_message_id else "",
+        amendment_reason=message.amendment_reason or "",
+        amended_by_message_ids=[str(m) for m in message.amended_by],
+    )
+
+
+def participant_pb(user_id: UUID, role: AuthorRole, receipt: ReadReceipt | None) -> pb.Participant:
+    return pb.Participant(
+        user_id=str(user_id),
+        role=AUTHOR_ROLE[role],
+        last_read_sequence=receipt.last_read_sequence if receipt else 0,
+        read_time=optional_timestamp(receipt.read_at if receipt else None),
+    )
+
+
+def thread_pb(view: ThreadView) -> pb.Thread:
+    thread = view.thread
+    receipts = {r.participant_id: r for r in view.receipts}
+    participants = [participant_pb(thread.client_id, AuthorRole.CLIENT, receipts.get(thread.client_id))]
+    participants += [
+        participant_pb(c, AuthorRole.CLINICIAN, receipts.get(c))
+        for c in sorted(view.team.clinician_ids, key=str)
+    ]
+    return pb.Thread(
+        thread_id=str(thread.id),
+        practice_id=thread.practice_id,
+        client_id=str(thread.client_id),
+        participants=participants,
+        last_sequence=thread.last_sequence,
+        unread_count=view.unread_count,
+        create_time=timestamp(thread.created_at),
+        last_message_time=timestamp(thread.last_message_at or thread.created_at),
+    )
+
+
+def crisis_resource_pb(resource: crisis.CrisisResource) -> pb.CrisisResource:
+    return pb.CrisisResource(
+        code=resource.code,
+        name=resource.name,
+        channel=_CHANNEL[resource.channel],
+        contact=resource.contact,
+        instruction=resource.instruction,
+    )

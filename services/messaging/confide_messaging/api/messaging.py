@@ -1,0 +1,85 @@
+# ruff: noqa: N802 - servicer methods carry the RPC names
+"""The MessagingService servicer: map the request, call one use case, map the answer back."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+
+from confide.messaging.v1 import messaging_pb2 as pb
+from confide.messaging.v1 import messaging_pb2_grpc as pb_grpc
+from confide_chassis.auth import current_principal
+from confide_chassis.wire import optional_timestamp
+from confide_messaging import metrics
+from confide_messaging.api import mapping
+from confide_messaging.app.messaging import MessagingUseCases
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["MessagingService"].full_name
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+class MessagingServicer(pb_grpc.MessagingServiceServicer):
+    def __init__(self, messaging: MessagingUseCases) -> None:
+        self._messaging = messaging
+
+    async def CreateThread(
+        self, request: pb.CreateThreadRequest, context: Context
+    ) -> pb.CreateThreadResponse:
+        view = await self._messaging.create_thread(current_principal(), mapping.create_thread(request))
+        return pb.CreateThreadResponse(thread=mapping.thread_pb(view))
+
+    async def GetThread(self, request: pb.GetThreadRequest, context: Context) -> pb.GetThreadResponse:
+        view = await self._messaging.get_thread(current_principal(), mapping.thread_id(request))
+        return pb.GetThreadResponse(thread=mapping.thread_pb(view))
+
+    async def ListThreads(self, request: pb.ListThreadsRequest, context: Context) -> pb.ListThreadsResponse:
+        views = await self._messaging.list_threads(current_principal(), mapping.list_threads_limit(request))
+        return pb.ListThreadsResponse(threads=[mapping.thread_pb(v) for v in views])
+
+    async def SendMessage(self, request: pb.SendMessageRequest, context: Context) -> pb.SendMessageResponse:
+        sent = await self._messaging.send(current_principal(), mapping.send_message(request))
+        response = pb.SendMessageResponse(message=mapping.message_pb(sent.message))
+        if sent.crisis is not None:
+            response.crisis_resources.extend(mapping.crisis_resource_pb(r) for r in sent.crisis.resources)
+            response.crisis_message.CopyFrom(mapping.message_pb(sent.crisis.message))
+            response.risk_flag_id = str(sent.crisis.risk_flag_id)
+        return response
+
+    async def AmendMessage(
+        self, request: pb.AmendMessageRequest, context: Context
+    ) -> pb.AmendMessageResponse:
+        amendment = await self._messaging.amend(current_principal(), mapping.amend_message(request))
+        return pb.AmendMessageResponse(amendment=mapping.message_pb(amendment))
+
+    async def ListMessages(
+        self, request: pb.ListMessagesRequest, context: Context
+    ) -> pb.ListMessagesResponse:
+        thread, after, limit = mapping.list_messages(request)
+        page = await self._messaging.list_messages(current_principal(), thread, after, limit)
+        return pb.ListMessagesResponse(
+            messages=[mapping.message_pb(m) for m in page.messages], last_sequence=page.last_sequence
+        )
+
+    async def MarkRead(self, request: pb.MarkReadRequest, context: Context) -> pb.MarkReadResponse:
+        receipt, unread = await self._messaging.mark_read(current_principal(), mapping.mark_read(request))
+        principal = current_principal()
+        participant = pb.Participant(
+            user_id=principal.subject,
+            last_read_sequence=receipt.last_read_sequence,
+            read_time=optional_timestamp(receipt.read_at),
+        )
+        return pb.MarkReadResponse(participant=participant, unread_count=unread)
+
+    async def StreamMessages(
+        self, request: pb.StreamMessagesRequest, context: Context
+    ) -> AsyncIterator[pb.StreamMessagesResponse]:
+        thread, after = mapping.stream_messages(request)
+        metrics.live_streams.inc()
+        try:
+            async for message in self._messaging.stream(current_principal(), thread, after):
+                yield pb.StreamMessagesResponse(message=mapping.message_pb(message))
+        finally:
+            metrics.live_streams.dec()

@@ -1,0 +1,426 @@
+"""One repository per aggregate, each on the unit of work's session. Bodies are sealed here, on the
+way in, and opened on the way out: the database only ever sees ciphertext (db/envelope.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from confide_chassis.errors import NotFound
+from confide_messaging.app.ports import ClientProfile, RiskFlag
+from confide_messaging.db import tables as t
+from confide_messaging.db.envelope import KeyRing, WrappedKey, body_aad, open_text, seal_text
+from confide_messaging.domain.threads import (
+    Attachment,
+    AuthorRole,
+    CareTeam,
+    Message,
+    MessageKind,
+    ReadReceipt,
+    Thread,
+)
+
+
+def _thread(row: Any) -> Thread:
+    return Thread(
+        id=row.id,
+        practice_id=row.practice_id,
+        client_id=row.client_id,
+        created_at=row.created_at,
+        last_sequence=row.last_sequence,
+        last_message_at=row.last_message_at,
+    )
+
+
+class SqlThreads:
+    def __init__(self, session: AsyncSession, keys: KeyRing) -> None:
+        self._session = session
+        self._keys = keys
+
+    async def add(self, thread: Thread, *, created_by: UUID, create_key: str | None) -> None:
+        _, wrapped = self._keys.new_data_key(thread.id)
+        await self._session.execute(
+            insert(t.threads).values(
+                id=thread.id,
+                practice_id=thread.practice_id,
+                client_id=thread.client_id,
+                created_by=created_by,
+                create_key=create_key,
+                created_at=thread.created_at,
+                last_sequence=0,
+            )
+        )
+        await self._session.execute(
+            insert(t.thread_keys).values(
+                thread_id=thread.id,
+                kek_id=wrapped.kek_id,
+                wrapped_key=wrapped.wrapped,
+                created_at=thread.created_at,
+            )
+        )
+
+    async def by_create_key(self, created_by: UUID, create_key: str) -> Thread | None:
+        row = (
+            await self._session.execute(
+                select(t.threads).where(
+                    t.threads.c.created_by == created_by, t.threads.c.create_key == create_key
+                )
+            )
+        ).first()
+        return _thread(row) if row else None
+
+    async def get(self, thread_id: UUID) -> Thread:
+        row = (await self._session.execute(select(t.threads).where(t.threads.c.id == thread_id))).first()
+        if row is None:
+            raise NotFound("thread not found")
+        return _thread(row)
+
+    async def next_sequence(self, thread_id: UUID, now: datetime) -> int:
+        # The row lock is held to commit, so a second sender of the same thread waits: sequences
+        # are gap-free and become visible in order (what the live stream relies on).
+        sequence = (
+            await self._session.execute(
+                update(t.threads)
+                .where(t.threads.c.id == thread_id)
+                .values(last_sequence=t.threads.c.last_sequence + 1, last_message_at=now)
+                .returning(t.threads.c.last_sequence)
+            )
+        ).scalar_one()
+        return int(sequence)
+
+    async def of_client(self, client_id: UUID, limit: int) -> list[Thread]:
+        rows = await self._session.execute(
+            select(t.threads)
+            .where(t.threads.c.client_id == client_id)
+            .order_by(func.coalesce(t.threads.c.last_message_at, t.threads.c.created_at).desc())
+            .limit(limit)
+        )
+        return [_thread(r) for r in rows]
+
+    async def of_clinician(self, clinician_id: UUID, practice_id: str, limit: int) -> list[Thread]:
+        links = t.care_team_links
+        on_team = (
+            select(links.c.link_id)
+            .where(
+                links.c.client_id == t.threads.c.client_id,
+                links.c.clinician_id == clinician_id,
+                links.c.active.is_(True),
+                links.c.practice_id == practice_id,
+            )
+            .exists()
+        )
+        rows = await self._session.execute(
+            select(t.threads)
+            .where(on_team, t.threads.c.practice_id == practice_id)
+            .order_by(func.coalesce(t.threads.c.last_message_at, t.threads.c.created_at).desc())
+            .limit(limit)
+        )
+        return [_thread(r) for r in rows]
+
+
+class SqlMessages:
+    def __init__(self, session: AsyncSession, keys: KeyRing) -> None:
+        self._session = session
+        self._keys = keys
+
+    async def _data_key(self, thread_id: UUID) -> bytes:
+        row = (
+            await self._session.execute(
+                select(t.thread_keys.c.kek_id, t.thread_keys.c.wrapped_key).where(
+                    t.thread_keys.c.thread_id == thread_id
+                )
+            )
+        ).one()
+        return self._keys.data_key(thread_id, WrappedKey(row.kek_id, row.wrapped_key))
+
+    async def add(self, message: Message, *, idempotency_key: str | None) -> None:
+        key = await self._data_key(message.thread_id)
+        reason = (
+            seal_text(key, message.amendment_reason, body_aad(message.thread_id, message.id, "reason"))
+            if message.amendment_reason is not None
+            else None
+        )
+        await self._session.execute(
+            insert(t.messages).values(
+                id=message.id,
+                thread_id=message.thread_id,
+                sequence=message.sequence,
+                kind=message.kind.value,
+                author_id=message.author_id,
+                author_role=message.author_role.value,
+                body_sealed=seal_text(key, message.body, body_aad(message.thread_id, message.id)),
+                attachments=[
+                    {
+                        "object_key": a.object_key,
+                        "sha256": a.sha256,
+                        "size_bytes": a.size_bytes,
+                        "media_type": a.media_type,
+                    }
+                    for a in message.attachments
+                ],
+                sent_at=message.sent_at,
+                amends_message_id=message.amends_message_id,
+                reason_sealed=reason,
+                idempotency_key=idempotency_key,
+            )
+        )
+
+    async def _load(self, rows: list[Any]) -> list[Message]:
+        if not rows:
+            return []
+        ids = [r.id for r in rows]
+        amended: dict[UUID, list[UUID]] = {}
+        found = await self._session.execute(
+            select(t.messages.c.amends_message_id, t.messages.c.id)
+            .where(t.messages.c.amends_message_id.in_(ids))
+            .order_by(t.messages.c.sequence)
+        )
+        for original, amendment in found:
+            amended.setdefault(original, []).append(amendment)
+        keys: dict[UUID, bytes] = {}
+        out: list[Message] = []
+        for r in rows:
+            if r.thread_id not in keys:
+                keys[r.thread_id] = await self._data_key(r.thread_id)
+            key = keys[r.thread_id]
+            out.append(
+                Message(
+                    id=r.id,
+                    thread_id=r.thread_id,
+                    sequence=r.sequence,
+                    kind=MessageKind(r.kind),
+                    author_id=r.author_id,
+                    author_role=AuthorRole(r.author_role),
+                    body=open_text(key, r.body_sealed, body_aad(r.thread_id, r.id)),
+                    sent_at=r.sent_at,
+                    attachments=tuple(Attachment(**a) for a in r.attachments),
+                    amends_message_id=r.amends_message_id,
+                    amendment_reason=(
+                        open_text(key, r.reason_sealed, body_aad(r.thread_id, r.id, "reason"))
+                        if r.reason_sealed is not None
+                        else None
+                    ),
+                    amended_by=tuple(amended.get(r.id, ())),
+                )
+            )
+        return out
+
+    async def get(self, message_id: UUID) -> Message:
+        rows = list(await self._session.execute(select(t.messages).where(t.messages.c.id == message_id)))
+        if not rows:
+            raise NotFound("message not found")
+        return (await self._load(rows))[0]
+
+    async def by_key(self, author_id: UUID, idempotency_key: str) -> Message | None:
+        rows = list(
+            await self._session.execute(
+                select(t.messages).where(
+                    t.messages.c.author_id == author_id, t.messages.c.idempotency_key == idempotency_key
+                )
+            )
+        )
+        return (await self._load(rows))[0] if rows else None
+
+    async def after(self, thread_id: UUID, after_sequence: int, limit: int) -> list[Message]:
+        rows = list(
+            await self._session.execute(
+                select(t.messages)
+                .where(t.messages.c.thread_id == thread_id, t.messages.c.sequence > after_sequence)
+                .order_by(t.messages.c.sequence)
+                .limit(limit)
+            )
+        )
+        return await self._load(rows)
+
+    async def count_from_others_after(self, thread_id: UUID, reader: UUID, after_sequence: int) -> int:
+        count = (
+            await self._session.execute(
+                select(func.count())
+                .select_from(t.messages)
+                .where(
+                    t.messages.c.thread_id == thread_id,
+                    t.messages.c.sequence > after_sequence,
+                    or_(t.messages.c.author_id.is_(None), t.messages.c.author_id != reader),
+                )
+            )
+        ).scalar_one()
+        return int(count)
+
+
+class SqlReads:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def receipts(self, thread_id: UUID) -> list[ReadReceipt]:
+        rows = await self._session.execute(
+            select(t.thread_reads).where(t.thread_reads.c.thread_id == thread_id)
+        )
+        return [ReadReceipt(r.participant_id, r.last_read_sequence, r.read_at) for r in rows]
+
+    async def last_read(self, thread_id: UUID, participant_id: UUID) -> int:
+        value = (
+            await self._session.execute(
+                select(t.thread_reads.c.last_read_sequence).where(
+                    t.thread_reads.c.thread_id == thread_id, t.thread_reads.c.participant_id == participant_id
+                )
+            )
+        ).scalar()
+        return int(value or 0)
+
+    async def mark(self, thread_id: UUID, participant_id: UUID, sequence: int, now: datetime) -> ReadReceipt:
+        statement = pg_insert(t.thread_reads).values(
+            thread_id=thread_id, participant_id=participant_id, last_read_sequence=sequence, read_at=now
+        )
+        current = t.thread_reads.c
+        upsert = statement.on_conflict_do_update(
+            index_elements=[current.thread_id, current.participant_id],
+            set_={"last_read_sequence": func.greatest(current.last_read_sequence, sequence), "read_at": now},
+        ).returning(current.last_read_sequence, current.read_at)
+        row = (await self._session.execute(upsert)).one()
+        return ReadReceipt(participant_id, int(row.last_read_sequence), row.read_at)
+
+
+class SqlCareTeams:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def team(self, client_id: UUID) -> CareTeam:
+        links, gone = t.care_team_links, t.deactivated_users
+        rows = await self._session.execute(
+            select(links.c.clinician_id)
+            .where(links.c.client_id == client_id, links.c.active.is_(True))
+            .where(~select(gone.c.user_id).where(gone.c.user_id == links.c.clinician_id).exists())
+        )
+        return CareTeam(client_id, frozenset(r.clinician_id for r in rows))
+
+    async def is_deactivated(self, user_id: UUID) -> bool:
+        found = await self._session.execute(
+            select(t.deactivated_users.c.user_id).where(t.deactivated_users.c.user_id == user_id)
+        )
+        return found.first() is not None
+
+    async def profile(self, client_id: UUID) -> ClientProfile | None:
+        row = (
+            await self._session.execute(
+                select(t.client_profiles).where(t.client_profiles.c.client_id == client_id)
+            )
+        ).first()
+        if row is None:
+            return None
+        return ClientProfile(
+            row.client_id, row.practice_id, row.time_zone, row.home_state, row.profile_version
+        )
+
+    async def set_link(
+        self,
+        *,
+        link_id: str,
+        client_id: UUID,
+        clinician_id: UUID,
+        practice_id: str,
+        active: bool,
+        changed_at: datetime,
+    ) -> None:
+        links = t.care_team_links
+        statement = pg_insert(links).values(
+            link_id=link_id,
+            client_id=client_id,
+            clinician_id=clinician_id,
+            practice_id=practice_id,
+            active=active,
+            changed_at=changed_at,
+        )
+        # Events of one client arrive in order (keyed by client_id); the newer fact wins regardless.
+        await self._session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[links.c.link_id],
+                set_={"active": active, "changed_at": changed_at},
+                where=links.c.changed_at <= changed_at,
+            )
+        )
+
+    async def deactivate(self, user_id: UUID, practice_id: str, at: datetime) -> None:
+        await self._session.execute(
+            pg_insert(t.deactivated_users)
+            .values(user_id=user_id, practice_id=practice_id, deactivated_at=at)
+            .on_conflict_do_nothing()
+        )
+
+    async def upsert_profile(self, profile: ClientProfile) -> None:
+        profiles = t.client_profiles
+        statement = pg_insert(profiles).values(
+            client_id=profile.client_id,
+            practice_id=profile.practice_id,
+            time_zone=profile.time_zone,
+            home_state=profile.home_state,
+            profile_version=profile.profile_version,
+        )
+        await self._session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[profiles.c.client_id],
+                set_={
+                    "practice_id": profile.practice_id,
+                    "time_zone": profile.time_zone,
+                    "home_state": profile.home_state,
+                    "profile_version": profile.profile_version,
+                },
+                where=profiles.c.profile_version < profile.profile_version,
+            )
+        )
+
+
+class SqlRiskFlags:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, flag: RiskFlag) -> None:
+        await self._session.execute(
+            insert(t.risk_flags).values(
+                id=flag.id,
+                thread_id=flag.thread_id,
+                message_id=flag.message_id,
+                crisis_message_id=flag.crisis_message_id,
+                client_id=flag.client_id,
+                practice_id=flag.practice_id,
+                rule_codes=list(flag.rule_codes),
+                signals=list(flag.signals),
+                created_at=flag.created_at,
+            )
+        )
+
+    async def for_message(self, message_id: UUID) -> RiskFlag | None:
+        row = (
+            await self._session.execute(select(t.risk_flags).where(t.risk_flags.c.message_id == message_id))
+        ).first()
+        if row is None:
+            return None
+        return RiskFlag(
+            row.id, row.thread_id, row.message_id, row.crisis_message_id, row.client_id, row.practice_id,
+            tuple(row.rule_codes), tuple(row.signals), row.created_at,
+        )  # fmt: skip
+
+
+async def rewrap_thread_keys(session: AsyncSession, keys: KeyRing, now: datetime, batch: int = 100) -> int:
+    """Re-wrap up to `batch` data keys not yet under the active KEK; returns how many (0 = done).
+    SKIP LOCKED lets several operators (or a retry) run side by side; bodies are not touched."""
+    rows = list(
+        await session.execute(
+            select(t.thread_keys)
+            .where(t.thread_keys.c.kek_id != keys.active_kek_id)
+            .limit(batch)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    for row in rows:
+        wrapped = keys.rewrap(row.thread_id, WrappedKey(row.kek_id, row.wrapped_key))
+        await session.execute(
+            update(t.thread_keys)
+            .where(and_(t.thread_keys.c.thread_id == row.thread_id, t.thread_keys.c.kek_id == row.kek_id))
+            .values(kek_id=wrapped.kek_id, wrapped_key=wrapped.wrapped, rewrapped_at=now)
+        )
+    return len(rows)

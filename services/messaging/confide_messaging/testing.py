@@ -1,0 +1,191 @@
+"""Helpers for integration tests: migrate, start in-process (several replicas on one database),
+produce identity events, sign tokens. Pure plumbing around the public pieces; imports no other service."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from confide.common.v1 import jurisdiction_pb2
+from confide.identity.v1 import events_pb2 as identity_events
+from confide_chassis import migrations
+from confide_chassis.auth import StaticJwks, TokenVerifier
+from confide_chassis.events import OutgoingEvent, build_headers
+from confide_chassis.service import RunningService, start
+from confide_messaging.app.context import AppContext
+from confide_messaging.settings import MessagingSettings
+from confide_messaging.wiring import MIGRATIONS, build_spec
+
+
+def new_kek() -> str:
+    return base64.b64encode(os.urandom(32)).decode()
+
+
+async def migrate(database_url: str) -> None:
+    await asyncio.to_thread(migrations.upgrade, MIGRATIONS, database_url)
+
+
+def settings_for_tests(database_url: str, bootstrap_servers: str, **overrides: Any) -> MessagingSettings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "kafka_bootstrap_servers": bootstrap_servers,
+        "grpc_port": 0,
+        "metrics_port": 0,
+        "readiness_interval_seconds": 0.3,
+        "outbox_poll_interval_seconds": 0.2,
+        "consumer_backoff_initial_seconds": 0.05,
+        "keks": f"test-1:{new_kek()}",
+    }
+    values.update(overrides)
+    return MessagingSettings(**values)
+
+
+@dataclass
+class StartedMessaging:
+    running: RunningService
+    app: AppContext
+
+    @property
+    def port(self) -> int:
+        return self.running.port
+
+
+async def start_messaging(
+    database_url: str,
+    bootstrap_servers: str,
+    *,
+    verifier: TokenVerifier | None = None,
+    clock: Callable[[], datetime] | None = None,
+    migrate_first: bool = True,
+    **overrides: Any,
+) -> StartedMessaging:
+    if migrate_first:
+        await migrate(database_url)
+    captured: list[AppContext] = []
+    spec = build_spec(clock=clock or (lambda: datetime.now(UTC)), on_configured=captured.append)
+    running = await start(
+        spec, settings_for_tests(database_url, bootstrap_servers, **overrides), verifier=verifier
+    )
+    return StartedMessaging(running, captured[0])
+
+
+def ts(value: datetime) -> Timestamp:
+    out = Timestamp()
+    out.FromDatetime(value.astimezone(UTC))
+    return out
+
+
+async def produce(producer: AIOKafkaProducer, message: Message, *, source: str = "//confide/identity") -> str:
+    """Publish an event exactly as a Confide outbox relay would (key, CloudEvents headers)."""
+    event = OutgoingEvent.from_message(message)
+    headers = build_headers(
+        event_id=event.event_id, event_type=event.event_type, source=source, occurred_at=event.occurred_at
+    )
+    await producer.send_and_wait(event.topic, value=event.payload, key=event.key.encode(), headers=headers)
+    return event.event_id
+
+
+def care_team_assigned(client_id: str, practice_id: str, clinician_id: str, link_id: str) -> Message:
+    return identity_events.CareTeamAssigned(
+        client_id=client_id,
+        practice_id=practice_id,
+        link_id=link_id,
+        clinician_id=clinician_id,
+        assigned_by=str(uuid.uuid4()),
+        occurred_at=ts(datetime.now(UTC)),
+    )
+
+
+def care_team_removed(client_id: str, practice_id: str, clinician_id: str, link_id: str) -> Message:
+    return identity_events.CareTeamRemoved(
+        client_id=client_id,
+        practice_id=practice_id,
+        link_id=link_id,
+        clinician_id=clinician_id,
+        reason=identity_events.CARE_TEAM_REMOVAL_REASON_REMOVED,
+        removed_by=str(uuid.uuid4()),
+        occurred_at=ts(datetime.now(UTC)),
+    )
+
+
+def profile_changed(
+    client_id: str, practice_id: str, *, state: str = "CO", time_zone: str = "America/Denver"
+) -> Message:
+    return identity_events.ClientProfileChanged(
+        client_id=client_id,
+        practice_id=practice_id,
+        profile_version=1,
+        home_state=jurisdiction_pb2.Jurisdiction.Value(f"JURISDICTION_{state}"),
+        time_zone=time_zone,
+        occurred_at=ts(datetime.now(UTC)),
+    )
+
+
+def user_deactivated(user_id: str, practice_id: str) -> Message:
+    return identity_events.UserDeactivated(
+        user_id=user_id,
+        practice_id=practice_id,
+        deactivated_by=str(uuid.uuid4()),
+        occurred_at=ts(datetime.now(UTC)),
+    )
+
+
+async def eventually(check: Callable[[], Any], *, wait_seconds: float = 20.0, interval: float = 0.1) -> Any:
+    """Await ``check()`` (sync or async) until it returns a truthy value."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        value = check()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(interval)
+
+
+class TokenFactory:
+    """Signs access tokens the way identity does (Ed25519, kid header) for one test key."""
+
+    def __init__(self, kid: str = "messaging-test") -> None:
+        import jwt
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        self._key = Ed25519PrivateKey.generate()
+        self._kid = kid
+        public = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(self._key.public_key()))
+        self.jwks = {"keys": [{**public, "kid": kid}]}
+        self.verifier = TokenVerifier(StaticJwks(self.jwks), issuer="confide-identity", audience="confide")
+
+    def token(self, subject: str, practice: str, roles: Sequence[str], *, mfa: bool = True) -> str:
+        import jwt
+
+        now = int(time.time())
+        claims = {
+            "sub": subject,
+            "practice": practice,
+            "roles": list(roles),
+            "mfa": mfa,
+            "iat": now,
+            "exp": now + 900,
+            "iss": "confide-identity",
+            "aud": "confide",
+        }
+        return jwt.encode(claims, self._key, algorithm="EdDSA", headers={"kid": self._kid})
+
+    def metadata(
+        self, subject: str, practice: str, *roles: str, mfa: bool = True
+    ) -> tuple[tuple[str, str], ...]:
+        return (("authorization", f"Bearer {self.token(subject, practice, roles, mfa=mfa)}"),)

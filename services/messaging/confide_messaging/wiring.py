@@ -1,0 +1,134 @@
+"""The messaging service process: ``SPEC`` for ``confide_chassis.service.main`` and for tests.
+
+    python -m confide_messaging serve        # gRPC + outbox relay + identity projection + live-stream LISTEN
+    python -m confide_messaging migrate      # Alembic upgrade head
+    python -m confide_messaging rotate-kek   # re-wrap every thread key under MESSAGING_ACTIVE_KEK_ID
+
+The ONE module that builds adapters, the AppContext, use cases, servicers, consumers and jobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from confide.messaging.v1 import messaging_pb2_grpc as pb_grpc
+from confide_chassis import db
+from confide_chassis.auth import Access, allow
+from confide_chassis.logging import get_logger
+from confide_chassis.service import ServiceContext, ServiceSpec
+from confide_chassis.settings import ConfigurationError, ServiceSettings
+from confide_messaging.api.messaging import SERVICE_NAME, MessagingServicer
+from confide_messaging.app.context import AppContext, utc_now
+from confide_messaging.app.messaging import MessagingUseCases
+from confide_messaging.db.envelope import KeyRing
+from confide_messaging.db.repositories import SqlCareTeams, rewrap_thread_keys
+from confide_messaging.db.uow import SqlMessagingUnitOfWork
+from confide_messaging.db.wakeups import PgThreadWakeups
+from confide_messaging.events.consumers import IDENTITY_TOPICS, identity_handler
+from confide_messaging.settings import MessagingSettings
+
+log = get_logger(__name__)
+
+MIGRATIONS = Path(
+    os.environ.get("MESSAGING_MIGRATIONS_DIR") or Path(__file__).resolve().parent.parent / "migrations"
+)
+
+CLIENT, CLINICIAN = "client", "clinician"
+PARTICIPANT = allow(CLIENT, CLINICIAN)
+
+# Who may call (roles); who may see a given thread is the domain rule in domain/threads.py.
+ACCESS: dict[str, Access] = {
+    "CreateThread": PARTICIPANT,
+    "GetThread": PARTICIPANT,
+    "ListThreads": PARTICIPANT,
+    "SendMessage": PARTICIPANT,
+    "AmendMessage": PARTICIPANT,
+    "ListMessages": PARTICIPANT,
+    "MarkRead": PARTICIPANT,
+    "StreamMessages": PARTICIPANT,
+}
+
+
+def messaging_settings(settings: ServiceSettings) -> MessagingSettings:
+    if isinstance(settings, MessagingSettings):
+        return settings
+    return MessagingSettings.model_validate(settings.model_dump())
+
+
+def key_ring(settings: MessagingSettings) -> KeyRing:
+    """KEKs from MESSAGING_KEKS; a fixed development KEK only in dev mode (`make run`)."""
+    if settings.keks is not None and settings.keks.get_secret_value().strip():
+        return KeyRing.parse(settings.keks.get_secret_value(), settings.active_kek_id)
+    if settings.dev_mode:
+        log.warning("MESSAGING_KEKS unset: using the development KEK (dev mode only)")
+        return KeyRing.development()
+    raise ConfigurationError("MESSAGING_KEKS is required (or MESSAGING_DEV_MODE=true for a dev stack)")
+
+
+def build_spec(
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    on_configured: Callable[[AppContext], None] | None = None,
+) -> ServiceSpec:
+    """The service spec; the keyword arguments are for tests."""
+
+    async def configure(ctx: ServiceContext) -> None:
+        settings = messaging_settings(ctx.settings)
+        keys = key_ring(settings)
+        sessions = ctx.require_sessions()
+        assert ctx.engine is not None
+        wakeups = PgThreadWakeups(ctx.engine)
+        app = AppContext(
+            uow=lambda: SqlMessagingUnitOfWork(sessions, keys),
+            wakeups=wakeups,
+            clock=clock,
+            stream_poll_seconds=settings.stream_poll_seconds,
+        )
+        pb_grpc.add_MessagingServiceServicer_to_server(MessagingServicer(MessagingUseCases(app)), ctx.server)
+        ctx.add_grpc_service(SERVICE_NAME, ACCESS)
+        ctx.add_consumer("identity-projections", IDENTITY_TOPICS, identity_handler(SqlCareTeams))
+        ctx.add_background("live-stream-listen", wakeups.run)
+        if on_configured is not None:
+            on_configured(app)
+
+    return ServiceSpec(
+        name="messaging",
+        settings_type=MessagingSettings,
+        configure=configure,
+        migrations=MIGRATIONS,
+        commands={"rotate-kek": rotate_kek_command},
+    )
+
+
+async def rotate_kek(settings: MessagingSettings, clock: Callable[[], datetime] = utc_now) -> int:
+    """Re-wrap every thread data key under the active KEK, in small transactions (no downtime:
+    readers unwrap with whichever configured KEK a key names). Returns how many keys moved."""
+    if not settings.database_url:
+        raise ConfigurationError("MESSAGING_DATABASE_URL is required")
+    keys = key_ring(settings)
+    engine = db.create_engine(settings.database_url)
+    sessions = db.session_factory(engine)
+    moved = 0
+    try:
+        while True:
+            async with sessions() as session, session.begin():
+                count = await rewrap_thread_keys(session, keys, clock())
+            moved += count
+            if count == 0:
+                return moved
+    finally:
+        await engine.dispose()
+
+
+def rotate_kek_command(settings: ServiceSettings, args: list[str]) -> int:
+    moved = asyncio.run(rotate_kek(messaging_settings(settings)))
+    sys.stdout.write(f"re-wrapped {moved} thread keys under the active KEK\n")
+    return 0
+
+
+SPEC = build_spec()
