@@ -18,11 +18,10 @@ from pathlib import Path
 
 from confide.messaging.v1 import messaging_pb2_grpc as pb_grpc
 from confide_chassis import db
-from confide_chassis.auth import Access, allow
 from confide_chassis.logging import get_logger
 from confide_chassis.service import ServiceContext, ServiceSpec
 from confide_chassis.settings import ConfigurationError, ServiceSettings
-from confide_messaging.api.messaging import SERVICE_NAME, MessagingServicer
+from confide_messaging.api.messaging import SERVICE, MessagingServicer
 from confide_messaging.app.context import AppContext, utc_now
 from confide_messaging.app.messaging import MessagingUseCases
 from confide_messaging.db.envelope import KeyRing
@@ -37,21 +36,6 @@ log = get_logger(__name__)
 MIGRATIONS = Path(
     os.environ.get("MESSAGING_MIGRATIONS_DIR") or Path(__file__).resolve().parent.parent / "migrations"
 )
-
-CLIENT, CLINICIAN = "client", "clinician"
-PARTICIPANT = allow(CLIENT, CLINICIAN)
-
-# Who may call (roles); who may see a given thread is the domain rule in domain/threads.py.
-ACCESS: dict[str, Access] = {
-    "CreateThread": PARTICIPANT,
-    "GetThread": PARTICIPANT,
-    "ListThreads": PARTICIPANT,
-    "SendMessage": PARTICIPANT,
-    "AmendMessage": PARTICIPANT,
-    "ListMessages": PARTICIPANT,
-    "MarkRead": PARTICIPANT,
-    "StreamMessages": PARTICIPANT,
-}
 
 
 def messaging_settings(settings: ServiceSettings) -> MessagingSettings:
@@ -90,7 +74,7 @@ def build_spec(
             stream_poll_seconds=settings.stream_poll_seconds,
         )
         pb_grpc.add_MessagingServiceServicer_to_server(MessagingServicer(MessagingUseCases(app)), ctx.server)
-        ctx.add_grpc_service(SERVICE_NAME, ACCESS)
+        ctx.add_grpc_service(SERVICE)  # who may call: the access option on each RPC
         ctx.add_consumer("identity-projections", IDENTITY_TOPICS, identity_handler(SqlCareTeams))
         ctx.add_background("live-stream-listen", wakeups.run)
         if on_configured is not None:

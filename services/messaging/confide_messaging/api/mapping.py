@@ -27,7 +27,6 @@ from confide_messaging.domain.threads import (
     ReadReceipt,
 )
 
-IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,62}$")
 SENDABLE_KINDS = {
     pb.MESSAGE_KIND_LIVE_CHAT: MessageKind.LIVE_CHAT,
@@ -47,15 +46,6 @@ def _id(errors: ValidationCollector, value: str, field: str) -> UUID:
         errors.add(field, "must be a UUID")
         return UUID(int=0)
     return parsed
-
-
-def _key(errors: ValidationCollector, value: str) -> str:
-    errors.require(
-        IDEMPOTENCY_KEY.match(value) is not None,
-        "idempotency_key",
-        "8-128 characters of letters, digits and ._:-",
-    )
-    return value
 
 
 def _text(errors: ValidationCollector, value: str, field: str, limit: int) -> str:
@@ -95,7 +85,7 @@ def _attachments(errors: ValidationCollector, items: list[pb.Attachment]) -> tup
 
 def create_thread(request: pb.CreateThreadRequest) -> CreateThread:
     errors = ValidationCollector()
-    command = CreateThread(_id(errors, request.client_id, "client_id"), _key(errors, request.idempotency_key))
+    command = CreateThread(_id(errors, request.client_id, "client_id"))
     errors.raise_if_any()
     return command
 
@@ -124,7 +114,6 @@ def send_message(request: pb.SendMessageRequest) -> SendMessage:
         kind=kind or MessageKind.LIVE_CHAT,
         body=_text(errors, request.body, "body", MAX_BODY_CHARS),
         attachments=_attachments(errors, list(request.attachments)),
-        idempotency_key=_key(errors, request.idempotency_key),
     )
     errors.raise_if_any()
     return command
@@ -136,7 +125,6 @@ def amend_message(request: pb.AmendMessageRequest) -> AmendMessage:
         message_id=_id(errors, request.message_id, "message_id"),
         body=_text(errors, request.body, "body", MAX_BODY_CHARS),
         reason=_text(errors, request.reason, "reason", MAX_REASON_CHARS),
-        idempotency_key=_key(errors, request.idempotency_key),
     )
     errors.raise_if_any()
     return command

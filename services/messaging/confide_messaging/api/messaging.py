@@ -16,7 +16,7 @@ from confide_messaging import metrics
 from confide_messaging.api import mapping
 from confide_messaging.app.messaging import MessagingUseCases
 
-SERVICE_NAME = pb.DESCRIPTOR.services_by_name["MessagingService"].full_name
+SERVICE = pb.DESCRIPTOR.services_by_name["MessagingService"]
 
 Context = grpc.aio.ServicerContext[Any, Any]
 

@@ -1,4 +1,5 @@
-"""One frozen command per state-changing use case, holding domain values (built by api/mapping.py)."""
+"""One frozen command per state-changing use case, holding domain values (built by api/mapping.py).
+Idempotency keys stay at the gRPC layer (the chassis replays retries); use cases never see them."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from confide_messaging.domain.threads import Attachment, MessageKind
 @dataclass(frozen=True, slots=True)
 class CreateThread:
     client_id: UUID
-    idempotency_key: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +20,6 @@ class SendMessage:
     kind: MessageKind
     body: str
     attachments: tuple[Attachment, ...]
-    idempotency_key: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +27,6 @@ class AmendMessage:
     message_id: UUID
     body: str
     reason: str
-    idempotency_key: str
 
 
 @dataclass(frozen=True, slots=True)

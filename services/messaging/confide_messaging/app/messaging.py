@@ -86,10 +86,6 @@ class MessagingUseCases:
         actor = actor_of(principal)
         now = self._ctx.now()
         async with self._ctx.uow() as uow:
-            existing = await uow.threads.by_create_key(actor.user_id, command.idempotency_key)
-            if existing is not None:
-                thread, team, _ = await _participant(uow, actor, existing.id)
-                return await _view(uow, thread, team, actor.user_id)
             team = await uow.care_teams.team(command.client_id)
             profile = await uow.care_teams.profile(command.client_id)
             if profile is not None and profile.practice_id != actor.practice_id:
@@ -100,7 +96,7 @@ class MessagingUseCases:
             thread = Thread(
                 id=new_id(), practice_id=actor.practice_id, client_id=command.client_id, created_at=now
             )
-            await uow.threads.add(thread, created_by=actor.user_id, create_key=command.idempotency_key)
+            await uow.threads.add(thread, created_by=actor.user_id)
             record_access(
                 uow, action=audit.CREATE, resource_type=THREAD, resource_id=thread.id,
                 subject=thread.client_id, now=now,
@@ -150,9 +146,6 @@ class MessagingUseCases:
         actor = actor_of(principal)
         check_sendable(command.kind)
         async with self._ctx.uow() as uow:
-            replay = await uow.messages.by_key(actor.user_id, command.idempotency_key)
-            if replay is not None:
-                return await self._replayed(uow, replay)
             thread, team, role = await _participant(uow, actor, command.thread_id)
             now = self._ctx.now()
             message = Message(
@@ -166,7 +159,7 @@ class MessagingUseCases:
                 sent_at=now,
                 attachments=command.attachments,
             )
-            await uow.messages.add(message, idempotency_key=command.idempotency_key)
+            await uow.messages.add(message)
             uow.publish(events.message_sent(thread, message))
             record_access(
                 uow, action=audit.CREATE, resource_type=MESSAGE, resource_id=message.id,
@@ -205,7 +198,7 @@ class MessagingUseCases:
             body=crisis.crisis_message_text(resources),
             sent_at=now,
         )
-        await uow.messages.add(system_message, idempotency_key=None)
+        await uow.messages.add(system_message)
         flag = RiskFlag(
             id=new_id(),
             thread_id=thread.id,
@@ -223,22 +216,9 @@ class MessagingUseCases:
         )
         return CrisisResponse(resources, system_message, flag.id)
 
-    async def _replayed(self, uow: UnitOfWork, message: Message) -> SentMessage:
-        flag = await uow.risk_flags.for_message(message.id)
-        if flag is None:
-            return SentMessage(message)
-        profile = await uow.care_teams.profile(flag.client_id)
-        resources = crisis.crisis_resources(profile.home_state if profile else None)
-        return SentMessage(
-            message, CrisisResponse(resources, await uow.messages.get(flag.crisis_message_id), flag.id)
-        )
-
     async def amend(self, principal: Principal, command: AmendMessage) -> Message:
         actor = actor_of(principal)
         async with self._ctx.uow() as uow:
-            replay = await uow.messages.by_key(actor.user_id, command.idempotency_key)
-            if replay is not None:
-                return replay
             original = await uow.messages.get(command.message_id)
             thread, _, role = await _participant(uow, actor, original.thread_id)
             check_amendable(original, actor.user_id)
@@ -255,7 +235,7 @@ class MessagingUseCases:
                 amends_message_id=original.id,
                 amendment_reason=command.reason,
             )
-            await uow.messages.add(amendment, idempotency_key=command.idempotency_key)
+            await uow.messages.add(amendment)
             uow.publish(events.message_sent(thread, amendment))
             record_access(
                 uow, action=audit.UPDATE, resource_type=MESSAGE, resource_id=original.id,

@@ -42,7 +42,7 @@ class SqlThreads:
         self._session = session
         self._keys = keys
 
-    async def add(self, thread: Thread, *, created_by: UUID, create_key: str | None) -> None:
+    async def add(self, thread: Thread, *, created_by: UUID) -> None:
         _, wrapped = self._keys.new_data_key(thread.id)
         await self._session.execute(
             insert(t.threads).values(
@@ -50,7 +50,6 @@ class SqlThreads:
                 practice_id=thread.practice_id,
                 client_id=thread.client_id,
                 created_by=created_by,
-                create_key=create_key,
                 created_at=thread.created_at,
                 last_sequence=0,
             )
@@ -63,16 +62,6 @@ class SqlThreads:
                 created_at=thread.created_at,
             )
         )
-
-    async def by_create_key(self, created_by: UUID, create_key: str) -> Thread | None:
-        row = (
-            await self._session.execute(
-                select(t.threads).where(
-                    t.threads.c.created_by == created_by, t.threads.c.create_key == create_key
-                )
-            )
-        ).first()
-        return _thread(row) if row else None
 
     async def get(self, thread_id: UUID) -> Thread:
         row = (await self._session.execute(select(t.threads).where(t.threads.c.id == thread_id))).first()
@@ -138,7 +127,7 @@ class SqlMessages:
         ).one()
         return self._keys.data_key(thread_id, WrappedKey(row.kek_id, row.wrapped_key))
 
-    async def add(self, message: Message, *, idempotency_key: str | None) -> None:
+    async def add(self, message: Message) -> None:
         key = await self._data_key(message.thread_id)
         reason = (
             seal_text(key, message.amendment_reason, body_aad(message.thread_id, message.id, "reason"))
@@ -166,7 +155,6 @@ class SqlMessages:
                 sent_at=message.sent_at,
                 amends_message_id=message.amends_message_id,
                 reason_sealed=reason,
-                idempotency_key=idempotency_key,
             )
         )
 
@@ -215,16 +203,6 @@ class SqlMessages:
         if not rows:
             raise NotFound("message not found")
         return (await self._load(rows))[0]
-
-    async def by_key(self, author_id: UUID, idempotency_key: str) -> Message | None:
-        rows = list(
-            await self._session.execute(
-                select(t.messages).where(
-                    t.messages.c.author_id == author_id, t.messages.c.idempotency_key == idempotency_key
-                )
-            )
-        )
-        return (await self._load(rows))[0] if rows else None
 
     async def after(self, thread_id: UUID, after_sequence: int, limit: int) -> list[Message]:
         rows = list(

@@ -37,12 +37,10 @@ threads = Table(
     Column("practice_id", Text, nullable=False),
     Column("client_id", UUID(as_uuid=True), nullable=False),
     Column("created_by", UUID(as_uuid=True), nullable=False),
-    Column("create_key", String(128), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     # Bumped under the row lock by every message: sequences are gap-free and in commit order.
     Column("last_sequence", BigInteger, nullable=False, server_default="0"),
     Column("last_message_at", DateTime(timezone=True), nullable=True),
-    UniqueConstraint("created_by", "create_key", name="threads_create_key"),
     Index("threads_client", "client_id"),
 )
 
@@ -71,9 +69,7 @@ messages = Table(
     Column("sent_at", DateTime(timezone=True), nullable=False),
     Column("amends_message_id", UUID(as_uuid=True), ForeignKey("messages.id"), nullable=True),
     Column("reason_sealed", LargeBinary, nullable=True),
-    Column("idempotency_key", String(128), nullable=True),
     UniqueConstraint("thread_id", "sequence", name="messages_thread_sequence"),
-    UniqueConstraint("author_id", "idempotency_key", name="messages_author_key"),
     Index("messages_amends", "amends_message_id"),
 )
 

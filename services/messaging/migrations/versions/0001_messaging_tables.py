@@ -12,7 +12,12 @@ from collections.abc import Sequence
 from alembic import op
 from sqlalchemy import text
 
-from confide_chassis.migrations import create_messaging_tables, drop_messaging_tables
+from confide_chassis.migrations import (
+    create_idempotency_table,
+    create_messaging_tables,
+    drop_idempotency_table,
+    drop_messaging_tables,
+)
 from confide_messaging.db import tables as t
 
 revision: str = "0001"
@@ -68,6 +73,7 @@ def upgrade() -> None:
     for ddl in NOTIFY_DDL:
         bind.execute(text(ddl))
     create_messaging_tables()
+    create_idempotency_table()
 
 
 def downgrade() -> None:
@@ -78,3 +84,4 @@ def downgrade() -> None:
     bind.execute(text("DROP FUNCTION IF EXISTS confide_messaging_notify()"))
     t.metadata.drop_all(bind=bind, tables=list(TABLES))
     drop_messaging_tables()
+    drop_idempotency_table()

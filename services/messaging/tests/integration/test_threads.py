@@ -209,16 +209,19 @@ async def test_bad_input_names_the_field_and_writes_nothing(stack: Stack) -> Non
                 thread_id="not-a-uuid",
                 kind=pb.MESSAGE_KIND_SYSTEM,
                 body=" ",
-                idempotency_key="short",
+                idempotency_key=key(),
                 attachments=[pb.Attachment(object_key="k", sha256="nothex", size_bytes=0, media_type="pdf")],
             ),
             metadata=world.client,
         )
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert set(bad_fields(raised.value)) == {
-        "thread_id", "kind", "body", "idempotency_key",
+        "thread_id", "kind", "body",
         "attachments[0].sha256", "attachments[0].size_bytes", "attachments[0].media_type",
     }  # fmt: skip
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await world.send(thread.thread_id, "hello", idempotency_key="short")
+    assert bad_fields(raised.value) == ["idempotency_key"]
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await world.send(thread.thread_id, "x" * 20_001)
     assert bad_fields(raised.value) == ["body"]
