@@ -24,9 +24,9 @@ from confide_chassis import migrations
 from confide_chassis.auth import StaticJwks, TokenVerifier
 from confide_chassis.events import OutgoingEvent, build_headers
 from confide_chassis.service import RunningService, start
-from confide_messaging.app.context import AppContext
+from confide_messaging.app.ports import EmailSender, SmsSender
 from confide_messaging.settings import MessagingSettings
-from confide_messaging.wiring import MIGRATIONS, build_spec
+from confide_messaging.wiring import MIGRATIONS, Wired, build_spec
 
 
 def new_kek() -> str:
@@ -55,7 +55,7 @@ def settings_for_tests(database_url: str, bootstrap_servers: str, **overrides: A
 @dataclass
 class StartedMessaging:
     running: RunningService
-    app: AppContext
+    wired: Wired
 
     @property
     def port(self) -> int:
@@ -68,13 +68,24 @@ async def start_messaging(
     *,
     verifier: TokenVerifier | None = None,
     clock: Callable[[], datetime] | None = None,
+    email: EmailSender | None = None,
+    sms: SmsSender | None = None,
+    background_jobs: bool = False,
     migrate_first: bool = True,
     **overrides: Any,
 ) -> StartedMessaging:
     if migrate_first:
         await migrate(database_url)
-    captured: list[AppContext] = []
-    spec = build_spec(clock=clock or (lambda: datetime.now(UTC)), on_configured=captured.append)
+    """Migrate and start messaging in-process. Background jobs (notification delivery) are off by
+    default: tests call the use cases with the instant they want."""
+    captured: list[Wired] = []
+    spec = build_spec(
+        clock=clock or (lambda: datetime.now(UTC)),
+        email=email,
+        sms=sms,
+        background_jobs=background_jobs,
+        on_configured=captured.append,
+    )
     running = await start(
         spec, settings_for_tests(database_url, bootstrap_servers, **overrides), verifier=verifier
     )

@@ -10,25 +10,42 @@ The ONE module that builds adapters, the AppContext, use cases, servicers, consu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from confide.messaging.v1 import messaging_pb2_grpc as pb_grpc
 from confide_chassis import db
 from confide_chassis.logging import get_logger
 from confide_chassis.service import ServiceContext, ServiceSpec
 from confide_chassis.settings import ConfigurationError, ServiceSettings
-from confide_messaging.api.messaging import SERVICE, MessagingServicer
+from confide_messaging.adapters.sms import RecordingSmsProvider
+from confide_messaging.adapters.smtp import SmtpEmailSender
+from confide_messaging.api.messaging import (
+    NOTIFICATION_SERVICE,
+    SERVICE,
+    MessagingServicer,
+    NotificationServicer,
+)
 from confide_messaging.app.context import AppContext, utc_now
 from confide_messaging.app.messaging import MessagingUseCases
+from confide_messaging.app.notifications import NotificationUseCases
+from confide_messaging.app.ports import EmailSender, SmsSender
 from confide_messaging.db.envelope import KeyRing
-from confide_messaging.db.repositories import SqlCareTeams, rewrap_thread_keys
-from confide_messaging.db.uow import SqlMessagingUnitOfWork
+from confide_messaging.db.repositories import SqlCareTeams, rewrap_data_keys
+from confide_messaging.db.uow import SessionUnitOfWork, SqlMessagingUnitOfWork
 from confide_messaging.db.wakeups import PgThreadWakeups
-from confide_messaging.events.consumers import IDENTITY_TOPICS, identity_handler
+from confide_messaging.events.consumers import (
+    IDENTITY_TOPICS,
+    SCHEDULING_TOPICS,
+    identity_handler,
+    reminder_handler,
+)
 from confide_messaging.settings import MessagingSettings
 
 log = get_logger(__name__)
@@ -54,12 +71,54 @@ def key_ring(settings: MessagingSettings) -> KeyRing:
     raise ConfigurationError("MESSAGING_KEKS is required (or MESSAGING_DEV_MODE=true for a dev stack)")
 
 
+@dataclass
+class Wired:
+    """What configure() built, for tests (they call jobs with the instant they want)."""
+
+    app: AppContext
+    messaging: MessagingUseCases
+    notifications: NotificationUseCases
+
+
+def email_sender(settings: MessagingSettings) -> EmailSender | None:
+    if not settings.smtp_host:
+        return None
+    return SmtpEmailSender(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        sender=settings.mail_from,
+        starttls=settings.smtp_starttls,
+        username=settings.smtp_username,
+        password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+        timeout_seconds=settings.smtp_timeout_seconds,
+    )
+
+
+def periodic(
+    name: str, interval: float, run: Callable[[], Awaitable[object]]
+) -> Callable[[asyncio.Event], Coroutine[Any, Any, None]]:
+    async def loop(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await run()
+            except Exception as exc:  # database restarting: next round
+                log.warning("background job failed", job=name, error=type(exc).__name__)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+
+    return loop
+
+
 def build_spec(
     *,
     clock: Callable[[], datetime] = utc_now,
-    on_configured: Callable[[AppContext], None] | None = None,
+    email: EmailSender | None = None,
+    sms: SmsSender | None = None,
+    background_jobs: bool = True,
+    on_configured: Callable[[Wired], None] | None = None,
 ) -> ServiceSpec:
-    """The service spec; the keyword arguments are for tests."""
+    """The service spec; the keyword arguments are for tests (defaults: SMTP from settings, the
+    recording SMS provider only in dev mode)."""
 
     async def configure(ctx: ServiceContext) -> None:
         settings = messaging_settings(ctx.settings)
@@ -73,12 +132,36 @@ def build_spec(
             clock=clock,
             stream_poll_seconds=settings.stream_poll_seconds,
         )
-        pb_grpc.add_MessagingServiceServicer_to_server(MessagingServicer(MessagingUseCases(app)), ctx.server)
-        ctx.add_grpc_service(SERVICE)  # who may call: the access option on each RPC
+        messaging = MessagingUseCases(app)
+        notifications = NotificationUseCases(
+            app,
+            email=email or email_sender(settings),
+            sms=sms or (RecordingSmsProvider() if settings.dev_mode else None),
+            portal_url=settings.portal_url,
+        )
+        pb_grpc.add_MessagingServiceServicer_to_server(MessagingServicer(messaging), ctx.server)
+        pb_grpc.add_NotificationServiceServicer_to_server(NotificationServicer(notifications), ctx.server)
+        # Who may call: the access option on each RPC.
+        ctx.add_grpc_service(SERVICE)
+        ctx.add_grpc_service(NOTIFICATION_SERVICE)
         ctx.add_consumer("identity-projections", IDENTITY_TOPICS, identity_handler(SqlCareTeams))
+        ctx.add_consumer(
+            "scheduling-reminders",
+            SCHEDULING_TOPICS,
+            reminder_handler(lambda session: SessionUnitOfWork(session, keys), notifications, app.now),
+        )
         ctx.add_background("live-stream-listen", wakeups.run)
+        if background_jobs:
+            ctx.add_background(
+                "notifications",
+                periodic(
+                    "notifications",
+                    settings.notification_interval_seconds,
+                    lambda: notifications.deliver_due(app.now()),
+                ),
+            )
         if on_configured is not None:
-            on_configured(app)
+            on_configured(Wired(app, messaging, notifications))
 
     return ServiceSpec(
         name="messaging",
@@ -101,7 +184,7 @@ async def rotate_kek(settings: MessagingSettings, clock: Callable[[], datetime] 
     try:
         while True:
             async with sessions() as session, session.begin():
-                count = await rewrap_thread_keys(session, keys, clock())
+                count = await rewrap_data_keys(session, keys, clock())
             moved += count
             if count == 0:
                 return moved

@@ -4,7 +4,9 @@ INVALID_ARGUMENT naming the field), domain records → response messages."""
 from __future__ import annotations
 
 import re
+from datetime import time
 from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from confide.messaging.v1 import messaging_pb2 as pb
 from confide_chassis.errors import ValidationCollector
@@ -13,7 +15,10 @@ from confide_chassis.wire import optional_timestamp, timestamp
 from confide_messaging.app.commands import AmendMessage, CreateThread, MarkRead, SendMessage
 from confide_messaging.app.events import AUTHOR_ROLE, MESSAGE_KIND
 from confide_messaging.app.messaging import ThreadView
+from confide_messaging.app.notifications import SetPreferences
+from confide_messaging.app.ports import ContactPreferences
 from confide_messaging.domain import crisis
+from confide_messaging.domain.notifications import QuietHours
 from confide_messaging.domain.threads import (
     MAX_ATTACHMENT_BYTES,
     MAX_ATTACHMENTS,
@@ -217,3 +222,61 @@ def crisis_resource_pb(resource: crisis.CrisisResource) -> pb.CrisisResource:
         contact=resource.contact,
         instruction=resource.instruction,
     )
+
+
+# --- notification preferences ------------------------------------------------------------------------
+
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+E164 = re.compile(r"^\+[1-9]\d{7,14}$")
+
+
+def set_preferences(request: pb.SetNotificationPreferencesRequest) -> SetPreferences:
+    errors = ValidationCollector()
+    if not request.HasField("preferences"):
+        errors.add("preferences", "required")
+        errors.raise_if_any()
+    p = request.preferences
+    email = p.email_address.strip() or None
+    phone = p.phone_number.strip() or None
+    if email is not None and (len(email) > 254 or not EMAIL.match(email)):
+        errors.add("preferences.email_address", "an e-mail address of at most 254 characters")
+    if phone is not None and not E164.match(phone):
+        errors.add("preferences.phone_number", "an E.164 number like +13035550100")
+    errors.require(
+        not p.email_enabled or email is not None, "preferences.email_address", "required for e-mail"
+    )
+    errors.require(not p.sms_enabled or phone is not None, "preferences.phone_number", "required for SMS")
+    quiet: QuietHours | None = None
+    if p.HasField("quiet_hours"):
+        q = p.quiet_hours
+        for name, value in (("start_minute", q.start_minute), ("end_minute", q.end_minute)):
+            errors.require(0 <= value < 1440, f"preferences.quiet_hours.{name}", "0..1439")
+        if 0 <= q.start_minute < 1440 and 0 <= q.end_minute < 1440:
+            quiet = QuietHours(
+                time(q.start_minute // 60, q.start_minute % 60), time(q.end_minute // 60, q.end_minute % 60)
+            )
+    zone = p.time_zone or None
+    if zone is not None:
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            errors.add("preferences.time_zone", "an IANA time zone like America/Chicago")
+    errors.raise_if_any()
+    return SetPreferences(p.email_enabled, email, p.sms_enabled, phone, quiet, zone)
+
+
+def preferences_pb(contact: ContactPreferences) -> pb.NotificationPreferences:
+    prefs = contact.preferences
+    out = pb.NotificationPreferences(
+        email_enabled=prefs.email_enabled and contact.email_address is not None,
+        email_address=contact.email_address or "",
+        sms_enabled=prefs.sms_enabled and contact.phone_number is not None,
+        phone_number=contact.phone_number or "",
+        time_zone=prefs.time_zone or "",
+    )
+    if prefs.quiet_hours is not None:
+        start, end = prefs.quiet_hours.start, prefs.quiet_hours.end
+        out.quiet_hours.CopyFrom(
+            pb.QuietHours(start_minute=start.hour * 60 + start.minute, end_minute=end.hour * 60 + end.minute)
+        )
+    return out

@@ -15,8 +15,10 @@ from confide_chassis.wire import optional_timestamp
 from confide_messaging import metrics
 from confide_messaging.api import mapping
 from confide_messaging.app.messaging import MessagingUseCases
+from confide_messaging.app.notifications import NotificationUseCases
 
 SERVICE = pb.DESCRIPTOR.services_by_name["MessagingService"]
+NOTIFICATION_SERVICE = pb.DESCRIPTOR.services_by_name["NotificationService"]
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -83,3 +85,22 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
                 yield pb.StreamMessagesResponse(message=mapping.message_pb(message))
         finally:
             metrics.live_streams.dec()
+
+
+class NotificationServicer(pb_grpc.NotificationServiceServicer):
+    def __init__(self, notifications: NotificationUseCases) -> None:
+        self._notifications = notifications
+
+    async def GetNotificationPreferences(
+        self, request: pb.GetNotificationPreferencesRequest, context: Context
+    ) -> pb.GetNotificationPreferencesResponse:
+        contact = await self._notifications.get_preferences(current_principal())
+        return pb.GetNotificationPreferencesResponse(preferences=mapping.preferences_pb(contact))
+
+    async def SetNotificationPreferences(
+        self, request: pb.SetNotificationPreferencesRequest, context: Context
+    ) -> pb.SetNotificationPreferencesResponse:
+        contact = await self._notifications.set_preferences(
+            current_principal(), mapping.set_preferences(request)
+        )
+        return pb.SetNotificationPreferencesResponse(preferences=mapping.preferences_pb(contact))

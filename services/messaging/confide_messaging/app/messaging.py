@@ -15,8 +15,10 @@ from confide_messaging import metrics
 from confide_messaging.app import events
 from confide_messaging.app.commands import AmendMessage, CreateThread, MarkRead, SendMessage
 from confide_messaging.app.context import AppContext, actor_of, record_access
+from confide_messaging.app.notifications import request_notification
 from confide_messaging.app.ports import RiskFlag, UnitOfWork
 from confide_messaging.domain import crisis
+from confide_messaging.domain.notifications import Purpose
 from confide_messaging.domain.threads import (
     Actor,
     AuthorRole,
@@ -165,6 +167,11 @@ class MessagingUseCases:
                 uow, action=audit.CREATE, resource_type=MESSAGE, resource_id=message.id,
                 subject=thread.client_id, now=now,
             )  # fmt: skip
+            for recipient in sorted(({thread.client_id} | team.clinician_ids) - {actor.user_id}, key=str):
+                await request_notification(
+                    uow, recipient=recipient, practice_id=thread.practice_id, purpose=Purpose.NEW_MESSAGE,
+                    now=now, thread_id=thread.id,
+                )  # fmt: skip
             response: CrisisResponse | None = None
             if role is AuthorRole.CLIENT:
                 # SAFE-24: checked on the message already stored, so delivery never waits on it.
@@ -214,6 +221,11 @@ class MessagingUseCases:
         uow.publish(
             events.message_sent(thread, system_message), events.risk_flagged(flag, team.clinician_ids)
         )
+        for clinician in sorted(team.clinician_ids, key=str):  # the care-team alert, quiet hours or not
+            await request_notification(
+                uow, recipient=clinician, practice_id=thread.practice_id, purpose=Purpose.CRISIS_ALERT,
+                now=now, thread_id=thread.id,
+            )  # fmt: skip
         return CrisisResponse(resources, system_message, flag.id)
 
     async def amend(self, principal: Principal, command: AmendMessage) -> Message:

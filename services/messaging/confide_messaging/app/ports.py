@@ -11,6 +11,7 @@ from uuid import UUID
 
 from google.protobuf.message import Message as ProtoMessage
 
+from confide_messaging.domain.notifications import Channel, Preferences, Purpose
 from confide_messaging.domain.threads import CareTeam, Message, ReadReceipt, Thread
 
 
@@ -94,6 +95,50 @@ class RiskFlagRepository(Protocol):
     async def for_message(self, message_id: UUID) -> RiskFlag | None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class ContactPreferences:
+    """A user's preferences with their contact addresses (opened from their sealed form)."""
+
+    user_id: UUID
+    practice_id: str
+    preferences: Preferences
+    email_address: str | None
+    phone_number: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    id: UUID
+    recipient_id: UUID
+    practice_id: str
+    purpose: Purpose
+    channels: tuple[Channel, ...]
+    deliver_after: datetime
+    created_at: datetime
+    thread_id: UUID | None = None
+    appointment_id: str | None = None
+    attempts: int = 0
+
+
+class PreferencesRepository(Protocol):
+    async def get(self, user_id: UUID) -> ContactPreferences | None: ...
+    async def save(self, contact: ContactPreferences, now: datetime) -> None:
+        """Store, sealing the addresses."""
+        ...
+
+
+class NotificationRepository(Protocol):
+    async def add(self, notification: Notification) -> bool:
+        """Queue it; False when an equivalent one is already pending (coalesced)."""
+        ...
+
+    async def claim_due(self, now: datetime, limit: int) -> list[Notification]:
+        """Pending notifications whose time has come, locked for this transaction."""
+        ...
+
+    async def mark(self, notification_id: UUID, *, sent: bool, now: datetime, give_up: bool) -> None: ...
+
+
 class UnitOfWork(Protocol):
     @property
     def threads(self) -> ThreadRepository: ...
@@ -105,6 +150,10 @@ class UnitOfWork(Protocol):
     def care_teams(self) -> CareTeamRepository: ...
     @property
     def risk_flags(self) -> RiskFlagRepository: ...
+    @property
+    def preferences(self) -> PreferencesRepository: ...
+    @property
+    def notifications(self) -> NotificationRepository: ...
 
     async def __aenter__(self) -> UnitOfWork: ...
     async def __aexit__(
@@ -126,3 +175,20 @@ class WakeupSubscription(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class EmailSender(Protocol):
+    """Sends one e-mail (MSG-03: the caller passes fixed, PHI-free text)."""
+
+    async def send(self, to: str, subject: str, text: str) -> None: ...
+
+
+class SmsSender(Protocol):
+    """Sends one SMS of at most 160 characters to an E.164 number. Raises `SmsRejected` for a number
+    or text the provider will never accept (no retry), anything else for a transient failure."""
+
+    async def send(self, to: str, text: str) -> None: ...
+
+
+class SmsRejected(Exception):
+    """The provider refused the message for good (bad number, text too long)."""

@@ -3,7 +3,7 @@ way in, and opened on the way out: the database only ever sees ciphertext (db/en
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -12,9 +12,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide_chassis.errors import NotFound
-from confide_messaging.app.ports import ClientProfile, RiskFlag
+from confide_messaging.app.ports import ClientProfile, ContactPreferences, Notification, RiskFlag
 from confide_messaging.db import tables as t
 from confide_messaging.db.envelope import KeyRing, WrappedKey, body_aad, open_text, seal_text
+from confide_messaging.domain.notifications import Channel, Preferences, Purpose, QuietHours
 from confide_messaging.domain.threads import (
     Attachment,
     AuthorRole,
@@ -383,22 +384,173 @@ class SqlRiskFlags:
         )  # fmt: skip
 
 
-async def rewrap_thread_keys(session: AsyncSession, keys: KeyRing, now: datetime, batch: int = 100) -> int:
-    """Re-wrap up to `batch` data keys not yet under the active KEK; returns how many (0 = done).
-    SKIP LOCKED lets several operators (or a retry) run side by side; bodies are not touched."""
-    rows = list(
-        await session.execute(
-            select(t.thread_keys)
-            .where(t.thread_keys.c.kek_id != keys.active_kek_id)
-            .limit(batch)
+async def rewrap_data_keys(session: AsyncSession, keys: KeyRing, now: datetime, batch: int = 100) -> int:
+    """Re-wrap up to `batch` data keys (threads' and contact preferences') not yet under the active
+    KEK; returns how many (0 = done). SKIP LOCKED lets several runs go side by side; sealed values
+    are not touched."""
+    moved = 0
+    for table, owner, stamp in (
+        (t.thread_keys, t.thread_keys.c.thread_id, "rewrapped_at"),
+        (t.notification_preferences, t.notification_preferences.c.user_id, "updated_at"),
+    ):
+        rows = list(
+            await session.execute(
+                select(owner.label("owner"), table.c.kek_id, table.c.wrapped_key)
+                .where(table.c.kek_id != keys.active_kek_id)
+                .limit(batch - moved)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        for row in rows:
+            wrapped = keys.rewrap(row.owner, WrappedKey(row.kek_id, row.wrapped_key))
+            await session.execute(
+                update(table)
+                .where(and_(owner == row.owner, table.c.kek_id == row.kek_id))
+                .values({"kek_id": wrapped.kek_id, "wrapped_key": wrapped.wrapped, stamp: now})
+            )
+        moved += len(rows)
+        if moved >= batch:
+            break
+    return moved
+
+
+class SqlPreferences:
+    def __init__(self, session: AsyncSession, keys: KeyRing) -> None:
+        self._session = session
+        self._keys = keys
+
+    async def get(self, user_id: UUID) -> ContactPreferences | None:
+        row = (
+            await self._session.execute(
+                select(t.notification_preferences).where(t.notification_preferences.c.user_id == user_id)
+            )
+        ).first()
+        if row is None:
+            return None
+        key = self._keys.data_key(user_id, WrappedKey(row.kek_id, row.wrapped_key))
+        email = (
+            open_text(key, row.email_sealed, body_aad(user_id, user_id, "email"))
+            if row.email_sealed
+            else None
+        )
+        phone = (
+            open_text(key, row.phone_sealed, body_aad(user_id, user_id, "phone"))
+            if row.phone_sealed
+            else None
+        )
+        quiet = QuietHours(row.quiet_start, row.quiet_end) if row.quiet_start is not None else None
+        return ContactPreferences(
+            user_id=user_id,
+            practice_id=row.practice_id,
+            preferences=Preferences(
+                email_enabled=row.email_enabled,
+                sms_enabled=row.sms_enabled,
+                has_email=email is not None,
+                has_phone=phone is not None,
+                quiet_hours=quiet,
+                time_zone=row.time_zone,
+            ),
+            email_address=email,
+            phone_number=phone,
+        )
+
+    async def save(self, contact: ContactPreferences, now: datetime) -> None:
+        user_id = contact.user_id
+        existing = (
+            await self._session.execute(
+                select(t.notification_preferences.c.kek_id, t.notification_preferences.c.wrapped_key).where(
+                    t.notification_preferences.c.user_id == user_id
+                )
+            )
+        ).first()
+        if existing is None:
+            key, wrapped = self._keys.new_data_key(user_id)
+        else:
+            wrapped = WrappedKey(existing.kek_id, existing.wrapped_key)
+            key = self._keys.data_key(user_id, wrapped)
+        prefs = contact.preferences
+        values = {
+            "practice_id": contact.practice_id,
+            "email_enabled": prefs.email_enabled,
+            "sms_enabled": prefs.sms_enabled,
+            "email_sealed": seal_text(key, contact.email_address, body_aad(user_id, user_id, "email"))
+            if contact.email_address
+            else None,
+            "phone_sealed": seal_text(key, contact.phone_number, body_aad(user_id, user_id, "phone"))
+            if contact.phone_number
+            else None,
+            "kek_id": wrapped.kek_id,
+            "wrapped_key": wrapped.wrapped,
+            "quiet_start": prefs.quiet_hours.start if prefs.quiet_hours else None,
+            "quiet_end": prefs.quiet_hours.end if prefs.quiet_hours else None,
+            "time_zone": prefs.time_zone,
+            "updated_at": now,
+        }
+        statement = pg_insert(t.notification_preferences).values(user_id=user_id, **values)
+        await self._session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[t.notification_preferences.c.user_id], set_=values
+            )
+        )
+
+
+def _notification(row: Any) -> Notification:
+    return Notification(
+        id=row.id,
+        recipient_id=row.recipient_id,
+        practice_id=row.practice_id,
+        purpose=Purpose(row.purpose),
+        channels=tuple(Channel(c) for c in row.channels),
+        deliver_after=row.deliver_after,
+        created_at=row.created_at,
+        thread_id=row.thread_id,
+        appointment_id=row.appointment_id,
+        attempts=row.attempts,
+    )
+
+
+class SqlNotifications:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, notification: Notification) -> bool:
+        statement = (
+            pg_insert(t.notifications)
+            .values(
+                id=notification.id,
+                recipient_id=notification.recipient_id,
+                practice_id=notification.practice_id,
+                purpose=notification.purpose.value,
+                channels=[c.value for c in notification.channels],
+                thread_id=notification.thread_id,
+                appointment_id=notification.appointment_id,
+                deliver_after=notification.deliver_after,
+                status="pending",
+                created_at=notification.created_at,
+            )
+            .on_conflict_do_nothing()
+            .returning(t.notifications.c.id)
+        )
+        return (await self._session.execute(statement)).first() is not None
+
+    async def claim_due(self, now: datetime, limit: int) -> list[Notification]:
+        rows = await self._session.execute(
+            select(t.notifications)
+            .where(t.notifications.c.status == "pending", t.notifications.c.deliver_after <= now)
+            .order_by(t.notifications.c.deliver_after)
+            .limit(limit)
             .with_for_update(skip_locked=True)
         )
-    )
-    for row in rows:
-        wrapped = keys.rewrap(row.thread_id, WrappedKey(row.kek_id, row.wrapped_key))
-        await session.execute(
-            update(t.thread_keys)
-            .where(and_(t.thread_keys.c.thread_id == row.thread_id, t.thread_keys.c.kek_id == row.kek_id))
-            .values(kek_id=wrapped.kek_id, wrapped_key=wrapped.wrapped, rewrapped_at=now)
+        return [_notification(r) for r in rows]
+
+    async def mark(self, notification_id: UUID, *, sent: bool, now: datetime, give_up: bool) -> None:
+        values: dict[str, Any] = {"attempts": t.notifications.c.attempts + 1}
+        if sent:
+            values.update(status="sent", sent_at=now)
+        elif give_up:
+            values.update(status="failed")
+        else:  # try again a little later
+            values.update(deliver_after=now + timedelta(minutes=1))
+        await self._session.execute(
+            update(t.notifications).where(t.notifications.c.id == notification_id).values(**values)
         )
-    return len(rows)

@@ -21,7 +21,9 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    Time,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
@@ -128,4 +130,51 @@ client_profiles = Table(
     Column("time_zone", Text, nullable=True),
     Column("home_state", String(2), nullable=True),
     Column("profile_version", Integer, nullable=False),
+)
+
+# --- notifications (MSG-03) ------------------------------------------------------------------------
+
+notification_preferences = Table(
+    "notification_preferences",
+    metadata,
+    Column("user_id", UUID(as_uuid=True), primary_key=True),
+    Column("practice_id", Text, nullable=False),
+    Column("email_enabled", Boolean, nullable=False),
+    Column("sms_enabled", Boolean, nullable=False),
+    # Contact addresses are sealed like bodies, under a per-user data key wrapped by the KEK.
+    Column("email_sealed", LargeBinary, nullable=True),
+    Column("phone_sealed", LargeBinary, nullable=True),
+    Column("kek_id", String(64), nullable=False),
+    Column("wrapped_key", LargeBinary, nullable=False),
+    Column("quiet_start", Time, nullable=True),
+    Column("quiet_end", Time, nullable=True),
+    Column("time_zone", Text, nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("recipient_id", UUID(as_uuid=True), nullable=False),
+    Column("practice_id", Text, nullable=False),
+    Column("purpose", String(30), nullable=False),
+    Column("channels", ARRAY(Text), nullable=False),
+    Column("thread_id", UUID(as_uuid=True), nullable=True),
+    Column("appointment_id", Text, nullable=True),
+    Column("deliver_after", DateTime(timezone=True), nullable=False),
+    # pending | sent | failed
+    Column("status", String(10), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True), nullable=True),
+    Index("notifications_due", "deliver_after", postgresql_where=text("status = 'pending'")),
+    # One pending "new message" notice per person and thread: a busy chat does not flood them.
+    Index(
+        "notifications_one_pending_per_thread",
+        "recipient_id",
+        "thread_id",
+        unique=True,
+        postgresql_where=text("status = 'pending' AND purpose = 'new_message'"),
+    ),
 )

@@ -11,17 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Protocol
 from uuid import UUID
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide.identity.v1 import events_pb2 as identity_events
+from confide.scheduling.v1 import events_pb2 as scheduling_events
 from confide_chassis.consumer import PoisonEvent
 from confide_chassis.events import ConsumedEvent
 from confide_chassis.ids import parse_id
 from confide_chassis.wire import jurisdiction_code
-from confide_messaging.app.ports import CareTeamRepository, ClientProfile
+from confide_messaging.app.ports import CareTeamRepository, ClientProfile, UnitOfWork
 
 IDENTITY_TOPICS = (
     "confide.identity.users.v1",
@@ -92,3 +94,35 @@ async def project_identity_fact(care_teams: CareTeamRepository, event: ConsumedE
                 profile_version=max(1, profile.profile_version),
             )
         )
+
+
+SCHEDULING_TOPICS = ("confide.scheduling.reminders.v1",)
+
+
+class Reminders(Protocol):
+    async def remind(
+        self, uow: UnitOfWork, *, client_id: UUID, practice_id: str, appointment_id: str, now: datetime
+    ) -> object: ...
+
+
+def reminder_handler(
+    uow_on: Callable[[AsyncSession], UnitOfWork], reminders: Reminders, clock: Callable[[], datetime]
+) -> Handler:
+    """scheduling's ReminderDue → a PHI-free reminder to the client, queued in the consumer's
+    transaction (so a redelivered event queues nothing twice)."""
+
+    async def handle(session: AsyncSession, event: ConsumedEvent) -> None:
+        if not event.is_a(scheduling_events.ReminderDue):
+            return
+        due = event.unpack(scheduling_events.ReminderDue)
+        uow = uow_on(session)
+        await reminders.remind(
+            uow,
+            client_id=_id(due.client_id, "client_id"),
+            practice_id=due.practice_id,
+            appointment_id=due.appointment_id,
+            now=clock(),
+        )
+        await uow.commit()
+
+    return handle

@@ -4,6 +4,7 @@ messaging as identity events on Kafka, produced here; each test builds its own p
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -166,18 +167,23 @@ def rule_ids(error: grpc.aio.AioRpcError) -> list[str]:
     ]
 
 
-@pytest.fixture(scope="module")
-async def stack(postgres_cluster: PostgresCluster, kafka_broker: Any) -> AsyncIterator[Stack]:
+@contextlib.asynccontextmanager
+async def open_stack(
+    postgres_cluster: PostgresCluster, kafka_broker: Any, **options: Any
+) -> AsyncIterator[Stack]:
+    """Two replicas on one fresh database; `options` go to both (e.g. the notifier ports)."""
     bootstrap = str(kafka_broker.bootstrap_servers)
     url = await postgres_cluster.create_database_async(unique_database_name("messaging_it"))
     kek_spec = f"k1:{new_kek()}"
-    first = await start_messaging(
-        url, bootstrap, verifier=TOKENS.verifier, keks=kek_spec, stream_poll_seconds=30
-    )
-    # A second replica on the same database, as in production; its consumer joins the same group.
-    second = await start_messaging(
-        url, bootstrap, verifier=TOKENS.verifier, keks=kek_spec, stream_poll_seconds=30, migrate_first=False
-    )
+    common: dict[str, Any] = {
+        "verifier": TOKENS.verifier,
+        "keks": kek_spec,
+        "stream_poll_seconds": 30,
+        **options,
+    }
+    first = await start_messaging(url, bootstrap, **common)
+    # A second replica on the same database, as in production; its consumers join the same groups.
+    second = await start_messaging(url, bootstrap, migrate_first=False, **common)
     replicas = [first, second]
     engine = db.create_engine(url)
     producer = new_producer(bootstrap, client_id="messaging-it-identity")
@@ -192,3 +198,9 @@ async def stack(postgres_cluster: PostgresCluster, kafka_broker: Any) -> AsyncIt
         await engine.dispose()
         for replica in replicas:
             await replica.running.stop(grace=0)
+
+
+@pytest.fixture(scope="module")
+async def stack(postgres_cluster: PostgresCluster, kafka_broker: Any) -> AsyncIterator[Stack]:
+    async with open_stack(postgres_cluster, kafka_broker) as opened:
+        yield opened
