@@ -10,8 +10,8 @@
 | `MESSAGING_SMTP_USERNAME` / `MESSAGING_SMTP_PASSWORD` (secret) | SMTP login | unset |
 | `MESSAGING_MAIL_FROM` | neutral sender (MSG-03: no practice name) | `Secure Messages <no-reply@...>` |
 | `MESSAGING_PORTAL_URL` | the link in notifications | `https://app.confide.invalid/messages` |
-| `MESSAGING_REPLY_TARGET_HOURS` | text-therapy reply target, in working hours | 8 (a working day) |
-| `MESSAGING_REPLY_OVERDUE_INTERVAL_SECONDS` | how often the overdue job runs | 60 |
+| `MESSAGING_REPLY_OVERDUE_INTERVAL_SECONDS` | how often overdue replies are looked for (MSG-04) | 60 |
+| `MESSAGING_NOTIFICATION_INTERVAL_SECONDS` | how often due notifications are sent | 5 |
 | `MESSAGING_DEV_MODE` | `true` derives a fixed development KEK when `MESSAGING_KEKS` is unset | false |
 """
 
@@ -48,8 +48,7 @@ class MessagingSettings(ServiceSettings):
     portal_url: str = "https://app.confide.invalid/messages"
     notification_interval_seconds: float = Field(default=5.0, gt=0)
 
-    # Text-therapy reply target (MSG-04).
-    reply_target_hours: int = Field(default=8, ge=1, le=72)
+    # Text-therapy reply targets (MSG-04): the policy is per practice (ReplyPolicyService).
     reply_overdue_interval_seconds: float = Field(default=60.0, gt=0)
 
     dev_mode: bool = False

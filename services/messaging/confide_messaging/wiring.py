@@ -28,14 +28,17 @@ from confide_messaging.adapters.sms import RecordingSmsProvider
 from confide_messaging.adapters.smtp import SmtpEmailSender
 from confide_messaging.api.messaging import (
     NOTIFICATION_SERVICE,
+    REPLY_POLICY_SERVICE,
     SERVICE,
     MessagingServicer,
     NotificationServicer,
+    ReplyPolicyServicer,
 )
 from confide_messaging.app.context import AppContext, utc_now
 from confide_messaging.app.messaging import MessagingUseCases
 from confide_messaging.app.notifications import NotificationUseCases
 from confide_messaging.app.ports import EmailSender, SmsSender
+from confide_messaging.app.reply_times import ReplyTimeUseCases
 from confide_messaging.db.envelope import KeyRing
 from confide_messaging.db.repositories import SqlCareTeams, rewrap_data_keys
 from confide_messaging.db.uow import SessionUnitOfWork, SqlMessagingUnitOfWork
@@ -78,6 +81,7 @@ class Wired:
     app: AppContext
     messaging: MessagingUseCases
     notifications: NotificationUseCases
+    replies: ReplyTimeUseCases
 
 
 def email_sender(settings: MessagingSettings) -> EmailSender | None:
@@ -139,11 +143,14 @@ def build_spec(
             sms=sms or (RecordingSmsProvider() if settings.dev_mode else None),
             portal_url=settings.portal_url,
         )
+        replies = ReplyTimeUseCases(app)
         pb_grpc.add_MessagingServiceServicer_to_server(MessagingServicer(messaging), ctx.server)
+        pb_grpc.add_ReplyPolicyServiceServicer_to_server(ReplyPolicyServicer(replies), ctx.server)
         pb_grpc.add_NotificationServiceServicer_to_server(NotificationServicer(notifications), ctx.server)
         # Who may call: the access option on each RPC.
         ctx.add_grpc_service(SERVICE)
         ctx.add_grpc_service(NOTIFICATION_SERVICE)
+        ctx.add_grpc_service(REPLY_POLICY_SERVICE)
         ctx.add_consumer("identity-projections", IDENTITY_TOPICS, identity_handler(SqlCareTeams))
         ctx.add_consumer(
             "scheduling-reminders",
@@ -160,8 +167,16 @@ def build_spec(
                     lambda: notifications.deliver_due(app.now()),
                 ),
             )
+            ctx.add_background(
+                "reply-overdue",
+                periodic(
+                    "reply-overdue",
+                    settings.reply_overdue_interval_seconds,
+                    lambda: replies.detect_overdue(app.now()),
+                ),
+            )
         if on_configured is not None:
-            on_configured(Wired(app, messaging, notifications))
+            on_configured(Wired(app, messaging, notifications, replies))
 
     return ServiceSpec(
         name="messaging",

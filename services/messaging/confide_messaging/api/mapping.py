@@ -19,6 +19,7 @@ from confide_messaging.app.notifications import SetPreferences
 from confide_messaging.app.ports import ContactPreferences
 from confide_messaging.domain import crisis
 from confide_messaging.domain.notifications import QuietHours
+from confide_messaging.domain.reply_times import ReplyPolicy
 from confide_messaging.domain.threads import (
     MAX_ATTACHMENT_BYTES,
     MAX_ATTACHMENTS,
@@ -280,3 +281,49 @@ def preferences_pb(contact: ContactPreferences) -> pb.NotificationPreferences:
             pb.QuietHours(start_minute=start.hour * 60 + start.minute, end_minute=end.hour * 60 + end.minute)
         )
     return out
+
+
+# --- reply policy ------------------------------------------------------------------------------------
+
+
+def reply_policy(request: pb.SetReplyPolicyRequest) -> ReplyPolicy:
+    errors = ValidationCollector()
+    if not request.HasField("policy"):
+        errors.add("policy", "required")
+        errors.raise_if_any()
+    p = request.policy
+    errors.require(1 <= p.target_working_hours <= 72, "policy.target_working_hours", "1..72")
+    days = set(p.working_days)
+    errors.require(
+        bool(days) and days <= set(range(1, 8)), "policy.working_days", "ISO weekdays 1..7, at least one"
+    )
+    errors.require(0 <= p.day_start_minute < 1440, "policy.day_start_minute", "0..1439")
+    errors.require(
+        p.day_start_minute < p.day_end_minute <= 1440,
+        "policy.day_end_minute",
+        "after the start, at most 1440",
+    )
+    try:
+        ZoneInfo(p.time_zone or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        errors.add("policy.time_zone", "an IANA time zone like America/Chicago")
+    errors.raise_if_any()
+    end = time.max if p.day_end_minute == 1440 else time(p.day_end_minute // 60, p.day_end_minute % 60)
+    return ReplyPolicy(
+        target_working_hours=p.target_working_hours,
+        working_days=frozenset(days),
+        day_start=time(p.day_start_minute // 60, p.day_start_minute % 60),
+        day_end=end,
+        time_zone=p.time_zone or "UTC",
+    )
+
+
+def reply_policy_pb(policy: ReplyPolicy) -> pb.ReplyPolicy:
+    end = 1440 if policy.day_end == time.max else policy.day_end.hour * 60 + policy.day_end.minute
+    return pb.ReplyPolicy(
+        target_working_hours=policy.target_working_hours,
+        working_days=sorted(policy.working_days),
+        day_start_minute=policy.day_start.hour * 60 + policy.day_start.minute,
+        day_end_minute=end,
+        time_zone=policy.time_zone,
+    )

@@ -16,9 +16,11 @@ from confide_messaging import metrics
 from confide_messaging.api import mapping
 from confide_messaging.app.messaging import MessagingUseCases
 from confide_messaging.app.notifications import NotificationUseCases
+from confide_messaging.app.reply_times import ReplyTimeUseCases
 
 SERVICE = pb.DESCRIPTOR.services_by_name["MessagingService"]
 NOTIFICATION_SERVICE = pb.DESCRIPTOR.services_by_name["NotificationService"]
+REPLY_POLICY_SERVICE = pb.DESCRIPTOR.services_by_name["ReplyPolicyService"]
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -104,3 +106,20 @@ class NotificationServicer(pb_grpc.NotificationServiceServicer):
             current_principal(), mapping.set_preferences(request)
         )
         return pb.SetNotificationPreferencesResponse(preferences=mapping.preferences_pb(contact))
+
+
+class ReplyPolicyServicer(pb_grpc.ReplyPolicyServiceServicer):
+    def __init__(self, replies: ReplyTimeUseCases) -> None:
+        self._replies = replies
+
+    async def GetReplyPolicy(
+        self, request: pb.GetReplyPolicyRequest, context: Context
+    ) -> pb.GetReplyPolicyResponse:
+        policy = await self._replies.get_policy(current_principal())
+        return pb.GetReplyPolicyResponse(policy=mapping.reply_policy_pb(policy))
+
+    async def SetReplyPolicy(
+        self, request: pb.SetReplyPolicyRequest, context: Context
+    ) -> pb.SetReplyPolicyResponse:
+        policy = await self._replies.set_policy(current_principal(), mapping.reply_policy(request))
+        return pb.SetReplyPolicyResponse(policy=mapping.reply_policy_pb(policy))

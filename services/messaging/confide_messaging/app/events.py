@@ -9,7 +9,7 @@ from uuid import UUID
 from confide.messaging.v1 import events_pb2 as ev
 from confide.messaging.v1 import messaging_pb2 as pb
 from confide_chassis.wire import timestamp
-from confide_messaging.app.ports import RiskFlag
+from confide_messaging.app.ports import ReplyObligation, RiskFlag
 from confide_messaging.domain.crisis import RULE_IDS, RiskSignal
 from confide_messaging.domain.threads import AuthorRole, Message, MessageKind, Thread
 
@@ -87,3 +87,15 @@ def notification_requested(
     if deliver_after is not None:
         event.deliver_after.CopyFrom(timestamp(deliver_after))
     return event
+
+
+def reply_overdue(obligation: ReplyObligation, care_team: Iterable[UUID], now: datetime) -> ev.ReplyOverdue:
+    return ev.ReplyOverdue(
+        thread_id=str(obligation.thread_id),
+        message_id=str(obligation.message_id),
+        practice_id=obligation.practice_id,
+        client_id=str(obligation.client_id),
+        care_team_clinician_ids=sorted(str(c) for c in care_team),
+        due_at=timestamp(obligation.due_at),
+        occurred_at=timestamp(now),
+    )

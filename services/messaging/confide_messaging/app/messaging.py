@@ -17,6 +17,7 @@ from confide_messaging.app.commands import AmendMessage, CreateThread, MarkRead,
 from confide_messaging.app.context import AppContext, actor_of, record_access
 from confide_messaging.app.notifications import request_notification
 from confide_messaging.app.ports import RiskFlag, UnitOfWork
+from confide_messaging.app.reply_times import owe_reply
 from confide_messaging.domain import crisis
 from confide_messaging.domain.notifications import Purpose
 from confide_messaging.domain.threads import (
@@ -172,6 +173,10 @@ class MessagingUseCases:
                     uow, recipient=recipient, practice_id=thread.practice_id, purpose=Purpose.NEW_MESSAGE,
                     now=now, thread_id=thread.id,
                 )  # fmt: skip
+            if role is AuthorRole.CLIENT and command.kind is MessageKind.TEXT_THERAPY:
+                await owe_reply(uow, thread, team, message)  # MSG-04
+            elif role is AuthorRole.CLINICIAN:
+                await uow.replies.answer(thread.id, now)
             response: CrisisResponse | None = None
             if role is AuthorRole.CLIENT:
                 # SAFE-24: checked on the message already stored, so delivery never waits on it.

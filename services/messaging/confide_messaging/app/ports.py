@@ -12,6 +12,7 @@ from uuid import UUID
 from google.protobuf.message import Message as ProtoMessage
 
 from confide_messaging.domain.notifications import Channel, Preferences, Purpose
+from confide_messaging.domain.reply_times import ReplyPolicy
 from confide_messaging.domain.threads import CareTeam, Message, ReadReceipt, Thread
 
 
@@ -139,6 +140,31 @@ class NotificationRepository(Protocol):
     async def mark(self, notification_id: UUID, *, sent: bool, now: datetime, give_up: bool) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class ReplyObligation:
+    message_id: UUID
+    thread_id: UUID
+    practice_id: str
+    client_id: UUID
+    sent_at: datetime
+    due_at: datetime
+
+
+class ReplyRepository(Protocol):
+    async def policy(self, practice_id: str) -> ReplyPolicy | None: ...
+    async def save_policy(self, practice_id: str, policy: ReplyPolicy, now: datetime) -> None: ...
+    async def owe(self, obligation: ReplyObligation) -> None: ...
+    async def answer(self, thread_id: UUID, now: datetime) -> int:
+        """Every reply owed in the thread is answered now; returns how many."""
+        ...
+
+    async def claim_overdue(self, now: datetime, limit: int) -> list[ReplyObligation]:
+        """Unanswered, not yet reported, past due; locked for this transaction and marked reported."""
+        ...
+
+    async def open_overdue(self) -> int: ...
+
+
 class UnitOfWork(Protocol):
     @property
     def threads(self) -> ThreadRepository: ...
@@ -154,6 +180,8 @@ class UnitOfWork(Protocol):
     def preferences(self) -> PreferencesRepository: ...
     @property
     def notifications(self) -> NotificationRepository: ...
+    @property
+    def replies(self) -> ReplyRepository: ...
 
     async def __aenter__(self) -> UnitOfWork: ...
     async def __aexit__(

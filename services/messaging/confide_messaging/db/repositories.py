@@ -12,10 +12,17 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide_chassis.errors import NotFound
-from confide_messaging.app.ports import ClientProfile, ContactPreferences, Notification, RiskFlag
+from confide_messaging.app.ports import (
+    ClientProfile,
+    ContactPreferences,
+    Notification,
+    ReplyObligation,
+    RiskFlag,
+)
 from confide_messaging.db import tables as t
 from confide_messaging.db.envelope import KeyRing, WrappedKey, body_aad, open_text, seal_text
 from confide_messaging.domain.notifications import Channel, Preferences, Purpose, QuietHours
+from confide_messaging.domain.reply_times import ReplyPolicy
 from confide_messaging.domain.threads import (
     Attachment,
     AuthorRole,
@@ -554,3 +561,91 @@ class SqlNotifications:
         await self._session.execute(
             update(t.notifications).where(t.notifications.c.id == notification_id).values(**values)
         )
+
+
+class SqlReplies:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def policy(self, practice_id: str) -> ReplyPolicy | None:
+        row = (
+            await self._session.execute(
+                select(t.reply_policies).where(t.reply_policies.c.practice_id == practice_id)
+            )
+        ).first()
+        if row is None:
+            return None
+        return ReplyPolicy(
+            target_working_hours=row.target_working_hours,
+            working_days=frozenset(row.working_days),
+            day_start=row.day_start,
+            day_end=row.day_end,
+            time_zone=row.time_zone,
+        )
+
+    async def save_policy(self, practice_id: str, policy: ReplyPolicy, now: datetime) -> None:
+        values = {
+            "target_working_hours": policy.target_working_hours,
+            "working_days": sorted(policy.working_days),
+            "day_start": policy.day_start,
+            "day_end": policy.day_end,
+            "time_zone": policy.time_zone,
+            "updated_at": now,
+        }
+        statement = pg_insert(t.reply_policies).values(practice_id=practice_id, **values)
+        await self._session.execute(
+            statement.on_conflict_do_update(index_elements=[t.reply_policies.c.practice_id], set_=values)
+        )
+
+    async def owe(self, obligation: ReplyObligation) -> None:
+        await self._session.execute(
+            insert(t.reply_obligations).values(
+                message_id=obligation.message_id,
+                thread_id=obligation.thread_id,
+                practice_id=obligation.practice_id,
+                client_id=obligation.client_id,
+                sent_at=obligation.sent_at,
+                due_at=obligation.due_at,
+            )
+        )
+
+    async def answer(self, thread_id: UUID, now: datetime) -> int:
+        owed = t.reply_obligations
+        result = await self._session.execute(
+            update(owed)
+            .where(owed.c.thread_id == thread_id, owed.c.answered_at.is_(None))
+            .values(answered_at=now)
+            .returning(owed.c.message_id)
+        )
+        return len(result.all())
+
+    async def claim_overdue(self, now: datetime, limit: int) -> list[ReplyObligation]:
+        owed = t.reply_obligations
+        rows = list(
+            await self._session.execute(
+                select(owed)
+                .where(owed.c.answered_at.is_(None), owed.c.overdue_at.is_(None), owed.c.due_at <= now)
+                .order_by(owed.c.due_at)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        if rows:
+            await self._session.execute(
+                update(owed).where(owed.c.message_id.in_([r.message_id for r in rows])).values(overdue_at=now)
+            )
+        return [
+            ReplyObligation(r.message_id, r.thread_id, r.practice_id, r.client_id, r.sent_at, r.due_at)
+            for r in rows
+        ]
+
+    async def open_overdue(self) -> int:
+        owed = t.reply_obligations
+        count = (
+            await self._session.execute(
+                select(func.count())
+                .select_from(owed)
+                .where(owed.c.answered_at.is_(None), owed.c.overdue_at.is_not(None))
+            )
+        ).scalar_one()
+        return int(count)

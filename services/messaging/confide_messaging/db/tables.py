@@ -178,3 +178,37 @@ notifications = Table(
         postgresql_where=text("status = 'pending' AND purpose = 'new_message'"),
     ),
 )
+
+# --- text-therapy reply targets (MSG-04) -------------------------------------------------------------
+
+reply_policies = Table(
+    "reply_policies",
+    metadata,
+    Column("practice_id", Text, primary_key=True),
+    Column("target_working_hours", Integer, nullable=False),
+    Column("working_days", ARRAY(Integer), nullable=False),
+    Column("day_start", Time, nullable=False),
+    Column("day_end", Time, nullable=False),
+    Column("time_zone", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# A client's text-therapy message waiting for a clinician's answer.
+reply_obligations = Table(
+    "reply_obligations",
+    metadata,
+    Column("message_id", UUID(as_uuid=True), ForeignKey("messages.id"), primary_key=True),
+    Column("thread_id", UUID(as_uuid=True), ForeignKey("threads.id"), nullable=False),
+    Column("practice_id", Text, nullable=False),
+    Column("client_id", UUID(as_uuid=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True), nullable=False),
+    Column("due_at", DateTime(timezone=True), nullable=False),
+    Column("answered_at", DateTime(timezone=True), nullable=True),
+    Column("overdue_at", DateTime(timezone=True), nullable=True),
+    Index("reply_obligations_open", "thread_id", postgresql_where=text("answered_at IS NULL")),
+    Index(
+        "reply_obligations_due",
+        "due_at",
+        postgresql_where=text("answered_at IS NULL AND overdue_at IS NULL"),
+    ),
+)

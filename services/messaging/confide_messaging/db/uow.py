@@ -15,6 +15,7 @@ from confide_messaging.db.repositories import (
     SqlNotifications,
     SqlPreferences,
     SqlReads,
+    SqlReplies,
     SqlRiskFlags,
     SqlThreads,
 )
@@ -28,6 +29,7 @@ class SqlMessagingUnitOfWork(UnitOfWork):
     risk_flags: SqlRiskFlags
     preferences: SqlPreferences
     notifications: SqlNotifications
+    replies: SqlReplies
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], keys: KeyRing) -> None:
         super().__init__(sessions)
@@ -46,6 +48,7 @@ class SqlMessagingUnitOfWork(UnitOfWork):
         self.risk_flags = SqlRiskFlags(session)
         self.preferences = SqlPreferences(session, self._keys)
         self.notifications = SqlNotifications(session)
+        self.replies = SqlReplies(session)
 
 
 class SessionUnitOfWork:
@@ -62,6 +65,7 @@ class SessionUnitOfWork:
         self.risk_flags = SqlRiskFlags(session)
         self.preferences = SqlPreferences(session, keys)
         self.notifications = SqlNotifications(session)
+        self.replies = SqlReplies(session)
 
     async def __aenter__(self) -> SessionUnitOfWork:
         return self
