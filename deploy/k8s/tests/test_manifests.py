@@ -1188,7 +1188,7 @@ def test_environment_specific_settings_are_set(overlay: str) -> None:
         assert url.startswith("https://"), url
         assert DNS_LABEL_RE.match(jitsi), jitsi
         assert DNS_LABEL_RE.match(url.removeprefix("https://").rstrip("/")), url
-    for name in ("identity", "scheduling", "compliance"):
+    for name in ("identity", "scheduling", "compliance", "messaging"):
         env = server_env(docs, name)
         assert not {k for k in env if k.endswith(("_SECRET", "_KEY", "_KEYS", "_PASSWORD"))}, (
             f"{name}: secret-looking settings belong in {name}-secrets, not a ConfigMap"

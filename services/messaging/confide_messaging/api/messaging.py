@@ -11,7 +11,6 @@ import grpc
 from confide.messaging.v1 import messaging_pb2 as pb
 from confide.messaging.v1 import messaging_pb2_grpc as pb_grpc
 from confide_chassis.auth import current_principal
-from confide_chassis.wire import optional_timestamp
 from confide_messaging import metrics
 from confide_messaging.api import mapping
 from confide_messaging.app.messaging import MessagingUseCases
@@ -68,14 +67,12 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
         )
 
     async def MarkRead(self, request: pb.MarkReadRequest, context: Context) -> pb.MarkReadResponse:
-        receipt, unread = await self._messaging.mark_read(current_principal(), mapping.mark_read(request))
-        principal = current_principal()
-        participant = pb.Participant(
-            user_id=principal.subject,
-            last_read_sequence=receipt.last_read_sequence,
-            read_time=optional_timestamp(receipt.read_at),
+        receipt, role, unread = await self._messaging.mark_read(
+            current_principal(), mapping.mark_read(request)
         )
-        return pb.MarkReadResponse(participant=participant, unread_count=unread)
+        return pb.MarkReadResponse(
+            participant=mapping.participant_pb(receipt.participant_id, role, receipt), unread_count=unread
+        )
 
     async def StreamMessages(
         self, request: pb.StreamMessagesRequest, context: Context

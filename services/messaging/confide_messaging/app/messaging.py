@@ -275,10 +275,11 @@ class MessagingUseCases:
             await uow.commit()
         return MessagePage(tuple(found), thread.last_sequence)
 
-    async def mark_read(self, principal: Principal, command: MarkRead) -> tuple[ReadReceipt, int]:
+    async def mark_read(self, principal: Principal, command: MarkRead) -> tuple[ReadReceipt, AuthorRole, int]:
+        """The caller's receipt after the change, their role in the thread, and what is still unread."""
         actor = actor_of(principal)
         async with self._ctx.uow() as uow:
-            thread, _, _ = await _participant(uow, actor, command.thread_id)
+            thread, _, role = await _participant(uow, actor, command.thread_id)
             if command.up_to_sequence > thread.last_sequence:
                 raise InvalidArgument.field("up_to_sequence", "beyond the thread's last message")
             receipt = await uow.reads.mark(thread.id, actor.user_id, command.up_to_sequence, self._ctx.now())
@@ -286,7 +287,7 @@ class MessagingUseCases:
                 thread.id, actor.user_id, receipt.last_read_sequence
             )
             await uow.commit()
-        return receipt, unread
+        return receipt, role, unread
 
     async def stream(
         self, principal: Principal, thread_id: UUID, after_sequence: int

@@ -25,7 +25,8 @@ down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# NOTIFY is delivered on commit only, so a stream woken by it always finds the row (docs/adr/0009).
+# NOTIFY is delivered on commit only, so a stream woken by it always finds the row
+# (docs/adr/0010-messaging.md).
 NOTIFY_DDL: tuple[str, ...] = (
     f"""
     CREATE FUNCTION confide_messaging_notify() RETURNS trigger AS $$

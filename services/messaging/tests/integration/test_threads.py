@@ -187,6 +187,10 @@ async def test_read_receipts_and_unread_counts_per_participant(stack: Stack) -> 
         pb.MarkReadRequest(thread_id=thread.thread_id, up_to_sequence=2), metadata=world.clinician
     )
     assert (marked.participant.last_read_sequence, marked.unread_count) == (2, 1)
+    assert (marked.participant.user_id, marked.participant.role) == (
+        world.clinician_id,
+        pb.AUTHOR_ROLE_CLINICIAN,
+    )
     # A receipt never moves back.
     back = await stack.api().MarkRead(
         pb.MarkReadRequest(thread_id=thread.thread_id, up_to_sequence=1), metadata=world.clinician
