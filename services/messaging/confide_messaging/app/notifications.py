@@ -141,6 +141,21 @@ class NotificationUseCases:
             appointment_id=appointment_id,
         )
 
+    async def alert_care_team(
+        self, uow: UnitOfWork, *, client_id: UUID, practice_id: str, clinician_ids: list[UUID], now: datetime
+    ) -> list[Notification]:
+        """A screening flagged the client (scheduling's RiskFlagged): alert the care team named in the
+        flag, or the client's care team now when the flag names none. Quiet hours do not apply."""
+        team = clinician_ids or sorted((await uow.care_teams.team(client_id)).clinician_ids, key=str)
+        queued: list[Notification] = []
+        for clinician in team:
+            notification = await request_notification(
+                uow, recipient=clinician, practice_id=practice_id, purpose=Purpose.CRISIS_ALERT, now=now
+            )
+            if notification is not None:
+                queued.append(notification)
+        return queued
+
     async def deliver_due(self, now: datetime, limit: int = 50) -> int:
         """Send what is due; returns how many were sent. Failures retry a minute later, up to
         MAX_ATTEMPTS; a channel with no configured sender or a refused number gives up at once."""

@@ -96,7 +96,7 @@ async def project_identity_fact(care_teams: CareTeamRepository, event: ConsumedE
         )
 
 
-SCHEDULING_TOPICS = ("confide.scheduling.reminders.v1",)
+SCHEDULING_TOPICS = ("confide.scheduling.reminders.v1", "confide.scheduling.risk-flags.v1")
 
 
 class Reminders(Protocol):
@@ -104,14 +104,31 @@ class Reminders(Protocol):
         self, uow: UnitOfWork, *, client_id: UUID, practice_id: str, appointment_id: str, now: datetime
     ) -> object: ...
 
+    async def alert_care_team(
+        self, uow: UnitOfWork, *, client_id: UUID, practice_id: str, clinician_ids: list[UUID], now: datetime
+    ) -> object: ...
+
 
 def reminder_handler(
     uow_on: Callable[[AsyncSession], UnitOfWork], reminders: Reminders, clock: Callable[[], datetime]
 ) -> Handler:
-    """scheduling's ReminderDue → a PHI-free reminder to the client, queued in the consumer's
-    transaction (so a redelivered event queues nothing twice)."""
+    """scheduling's ReminderDue → a PHI-free reminder to the client; scheduling's RiskFlagged (an
+    intake screening needing the care team, SAFE-22..24) → an urgent alert to the care team. Queued
+    in the consumer's transaction, so a redelivered event queues nothing twice."""
 
     async def handle(session: AsyncSession, event: ConsumedEvent) -> None:
+        if event.is_a(scheduling_events.RiskFlagged):
+            flagged = event.unpack(scheduling_events.RiskFlagged)
+            uow = uow_on(session)
+            await reminders.alert_care_team(
+                uow,
+                client_id=_id(flagged.client_id, "client_id"),
+                practice_id=flagged.practice_id,
+                clinician_ids=[_id(c, "care_team_clinician_ids") for c in flagged.care_team_clinician_ids],
+                now=clock(),
+            )
+            await uow.commit()
+            return
         if not event.is_a(scheduling_events.ReminderDue):
             return
         due = event.unpack(scheduling_events.ReminderDue)

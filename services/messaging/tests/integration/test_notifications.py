@@ -229,3 +229,26 @@ async def test_preferences_are_checked_field_by_field(stack: Stack) -> None:
         "preferences.quiet_hours.end_minute",
         "preferences.time_zone",
     }
+
+
+async def test_safe_24_a_screening_risk_flag_from_scheduling_alerts_the_care_team(stack: Stack) -> None:
+    world = await new_world(stack)
+    await set_preferences(stack, world.clinician, sms_enabled=True, phone_number="+13035550177")
+    await produce(
+        stack.producer,
+        scheduling_events.RiskFlagged(
+            client_id=world.client_id,
+            practice_id=world.practice_id,
+            risk_flag_id=str(uuid.uuid4()),
+            screening_id=str(uuid.uuid4()),
+            care_team_clinician_ids=[world.clinician_id],
+            occurred_at=ts(datetime.now(UTC)),
+        ),
+        source="//confide/scheduling",
+    )
+    rows = await eventually(lambda: pending(stack, world.clinician_id), wait_seconds=30)
+    assert [r.purpose for r in rows] == ["crisis_alert"]
+    await notifications(stack).deliver_due(datetime.now(UTC))
+    assert [m.text for m in SMS.sent if m.to == "+13035550177"] == [
+        f"Urgent: a client needs your attention now. Sign in: {PORTAL}"
+    ]
