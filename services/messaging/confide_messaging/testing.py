@@ -24,7 +24,7 @@ from confide_chassis import migrations
 from confide_chassis.auth import StaticJwks, TokenVerifier
 from confide_chassis.events import OutgoingEvent, build_headers
 from confide_chassis.service import RunningService, start
-from confide_messaging.app.ports import EmailSender, SmsSender
+from confide_messaging.app.ports import AttachmentStore, EmailSender, SmsSender
 from confide_messaging.settings import MessagingSettings
 from confide_messaging.wiring import MIGRATIONS, Wired, build_spec
 
@@ -70,6 +70,7 @@ async def start_messaging(
     clock: Callable[[], datetime] | None = None,
     email: EmailSender | None = None,
     sms: SmsSender | None = None,
+    attachments: AttachmentStore | None = None,
     background_jobs: bool = False,
     migrate_first: bool = True,
     **overrides: Any,
@@ -83,6 +84,7 @@ async def start_messaging(
         clock=clock or (lambda: datetime.now(UTC)),
         email=email,
         sms=sms,
+        attachments=attachments,
         background_jobs=background_jobs,
         on_configured=captured.append,
     )

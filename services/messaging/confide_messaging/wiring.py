@@ -37,7 +37,7 @@ from confide_messaging.api.messaging import (
 from confide_messaging.app.context import AppContext, utc_now
 from confide_messaging.app.messaging import MessagingUseCases
 from confide_messaging.app.notifications import NotificationUseCases
-from confide_messaging.app.ports import EmailSender, SmsSender
+from confide_messaging.app.ports import AttachmentStore, EmailSender, SmsSender
 from confide_messaging.app.reply_times import ReplyTimeUseCases
 from confide_messaging.db.envelope import KeyRing
 from confide_messaging.db.repositories import SqlCareTeams, rewrap_data_keys
@@ -118,11 +118,13 @@ def build_spec(
     clock: Callable[[], datetime] = utc_now,
     email: EmailSender | None = None,
     sms: SmsSender | None = None,
+    attachments: AttachmentStore | None = None,
     background_jobs: bool = True,
     on_configured: Callable[[Wired], None] | None = None,
 ) -> ServiceSpec:
     """The service spec; the keyword arguments are for tests (defaults: SMTP from settings, the
-    recording SMS provider only in dev mode)."""
+    recording SMS provider only in dev mode, attachment metadata unverified until an object store
+    is wired)."""
 
     async def configure(ctx: ServiceContext) -> None:
         settings = messaging_settings(ctx.settings)
@@ -136,7 +138,7 @@ def build_spec(
             clock=clock,
             stream_poll_seconds=settings.stream_poll_seconds,
         )
-        messaging = MessagingUseCases(app)
+        messaging = MessagingUseCases(app, attachments)
         notifications = NotificationUseCases(
             app,
             email=email or email_sender(settings),

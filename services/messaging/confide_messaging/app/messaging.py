@@ -9,25 +9,27 @@ from uuid import UUID
 
 from confide_chassis import audit
 from confide_chassis.auth import Principal
-from confide_chassis.errors import InvalidArgument
+from confide_chassis.errors import FieldViolation, InvalidArgument
 from confide_chassis.ids import new_id
 from confide_messaging import metrics
 from confide_messaging.app import events
 from confide_messaging.app.commands import AmendMessage, CreateThread, MarkRead, SendMessage
 from confide_messaging.app.context import AppContext, actor_of, record_access
 from confide_messaging.app.notifications import request_notification
-from confide_messaging.app.ports import RiskFlag, UnitOfWork
+from confide_messaging.app.ports import AttachmentStore, RiskFlag, UnitOfWork
 from confide_messaging.app.reply_times import owe_reply
 from confide_messaging.domain import crisis
 from confide_messaging.domain.notifications import Purpose
 from confide_messaging.domain.threads import (
     Actor,
+    Attachment,
     AuthorRole,
     CareTeam,
     Message,
     MessageKind,
     ReadReceipt,
     Thread,
+    attachment_mismatches,
     check_amendable,
     check_sendable,
     may_open_thread,
@@ -82,8 +84,25 @@ async def _view(uow: UnitOfWork, thread: Thread, team: CareTeam, reader: UUID) -
 
 
 class MessagingUseCases:
-    def __init__(self, ctx: AppContext) -> None:
+    def __init__(self, ctx: AppContext, attachments: AttachmentStore | None = None) -> None:
         self._ctx = ctx
+        self._attachments = attachments
+
+    async def _verify_attachments(self, attachments: tuple[Attachment, ...]) -> None:
+        """The metadata must describe the uploaded object (checked before any lock is taken)."""
+        if self._attachments is None or not attachments:
+            return
+        violations: list[FieldViolation] = []
+        for i, attachment in enumerate(attachments):
+            stored = await self._attachments.stat(attachment.object_key)
+            for name in attachment_mismatches(
+                attachment, stored.sha256 if stored else None, stored.size_bytes if stored else None
+            ):
+                violations.append(
+                    FieldViolation(f"attachments[{i}].{name}", "does not match the uploaded object")
+                )
+        if violations:
+            raise InvalidArgument(violations)
 
     async def create_thread(self, principal: Principal, command: CreateThread) -> ThreadView:
         actor = actor_of(principal)
@@ -148,6 +167,7 @@ class MessagingUseCases:
     async def send(self, principal: Principal, command: SendMessage) -> SentMessage:
         actor = actor_of(principal)
         check_sendable(command.kind)
+        await self._verify_attachments(command.attachments)
         async with self._ctx.uow() as uow:
             thread, team, role = await _participant(uow, actor, command.thread_id)
             now = self._ctx.now()

@@ -220,3 +220,20 @@ class SmsSender(Protocol):
 
 class SmsRejected(Exception):
     """The provider refused the message for good (bad number, text too long)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredObject:
+    """What object storage knows about an uploaded file."""
+
+    sha256: str
+    size_bytes: int
+    media_type: str
+
+
+class AttachmentStore(Protocol):
+    """Object storage holding attachment bytes (never this service's database)."""
+
+    async def stat(self, object_key: str) -> StoredObject | None:
+        """The object's hash, size and type, or None when there is no such object."""
+        ...

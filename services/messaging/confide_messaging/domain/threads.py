@@ -149,3 +149,18 @@ def check_amendable(original: Message, actor_id: UUID) -> None:
         raise FailedPrecondition(
             RuleViolation("MSG-05", "amend the original message, not an amendment", "message_id")
         )
+
+
+def attachment_mismatches(
+    claimed: Attachment, stored_sha256: str | None, stored_size: int | None
+) -> list[str]:
+    """Which claimed facts object storage contradicts (the hash is what the record keeps, so it must
+    be the stored object's): 'object_key' when there is no such object, else 'sha256' / 'size_bytes'."""
+    if stored_sha256 is None:
+        return ["object_key"]
+    wrong: list[str] = []
+    if stored_sha256 != claimed.sha256:
+        wrong.append("sha256")
+    if stored_size != claimed.size_bytes:
+        wrong.append("size_bytes")
+    return wrong

@@ -24,6 +24,7 @@ from confide_chassis.grpc.status import details_of, status_from_error
 from confide_chassis.outbox import new_producer
 from confide_devstack.postgres import PostgresCluster
 from confide_devstack.pytest_plugin import unique_database_name
+from confide_messaging.adapters.object_store import InMemoryAttachmentStore
 from confide_messaging.testing import (
     StartedMessaging,
     TokenFactory,
@@ -36,6 +37,8 @@ from confide_messaging.testing import (
 )
 
 TOKENS = TokenFactory()
+# Object storage for attachments (the bytes never reach messaging); tests upload into it first.
+ATTACHMENTS = InMemoryAttachmentStore()
 
 
 def new_id() -> str:
@@ -179,6 +182,7 @@ async def open_stack(
         "verifier": TOKENS.verifier,
         "keks": kek_spec,
         "stream_poll_seconds": 30,
+        "attachments": ATTACHMENTS,
         **options,
     }
     first = await start_messaging(url, bootstrap, **common)

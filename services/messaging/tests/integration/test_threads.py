@@ -12,7 +12,7 @@ from confide.messaging.v1 import events_pb2 as ev
 from confide.messaging.v1 import messaging_pb2 as pb
 from confide_messaging.testing import care_team_removed, eventually, produce, user_deactivated
 
-from .conftest import TOKENS, Stack, bad_fields, key, new_id, new_world, rule_ids
+from .conftest import ATTACHMENTS, TOKENS, Stack, bad_fields, key, new_id, new_world, rule_ids
 
 pytestmark = pytest.mark.integration
 
@@ -240,8 +240,11 @@ async def test_bad_input_names_the_field_and_writes_nothing(stack: Stack) -> Non
 async def test_attachments_are_metadata_with_a_content_hash(stack: Stack) -> None:
     world = await new_world(stack)
     thread = await world.open_thread()
+    content = b"%PDF-1.7 my worksheet"
+    key_in_store = f"uploads/{new_id()}"
+    stored = ATTACHMENTS.put(key_in_store, content, "application/pdf")
     attachment = pb.Attachment(
-        object_key="uploads/2026/12/abc", sha256="a" * 64, size_bytes=2048, media_type="application/pdf"
+        object_key=key_in_store, sha256=stored.sha256, size_bytes=len(content), media_type="application/pdf"
     )
     sent = await world.send(
         thread.thread_id, "my worksheet", kind=pb.MESSAGE_KIND_EMAIL, attachments=[attachment]
@@ -252,6 +255,24 @@ async def test_attachments_are_metadata_with_a_content_hash(stack: Stack) -> Non
     )
     assert list(page.messages[0].attachments) == [attachment]
     assert page.messages[0].kind == pb.MESSAGE_KIND_EMAIL
+    assert (
+        await stack.scalar(
+            "SELECT count(*) FROM messages WHERE position(CAST(:c AS bytea) in body_sealed) > 0", c=content
+        )
+        == 0
+    )
+
+    # Metadata that does not describe the uploaded object is refused, naming the field.
+    forged = pb.Attachment(
+        object_key=key_in_store, sha256="0" * 64, size_bytes=len(content), media_type="application/pdf"
+    )
+    missing = pb.Attachment(
+        object_key="uploads/none", sha256=stored.sha256, size_bytes=1, media_type="application/pdf"
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await world.send(thread.thread_id, "again", kind=pb.MESSAGE_KIND_EMAIL, attachments=[forged, missing])
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert bad_fields(raised.value) == ["attachments[0].sha256", "attachments[1].object_key"]
 
 
 async def test_a_client_without_a_care_team_cannot_open_a_thread(stack: Stack) -> None:
