@@ -26,7 +26,7 @@ from confide_chassis.errors import (
 )
 from confide_chassis.ids import new_id
 from confide_chassis.logging import get_logger
-from confide_identity.app import events
+from confide_identity.app import commands, events
 from confide_identity.app.context import AppContext
 from confide_identity.app.keys import KeyManager
 from confide_identity.app.mail import MailKind, OutgoingMail
@@ -189,8 +189,9 @@ class AuthUseCases:
 
     # --- registration --------------------------------------------------------------------------------
 
-    async def sign_up(self, practice_id: UUID, email: str, password: str) -> None:
+    async def sign_up(self, command: commands.SignUp) -> None:
         ctx = self.ctx
+        practice_id, email, password = command.practice_id, command.email, command.password
         self.check_password(password, self._password_context(email), "password")
         password_hash = await ctx.hash_password(password)  # always: the same cost for known addresses
         now = ctx.now()
@@ -240,8 +241,9 @@ class AuthUseCases:
         if mail is not None:
             await ctx.send_mail(mail)
 
-    async def verify_email(self, token: str) -> None:
+    async def verify_email(self, command: commands.VerifyEmail) -> None:
         ctx = self.ctx
+        token = command.token
         now = ctx.now()
         async with ctx.uow() as uow:
             record = await uow.credentials.get_token(hash_token(token))
@@ -256,12 +258,12 @@ class AuthUseCases:
             uow.publish(self._self_audit(user, audit.UPDATE, "user", now))
             await uow.commit()
 
-    async def resend_verification(self, practice_id: UUID, email: str) -> None:
+    async def resend_verification(self, command: commands.ResendVerificationEmail) -> None:
         ctx = self.ctx
         now = ctx.now()
         mail = None
         async with ctx.uow() as uow:
-            user = await uow.users.get_by_email(practice_id, email)
+            user = await uow.users.get_by_email(command.practice_id, command.email)
             if user is not None and user.active and user.email_verified_at is None and user.password_hash:
                 token = await self._issue_token(uow, user, TokenPurpose.EMAIL_VERIFICATION, now)
                 mail = self._mail(MailKind.VERIFY_EMAIL, user, "verify-email", token)
@@ -271,8 +273,9 @@ class AuthUseCases:
 
     # --- sign-in -------------------------------------------------------------------------------------
 
-    async def sign_in(self, practice_id: UUID, email: str, password: str) -> SignInResult:
+    async def sign_in(self, command: commands.SignIn) -> SignInResult:
         ctx = self.ctx
+        practice_id, email, password = command.practice_id, command.email, command.password
         now = ctx.now()
         key = self.throttle_key(practice_id, email)
         failure: Exception | None = None
@@ -335,10 +338,9 @@ class AuthUseCases:
         await uow.commit()
         return SignInResult(step=step, session=session)
 
-    async def verify_mfa(
-        self, challenge_token: str, *, totp_code: str, recovery_code: str
-    ) -> tuple[IssuedSession, int]:
+    async def verify_mfa(self, command: commands.VerifyMfa) -> tuple[IssuedSession, int]:
         ctx = self.ctx
+        challenge_token, totp_code = command.challenge_token, command.totp_code
         now = ctx.now()
         failure: Exception | None = None
         async with ctx.uow() as uow:
@@ -360,7 +362,7 @@ class AuthUseCases:
                 else:
                     if codes is None:
                         raise invalid_mfa_code_error()
-                    codes = use_recovery_code(codes, recovery_code, now=now)
+                    codes = use_recovery_code(codes, command.recovery_code, now=now)
                     await uow.credentials.save_recovery_codes(user.user_id, codes)
             except Unauthenticated as wrong:
                 attempts = challenge.attempts + 1
@@ -386,8 +388,9 @@ class AuthUseCases:
 
     # --- sessions --------------------------------------------------------------------------------------
 
-    async def refresh(self, refresh_token: str) -> IssuedSession:
+    async def refresh(self, command: commands.Refresh) -> IssuedSession:
         ctx = self.ctx
+        refresh_token = command.refresh_token
         now = ctx.now()
         failure: Exception | None = None
         async with ctx.uow() as uow:
@@ -437,7 +440,7 @@ class AuthUseCases:
         assert failure is not None
         raise failure
 
-    async def sign_out(self, token: CallerToken, refresh_token: str) -> None:
+    async def sign_out(self, token: CallerToken, command: commands.SignOut) -> None:
         ctx = self.ctx
         now = ctx.now()
         async with ctx.uow() as uow:
@@ -445,7 +448,7 @@ class AuthUseCases:
             authorize(
                 caller.principal, Action.SESSION_SIGN_OUT, Resource.person(caller.practice_id, caller.user_id)
             )
-            family = await uow.sessions.get_by_token(hash_refresh_token(refresh_token))
+            family = await uow.sessions.get_by_token(hash_refresh_token(command.refresh_token))
             if family is not None and family.user_id == caller.user_id and not family.revoked:
                 await uow.sessions.save(revoke_family(family, reason=RevocationReason.SIGN_OUT, now=now))
                 uow.publish(
@@ -461,12 +464,12 @@ class AuthUseCases:
                 )
             await uow.commit()
 
-    async def sign_out_everywhere(self, token: CallerToken, user_id: UUID | None) -> int:
+    async def sign_out_everywhere(self, token: CallerToken, command: commands.SignOutEverywhere) -> int:
         ctx = self.ctx
         now = ctx.now()
         async with ctx.uow() as uow:
             caller = await load_caller(uow, token)
-            target_id = user_id or caller.user_id
+            target_id = command.user_id or caller.user_id
             target = await require_user(uow, caller.practice_id, target_id)
             await authorize_or_audit(
                 ctx,
@@ -499,12 +502,12 @@ class AuthUseCases:
 
     # --- password reset --------------------------------------------------------------------------------
 
-    async def request_password_reset(self, practice_id: UUID, email: str) -> None:
+    async def request_password_reset(self, command: commands.RequestPasswordReset) -> None:
         ctx = self.ctx
         now = ctx.now()
         mail = None
         async with ctx.uow() as uow:
-            user = await uow.users.get_by_email(practice_id, email)
+            user = await uow.users.get_by_email(command.practice_id, command.email)
             if user is not None and user.active:
                 token = await self._issue_token(uow, user, TokenPurpose.PASSWORD_RESET, now)
                 mail = self._mail(MailKind.PASSWORD_RESET, user, "reset-password", token)
@@ -512,8 +515,9 @@ class AuthUseCases:
         if mail is not None:
             await ctx.send_mail(mail)
 
-    async def reset_password(self, token: str, new_password: str) -> None:
+    async def reset_password(self, command: commands.ResetPassword) -> None:
         ctx = self.ctx
+        token, new_password = command.token, command.new_password
         now = ctx.now()
         async with ctx.uow() as uow:
             record = await uow.credentials.get_token(hash_token(token))
@@ -570,7 +574,7 @@ class AuthUseCases:
         return MfaEnrolment(provisioning_uri=enrolment.provisioning_uri, secret=enrolment.credential.secret)
 
     async def confirm_mfa_enrolment(
-        self, token: CallerToken, code: str
+        self, token: CallerToken, command: commands.ConfirmMfaEnrolment
     ) -> tuple[tuple[str, ...], IssuedSession]:
         ctx = self.ctx
         now = ctx.now()
@@ -581,7 +585,7 @@ class AuthUseCases:
             if credential is None or credential.confirmed:
                 raise self._mfa_rule("there is no pending enrolment; begin enrolment first")
             try:
-                confirmed = confirm_totp_enrolment(credential, code, now=now)
+                confirmed = confirm_totp_enrolment(credential, command.totp_code, now=now)
             except Unauthenticated as exc:
                 raise InvalidArgument.field("totp_code", "the verification code is not valid") from exc
             await uow.credentials.save_totp(caller.user_id, confirmed)

@@ -89,8 +89,8 @@ async def test_the_dev_mailer_writes_private_files(tmp_path: Path) -> None:
 
 async def test_outside_dev_mode_no_mail_is_written_anywhere(tmp_path: Path) -> None:
     from confide_identity.mail.unconfigured import MailerNotConfigured
-    from confide_identity.service import default_mailer
     from confide_identity.settings import IdentitySettings
+    from confide_identity.wiring import default_mailer
 
     assert isinstance(
         default_mailer(IdentitySettings(dev_mode=True, dev_mail_dir=str(tmp_path))), DevFileMailer
