@@ -217,16 +217,16 @@ async def seed_demo(app: AppContext, use_cases: UseCases) -> SeedReport:
     for demo in (ADMIN, OPERATOR, *CLINICIANS):
         async with app.uow() as uow:
             user_id = users[demo.key].user_id
-            existing = await uow.credentials.get_totp(user_id)
+            existing = await uow.mfa_factors.get_totp(user_id)
             if existing is None or not existing.confirmed:
-                await uow.credentials.save_totp(
+                await uow.mfa_factors.save_totp(
                     user_id, TotpCredential(secret=DEMO_TOTP_SECRET, created_at=now, confirmed_at=now)
                 )
                 await uow.commit()
 
     # The telehealth consent document (every modality, every jurisdiction), effective now.
     async with app.uow() as uow:
-        documents = await uow.consents.documents(practice.practice_id)
+        documents = await uow.consent_documents.for_practice(practice.practice_id)
     if not documents:
         await use_cases.consents.publish(
             admin_token,
@@ -246,7 +246,7 @@ async def seed_demo(app: AppContext, use_cases: UseCases) -> SeedReport:
         async with app.uow() as uow:
             profile = await uow.profiles.get(practice.practice_id, client.user_id)
             links = await uow.care_teams.for_client(practice.practice_id, client.user_id)
-            signatures = await uow.consents.signatures(practice.practice_id, client.user_id)
+            signatures = await uow.consent_signatures.for_client(practice.practice_id, client.user_id)
         values = PROFILES[demo.key]
         if profile is None:
             await use_cases.profiles.update(

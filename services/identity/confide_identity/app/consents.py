@@ -71,7 +71,7 @@ class ConsentUseCases:
             authorize(
                 caller.principal, Action.CONSENT_DOCUMENT_PUBLISH, Resource.practice(caller.practice_id)
             )
-            existing = await uow.consents.documents(caller.practice_id, lock=True)
+            existing = await uow.consent_documents.for_practice(caller.practice_id, lock=True)
             document = publish_consent_document(
                 document_id=new_id(),
                 practice_id=caller.practice_id,
@@ -86,7 +86,7 @@ class ConsentUseCases:
             stored = StoredConsentDocument(
                 document=document, title=command.title, content=command.content, published_by=caller.user_id
             )
-            await uow.consents.add_document(stored)
+            await uow.consent_documents.add(stored)
             await uow.commit()
         return stored
 
@@ -95,7 +95,7 @@ class ConsentUseCases:
         async with ctx.uow() as uow:
             caller = await load_caller(uow, token)
             authorize(caller.principal, Action.CONSENT_DOCUMENT_READ, Resource.practice(caller.practice_id))
-            documents = await uow.consents.documents(caller.practice_id)
+            documents = await uow.consent_documents.for_practice(caller.practice_id)
         current = current_consent_document(
             [item.document for item in documents], practice_id=caller.practice_id, now=ctx.now()
         )
@@ -126,7 +126,9 @@ class ConsentUseCases:
                 raise InvalidArgument.field("method", "verbal consent is documented by a clinician")
             if caller.user_id != client_id and not verbal:
                 raise InvalidArgument.field("method", "a clinician may only document verbal consent")
-            documents = [item.document for item in await uow.consents.documents(caller.practice_id)]
+            documents = [
+                item.document for item in await uow.consent_documents.for_practice(caller.practice_id)
+            ]
             current = current_consent_document(documents, practice_id=caller.practice_id, now=now)
             if (
                 current is None
@@ -151,7 +153,7 @@ class ConsentUseCases:
                 signer_name=command.signer_name or None,
                 documented_by=caller.user_id if verbal else None,
             )
-            await uow.consents.add_signature(signature)
+            await uow.consent_signatures.add(signature)
             uow.publish(
                 events.consent_signed(signature, current),
                 caller_audit(
@@ -181,10 +183,14 @@ class ConsentUseCases:
                 resource_type="consent",
                 resource_id=client_id,
             )
-            stored_documents = await uow.consents.documents(caller.practice_id)
+            stored_documents = await uow.consent_documents.for_practice(caller.practice_id)
             signatures = tuple(
                 sorted(
-                    (s for s in await uow.consents.signatures(caller.practice_id, client_id) if s.active),
+                    (
+                        s
+                        for s in await uow.consent_signatures.for_client(caller.practice_id, client_id)
+                        if s.active
+                    ),
                     key=lambda s: s.signed_at,
                     reverse=True,
                 )

@@ -110,7 +110,7 @@ async def add_user(
             now=now,
             ttl=ctx.config.invitation_ttl,
         )
-        await uow.credentials.add_token(issued.record)
+        await uow.one_time_tokens.add(issued.record)
         token = issued.token
     uow.publish(
         events.user_registered(
@@ -259,7 +259,7 @@ class UserUseCases:
 
     async def _view(self, uow: IdentityUnitOfWork, user: User) -> UserView:
         return UserView(
-            user=user, mfa_enrolled=bool(await uow.credentials.confirmed_totp_users([user.user_id]))
+            user=user, mfa_enrolled=bool(await uow.mfa_factors.confirmed_totp_users([user.user_id]))
         )
 
     def _audit(
@@ -339,7 +339,7 @@ class UserUseCases:
             )
             more = len(found) > size
             found = found[:size]
-            enrolled = await uow.credentials.confirmed_totp_users([u.user_id for u in found])
+            enrolled = await uow.mfa_factors.confirmed_totp_users([u.user_id for u in found])
             now = ctx.now()
             for user in found:
                 uow.publish(self._audit(caller, user.user_id, audit.SEARCH, now))
@@ -471,8 +471,8 @@ class UserUseCases:
                 resource_type="mfa",
                 resource_id=user_id,
             )
-            await uow.credentials.delete_totp(user.user_id)
-            await uow.credentials.delete_recovery_codes(user.user_id)
+            await uow.mfa_factors.delete_totp(user.user_id)
+            await uow.mfa_factors.delete_recovery_codes(user.user_id)
             await end_all_sessions(uow, user.user_id, RevocationReason.MFA_CHANGED, now)
             uow.publish(
                 audit_record(

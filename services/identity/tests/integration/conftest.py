@@ -179,7 +179,7 @@ class Harness:
     async def enrol_totp(self, user: User) -> None:
         now = self.clock()
         async with self.app.uow() as uow:
-            await uow.credentials.save_totp(
+            await uow.mfa_factors.save_totp(
                 user.user_id, TotpCredential(secret=TOTP_SECRET, created_at=now, confirmed_at=now)
             )
             await uow.commit()

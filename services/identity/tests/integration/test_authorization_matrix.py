@@ -243,7 +243,7 @@ async def current_consent(w: World, t: Tenant, md: Any) -> Message:
 
 async def sign_consent(w: World, t: Tenant, md: Any) -> Message:
     async with w.h.app.uow() as uow:
-        documents = await uow.consents.documents(t.practice.practice_id)
+        documents = await uow.consent_documents.for_practice(t.practice.practice_id)
     current = current_consent_document(
         [d.document for d in documents], practice_id=t.practice.practice_id, now=w.h.clock()
     )
