@@ -21,13 +21,14 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
+from confide_chassis.clock import utc_now
 from confide_chassis.errors import DomainError, InvalidArgument, ValidationCollector
 from confide_chassis.service import Command
 from confide_chassis.settings import ConfigurationError, ServiceSettings
 from confide_identity import seed
 from confide_identity.api.mapping import check_email
 from confide_identity.app import commands as app_commands
-from confide_identity.app.context import AppContext, utc_now
+from confide_identity.app.context import AppContext
 from confide_identity.app.use_cases import UseCases
 from confide_identity.domain.passwords import PasswordContext
 from confide_identity.domain.roles import Role

@@ -14,19 +14,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from confide.identity.v1 import identity_pb2_grpc
+from confide.identity.v1 import identity_pb2, identity_pb2_grpc
 from confide_chassis import db
 from confide_chassis.auth import TokenVerifier
+from confide_chassis.clock import utc_now
 from confide_chassis.service import RunningService, ServiceContext, ServiceSpec, start
 from confide_chassis.settings import ConfigurationError
 from confide_identity import cli
-from confide_identity.api.access import ACCESS
 from confide_identity.api.auth import AuthServicer
 from confide_identity.api.care_teams import CareTeamServicer
 from confide_identity.api.consents import ConsentServicer
 from confide_identity.api.profiles import ClientProfileServicer
 from confide_identity.api.users import PracticeServicer, UserServicer
-from confide_identity.app.context import AppConfig, AppContext, utc_now
+from confide_identity.app.context import AppConfig, AppContext
 from confide_identity.app.keys import KeyManager, KeyStore
 from confide_identity.app.mail import Mailer
 from confide_identity.app.ports import UnitOfWorkFactory
@@ -127,8 +127,9 @@ def register_servicers(ctx: ServiceContext, use_cases: UseCases) -> None:
     identity_pb2_grpc.add_CareTeamServiceServicer_to_server(
         CareTeamServicer(use_cases.care_teams), ctx.server
     )
-    for name, table in ACCESS.items():
-        ctx.add_grpc_service(name, table)
+    # Who may call each RPC is declared on it in identity.proto (`option (confide.common.v1.access)`).
+    for service in identity_pb2.DESCRIPTOR.services_by_name.values():
+        ctx.add_grpc_service(service)
 
 
 def build(

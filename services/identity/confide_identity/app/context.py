@@ -6,8 +6,9 @@ import asyncio
 import os
 from collections.abc import Callable, Container
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from confide_chassis.clock import utc_now
 from confide_chassis.logging import get_logger
 from confide_identity.app.keys import KeyStore
 from confide_identity.app.mail import Mailer, OutgoingMail
@@ -22,10 +23,6 @@ from confide_identity.domain.passwords import PasswordPolicy
 log = get_logger(__name__)
 
 SERVICE = "identity"
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from uuid import UUID
 
 from confide.audit.v1 import events_pb2 as audit_pb2
 from confide_chassis import audit
+from confide_chassis import roles as chassis_roles
 from confide_chassis.auth import Principal as CallerToken
 from confide_chassis.errors import NotFound, PermissionDenied, Unauthenticated
 from confide_chassis.ids import new_id
@@ -37,7 +38,7 @@ def domain_principal(token: CallerToken) -> Principal:
         subject, practice = UUID(token.subject), UUID(token.practice_id)
     except ValueError as exc:
         raise Unauthenticated("invalid access token") from exc
-    roles = frozenset(Role(name) for name in token.roles if name in Role.__members__.values())
+    roles = frozenset(Role(name) for name in token.roles if name in chassis_roles.EVERY_ROLE)
     return Principal(subject_id=subject, practice_id=practice, roles=roles, mfa=token.mfa)
 
 
