@@ -55,6 +55,7 @@ from confide_identity.domain.lockout import (
     record_failed_sign_in,
     record_successful_sign_in,
 )
+from confide_identity.domain.mail_quota import may_send
 from confide_identity.domain.mfa import (
     RECOVERY_CODE_BYTES,
     RECOVERY_CODE_COUNT,
@@ -144,6 +145,7 @@ class AuthUseCases:
         purpose: TokenPurpose,
         now: datetime,
         ttl: timedelta | None = None,
+        password_hash: str | None = None,
     ) -> str:
         issued = issue_one_time_token(
             user_id=user.user_id,
@@ -151,9 +153,23 @@ class AuthUseCases:
             random_bytes=self.ctx.random_bytes(TOKEN_BYTES),
             now=now,
             ttl=ttl,
+            password_hash=password_hash,
         )
         await uow.one_time_tokens.add(issued.record)
         return issued.token
+
+    async def _within_mail_quota(
+        self, uow: IdentityUnitOfWork, user: User, kind: MailKind, now: datetime
+    ) -> bool:
+        """IDN-AUTH-03: count one more self-service e-mail to `user`, or False when the account's quota is
+        spent (then send nothing; the caller answers as usual). Call with the user's row locked."""
+        quota = self.ctx.config.mail_quota
+        start = quota.window_start(now)
+        if not may_send(await uow.account_mails.sent_since(user.user_id, start), now=now, quota=quota):
+            log.info("account e-mail quota spent; nothing sent", kind=kind.value, user_id=str(user.user_id))
+            return False
+        await uow.account_mails.add(user.user_id, kind.value, now, forget_before=start)
+        return True
 
     def _mail(
         self, kind: MailKind, user: User, path: str | None = None, token: str | None = None
@@ -225,7 +241,10 @@ class AuthUseCases:
                         created_at=now,
                     )
                     await uow.users.add(user)
-                    token = await self._issue_token(uow, user, TokenPurpose.EMAIL_VERIFICATION, now)
+                    await self._within_mail_quota(uow, user, MailKind.VERIFY_EMAIL, now)  # a new account
+                    token = await self._issue_token(
+                        uow, user, TokenPurpose.EMAIL_VERIFICATION, now, password_hash=password_hash
+                    )
                     uow.publish(
                         events.user_registered(
                             user_id=user.user_id,
@@ -243,10 +262,17 @@ class AuthUseCases:
                     and existing.email_verified_at is None
                     and existing.password_hash is not None
                 ):
-                    token = await self._issue_token(uow, existing, TokenPurpose.EMAIL_VERIFICATION, now)
-                    mail = self._mail(MailKind.VERIFY_EMAIL, existing, "verify-email", token)
-                    outcome = "verification_resent"
-                elif existing.active:
+                    if await self._within_mail_quota(uow, existing, MailKind.VERIFY_EMAIL, now):
+                        # IDN-AUTH-02: this sign-up's password takes effect through this link only; the
+                        # account's stored password stays that of the first sign-up until then.
+                        token = await self._issue_token(
+                            uow, existing, TokenPurpose.EMAIL_VERIFICATION, now, password_hash=password_hash
+                        )
+                        mail = self._mail(MailKind.VERIFY_EMAIL, existing, "verify-email", token)
+                        outcome = "verification_resent"
+                elif existing.active and await self._within_mail_quota(
+                    uow, existing, MailKind.ACCOUNT_EXISTS, now
+                ):
                     mail = self._mail(MailKind.ACCOUNT_EXISTS, existing)
                     outcome = "account_exists"
                 await uow.commit()
@@ -271,7 +297,10 @@ class AuthUseCases:
             await uow.one_time_tokens.mark_used(used)
             await uow.one_time_tokens.spend_unused(user.user_id, TokenPurpose.EMAIL_VERIFICATION, now)
             if user.email_verified_at is None:
-                await uow.users.update(replace(user, email_verified_at=now))
+                # IDN-AUTH-02: the password of the sign-up this link was sent for (a later verification
+                # link, e.g. after a password reset verified the address, changes nothing).
+                password_hash = used.password_hash or user.password_hash
+                await uow.users.update(replace(user, email_verified_at=now, password_hash=password_hash))
             uow.publish(self._self_audit(user, audit.UPDATE, "user", now))
             await uow.commit()
 
@@ -280,8 +309,14 @@ class AuthUseCases:
         now = ctx.now()
         mail = None
         async with ctx.uow() as uow:
-            user = await uow.users.get_by_email(command.practice_id, command.email)
-            if user is not None and user.active and user.email_verified_at is None and user.password_hash:
+            user = await uow.users.get_by_email(command.practice_id, command.email, for_update=True)
+            if (
+                user is not None
+                and user.active
+                and user.email_verified_at is None
+                and user.password_hash
+                and await self._within_mail_quota(uow, user, MailKind.VERIFY_EMAIL, now)
+            ):
                 token = await self._issue_token(uow, user, TokenPurpose.EMAIL_VERIFICATION, now)
                 mail = self._mail(MailKind.VERIFY_EMAIL, user, "verify-email", token)
             await uow.commit()
@@ -533,8 +568,12 @@ class AuthUseCases:
         now = ctx.now()
         mail = None
         async with ctx.uow() as uow:
-            user = await uow.users.get_by_email(command.practice_id, command.email)
-            if user is not None and user.active:
+            user = await uow.users.get_by_email(command.practice_id, command.email, for_update=True)
+            if (
+                user is not None
+                and user.active
+                and await self._within_mail_quota(uow, user, MailKind.PASSWORD_RESET, now)
+            ):
                 token = await self._issue_token(uow, user, TokenPurpose.PASSWORD_RESET, now)
                 mail = self._mail(MailKind.PASSWORD_RESET, user, "reset-password", token)
             await uow.commit()

@@ -74,6 +74,16 @@ class OneTimeTokenRepository(Protocol):
     async def spend_unused(self, user_id: UUID, purpose: TokenPurpose, now: datetime) -> None: ...
 
 
+class AccountMailRepository(Protocol):
+    async def sent_since(self, user_id: UUID, since: datetime) -> Sequence[datetime]:
+        """When self-service e-mails went to the account after `since`."""
+        ...
+
+    async def add(self, user_id: UUID, kind: str, sent_at: datetime, *, forget_before: datetime) -> None:
+        """Record one e-mail; entries at or before `forget_before` no longer count and may go."""
+        ...
+
+
 class MfaFactorRepository(Protocol):
     async def get_totp(self, user_id: UUID) -> TotpCredential | None:
         """Locks the row (TOTP replay protection under concurrency)."""
@@ -181,6 +191,7 @@ class IdentityUnitOfWork(Protocol):
     practices: PracticeRepository
     users: UserRepository
     one_time_tokens: OneTimeTokenRepository
+    account_mails: AccountMailRepository
     mfa_factors: MfaFactorRepository
     mfa_challenges: MfaChallengeRepository
     throttles: ThrottleRepository

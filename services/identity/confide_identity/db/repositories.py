@@ -256,6 +256,7 @@ def _token(row: RowMapping) -> OneTimeTokenRecord:
         issued_at=row["issued_at"],
         expires_at=row["expires_at"],
         used_at=row["used_at"],
+        password_hash=row["password_hash"],
     )
 
 
@@ -286,6 +287,7 @@ class SqlOneTimeTokenRepository:
                 issued_at=record.issued_at,
                 expires_at=record.expires_at,
                 used_at=record.used_at,
+                password_hash=record.password_hash,
             )
         )
 
@@ -433,6 +435,33 @@ class SqlMfaChallengeRepository:
             update(t.mfa_challenges)
             .where(t.mfa_challenges.c.token_hash == challenge.token_hash)
             .values(attempts=challenge.attempts, used_at=challenge.used_at)
+        )
+
+
+# --- account e-mails (quota) ---------------------------------------------------------------------------
+
+
+class SqlAccountMailRepository:
+    """When self-service e-mails went to an account (IDN-AUTH-03); rows older than the quota window are
+    dropped as new ones arrive, so an account keeps a handful at most."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def sent_since(self, user_id: UUID, since: datetime) -> Sequence[datetime]:
+        query = select(t.account_mails.c.sent_at).where(
+            t.account_mails.c.user_id == user_id, t.account_mails.c.sent_at > since
+        )
+        return list((await self.session.execute(query)).scalars().all())
+
+    async def add(self, user_id: UUID, kind: str, sent_at: datetime, *, forget_before: datetime) -> None:
+        await self.session.execute(
+            delete(t.account_mails).where(
+                t.account_mails.c.user_id == user_id, t.account_mails.c.sent_at <= forget_before
+            )
+        )
+        await self.session.execute(
+            insert(t.account_mails).values(user_id=user_id, kind=kind, sent_at=sent_at)
         )
 
 

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from confide_chassis.db import UnitOfWork
 from confide_identity.app.ports import (
+    AccountMailRepository,
     CareTeamRepository,
     ConsentDocumentRepository,
     ConsentSignatureRepository,
@@ -25,6 +26,7 @@ from confide_identity.app.ports import (
 )
 from confide_identity.crypto import Sealer
 from confide_identity.db.repositories import (
+    SqlAccountMailRepository,
     SqlCareTeamRepository,
     SqlConsentDocumentRepository,
     SqlConsentSignatureRepository,
@@ -44,6 +46,7 @@ class SqlIdentityUnitOfWork(UnitOfWork):
     practices: PracticeRepository
     users: UserRepository
     one_time_tokens: OneTimeTokenRepository
+    account_mails: AccountMailRepository
     mfa_factors: MfaFactorRepository
     mfa_challenges: MfaChallengeRepository
     throttles: ThrottleRepository
@@ -64,6 +67,7 @@ class SqlIdentityUnitOfWork(UnitOfWork):
         self.practices = SqlPracticeRepository(session)
         self.users = SqlUserRepository(session)
         self.one_time_tokens = SqlOneTimeTokenRepository(session)
+        self.account_mails = SqlAccountMailRepository(session)
         self.mfa_factors = SqlMfaFactorRepository(session, self._sealer)
         self.mfa_challenges = SqlMfaChallengeRepository(session)
         self.throttles = SqlThrottleRepository(session)
