@@ -31,7 +31,7 @@ from confide_identity.app.events import (
 from confide_identity.app.models import Practice, StoredConsentDocument, UserStatus
 from confide_identity.app.profiles import PROFILE_FIELDS, ProfileView
 from confide_identity.app.support import IssuedSession
-from confide_identity.app.users import UserPage, UserView
+from confide_identity.app.users import NewUser, UserPage, UserView
 from confide_identity.domain.consent import ConsentSignature, SignatureMethod, SignerRole
 from confide_identity.domain.mfa import SignInStep
 from confide_identity.domain.profile import ClientProfileInput
@@ -370,6 +370,13 @@ def sign_in_response(result: SignInResult) -> identity_pb2.SignInResponse:
 def mfa_enrolment_response(enrolment: MfaEnrolment) -> identity_pb2.BeginMfaEnrolmentResponse:
     return identity_pb2.BeginMfaEnrolmentResponse(
         provisioning_uri=enrolment.provisioning_uri, secret=enrolment.secret
+    )
+
+
+def create_practice_response(practice: Practice, created: NewUser) -> identity_pb2.CreatePracticeResponse:
+    # A new admin has no MFA factor yet.
+    return identity_pb2.CreatePracticeResponse(
+        practice=practice_pb(practice), admin=user_pb(UserView(created.user, mfa_enrolled=False))
     )
 
 

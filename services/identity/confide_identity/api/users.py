@@ -9,7 +9,7 @@ from confide.identity.v1 import identity_pb2 as pb
 from confide.identity.v1 import identity_pb2_grpc
 from confide_chassis.auth import current_principal
 from confide_identity.api import mapping
-from confide_identity.app.users import PracticeUseCases, UserUseCases, UserView
+from confide_identity.app.users import PracticeUseCases, UserUseCases
 
 
 class PracticeServicer(identity_pb2_grpc.PracticeServiceServicer):
@@ -21,9 +21,7 @@ class PracticeServicer(identity_pb2_grpc.PracticeServiceServicer):
     ) -> pb.CreatePracticeResponse:
         command = mapping.create_practice(request)
         practice, created = await self._practices.create_practice(current_principal(), command)
-        return pb.CreatePracticeResponse(
-            practice=mapping.practice_pb(practice), admin=mapping.user_pb(UserView(created.user, False))
-        )
+        return mapping.create_practice_response(practice, created)
 
     async def GetPractice(self, request: pb.GetPracticeRequest, context: Any) -> pb.GetPracticeResponse:
         practice = await self._practices.get_practice(current_principal())
