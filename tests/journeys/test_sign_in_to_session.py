@@ -58,7 +58,7 @@ from confide_compliance.settings import ComplianceSettings
 from confide_devstack.postgres import PostgresCluster
 from confide_devstack.pytest_plugin import unique_database_name
 from confide_identity import seed as identity_seed
-from confide_identity.mail.dev import DevFileMailer
+from confide_identity.adapters.mail.dev import DevFileMailer
 from confide_identity.settings import IdentitySettings
 from confide_identity.wiring import COMMANDS as IDENTITY_COMMANDS
 from confide_identity.wiring import MIGRATIONS as IDENTITY_MIGRATIONS

@@ -21,6 +21,9 @@ from confide_chassis.clock import utc_now
 from confide_chassis.service import RunningService, ServiceContext, ServiceSpec, start
 from confide_chassis.settings import ConfigurationError
 from confide_identity import cli
+from confide_identity.adapters.mail.dev import DevFileMailer
+from confide_identity.adapters.mail.memory import InMemoryMailer
+from confide_identity.adapters.mail.unconfigured import UnconfiguredMailer
 from confide_identity.api.auth import AuthServicer
 from confide_identity.api.care_teams import CareTeamServicer
 from confide_identity.api.consents import ConsentServicer
@@ -35,9 +38,6 @@ from confide_identity.crypto import Sealer, sealer_from_settings
 from confide_identity.db.uow import unit_of_work_factory
 from confide_identity.domain.password_hashing import Argon2Params, Argon2PasswordHasher
 from confide_identity.domain.tokens import KeyRotationPolicy
-from confide_identity.mail.dev import DevFileMailer
-from confide_identity.mail.memory import InMemoryMailer
-from confide_identity.mail.unconfigured import UnconfiguredMailer
 from confide_identity.reference_data import load_age_of_consent_table, load_common_passwords
 from confide_identity.settings import IdentitySettings
 

@@ -31,6 +31,7 @@ from confide_chassis.service import RunningService
 from confide_devstack.devkeys import DevKeys
 from confide_devstack.postgres import PostgresCluster
 from confide_devstack.pytest_plugin import unique_database_name
+from confide_identity.adapters.mail.memory import InMemoryMailer
 from confide_identity.app import commands
 from confide_identity.app.models import Practice, User
 from confide_identity.app.use_cases import UseCases
@@ -38,7 +39,6 @@ from confide_identity.domain.claims import build_access_claims
 from confide_identity.domain.mfa import TotpCredential
 from confide_identity.domain.roles import Principal, Role
 from confide_identity.domain.tokens import sign_access_token
-from confide_identity.mail.memory import InMemoryMailer
 from confide_identity.settings import IdentitySettings
 from confide_identity.wiring import IdentityService, build, start_identity
 
