@@ -337,12 +337,12 @@ async def test_manual_payment_refund_and_superbill(billing: Billing) -> None:
     with tempfile.TemporaryDirectory() as folder:
         pdf = Path(folder) / "superbill.pdf"
         pdf.write_bytes(superbill.pdf)
-        text = subprocess.run(
-            ["pdftotext", "-layout", str(pdf), "-"],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
+        extracted = await asyncio.create_subprocess_exec(
+            "pdftotext", "-layout", str(pdf), "-", stdout=asyncio.subprocess.PIPE
+        )
+        stdout, _ = await extracted.communicate()
+        assert extracted.returncode == 0
+        text = stdout.decode()
     for expected in (
         "1987654321",
         "12-3456789",
