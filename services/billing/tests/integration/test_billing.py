@@ -391,3 +391,17 @@ async def test_bad_money_and_codes_are_invalid_argument(billing: Billing) -> Non
                 pb.SetPriceListRequest(price_list=prices, idempotency_key=new_id()), metadata=practice.admin
             )
         assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_demo_seed_is_idempotent_and_prices_the_demo_practice(billing: Billing) -> None:
+    from confide_billing.demo import DEMO_PRACTICE, seed_demo
+
+    url = billing.engine.url.render_as_string(hide_password=False)
+    first = await seed_demo(url)
+    second = await seed_demo(url)
+    assert first["changed"]
+    assert second["changed"] == []
+    assert (
+        await billing.scalar("SELECT count(*) FROM price_lists WHERE practice_id = :p", p=DEMO_PRACTICE) == 1
+    )
+    assert await billing.scalar("SELECT count(*) FROM plans WHERE practice_id = :p", p=DEMO_PRACTICE) == 2
