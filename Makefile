@@ -16,7 +16,7 @@ PY_PACKAGES := confide_chassis confide_devstack $(foreach s,$(notdir $(patsubst 
 # Test folders type-checked by `make lint` (each separately: they share module names like conftest).
 TEST_DIRS := $(wildcard libs/*/tests services/*/tests) $(wildcard tests)
 
-.PHONY: help venv proto ts lint typecheck test unit run bench clean lock k8s-topics
+.PHONY: help venv proto ts web lint typecheck test unit run bench clean lock k8s-topics
 
 help:
 	@echo "make run    - start Kafka, PostgreSQL and every service locally (Ctrl-C stops all)"
@@ -47,6 +47,13 @@ proto: venv node_modules/.installed
 ts: node_modules/.installed
 	node_modules/.bin/buf generate
 
+# The reference web client (web/dist, git-ignored), served by the gateway at / under `make run`.
+web: proto
+	node_modules/.bin/tsc -p web
+	node_modules/.bin/esbuild web/src/main.ts --bundle --format=esm --target=es2022 --minify \
+	  --outfile=web/dist/app.js --log-level=warning
+	cp web/index.html web/dist/index.html
+
 typecheck: proto
 	$(BIN)/mypy $(addprefix -p ,$(PY_PACKAGES))
 
@@ -62,6 +69,7 @@ lint: proto
 	$(BIN)/lint-imports
 	$(BIN)/python scripts/buf.py lint
 	$(BIN)/python scripts/buf.py breaking
+	node_modules/.bin/tsc -p web
 
 # pytest exits 5 when it collected no test: that is a failure, never a pass.
 test: lint
@@ -71,7 +79,7 @@ test: lint
 unit: proto
 	$(BIN)/python -m pytest -m "not integration" $(PYTEST_ARGS)
 
-run: proto
+run: proto web
 	$(BIN)/python -m confide_devstack run
 
 bench: proto
