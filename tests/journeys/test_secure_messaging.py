@@ -32,12 +32,12 @@ from confide_chassis.auth import GrpcJwks
 from confide_chassis.service import RunningService
 from confide_devstack.postgres import PostgresCluster
 from confide_devstack.pytest_plugin import unique_database_name
-from confide_identity import cli as identity_cli
 from confide_identity import seed as identity_seed
-from confide_identity.service import MIGRATIONS as IDENTITY_MIGRATIONS
-from confide_identity.service import build as build_identity
-from confide_identity.service import start_identity
 from confide_identity.settings import IdentitySettings
+from confide_identity.wiring import COMMANDS as IDENTITY_COMMANDS
+from confide_identity.wiring import MIGRATIONS as IDENTITY_MIGRATIONS
+from confide_identity.wiring import build as build_identity
+from confide_identity.wiring import start_identity
 from confide_messaging.testing import StartedMessaging, start_messaging
 from confide_scheduling.testing import read_records
 
@@ -95,7 +95,7 @@ async def stack(
         key_refresh_seconds=3600,
     )
     await asyncio.to_thread(migrations.upgrade, IDENTITY_MIGRATIONS, identity_url)
-    assert await asyncio.to_thread(identity_cli.seed_demo_command, identity_settings, []) == 0
+    assert await asyncio.to_thread(IDENTITY_COMMANDS["seed-demo"], identity_settings, []) == 0
     async with contextlib.AsyncExitStack() as running:
         identity = await start_identity(build_identity(identity_settings))
         running.push_async_callback(identity.stop, 0)
