@@ -13,6 +13,7 @@ service (Kafka, JWKS, telemetry, logging) are read without a prefix.
 | `JWKS_GRPC_TARGET` | identity's gRPC address; keys from `AuthService/GetJwks`, refreshed each minute | |
 | `JWKS_FILE` / `JWKS_URL` | keys from a file (re-read on change) or HTTPS | none: all tokens refused |
 | `JWT_ISSUER` / `JWT_AUDIENCE` | expected `iss` / `aud` claims | confide-identity / confide |
+| `ACCESS_TOKEN_MAX_LIFETIME_SECONDS` | tokens living longer are refused; bounds revocation memory | 900 |
 | `OTEL_EXPORTER_OTLP_ENDPOINT` | OTLP gRPC collector; unset = no export | unset |
 | `LOG_LEVEL` / `LOG_FORMAT` | INFO / json (or console) | |
 | `SHUTDOWN_GRACE_SECONDS` | time in-flight RPCs get to finish on SIGTERM | 10 |
@@ -55,6 +56,9 @@ class ServiceSettings(BaseSettings):
     jwks_grpc_target: str | None = Field(default=None, validation_alias=_shared("JWKS_GRPC_TARGET"))
     jwt_issuer: str = Field(default="confide-identity", validation_alias=_shared("JWT_ISSUER"))
     jwt_audience: str = Field(default="confide", validation_alias=_shared("JWT_AUDIENCE"))
+    access_token_max_lifetime_seconds: int = Field(
+        default=900, ge=60, le=3600, validation_alias=_shared("ACCESS_TOKEN_MAX_LIFETIME_SECONDS")
+    )
 
     otel_exporter_otlp_endpoint: str | None = Field(
         default=None, validation_alias=_shared("OTEL_EXPORTER_OTLP_ENDPOINT")

@@ -58,7 +58,15 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             # Deny by default: an RPC nobody declared access for is not callable.
             raise errors.PermissionDenied("operation not permitted")
         token = bearer_token(metadata)
-        principal = self.verifier.verify(token) if token else None
+        principal = None
+        if token:
+            try:
+                principal = self.verifier.verify(token)
+            except errors.Unauthenticated:
+                # A public RPC ignores a stale or bad token: a frontend that always attaches its access
+                # token must still be able to Refresh (or SignIn) once that token has expired.
+                if not policy.public:
+                    raise
         policy.check(principal)
         return principal
 
