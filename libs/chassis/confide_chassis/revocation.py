@@ -7,7 +7,7 @@ deactivation, not a share of them) that starts at the offsets of (now - `Revocat
 subject issued before the deactivation (plus the clock leeway); tokens issued later (the user was
 reactivated and signed in again) are accepted. Older deactivations cannot matter: every token issued
 before them has expired (the verifier refuses tokens living longer than the maximum lifetime).
-See docs/adr/0009-authz-token-revocation.md.
+See docs/adr/0010-authz-token-revocation.md.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from google.protobuf.message import DecodeError
 
 from confide.identity.v1 import events_pb2 as identity_events
+from confide_chassis.clock import utc_now
 from confide_chassis.events import H_TYPE, event_spec, header_value
 from confide_chassis.logging import get_logger
 
@@ -163,7 +164,7 @@ class RevocationWatcher:
             try:
                 if time.monotonic() >= next_partition_check:
                     await self._assign_new_partitions(consumer)
-                    self._revocations.prune(datetime.now(UTC))
+                    self._revocations.prune(utc_now())
                     next_partition_check = time.monotonic() + self._partition_check
                 if not self.caught_up and await self._reached_start_end(consumer):
                     self._caught_up.set()
@@ -197,7 +198,7 @@ class RevocationWatcher:
                 self._caught_up.set()  # no topic yet: nobody was deactivated
             return
         consumer.assign([*assigned, *new])
-        since_ms = int((datetime.now(UTC) - self._lookback).timestamp() * 1000)
+        since_ms = int((utc_now() - self._lookback).timestamp() * 1000)
         starts = await consumer.offsets_for_times(dict.fromkeys(new, since_ms))
         ends = await consumer.end_offsets(new)
         for tp in new:
