@@ -197,10 +197,11 @@ class RevocationWatcher:
             if not partitions and not self.caught_up:
                 self._caught_up.set()  # no topic yet: nobody was deactivated
             return
-        consumer.assign([*assigned, *new])
+        # Offsets first, then assign: a failed look-up leaves the partitions for the next attempt.
         since_ms = int((utc_now() - self._lookback).timestamp() * 1000)
         starts = await consumer.offsets_for_times(dict.fromkeys(new, since_ms))
         ends = await consumer.end_offsets(new)
+        consumer.assign([*assigned, *new])
         for tp in new:
             found = starts.get(tp)
             consumer.seek(tp, found.offset if found is not None else ends[tp])
