@@ -7,7 +7,7 @@ deactivation, not a share of them) that starts at the offsets of (now - `Revocat
 subject issued before the deactivation (plus the clock leeway); tokens issued later (the user was
 reactivated and signed in again) are accepted. Older deactivations cannot matter: every token issued
 before them has expired (the verifier refuses tokens living longer than the maximum lifetime).
-See docs/adr/0010-authz-token-revocation.md.
+See docs/adr/0013-authz-token-revocation.md.
 """
 
 from __future__ import annotations
