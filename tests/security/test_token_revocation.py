@@ -33,15 +33,15 @@ from confide_chassis import migrations
 from confide_compliance import testing as compliance_testing
 from confide_devstack.postgres import PostgresCluster
 from confide_devstack.pytest_plugin import unique_database_name
-from confide_identity import cli as identity_cli
 from confide_identity import seed as identity_seed
 from confide_identity.domain.claims import build_access_claims
 from confide_identity.domain.roles import Principal, Role
 from confide_identity.domain.tokens import sign_access_token
-from confide_identity.service import MIGRATIONS as IDENTITY_MIGRATIONS
-from confide_identity.service import IdentityService, start_identity
-from confide_identity.service import build as build_identity
 from confide_identity.settings import IdentitySettings
+from confide_identity.wiring import COMMANDS as IDENTITY_COMMANDS
+from confide_identity.wiring import MIGRATIONS as IDENTITY_MIGRATIONS
+from confide_identity.wiring import IdentityService, start_identity
+from confide_identity.wiring import build as build_identity
 from confide_scheduling import testing as scheduling_testing
 
 pytestmark = pytest.mark.integration
@@ -143,7 +143,7 @@ async def stack(
         key_refresh_seconds=3600,
     )
     await asyncio.to_thread(migrations.upgrade, IDENTITY_MIGRATIONS, identity_url)
-    assert await asyncio.to_thread(identity_cli.seed_demo_command, identity_settings, []) == 0
+    assert await asyncio.to_thread(IDENTITY_COMMANDS["seed-demo"], identity_settings, []) == 0
 
     async with contextlib.AsyncExitStack() as running:
         identity = build_identity(identity_settings)
