@@ -66,10 +66,16 @@ class SampleServicer(devtest_pb2_grpc.SampleServiceServicer):
     async def Fail(self, request: devtest_pb2.FailRequest, context: Any) -> devtest_pb2.FailResponse:
         raise errors.NotFound("no such sample")
 
+    async def Count(
+        self, request: devtest_pb2.CountRequest, context: Any
+    ) -> AsyncIterator[devtest_pb2.CountResponse]:
+        for number in range(1, request.count + 1):
+            yield devtest_pb2.CountResponse(number=number)
+
 
 async def configure(ctx: ServiceContext) -> None:
     devtest_pb2_grpc.add_SampleServiceServicer_to_server(SampleServicer(), ctx.server)
-    ctx.add_grpc_service(SERVICE, {"Echo": allow(), "Fail": PUBLIC})
+    ctx.add_grpc_service(SERVICE, {"Echo": allow(), "Fail": PUBLIC, "Count": PUBLIC})
 
 
 SPEC = ServiceSpec(name="devtest", settings_type=ServiceSettings, configure=configure)
@@ -141,6 +147,14 @@ async def public_call(port: int, tok: str) -> grpc.StatusCode:
     return grpc.StatusCode.OK
 
 
+async def public_stream(port: int, tok: str) -> list[int]:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        call = devtest_pb2_grpc.SampleServiceStub(channel).Count(
+            devtest_pb2.CountRequest(count=3), metadata=bearer(tok), timeout=5
+        )
+        return [reply.number async for reply in call]
+
+
 async def ready(port: int) -> bool:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=3)
@@ -186,5 +200,6 @@ async def test_every_replica_refuses_a_user_deactivated_while_it_runs(
 
         await within(PROPAGATION_SECONDS, refused, f"replica on {replica.port} refusing the deactivated user")
         assert await echo(replica.port, staying_token) is grpc.StatusCode.OK
-        # A public RPC ignores the refused token rather than failing on it.
+        # Public RPCs (unary and streaming) ignore the refused token rather than failing on it.
         assert await public_call(replica.port, leaving_token) is grpc.StatusCode.NOT_FOUND
+        assert await public_stream(replica.port, leaving_token) == [1, 2, 3]
