@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import sys
 from datetime import date
@@ -35,7 +36,7 @@ from confide_compliance.app.ports import Clock
 from confide_compliance.app.registry import Registry
 from confide_compliance.app.watch import ExpiryWatch
 from confide_compliance.db.repositories import PgSingleRunner, SqlUnitOfWork
-from confide_compliance.events import audit_consumer
+from confide_compliance.events import audit_consumer, consumers
 from confide_compliance.reference_data import load_reference_data
 from confide_compliance.settings import ComplianceSettings
 
@@ -86,6 +87,15 @@ async def configure(ctx: ServiceContext) -> None:
     ctx.add_grpc_service(audit_api.SERVICE, audit_api.ACCESS)
 
     ctx.add_consumer(audit_consumer.CONSUMER, [audit_consumer.TOPIC], audit_consumer.make_handler(app.clock))
+
+    def authorizations_in(session: AsyncSession) -> Authorizations:
+        return Authorizations(dataclasses.replace(app, uow=lambda: SqlUnitOfWork.joining(session)))
+
+    ctx.add_consumer(
+        consumers.AUTHORITY_DAYS_CONSUMER,
+        [consumers.SESSIONS_TOPIC],
+        consumers.session_started_handler(authorizations_in),
+    )
 
     if settings.expiry_watch_enabled:
         watch = ExpiryWatch(app)

@@ -250,7 +250,9 @@ class DecisionRepository(Protocol):
 
     async def record_usage(
         self, key: UsageKey, day: date, *, practice_id: str, clinician_id: str, decision_id: str
-    ) -> None: ...
+    ) -> bool:
+        """Count `day` under `key`; False when it was counted before."""
+        ...
 
 
 class NoticeRepository(Protocol):

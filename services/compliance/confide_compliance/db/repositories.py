@@ -16,6 +16,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from confide_chassis.db import UnitOfWork as ChassisUnitOfWork
+from confide_chassis.db import add_events
 from confide_chassis.events import OutgoingEvent
 from confide_compliance.app.ports import (
     CLINICIAN_RECORD,
@@ -523,8 +524,8 @@ class SqlDecisionRepository:
 
     async def record_usage(
         self, key: UsageKey, day: date, *, practice_id: str, clinician_id: str, decision_id: str
-    ) -> None:
-        await self._s.execute(
+    ) -> bool:
+        result = await self._s.execute(
             pg_insert(authority_day_usage)
             .values(
                 authority_id=key.authority_id,
@@ -535,7 +536,9 @@ class SqlDecisionRepository:
                 decision_id=decision_id,
             )
             .on_conflict_do_nothing()
+            .returning(authority_day_usage.c.day)
         )
+        return result.first() is not None
 
 
 class SqlNoticeRepository:
@@ -686,6 +689,12 @@ class SqlUnitOfWork:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._inner = ChassisUnitOfWork(sessions)
 
+    @staticmethod
+    def joining(session: AsyncSession) -> JoinedUnitOfWork:
+        """A unit of work inside a transaction someone else owns (an event handler's, with the
+        consumer's inbox row): it commits and rolls back with that transaction."""
+        return JoinedUnitOfWork(session)
+
     async def __aenter__(self) -> SqlUnitOfWork:
         await self._inner.__aenter__()
         session = self._inner.session
@@ -711,6 +720,41 @@ class SqlUnitOfWork:
 
     async def lock(self, key: str) -> None:
         await advisory_xact_lock(self._inner.session, key)
+
+
+class JoinedUnitOfWork:
+    """`SqlUnitOfWork` on the caller's session: `commit` stages the events in the outbox; the
+    owner of the transaction commits (or rolls back) everything together."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+        self._pending: list[Message | OutgoingEvent] = []
+        self.registry: RegistryRepository = SqlRegistryRepository(session)
+        self.decisions: DecisionRepository = SqlDecisionRepository(session)
+        self.notices: NoticeRepository = SqlNoticeRepository(session)
+        self.audit: AuditRepository = SqlAuditRepository(session)
+
+    async def __aenter__(self) -> JoinedUnitOfWork:
+        self._pending = []
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._pending = []
+
+    def publish(self, *events: Message | OutgoingEvent) -> None:
+        self._pending.extend(events)
+
+    async def commit(self) -> None:
+        await add_events(self._session, self._pending)
+        self._pending = []
+
+    async def lock(self, key: str) -> None:
+        await advisory_xact_lock(self._session, key)
 
 
 class PgSingleRunner:
