@@ -29,15 +29,10 @@ from confide_chassis.errors import InvalidArgument, NotFound, ValidationCollecto
 from confide_chassis.ids import new_id_str, parse_id
 from confide_chassis.logging import get_logger
 from confide_compliance import metrics
-from confide_compliance.app import messages
-from confide_compliance.app.commands import RecordSessionDay
-from confide_compliance.app.common import (
-    AppContext,
-    clinician_credentials,
-    practice_of,
-    require_id,
-)
-from confide_compliance.app.ports import CheckCommand, StoredDecision
+from confide_compliance.app import events
+from confide_compliance.app.commands import FindAuthorized, RecordSessionDay
+from confide_compliance.app.common import clinician_credentials, practice_of, require_id
+from confide_compliance.app.context import AppContext
 from confide_compliance.domain.authorization import (
     AuthorizationRequest,
     AuthorizedClinician,
@@ -48,8 +43,8 @@ from confide_compliance.domain.authorization import (
     decide,
     find_authorized,
 )
-from confide_compliance.domain.credentials import CompactAuthority, Profession, StateException
-from confide_compliance.domain.modality import Modality
+from confide_compliance.domain.credentials import CompactAuthority, StateException
+from confide_compliance.domain.records import AuthorizationQuestion, StoredDecision
 
 log = get_logger(__name__)
 
@@ -84,7 +79,7 @@ def _decisive_rule_ids(stored: StoredDecision) -> tuple[str, ...]:
 
 
 def _counts_for(stored: StoredDecision, command: RecordSessionDay) -> bool:
-    asked = stored.command
+    asked = stored.question
     return (
         stored.allowed
         and asked.purpose == CHECK_IN
@@ -94,7 +89,7 @@ def _counts_for(stored: StoredDecision, command: RecordSessionDay) -> bool:
     )
 
 
-def _validate(cmd: CheckCommand) -> None:
+def _validate(cmd: AuthorizationQuestion) -> None:
     v = ValidationCollector()
     if parse_id(cmd.clinician_id) is None:
         v.add("clinician_id", "must be a UUID")
@@ -123,16 +118,6 @@ class SessionDay:
 
 
 @dataclass(frozen=True, slots=True)
-class FindQuery:
-    client_jurisdiction: str
-    session_start: datetime
-    client_time_zone: str
-    modality: Modality
-    clinician_ids: tuple[str, ...] = ()
-    profession: Profession | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class FindResult:
     clinicians: tuple[AuthorizedClinician, ...]
     reference_data_version: str
@@ -142,22 +127,22 @@ class Authorizations:
     def __init__(self, ctx: AppContext) -> None:
         self._ctx = ctx
 
-    async def check(self, actor: Principal, cmd: CheckCommand) -> StoredDecision:
+    async def check(self, actor: Principal, cmd: AuthorizationQuestion) -> StoredDecision:
         """Decide, store and return the decision. A deny is a normal result."""
         practice = practice_of(actor)
         _validate(cmd)
         session_date = local_date_of(cmd.session_start, cmd.client_time_zone)
         now = self._ctx.now()
         async with self._ctx.uow() as uow:
-            clinician = await uow.registry.get_clinician(cmd.clinician_id, practice_id=practice)
-            items = await uow.registry.credentials_of(cmd.clinician_id) if clinician else []
+            clinician = await uow.clinicians.get(cmd.clinician_id, practice_id=practice)
+            items = await uow.credentials.of_clinician(cmd.clinician_id) if clinician else []
             credentials = clinician_credentials(cmd.clinician_id, clinician, items)
             profession = (
                 cmd.profession
                 or (clinician.primary_profession if clinician else None)
                 or next(iter(credentials.professions()), None)
             )
-            usage = await uow.decisions.usage(cmd.clinician_id, session_date.year)
+            usage = await uow.authority_days.usage(cmd.clinician_id, session_date.year)
             request = AuthorizationRequest(
                 clinician_id=cmd.clinician_id,
                 profession=profession or "unspecified",
@@ -176,7 +161,7 @@ class Authorizations:
                 decision_id=new_id_str(),
                 practice_id=practice,
                 decided_at=now,
-                command=cmd,
+                question=cmd,
                 profession=profession.value if profession else "",
                 session_date=session_date,
                 allowed=decision.allowed,
@@ -223,7 +208,7 @@ class Authorizations:
             if key is None:
                 return SessionDay(SessionDayOutcome.NOT_DAY_LIMITED)
             day = stored.session_date
-            if not await uow.decisions.record_usage(
+            if not await uow.authority_days.record(
                 key,
                 day,
                 practice_id=command.practice_id,
@@ -231,11 +216,11 @@ class Authorizations:
                 decision_id=stored.decision_id,
             ):
                 return SessionDay(SessionDayOutcome.ALREADY_RECORDED, key, day)
-            used = (await uow.decisions.usage(command.clinician_id, key.year)).used(key)
+            used = (await uow.authority_days.usage(command.clinician_id, key.year)).used(key)
             authority = next(
                 (
                     r.credential
-                    for r in await uow.registry.credentials_of(command.clinician_id)
+                    for r in await uow.credentials.of_clinician(command.clinician_id)
                     if r.credential_id == key.authority_id
                 ),
                 None,
@@ -255,14 +240,16 @@ class Authorizations:
             )
         return SessionDay(SessionDayOutcome.RECORDED, key, day, over_limit=over)
 
-    async def find(self, actor: Principal, query: FindQuery) -> FindResult:
+    async def find(self, actor: Principal, query: FindAuthorized) -> FindResult:
         practice = practice_of(actor)
         ids = tuple(require_id(c, f"clinician_ids[{i}]") for i, c in enumerate(query.clinician_ids))
         local_day = local_date_of(query.session_start, query.client_time_zone)
         async with self._ctx.uow() as uow:
-            clinicians = await uow.registry.clinicians_of_practice(practice, ids or None)
-            by_clinician = await uow.registry.credentials_of_many([c.clinician_id for c in clinicians])
-            usage = await uow.decisions.usage_of_many([c.clinician_id for c in clinicians], local_day.year)
+            clinicians = await uow.clinicians.of_practice(practice, ids or None)
+            by_clinician = await uow.credentials.of_clinicians([c.clinician_id for c in clinicians])
+            usage = await uow.authority_days.usage_of_many(
+                [c.clinician_id for c in clinicians], local_day.year
+            )
         found = find_authorized(
             [
                 clinician_credentials(c.clinician_id, c, by_clinician.get(c.clinician_id, []))
@@ -288,11 +275,11 @@ class Authorizations:
             # The decision holds where a client was at a time: reading it is audited before it is
             # returned.
             uow.publish(
-                messages.audit(
+                events.audit(
                     action=audit_pb2.AUDIT_ACTION_READ,
                     resource_type="compliance.decision",
                     resource_id=decision_id,
-                    subject_person_id=stored.command.clinician_id,
+                    subject_person_id=stored.question.clinician_id,
                     actor=actor,
                     occurred_at=self._ctx.now(),
                 )

@@ -1,42 +1,21 @@
-"""Repositories over PostgreSQL (SQLAlchemy Core, asyncpg) and the unit of work that hands them out."""
+"""Repositories over PostgreSQL (SQLAlchemy Core, asyncpg): one per aggregate, each on the unit of
+work's session (`db.uow`)."""
 
 from __future__ import annotations
 
-import contextlib
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
 from datetime import date, datetime
-from types import TracebackType
 from typing import Any
 
-from google.protobuf.message import Message
-from sqlalchemy import Select, and_, insert, select, text, update
+from sqlalchemy import Select, and_, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from confide_chassis.db import UnitOfWork as ChassisUnitOfWork
-from confide_chassis.db import add_events
-from confide_chassis.events import OutgoingEvent
-from confide_compliance.app.ports import (
-    CLINICIAN_RECORD,
-    AuditFilter,
-    AuditRepository,
-    CheckCommand,
-    ClinicianRecord,
-    CredentialRecord,
-    DecisionRepository,
-    HistoryEntry,
-    NoticeRepository,
-    Page,
-    Paged,
-    RegistryRepository,
-    StoredAuditRecord,
-    StoredDecision,
-    VerificationRecord,
-    credential_kind,
-)
+from confide_compliance.app.ports import AuditFilter, Page, Paged
 from confide_compliance.db import codec
+from confide_compliance.db.locks import advisory_xact_lock
 from confide_compliance.db.tables import (
     audit_records,
     authority_day_usage,
@@ -58,6 +37,17 @@ from confide_compliance.domain.credentials import (
     VerificationSource,
 )
 from confide_compliance.domain.modality import Modality
+from confide_compliance.domain.records import (
+    CLINICIAN_RECORD,
+    AuthorizationQuestion,
+    ClinicianRecord,
+    CredentialRecord,
+    HistoryEntry,
+    StoredAuditRecord,
+    StoredDecision,
+    VerificationRecord,
+    credential_kind,
+)
 from confide_compliance.domain.watch import Coverage
 
 # --------------------------------------------------------------------------------------------------
@@ -126,7 +116,7 @@ def _credential_columns(record: CredentialRecord) -> dict[str, Any]:
     }
 
 
-def _command_to_json(cmd: CheckCommand) -> dict[str, Any]:
+def _question_to_json(cmd: AuthorizationQuestion) -> dict[str, Any]:
     return {
         "clinician_id": cmd.clinician_id,
         "client_jurisdiction": cmd.client_jurisdiction,
@@ -141,8 +131,8 @@ def _command_to_json(cmd: CheckCommand) -> dict[str, Any]:
     }
 
 
-def _command_from_json(doc: dict[str, Any]) -> CheckCommand:
-    return CheckCommand(
+def _question_from_json(doc: dict[str, Any]) -> AuthorizationQuestion:
+    return AuthorizationQuestion(
         clinician_id=doc["clinician_id"],
         client_jurisdiction=doc["client_jurisdiction"],
         clinician_jurisdiction=doc["clinician_jurisdiction"],
@@ -199,18 +189,11 @@ def _chained_from_row(row: RowMapping) -> ChainedRecord:
 # --------------------------------------------------------------------------------------------------
 
 
-class SqlRegistryRepository:
+class SqlClinicianRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
 
-    async def clinician_practice(self, clinician_id: str) -> str | None:
-        result = await self._s.execute(
-            select(clinicians.c.practice_id).where(clinicians.c.clinician_id == clinician_id)
-        )
-        value = result.scalar_one_or_none()
-        return str(value) if value is not None else None
-
-    async def get_clinician(
+    async def get(
         self, clinician_id: str, *, practice_id: str | None, for_update: bool = False
     ) -> ClinicianRecord | None:
         query = select(clinicians).where(clinicians.c.clinician_id == clinician_id)
@@ -221,7 +204,7 @@ class SqlRegistryRepository:
         row = (await self._s.execute(query)).mappings().first()
         return _clinician_from_row(row) if row is not None else None
 
-    async def add_clinician(self, record: ClinicianRecord) -> bool:
+    async def add(self, record: ClinicianRecord) -> bool:
         result = await self._s.execute(
             pg_insert(clinicians)
             .values(
@@ -234,7 +217,7 @@ class SqlRegistryRepository:
         )
         return result.first() is not None
 
-    async def update_clinician(self, record: ClinicianRecord) -> None:
+    async def update(self, record: ClinicianRecord) -> None:
         await self._s.execute(
             update(clinicians)
             .where(clinicians.c.clinician_id == record.clinician_id)
@@ -254,7 +237,30 @@ class SqlRegistryRepository:
             )
         )
 
-    async def credentials_of(self, clinician_id: str) -> list[CredentialRecord]:
+    async def of_practice(
+        self, practice_id: str, clinician_ids: Sequence[str] | None = None
+    ) -> list[ClinicianRecord]:
+        query = (
+            select(clinicians)
+            .where(clinicians.c.practice_id == practice_id)
+            .order_by(clinicians.c.clinician_id)
+        )
+        if clinician_ids is not None:
+            query = query.where(clinicians.c.clinician_id.in_(list(clinician_ids)))
+        return [_clinician_from_row(row) for row in (await self._s.execute(query)).mappings()]
+
+    async def ids_after(self, after: str | None, limit: int) -> list[str]:
+        query = select(clinicians.c.clinician_id).order_by(clinicians.c.clinician_id).limit(limit)
+        if after is not None:
+            query = query.where(clinicians.c.clinician_id > after)
+        return [str(v) for v in (await self._s.execute(query)).scalars()]
+
+
+class SqlCredentialRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def of_clinician(self, clinician_id: str) -> list[CredentialRecord]:
         result = await self._s.execute(
             select(credentials)
             .where(credentials.c.clinician_id == clinician_id)
@@ -262,7 +268,7 @@ class SqlRegistryRepository:
         )
         return [_credential_from_row(row) for row in result.mappings()]
 
-    async def credentials_of_many(self, clinician_ids: Sequence[str]) -> dict[str, list[CredentialRecord]]:
+    async def of_clinicians(self, clinician_ids: Sequence[str]) -> dict[str, list[CredentialRecord]]:
         found: dict[str, list[CredentialRecord]] = defaultdict(list)
         if not clinician_ids:
             return found
@@ -275,14 +281,14 @@ class SqlRegistryRepository:
             found[str(row["clinician_id"])].append(_credential_from_row(row))
         return found
 
-    async def credential_owner(self, credential_id: str) -> str | None:
+    async def owner(self, credential_id: str) -> str | None:
         result = await self._s.execute(
             select(credentials.c.clinician_id).where(credentials.c.credential_id == credential_id)
         )
         value = result.scalar_one_or_none()
         return str(value) if value is not None else None
 
-    async def add_credential(self, record: CredentialRecord) -> bool:
+    async def add(self, record: CredentialRecord) -> bool:
         result = await self._s.execute(
             pg_insert(credentials)
             .values(
@@ -295,14 +301,19 @@ class SqlRegistryRepository:
         )
         return result.first() is not None
 
-    async def update_credential(self, record: CredentialRecord) -> None:
+    async def update(self, record: CredentialRecord) -> None:
         await self._s.execute(
             update(credentials)
             .where(credentials.c.credential_id == record.credential_id)
             .values(**_credential_columns(record))
         )
 
-    async def add_history(self, entry: HistoryEntry) -> None:
+
+class SqlRegistryHistoryRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def add(self, entry: HistoryEntry) -> None:
         snapshot = entry.snapshot
         data = (
             _clinician_profile_json(snapshot)
@@ -324,7 +335,7 @@ class SqlRegistryRepository:
             )
         )
 
-    async def history(
+    async def page(
         self, practice_id: str, clinician_id: str, record_id: str | None, page: Page
     ) -> Paged[HistoryEntry]:
         query = (
@@ -382,7 +393,12 @@ class SqlRegistryRepository:
         next_after = int(rows[page.size - 1]["id"]) if len(rows) > page.size else None
         return Paged(items, next_after)
 
-    async def add_verification(self, record: VerificationRecord) -> None:
+
+class SqlVerificationRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def add(self, record: VerificationRecord) -> None:
         v = record.verification
         await self._s.execute(
             insert(verifications).values(
@@ -399,7 +415,7 @@ class SqlRegistryRepository:
             )
         )
 
-    async def verifications(self, practice_id: str, clinician_id: str) -> list[VerificationRecord]:
+    async def of_clinician(self, practice_id: str, clinician_id: str) -> list[VerificationRecord]:
         result = await self._s.execute(
             select(verifications)
             .where(verifications.c.practice_id == practice_id, verifications.c.clinician_id == clinician_id)
@@ -423,24 +439,6 @@ class SqlRegistryRepository:
             for row in result.mappings()
         ]
 
-    async def clinicians_of_practice(
-        self, practice_id: str, clinician_ids: Sequence[str] | None = None
-    ) -> list[ClinicianRecord]:
-        query = (
-            select(clinicians)
-            .where(clinicians.c.practice_id == practice_id)
-            .order_by(clinicians.c.clinician_id)
-        )
-        if clinician_ids is not None:
-            query = query.where(clinicians.c.clinician_id.in_(list(clinician_ids)))
-        return [_clinician_from_row(row) for row in (await self._s.execute(query)).mappings()]
-
-    async def clinician_ids_after(self, after: str | None, limit: int) -> list[str]:
-        query = select(clinicians.c.clinician_id).order_by(clinicians.c.clinician_id).limit(limit)
-        if after is not None:
-            query = query.where(clinicians.c.clinician_id > after)
-        return [str(v) for v in (await self._s.execute(query)).scalars()]
-
 
 class SqlDecisionRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -452,19 +450,19 @@ class SqlDecisionRepository:
             insert(decisions).values(
                 decision_id=decision.decision_id,
                 practice_id=decision.practice_id,
-                clinician_id=decision.command.clinician_id,
+                clinician_id=decision.question.clinician_id,
                 decided_at=decision.decided_at,
                 session_date=decision.session_date,
                 allowed=decision.allowed,
                 authority_kind=authority.kind.value if authority else None,
                 authority_id=authority.id if authority else None,
                 profession=decision.profession,
-                request=_command_to_json(decision.command),
+                request=_question_to_json(decision.question),
                 reasons=codec.reasons_to_json(decision.reasons),
                 reference_data_version=decision.reference_data_version,
                 explanation=decision.explanation,
-                purpose=decision.command.purpose,
-                appointment_id=decision.command.appointment_id,
+                purpose=decision.question.purpose,
+                appointment_id=decision.question.appointment_id,
                 requested_by=decision.requested_by,
                 usage_key=codec.usage_key_to_json(decision.usage_key),
             )
@@ -488,7 +486,7 @@ class SqlDecisionRepository:
             decision_id=str(row["decision_id"]),
             practice_id=str(row["practice_id"]),
             decided_at=row["decided_at"],
-            command=_command_from_json(row["request"]),
+            question=_question_from_json(row["request"]),
             profession=row["profession"],
             session_date=row["session_date"],
             allowed=row["allowed"],
@@ -499,6 +497,11 @@ class SqlDecisionRepository:
             requested_by=row["requested_by"],
             usage_key=codec.usage_key_from_json(row["usage_key"]),
         )
+
+
+class SqlAuthorityDayRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
 
     async def usage(self, clinician_id: str, year: int) -> Usage:
         return await self.usage_of_many([clinician_id], year)
@@ -522,7 +525,7 @@ class SqlDecisionRepository:
             days[UsageKey(authority_id, jurisdiction, day.year)].add(day)
         return Usage.of(days)
 
-    async def record_usage(
+    async def record(
         self, key: UsageKey, day: date, *, practice_id: str, clinician_id: str, decision_id: str
     ) -> bool:
         result = await self._s.execute(
@@ -671,125 +674,3 @@ class SqlAuditRepository:
                 return
             yield [_chained_from_row(row) for row in rows]
             after = int(rows[-1]["sequence"])
-
-
-async def advisory_xact_lock(session: AsyncSession, key: str) -> None:
-    """Block until this transaction holds the lock `key` (released at commit or rollback)."""
-    await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
-
-
-# --------------------------------------------------------------------------------------------------
-# Unit of work and the single-runner lock
-# --------------------------------------------------------------------------------------------------
-
-
-class SqlUnitOfWork:
-    """The chassis unit of work (state + outbox in one transaction) with this service's repositories."""
-
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._inner = ChassisUnitOfWork(sessions)
-
-    @staticmethod
-    def joining(session: AsyncSession) -> JoinedUnitOfWork:
-        """A unit of work inside a transaction someone else owns (an event handler's, with the
-        consumer's inbox row): it commits and rolls back with that transaction."""
-        return JoinedUnitOfWork(session)
-
-    async def __aenter__(self) -> SqlUnitOfWork:
-        await self._inner.__aenter__()
-        session = self._inner.session
-        self.registry: RegistryRepository = SqlRegistryRepository(session)
-        self.decisions: DecisionRepository = SqlDecisionRepository(session)
-        self.notices: NoticeRepository = SqlNoticeRepository(session)
-        self.audit: AuditRepository = SqlAuditRepository(session)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self._inner.__aexit__(exc_type, exc, tb)
-
-    def publish(self, *events: Message | OutgoingEvent) -> None:
-        self._inner.publish(*events)
-
-    async def commit(self) -> None:
-        await self._inner.commit()
-
-    async def lock(self, key: str) -> None:
-        await advisory_xact_lock(self._inner.session, key)
-
-
-class JoinedUnitOfWork:
-    """`SqlUnitOfWork` on the caller's session: `commit` stages the events in the outbox; the
-    owner of the transaction commits (or rolls back) everything together."""
-
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-        self._pending: list[Message | OutgoingEvent] = []
-        self.registry: RegistryRepository = SqlRegistryRepository(session)
-        self.decisions: DecisionRepository = SqlDecisionRepository(session)
-        self.notices: NoticeRepository = SqlNoticeRepository(session)
-        self.audit: AuditRepository = SqlAuditRepository(session)
-
-    async def __aenter__(self) -> JoinedUnitOfWork:
-        self._pending = []
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._pending = []
-
-    def publish(self, *events: Message | OutgoingEvent) -> None:
-        self._pending.extend(events)
-
-    async def commit(self) -> None:
-        await add_events(self._session, self._pending)
-        self._pending = []
-
-    async def lock(self, key: str) -> None:
-        await advisory_xact_lock(self._session, key)
-
-
-class PgSingleRunner:
-    """Cluster-wide mutual exclusion with a session-level advisory lock on a dedicated connection.
-
-    Whoever holds the connection holds the lock; if the process dies, PostgreSQL drops the
-    connection and the lock with it, so another replica takes over at its next run.
-    """
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-
-    @property
-    def engine(self) -> AsyncEngine:
-        return self._engine
-
-    @contextlib.asynccontextmanager
-    async def exclusive(self, name: str) -> AsyncIterator[bool]:
-        async with self._engine.connect() as conn:
-            acquired = bool(
-                await conn.scalar(
-                    text("SELECT pg_try_advisory_lock(hashtextextended(:key, 0))"), {"key": name}
-                )
-            )
-            await conn.commit()
-            try:
-                yield acquired
-            finally:
-                if acquired:
-                    try:
-                        await conn.execute(
-                            text("SELECT pg_advisory_unlock(hashtextextended(:key, 0))"), {"key": name}
-                        )
-                        await conn.commit()
-                    except BaseException:
-                        # Never return a connection that may still hold the lock to the pool.
-                        await conn.invalidate()
-                        raise
