@@ -9,6 +9,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from prometheus_client import REGISTRY
+from sqlalchemy import text
 
 from confide.common.v1 import jurisdiction_pb2 as j
 from confide.compliance.v1 import authorization_pb2 as az
@@ -99,6 +101,10 @@ async def handled(compliance: Compliance, envelope_ids: set[str]) -> bool:
     return int(count) == len(envelope_ids)
 
 
+def sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, {"service": "compliance", **labels}) or 0.0
+
+
 async def session_started(
     producer: AIOKafkaProducer,
     practice: Practice,
@@ -179,6 +185,8 @@ async def test_lic_13_a_started_session_counts_its_day_once_even_when_delivered_
     day = await compliance.scalar("SELECT day FROM authority_day_usage WHERE clinician_id = :c", c=clinician)
     assert day == DAY_ONE
 
+    recorded = sample("confide_compliance_session_days_total", outcome="already_recorded")
+    assert recorded >= 1  # the republished event
     later = await in_texas(compliance, practice, clinician, date(2027, 6, 1), purpose="booking")
     assert "day 2 of 30" in day_of(later)
     same_day = await in_texas(compliance, practice, clinician, DAY_ONE, purpose="booking")
@@ -204,3 +212,60 @@ async def test_lic_13_a_session_counts_no_day_on_a_decision_that_is_not_its_chec
     }
     await wait_for(lambda: handled(compliance, envelopes))
     assert await days_used(compliance, clinician) == 0
+
+
+async def test_lic_13_two_sessions_checked_in_on_the_last_day_are_both_counted_and_the_overrun_reported(
+    compliance: Compliance, producer: AIOKafkaProducer
+) -> None:
+    """The race of ADR 10: with 29 of 30 days used, sessions on two different days are both checked
+    in (each sees day 30) before either starts. Both happened, so both days count; the overrun is
+    reported and every later decision for that authority and state is denied."""
+    practice, clinician = await tap_psychologist(compliance)
+    first_session_day = date(2027, 3, 1)
+    async with compliance.engine.begin() as conn:
+        authority_id = str(
+            await conn.scalar(
+                text(
+                    "SELECT credential_id FROM credentials WHERE clinician_id = :c AND kind = 'psypact_tap'"
+                ),
+                {"c": clinician},
+            )
+        )
+        for offset in range(29):  # 29 days already used this year (January and February sessions)
+            await conn.execute(
+                text(
+                    "INSERT INTO authority_day_usage (authority_id, jurisdiction, day, practice_id, "
+                    "clinician_id, decision_id) VALUES (:a, 'TX', :d, :p, :c, :x)"
+                ),
+                {
+                    "a": authority_id,
+                    "d": date(2027, 1, 10) + timedelta(days=offset),
+                    "p": practice.practice_id,
+                    "c": clinician,
+                    "x": new_id(),
+                },
+            )
+    overruns = sample("confide_compliance_day_limit_overruns_total")
+    recorded = sample("confide_compliance_session_days_total", outcome="recorded")
+
+    appointments = (new_id(), new_id())
+    check_ins = [
+        await in_texas(compliance, practice, clinician, day, purpose="check_in", appointment_id=appointment)
+        for day, appointment in zip(
+            (first_session_day, first_session_day + timedelta(days=1)), appointments, strict=True
+        )
+    ]
+    assert all(c.allowed for c in check_ins)
+    assert all("day 30 of 30" in day_of(c) for c in check_ins)
+    envelopes = {
+        await session_started(producer, practice, clinician, appointment, c.decision_id)
+        for appointment, c in zip(appointments, check_ins, strict=True)
+    }
+    await wait_for(lambda: handled(compliance, envelopes))
+
+    assert await days_used(compliance, clinician) == 31
+    assert sample("confide_compliance_session_days_total", outcome="recorded") == recorded + 2
+    assert sample("confide_compliance_day_limit_overruns_total") == overruns + 1
+    later = await in_texas(compliance, practice, clinician, date(2027, 6, 1), purpose="booking")
+    assert not later.allowed
+    assert "LIC-13" in later.denied_rule_ids
