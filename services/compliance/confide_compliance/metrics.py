@@ -72,6 +72,13 @@ day_limit_overruns_total = Counter(
     ["service"],
 )
 
+registry_conflicts_total = Counter(
+    "confide_compliance_registry_conflicts_total",
+    "Clinicians registered in another practice than the one identity says they belong to "
+    "(registered before identity's event arrived). Alert on any increase.",
+    ["service"],
+)
+
 
 def purpose_label(purpose: str) -> str:
     return purpose if purpose in KNOWN_PURPOSES else ("unspecified" if not purpose else "other")

@@ -101,6 +101,11 @@ async def configure(ctx: ServiceContext) -> None:
         consumers.audit_event_handler(lambda session: AuditTrail(in_transaction_of(session))),
     )
     ctx.add_consumer(
+        consumers.IDENTITY_USERS_CONSUMER,
+        [consumers.USERS_TOPIC],
+        consumers.identity_user_handler(lambda session: Registry(in_transaction_of(session))),
+    )
+    ctx.add_consumer(
         consumers.AUTHORITY_DAYS_CONSUMER,
         [consumers.SESSIONS_TOPIC],
         consumers.session_started_handler(lambda session: Authorizations(in_transaction_of(session))),

@@ -59,6 +59,15 @@ class RecordVerification:
 
 
 @dataclass(frozen=True, slots=True)
+class RecordPracticeUser:
+    """Identity says `user_id` belongs to `practice_id` (UserRegistered, RoleChanged at `occurred_at`)."""
+
+    user_id: str
+    practice_id: str
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class RecordSessionDay:
     """A session of a real appointment started (scheduling's SessionStarted): count its day against
     the day-limited authority its check-in decision relied on (LIC-13, LIC-60)."""

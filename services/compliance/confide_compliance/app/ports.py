@@ -89,6 +89,16 @@ class ClinicianRepository(Protocol):
         ...
 
 
+class PracticeUserRepository(Protocol):
+    """Which practice identity says a user belongs to."""
+
+    async def practice_of(self, user_id: str) -> str | None: ...
+
+    async def record(self, user_id: str, practice_id: str, as_of: datetime) -> None:
+        """Keep the newest fact per user (`as_of`): events may arrive out of order."""
+        ...
+
+
 class CredentialRepository(Protocol):
     async def of_clinician(self, clinician_id: str) -> list[CredentialRecord]: ...
 
@@ -179,6 +189,7 @@ class AuditRepository(Protocol):
 
 class UnitOfWork(Protocol):
     clinicians: ClinicianRepository
+    practice_users: PracticeUserRepository
     credentials: CredentialRepository
     history: RegistryHistoryRepository
     verifications: VerificationRepository

@@ -34,11 +34,13 @@ from confide_chassis.errors import (
 )
 from confide_chassis.events import OutgoingEvent
 from confide_chassis.ids import new_id_str
+from confide_chassis.logging import get_logger
 from confide_chassis.roles import CLINICIAN
 from confide_compliance import metrics
 from confide_compliance.app import events
 from confide_compliance.app.commands import (
     PutCredential,
+    RecordPracticeUser,
     RecordVerification,
     SetNpi,
     UpsertClinician,
@@ -76,6 +78,8 @@ from confide_compliance.domain.records import (
     credential_kind,
 )
 from confide_compliance.domain.watch import Coverage
+
+log = get_logger(__name__)
 
 # The primary source each kind of record may be verified against.
 ALLOWED_SOURCES: dict[str, frozenset[VerificationSource]] = {
@@ -233,6 +237,13 @@ class Registry:
         async with self._ctx.uow() as uow:
             existing = await uow.clinicians.get(clinician_id, practice_id=None, for_update=True)
             if existing is not None and existing.practice_id != practice:
+                raise NotFound("no such clinician in this practice")
+            if existing is None and await uow.practice_users.practice_of(clinician_id) not in (
+                None,
+                practice,
+            ):
+                # Identity says this person is of another practice: registering them here would
+                # squat their id and leave their own practice unable to register them.
                 raise NotFound("no such clinician in this practice")
             _check_version(expected_version, existing.version if existing else 0)
             record = ClinicianRecord(
@@ -641,6 +652,20 @@ class Registry:
             return []
         uow.publish(outgoing)
         return [status]
+
+    async def record_practice_user(self, command: RecordPracticeUser) -> None:
+        """Remember which practice a user belongs to (identity's events); a registry record of that
+        id in another practice (registered before identity's event arrived) is reported."""
+        async with self._ctx.uow() as uow:
+            await uow.practice_users.record(command.user_id, command.practice_id, command.occurred_at)
+            registered = await uow.clinicians.get(command.user_id, practice_id=None)
+            await uow.commit()
+        if registered is not None and registered.practice_id != command.practice_id:
+            metrics.registry_conflicts_total.labels(metrics.SERVICE).inc()
+            log.warning(
+                "a clinician is registered in another practice than identity's",
+                clinician_id=command.user_id,
+            )
 
     # -- reads -----------------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from confide_compliance.db.tables import (
     credentials,
     decisions,
     expiry_notices,
+    practice_users,
     registry_history,
     verifications,
 )
@@ -254,6 +255,27 @@ class SqlClinicianRepository:
         if after is not None:
             query = query.where(clinicians.c.clinician_id > after)
         return [str(v) for v in (await self._s.execute(query)).scalars()]
+
+
+class SqlPracticeUserRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def practice_of(self, user_id: str) -> str | None:
+        value = await self._s.scalar(
+            select(practice_users.c.practice_id).where(practice_users.c.user_id == user_id)
+        )
+        return str(value) if value is not None else None
+
+    async def record(self, user_id: str, practice_id: str, as_of: datetime) -> None:
+        insert_row = pg_insert(practice_users).values(user_id=user_id, practice_id=practice_id, as_of=as_of)
+        await self._s.execute(
+            insert_row.on_conflict_do_update(
+                index_elements=[practice_users.c.user_id],
+                set_={"practice_id": practice_id, "as_of": as_of},
+                where=practice_users.c.as_of < insert_row.excluded.as_of,
+            )
+        )
 
 
 class SqlCredentialRepository:

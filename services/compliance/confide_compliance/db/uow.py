@@ -17,6 +17,7 @@ from confide_compliance.app.ports import (
     CredentialRepository,
     DecisionRepository,
     NoticeRepository,
+    PracticeUserRepository,
     RegistryHistoryRepository,
     VerificationRepository,
 )
@@ -28,6 +29,7 @@ from confide_compliance.db.repositories import (
     SqlCredentialRepository,
     SqlDecisionRepository,
     SqlNoticeRepository,
+    SqlPracticeUserRepository,
     SqlRegistryHistoryRepository,
     SqlVerificationRepository,
 )
@@ -35,6 +37,7 @@ from confide_compliance.db.repositories import (
 
 class _Repositories:
     clinicians: ClinicianRepository
+    practice_users: PracticeUserRepository
     credentials: CredentialRepository
     history: RegistryHistoryRepository
     verifications: VerificationRepository
@@ -45,6 +48,7 @@ class _Repositories:
 
     def _bind(self, session: AsyncSession) -> None:
         self.clinicians = SqlClinicianRepository(session)
+        self.practice_users = SqlPracticeUserRepository(session)
         self.credentials = SqlCredentialRepository(session)
         self.history = SqlRegistryHistoryRepository(session)
         self.verifications = SqlVerificationRepository(session)

@@ -4,6 +4,8 @@
   Idempotent twice over: the inbox skips a redelivered envelope (`ce_id`), and the store skips an
   `event_id` it already holds (the same event re-published under a new envelope). An event that can
   never be stored (missing required fields, NUL bytes) is poison: straight to the DLQ.
+- ``identity-users`` (confide.identity.users.v1): UserRegistered and RoleChanged say which practice
+  a user belongs to; the registry registers only a practice's own users.
 - ``authority-days`` (confide.scheduling.sessions.v1): SessionStarted counts the session's day
   against the day-limited authority its check-in decision relied on (LIC-13, LIC-60). This, not a
   CheckAuthorization call, is what uses a day: only a real appointment's start does.
@@ -23,6 +25,7 @@ from google.protobuf.descriptor import EnumDescriptor
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from confide.audit.v1 import events_pb2 as audit_pb2
+from confide.identity.v1 import events_pb2 as identity_events
 from confide.scheduling.v1 import events_pb2 as scheduling_events
 from confide_chassis.consumer import Handler, PoisonEvent
 from confide_chassis.errors import InvalidArgument
@@ -33,7 +36,8 @@ from confide_chassis.wire import datetime_of, jurisdiction_code
 from confide_compliance import metrics
 from confide_compliance.app.audit_trail import AuditTrail
 from confide_compliance.app.authorization import Authorizations, SessionDayOutcome
-from confide_compliance.app.commands import RecordSessionDay
+from confide_compliance.app.commands import RecordPracticeUser, RecordSessionDay
+from confide_compliance.app.registry import Registry
 from confide_compliance.domain.audit import AuditEntry
 from confide_compliance.domain.jurisdictions import normalize_jurisdiction
 
@@ -41,6 +45,8 @@ log = get_logger(__name__)
 
 AUDIT_TOPIC = "confide.audit.events.v1"
 AUDIT_CONSUMER = "audit-trail"
+USERS_TOPIC = "confide.identity.users.v1"
+IDENTITY_USERS_CONSUMER = "identity-users"
 SESSIONS_TOPIC = "confide.scheduling.sessions.v1"
 AUTHORITY_DAYS_CONSUMER = "authority-days"
 
@@ -161,5 +167,33 @@ def session_started_handler(authorizations_in: Callable[[AsyncSession], Authoriz
             metrics.day_limit_overruns_total.labels(metrics.SERVICE).inc()
         if result.outcome is SessionDayOutcome.RECORDED:
             log.info("session day counted", appointment_id=command.appointment_id)
+
+    return handle
+
+
+def practice_user_command(
+    event: identity_events.UserRegistered | identity_events.RoleChanged,
+) -> RecordPracticeUser:
+    if not event.HasField("occurred_at"):
+        raise PoisonEvent("occurred_at is missing")
+    return RecordPracticeUser(
+        user_id=_id(event.user_id, "user_id"),
+        practice_id=_id(event.practice_id, "practice_id"),
+        occurred_at=datetime_of(event.occurred_at),
+    )
+
+
+def identity_user_handler(registry_in: Callable[[AsyncSession], Registry]) -> Handler:
+    """`registry_in(session)`: the registry's use cases on the consumer's transaction."""
+
+    async def handle(session: AsyncSession, event: ConsumedEvent) -> None:
+        message: identity_events.UserRegistered | identity_events.RoleChanged
+        if event.is_a(identity_events.UserRegistered):
+            message = event.unpack(identity_events.UserRegistered)
+        elif event.is_a(identity_events.RoleChanged):
+            message = event.unpack(identity_events.RoleChanged)
+        else:
+            return  # UserDeactivated: the practice does not change
+        await registry_in(session).record_practice_user(practice_user_command(message))
 
     return handle
