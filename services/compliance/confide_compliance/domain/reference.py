@@ -1,6 +1,6 @@
 """Reference data: compact membership, state exception rules, licensee rules, age of consent.
 
-Law that changes every legislative session is data, not code (RULES.md header). The YAML files live in
+Law that changes every legislative session is data, not code (docs/rules.md header). The YAML files live in
 `confide_compliance/reference_data/`; this module is the pure parser and the typed model. The parser
 checks every field and reports *all* problems at once as a `ReferenceDataError` whose violations name
 the file and the path inside it, e.g. ``compacts.yaml: compacts[0].members[3].jurisdiction``.
@@ -174,7 +174,7 @@ class ModalityExclusion:
 
 @dataclass(frozen=True, slots=True)
 class ExceptionRule:
-    """A state's temporary-practice allowance or telehealth registration (RULES §1.7)."""
+    """A state's temporary-practice allowance or telehealth registration (docs/rules.md §1.7)."""
 
     id: str
     jurisdiction: str
