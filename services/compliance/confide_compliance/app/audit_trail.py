@@ -15,7 +15,7 @@ import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 
-from confide.audit.v1 import events_pb2 as audit_pb2
+from confide_chassis import audit
 from confide_chassis.auth import Principal
 from confide_chassis.errors import InvalidArgument, PermissionDenied
 from confide_chassis.logging import get_logger
@@ -104,7 +104,7 @@ class AuditTrail:
             result = await uow.audit.query(scoped, page)
             uow.publish(
                 events.audit(
-                    action=audit_pb2.AUDIT_ACTION_SEARCH,
+                    action=audit.SEARCH,
                     resource_type="compliance.audit_trail",
                     resource_id="",
                     subject_person_id=audit_filter.subject_id or actor.subject,
@@ -124,10 +124,10 @@ class AuditTrail:
         _check_filter_text(subject, "subject_id")
         if subject == actor.subject:
             practice: str | None = None  # everything about oneself
-            purpose = audit_pb2.ACCESS_PURPOSE_INDIVIDUAL_ACCESS
+            purpose = audit.INDIVIDUAL_ACCESS
         elif COMPLIANCE_OFFICER in actor.roles and actor.mfa:
             practice = practice_of(actor)
-            purpose = audit_pb2.ACCESS_PURPOSE_OPERATIONS
+            purpose = audit.OPERATIONS
         else:
             raise PermissionDenied("a person may see only their own access report")
         report_filter = AuditFilter(
@@ -141,7 +141,7 @@ class AuditTrail:
             result = await uow.audit.query(report_filter, page)
             uow.publish(
                 events.audit(
-                    action=audit_pb2.AUDIT_ACTION_EXPORT,
+                    action=audit.EXPORT,
                     resource_type="compliance.access_report",
                     resource_id=subject,
                     subject_person_id=subject,
@@ -190,7 +190,7 @@ class AuditTrail:
                 )
             uow.publish(
                 events.audit(
-                    action=audit_pb2.AUDIT_ACTION_READ,
+                    action=audit.READ,
                     resource_type="compliance.audit_chain",
                     resource_id="",
                     subject_person_id=actor.subject,

@@ -23,7 +23,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from confide.audit.v1 import events_pb2 as audit_pb2
+from confide_chassis import audit
 from confide_chassis.auth import Principal
 from confide_chassis.errors import InvalidArgument, NotFound, ValidationCollector
 from confide_chassis.ids import new_id_str, parse_id
@@ -276,7 +276,7 @@ class Authorizations:
             # returned.
             uow.publish(
                 events.audit(
-                    action=audit_pb2.AUDIT_ACTION_READ,
+                    action=audit.READ,
                     resource_type="compliance.decision",
                     resource_id=decision_id,
                     subject_person_id=stored.question.clinician_id,

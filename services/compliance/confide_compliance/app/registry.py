@@ -20,7 +20,7 @@ import dataclasses
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from confide.audit.v1 import events_pb2 as audit_pb2
+from confide_chassis import audit
 from confide_chassis.auth import Principal
 from confide_chassis.errors import (
     AlreadyExists,
@@ -292,9 +292,7 @@ class Registry:
             )
             uow.publish(
                 events.audit(
-                    action=audit_pb2.AUDIT_ACTION_CREATE
-                    if existing is None
-                    else audit_pb2.AUDIT_ACTION_UPDATE,
+                    action=audit.CREATE if existing is None else audit.UPDATE,
                     resource_type="compliance.clinician",
                     resource_id=clinician_id,
                     subject_person_id=clinician_id,
@@ -392,9 +390,7 @@ class Registry:
             )
             uow.publish(
                 events.audit(
-                    action=audit_pb2.AUDIT_ACTION_CREATE
-                    if existing is None
-                    else audit_pb2.AUDIT_ACTION_UPDATE,
+                    action=audit.CREATE if existing is None else audit.UPDATE,
                     resource_type=events.resource_type_of(final),
                     resource_id=final.id,
                     subject_person_id=clinician.clinician_id,
@@ -454,7 +450,7 @@ class Registry:
                 )
             uow.publish(
                 events.audit(
-                    action=audit_pb2.AUDIT_ACTION_UPDATE,
+                    action=audit.UPDATE,
                     resource_type="compliance.npi",
                     resource_id=clinician_id,
                     subject_person_id=clinician_id,
@@ -525,7 +521,7 @@ class Registry:
             )
             uow.publish(
                 events.audit(
-                    action=audit_pb2.AUDIT_ACTION_UPDATE,
+                    action=audit.UPDATE,
                     resource_type=events.resource_type_of(final),
                     resource_id=final.id,
                     subject_person_id=clinician_id,
