@@ -11,7 +11,7 @@ read a stored decision.
   only when a real session starts: `record_session_day`, driven by scheduling's SessionStarted,
   records the day its check-in decision relied on. Every decision counts the days recorded plus its
   own. The race this leaves (two sessions on different days both checked in before either started)
-  is detected and bounded: docs/adr/0013-compliance-shape-authority-days.md.
+  is detected and bounded: docs/adr/0014-compliance-authority-days.md.
 """
 
 from __future__ import annotations

@@ -217,7 +217,7 @@ async def test_lic_13_a_session_counts_no_day_on_a_decision_that_is_not_its_chec
 async def test_lic_13_two_sessions_checked_in_on_the_last_day_are_both_counted_and_the_overrun_reported(
     compliance: Compliance, producer: AIOKafkaProducer
 ) -> None:
-    """The race of ADR 13: with 29 of 30 days used, sessions on two different days are both checked
+    """The race of ADR 14: with 29 of 30 days used, sessions on two different days are both checked
     in (each sees day 30) before either starts. Both happened, so both days count; the overrun is
     reported and every later decision for that authority and state is denied."""
     practice, clinician = await tap_psychologist(compliance)
