@@ -1,8 +1,10 @@
-"""One server interceptor for every RPC: authenticate, authorize, time, log, and map errors.
+"""One server interceptor for every RPC: authenticate, authorize, validate, time, log, and map errors.
 
 Order matters and is fixed here: the principal is resolved first so that logs and metrics can
-say whether a call was authenticated; domain errors become rich statuses; any other exception is a
-bug and becomes a bare INTERNAL (the detail goes to the log, never to the caller).
+say whether a call was authenticated; then the request is validated against the wire rules
+(`confide_chassis.grpc.validation`; a request that does not even parse is INVALID_ARGUMENT too);
+domain errors become rich statuses; any other exception is a bug and becomes a bare INTERNAL (the
+detail goes to the log, never to the caller).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from google.rpc import status_pb2
 
 from confide_chassis import errors, metrics
 from confide_chassis.auth import PUBLIC, Access, Principal, TokenVerifier, reset_principal, set_principal
-from confide_chassis.grpc.status import STATUS_DETAILS_KEY, internal_status, to_status
+from confide_chassis.grpc.status import grpc_status_of, internal_status, to_status
+from confide_chassis.grpc.validation import validate_request
 from confide_chassis.logging import get_logger
 
 log = get_logger(__name__)
@@ -39,6 +42,37 @@ def bearer_token(metadata: Iterable[tuple[str, str | bytes]] | None) -> str | No
             if scheme.lower() == "bearer" and token:
                 return token.strip()
     return None
+
+
+class UndecodableRequest:
+    """Stands in for a request whose bytes did not parse, so the handler answers INVALID_ARGUMENT
+    (grpc's own answer would be INTERNAL "Exception deserializing request!")."""
+
+    __slots__ = ()
+
+
+UNDECODABLE = UndecodableRequest()
+
+
+def _lenient(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserializer is None:
+        return None
+    parse = deserializer
+
+    def deserialize(data: bytes) -> Any:
+        try:
+            return parse(data)
+        except Exception:
+            return UNDECODABLE
+
+    return deserialize
+
+
+def check_request(request: Any) -> None:
+    """The edge check every handler's request passes before the handler sees it."""
+    if request is UNDECODABLE:
+        raise errors.InvalidArgument.field("", "the request is not a valid message of its type")
+    validate_request(request)
 
 
 class ServiceInterceptor(grpc.aio.ServerInterceptor):
@@ -72,9 +106,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
     async def _abort(
         self, context: grpc.aio.ServicerContext[Any, Any], code: grpc.StatusCode, status: status_pb2.Status
     ) -> None:
-        await context.abort(
-            code, status.message, trailing_metadata=((STATUS_DETAILS_KEY, status.SerializeToString()),)
-        )
+        await context.abort_with_status(grpc_status_of(status))
 
     def _record(self, method: str, code: grpc.StatusCode, started: float) -> None:
         elapsed = time.perf_counter() - started
@@ -104,6 +136,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 code = grpc.StatusCode.OK
                 try:
                     token = set_principal(self._authenticate(method, metadata))
+                    check_request(request)
                     return await inner_uu(request, context)
                 except grpc.aio.AbortError:
                     code = context.code() or grpc.StatusCode.UNKNOWN
@@ -120,7 +153,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
 
             return grpc.unary_unary_rpc_method_handler(
                 unary_unary,
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=_lenient(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
 
@@ -136,6 +169,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 code = grpc.StatusCode.OK
                 try:
                     token = set_principal(self._authenticate(method, metadata))
+                    check_request(request)
                     async for item in inner_us(request, context):
                         yield item
                 except grpc.aio.AbortError:
@@ -153,7 +187,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
 
             return grpc.unary_stream_rpc_method_handler(
                 unary_stream,
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=_lenient(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
 
