@@ -83,6 +83,10 @@ _INTEGER_TYPES = frozenset(
     }
 )
 _FLOAT_TYPES = frozenset({FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE})
+_STRING = FieldDescriptor.TYPE_STRING
+_BYTES = FieldDescriptor.TYPE_BYTES
+_ENUM = FieldDescriptor.TYPE_ENUM
+_MESSAGE = FieldDescriptor.TYPE_MESSAGE
 
 
 def quote(value: object, limit: int = QUOTE_PREFIX_CHARS) -> str:
@@ -119,7 +123,6 @@ class _Rules:
     required: bool
 
 
-@functools.cache
 def _rules_of(field: FieldDescriptor) -> _Rules:
     options = field.GetOptions()
     declared = (
@@ -138,29 +141,77 @@ def _rules_of(field: FieldDescriptor) -> _Rules:
     )
 
 
-@functools.cache
-def _required_fields(message_type: Descriptor) -> tuple[FieldDescriptor, ...]:
-    return tuple(f for f in message_type.fields if _rules_of(f).required)
+@dataclass(frozen=True, slots=True)
+class _FieldPlan:
+    """What checking one field takes, read once from its descriptor (descriptor attribute reads are
+    slow enough to matter on every request)."""
+
+    name: str
+    kind: int
+    repeated: bool
+    has_presence: bool
+    rules: _Rules
+    enum_name: str = ""
+    enum_numbers: frozenset[int] = frozenset()
+    special: Callable[[Any], str | None] | None = None
+    map_key: _FieldPlan | None = None
+    map_value: _FieldPlan | None = None
 
 
-def _is_map(field: FieldDescriptor) -> bool:
-    return field.message_type is not None and field.message_type.GetOptions().map_entry
+@dataclass(frozen=True, slots=True)
+class _MessagePlan:
+    fields: dict[int, _FieldPlan]
+    required: tuple[_FieldPlan, ...]
+
+
+_plans: dict[str, _MessagePlan] = {}
+
+
+def _field_plan(field: FieldDescriptor, rules: _Rules | None = None) -> _FieldPlan:
+    rules = rules or _rules_of(field)
+    enum_type = field.enum_type
+    message_type = field.message_type
+    map_key = map_value = None
+    special = None
+    if message_type is not None:
+        special = _SPECIAL_MESSAGES.get(message_type.full_name)
+        if message_type.GetOptions().map_entry:
+            # A map's rules (count, lengths) apply to its keys and values too.
+            map_key = _field_plan(message_type.fields_by_name["key"], rules)
+            map_value = _field_plan(message_type.fields_by_name["value"], rules)
+    return _FieldPlan(
+        name=field.name,
+        kind=field.type,
+        repeated=field.is_repeated,
+        has_presence=message_type is not None and not field.is_repeated,
+        rules=rules,
+        enum_name=enum_type.full_name if enum_type is not None else "",
+        enum_numbers=frozenset(enum_type.values_by_number) if enum_type is not None else frozenset(),
+        special=special,
+        map_key=map_key,
+        map_value=map_value,
+    )
+
+
+def _plan_of(descriptor: Any) -> _MessagePlan:
+    plan = _plans.get(descriptor.full_name)
+    if plan is None:
+        fields = {field.number: _field_plan(field) for field in descriptor.fields}
+        plan = _MessagePlan(fields, tuple(f for f in fields.values() if f.rules.required))
+        _plans[descriptor.full_name] = plan
+    return plan
 
 
 class _Collector:
     def __init__(self) -> None:
         self.violations: list[FieldViolation] = []
-        self.truncated = False
+        self.full = False
 
     def add(self, path: str, description: str) -> None:
-        if len(self.violations) < MAX_VIOLATIONS:
-            self.violations.append(FieldViolation(path, description))
-        else:
-            self.truncated = True
-
-    @property
-    def full(self) -> bool:
-        return len(self.violations) >= MAX_VIOLATIONS
+        if self.full:
+            return
+        self.violations.append(FieldViolation(path, description))
+        self.full = len(self.violations) >= MAX_VIOLATIONS
 
 
 def violations_of(message: Message) -> list[FieldViolation]:
@@ -177,91 +228,77 @@ def validate_request(message: Message) -> None:
         raise InvalidArgument(violations)
 
 
-def _join(prefix: str, name: str) -> str:
-    return f"{prefix}.{name}" if prefix else name
-
-
-def _check_message(message: Message, path: str, out: _Collector, depth: int) -> None:
+def _check_message(message: Message, prefix: str, out: _Collector, depth: int) -> None:
     if depth > MAX_NESTING:
-        out.add(path, f"nested more than {MAX_NESTING} levels deep")
+        out.add(prefix, f"nested more than {MAX_NESTING} levels deep")
         return
-    descriptor = message.DESCRIPTOR
-    for field in _required_fields(descriptor):
-        if not _is_set(message, field):
-            out.add(_join(path, field.name), "required")
+    plan = _plan_of(message.DESCRIPTOR)
+    for required in plan.required:
+        if not _is_set(message, required):
+            out.add(prefix + required.name, "required")
     for field, value in message.ListFields():
         if out.full:
             return
-        if field.is_extension:
+        fp = plan.fields.get(field.number)
+        if fp is None:  # an extension
             continue
-        field_path = _join(path, field.name)
-        rules = _rules_of(field)
-        if field.is_repeated:
+        path = prefix + fp.name
+        if fp.repeated:
             count = len(value)
-            if count > rules.max_items:
-                out.add(field_path, f"at most {rules.max_items} items allowed (got {count})")
-                continue
-            if _is_map(field):
-                _check_map(field, value, field_path, out, depth)
+            if count > fp.rules.max_items:
+                out.add(path, f"at most {fp.rules.max_items} items allowed (got {count})")
+            elif fp.map_key is not None and fp.map_value is not None:
+                _check_map(fp.map_key, fp.map_value, value, path, out, depth)
             else:
                 for index, item in enumerate(value):
-                    _check_value(field, rules, item, f"{field_path}[{index}]", out, depth)
+                    _check_value(fp, item, f"{path}[{index}]", out, depth)
                     if out.full:
                         return
         else:
-            _check_value(field, rules, value, field_path, out, depth)
+            _check_value(fp, value, path, out, depth)
 
 
-def _is_set(message: Message, field: FieldDescriptor) -> bool:
-    if field.is_repeated:
-        return len(getattr(message, field.name)) > 0
-    if field.message_type is not None:
-        return message.HasField(field.name)
-    return bool(getattr(message, field.name))
+def _is_set(message: Message, fp: _FieldPlan) -> bool:
+    if fp.has_presence:
+        return message.HasField(fp.name)
+    value = getattr(message, fp.name)
+    return len(value) > 0 if fp.repeated else bool(value)
 
 
-def _check_map(field: FieldDescriptor, value: Any, path: str, out: _Collector, depth: int) -> None:
-    entry = field.message_type
-    assert entry is not None  # a map field's entry type
-    key_field = entry.fields_by_name["key"]
-    value_field = entry.fields_by_name["value"]
-    for key in value:
-        key_path = f"{path}[{quote(key) if isinstance(key, str) else key}]"
-        _check_value(key_field, _rules_of(field), key, key_path, out, depth)
-        _check_value(value_field, _rules_of(field), value[key], key_path, out, depth)
+def _check_map(key: _FieldPlan, item: _FieldPlan, value: Any, path: str, out: _Collector, depth: int) -> None:
+    for k in value:
+        entry_path = f"{path}[{quote(k) if isinstance(k, str) else k}]"
+        _check_value(key, k, entry_path, out, depth)
+        _check_value(item, value[k], entry_path, out, depth)
         if out.full:
             return
 
 
-def _check_value(
-    field: FieldDescriptor, rules: _Rules, value: Any, path: str, out: _Collector, depth: int
-) -> None:
-    kind = field.type
-    if kind == FieldDescriptor.TYPE_STRING:
+def _check_value(fp: _FieldPlan, value: Any, path: str, out: _Collector, depth: int) -> None:
+    kind = fp.kind
+    rules = fp.rules
+    if kind == _STRING:
         _check_string(rules, value, path, out)
-    elif kind == FieldDescriptor.TYPE_BYTES:
-        if len(value) > rules.max_bytes:
-            out.add(path, f"at most {rules.max_bytes} bytes allowed (got {len(value)})")
-    elif kind == FieldDescriptor.TYPE_ENUM:
-        enum_type = field.enum_type
-        if enum_type is not None and value not in enum_type.values_by_number:
-            out.add(path, f"{value} is not a value of {enum_type.full_name}")
+    elif kind == _MESSAGE:
+        if fp.special is not None:
+            problem = fp.special(value)
+            if problem:
+                out.add(path, problem)
+        else:
+            _check_message(value, path + ".", out, depth + 1)
+    elif kind == _ENUM:
+        if value not in fp.enum_numbers:
+            out.add(path, f"{value} is not a value of {fp.enum_name}")
     elif kind in _INTEGER_TYPES:
         if rules.min is not None and value < rules.min:
             out.add(path, f"must be at least {rules.min} (got {value})")
         elif rules.max is not None and value > rules.max:
             out.add(path, f"must be at most {rules.max} (got {value})")
-    elif kind in _FLOAT_TYPES:
-        if not math.isfinite(value):
-            out.add(path, "must be a finite number")
-    elif kind == FieldDescriptor.TYPE_MESSAGE and field.message_type is not None:
-        special = _SPECIAL_MESSAGES.get(field.message_type.full_name)
-        if special is not None:
-            problem = special(value)
-            if problem:
-                out.add(path, problem)
-        else:
-            _check_message(value, path, out, depth + 1)
+    elif kind == _BYTES:
+        if len(value) > rules.max_bytes:
+            out.add(path, f"at most {rules.max_bytes} bytes allowed (got {len(value)})")
+    elif kind in _FLOAT_TYPES and not math.isfinite(value):
+        out.add(path, "must be a finite number")
 
 
 def _check_string(rules: _Rules, value: str, path: str, out: _Collector) -> None:
@@ -303,6 +340,10 @@ _SPECIAL_MESSAGES: dict[str, Callable[[Any], str | None]] = {
     _TIMESTAMP: _timestamp_problem,
     _LOCAL_DATE: _local_date_problem,
 }
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
 
 
 def annotated_fields(message_type: Descriptor) -> Iterable[tuple[str, FieldDescriptor]]:
