@@ -97,9 +97,13 @@ def quote(value: object, limit: int = QUOTE_PREFIX_CHARS) -> str:
     return repr(text[:limit]) + f"… ({len(text)} characters)"
 
 
+# Entries of a system zoneinfo directory that are not places (host-specific or placeholders).
+_NOT_PLACES = frozenset({"localtime", "posixrules", "Factory"})
+
+
 @functools.cache
 def _known_time_zones() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
+    return frozenset(zoneinfo.available_timezones()) - _NOT_PLACES
 
 
 def is_time_zone(name: str) -> bool:
