@@ -17,6 +17,7 @@ included), that baseline with the field set to each boundary value of its type:
 - Timestamps: year 1, 9999-12-31T23:59:59Z, nanos -1 and 1e9, and the window's own edges (valid
   but extreme instants, which must not break the domain's date arithmetic);
 - LocalDates: 0001-01-01, 9999-12-31, 2023-02-29, an empty date, and the window's edges;
+- TimeRanges: the window's first and last week, and the whole window;
 - lists: one more than allowed and 100,000 items; messages: unset.
 
 Each RPC also gets undecodable bytes and a call without a token.
@@ -407,6 +408,11 @@ def _timestamp(seconds: int, nanos: int = 0) -> Message:
     return cls(seconds=seconds, nanos=nanos)
 
 
+def _time_range(start: int, end: int) -> Message:
+    cls = GetMessageClass(descriptor_pool.Default().FindMessageTypeByName("confide.common.v1.TimeRange"))
+    return cls(start=_timestamp(start), end=_timestamp(end))
+
+
 def _local_date(year: int, month: int, day: int) -> Message:
     cls = GetMessageClass(descriptor_pool.Default().FindMessageTypeByName("confide.common.v1.LocalDate"))
     return cls(year=year, month=month, day=day)
@@ -469,6 +475,13 @@ def _message_boundaries(f: FieldDescriptor) -> list[tuple[str, Any]]:
             ("int64 max seconds", _timestamp(INT64[1])),
             ("window start", _timestamp(WINDOW_FIRST)),
             ("window end", _timestamp(WINDOW_LAST, 999_999_999)),
+        ]
+    elif name == "confide.common.v1.TimeRange":
+        week = 7 * 86400
+        values += [
+            ("the window's first week", _time_range(WINDOW_FIRST, WINDOW_FIRST + week)),
+            ("the window's last week", _time_range(WINDOW_LAST - week, WINDOW_LAST)),
+            ("the whole window", _time_range(WINDOW_FIRST, WINDOW_LAST)),
         ]
     elif name == "confide.common.v1.LocalDate":
         values += [
