@@ -3,9 +3,10 @@
 
 Nothing here is a hand list: the RPCs are those each running service registered (read from the
 descriptor pool by the names the services added), the requests are built from their descriptors, and
-the caller's token carries a role the RPC's declared access admits. The three real services run
-in-process over real gRPC, PostgreSQL and Kafka, demo-seeded as `make run` seeds them, so a plausible
-request reaches the domain and each mutation of one field probes how far a boundary value gets.
+the caller's token carries a role the RPC's declared access admits. The real services (identity,
+compliance, scheduling, billing) run in-process over real gRPC, PostgreSQL and Kafka, demo-seeded
+as `make run` seeds them, so a plausible request reaches the domain and each mutation of one field
+probes how far a boundary value gets.
 
 For each RPC: a plausible baseline request (ids of the demo data, a time zone, instants a few days
 ahead), then, for every field reachable in the request (nested messages and the first element of lists
@@ -44,6 +45,8 @@ from google.protobuf.message_factory import GetMessageClass
 from google.rpc import error_details_pb2
 
 from confide.common.v1 import validation_pb2
+from confide_billing import testing as billing_testing
+from confide_billing.demo import seed_demo as billing_seed_demo
 from confide_chassis import migrations
 from confide_chassis.auth import Access
 from confide_chassis.grpc import validation
@@ -56,12 +59,12 @@ from confide_compliance.settings import ComplianceSettings
 from confide_devstack.devkeys import DevKeys
 from confide_devstack.postgres import PostgresCluster
 from confide_devstack.pytest_plugin import unique_database_name
-from confide_identity import cli as identity_cli
 from confide_identity import seed as identity_seed
-from confide_identity.service import MIGRATIONS as IDENTITY_MIGRATIONS
-from confide_identity.service import build as build_identity
-from confide_identity.service import start_identity
 from confide_identity.settings import IdentitySettings
+from confide_identity.wiring import COMMANDS as IDENTITY_COMMANDS
+from confide_identity.wiring import MIGRATIONS as IDENTITY_MIGRATIONS
+from confide_identity.wiring import build as build_identity
+from confide_identity.wiring import start_identity
 from confide_scheduling import testing as scheduling_testing
 from confide_scheduling.demo import seed_demo_command as scheduling_seed_demo
 from confide_scheduling.settings import SchedulingSettings
@@ -150,9 +153,9 @@ async def platform(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Platform]:
     bootstrap = str(kafka_broker.bootstrap_servers)
-    identity_url, compliance_url, scheduling_url = [
+    identity_url, compliance_url, scheduling_url, billing_url = [
         await postgres_cluster.create_database_async(unique_database_name(f"wire_{name}"))
-        for name in ("identity", "compliance", "scheduling")
+        for name in ("identity", "compliance", "scheduling", "billing")
     ]
     identity_settings = IdentitySettings(
         grpc_port=0,
@@ -171,13 +174,15 @@ async def platform(
         key_refresh_seconds=3600,
     )
     await asyncio.to_thread(migrations.upgrade, IDENTITY_MIGRATIONS, identity_url)
-    assert await asyncio.to_thread(identity_cli.seed_demo_command, identity_settings, []) == 0
+    assert await asyncio.to_thread(IDENTITY_COMMANDS["seed-demo"], identity_settings, []) == 0
     await compliance_testing.migrate(compliance_url)
     compliance_seed = ComplianceSettings(database_url=compliance_url, dev_mode=True)
     assert await asyncio.to_thread(compliance_seed_demo, compliance_seed, []) == 0
     await scheduling_testing.migrate(scheduling_url)
     scheduling_seed = SchedulingSettings(database_url=scheduling_url, dev_mode=True)
     assert await asyncio.to_thread(scheduling_seed_demo, scheduling_seed, []) == 0
+    await billing_testing.migrate(billing_url)
+    await billing_seed_demo(billing_url)
 
     jwks = str(dev_keys.jwks_path)
     async with contextlib.AsyncExitStack() as stack:
@@ -196,7 +201,9 @@ async def platform(
             compliance_deadline_seconds=5.0,
         )
         stack.push_async_callback(scheduling.running.stop, 0)
-        services = [identity, compliance, scheduling.running]
+        billing = await billing_testing.start_billing(billing_url, bootstrap, jwks_file=jwks)
+        stack.push_async_callback(billing.stop, 0)
+        services = [identity, compliance, scheduling.running, billing]
         channels = {}
         for running in services:
             channel = grpc.aio.insecure_channel(
@@ -634,6 +641,7 @@ async def test_no_boundary_value_on_any_field_of_any_rpc_is_an_internal_error(pl
     semaphore = asyncio.Semaphore(CONCURRENCY)
     methods = list(_methods(platform))
     assert len(methods) > 60, "every service's RPCs are walked"
+    assert {running.port for running, _, _ in methods} == {r.port for r in platform.services}
     covered_fields = 0
 
     async def bounded(coroutine: Any) -> None:
