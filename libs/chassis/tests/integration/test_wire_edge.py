@@ -32,11 +32,17 @@ class EchoingServicer(devtest_pb2_grpc.SampleServiceServicer):
         # A careless handler: it repeats the caller's value into its error, a thousand times over.
         raise errors.InvalidArgument.field(request.kind * 1000, "unknown kind " + request.kind * 1000)
 
+    async def Count(
+        self, request: devtest_pb2.CountRequest, context: Any
+    ) -> AsyncIterator[devtest_pb2.CountResponse]:
+        for number in range(1, request.count + 1):
+            yield devtest_pb2.CountResponse(number=number)
+
 
 def spec() -> ServiceSpec:
     async def configure(ctx: ServiceContext) -> None:
         devtest_pb2_grpc.add_SampleServiceServicer_to_server(EchoingServicer(), ctx.server)
-        ctx.add_grpc_service(SERVICE, {"Echo": PUBLIC, "Fail": PUBLIC})
+        ctx.add_grpc_service(SERVICE, {"Echo": PUBLIC, "Fail": PUBLIC, "Count": PUBLIC})
 
     return ServiceSpec(name="devtest", settings_type=ServiceSettings, configure=configure)
 
@@ -103,3 +109,20 @@ async def test_an_error_echoing_a_huge_value_stays_small(channel: grpc.aio.Chann
     trailer = sum(len(key) + len(value) for key, value in echoed.value.trailing_metadata() or ())
     assert trailer < 4096
     assert len(violated_fields(echoed.value)) == 1
+
+
+async def test_streaming_rpcs_get_the_same_edge(channel: grpc.aio.Channel) -> None:
+    client = devtest_pb2_grpc.SampleServiceStub(channel)
+    assert [r.number async for r in client.Count(devtest_pb2.CountRequest(count=3))] == [1, 2, 3]
+    with pytest.raises(grpc.aio.AioRpcError) as too_many:
+        async for _ in client.Count(devtest_pb2.CountRequest(count=1_000_000)):
+            pass
+    assert too_many.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert violated_fields(too_many.value) == ["count"]
+    raw = channel.unary_stream(
+        f"/{SERVICE}/Count", request_serializer=lambda b: b, response_deserializer=lambda b: b
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as garbage:
+        async for _ in raw(b"\xff\xff\xff\xff"):
+            pass
+    assert garbage.value.code() is grpc.StatusCode.INVALID_ARGUMENT
