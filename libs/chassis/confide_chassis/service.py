@@ -226,7 +226,14 @@ async def start(
     interceptor = ServiceInterceptor(
         service=settings.service_name, verifier=verifier, access=access, sessions=sessions
     )
-    server = grpc.aio.server(interceptors=[interceptor], options=[("grpc.so_reuseport", 0)])
+    server = grpc.aio.server(
+        interceptors=[interceptor],
+        options=[
+            ("grpc.so_reuseport", 0),
+            ("grpc.max_receive_message_length", settings.grpc_max_receive_message_bytes),
+            ("grpc.max_send_message_length", settings.grpc_max_send_message_bytes),
+        ],
+    )
     ctx = ServiceContext(
         settings=settings,
         server=server,

@@ -17,6 +17,8 @@ service (Kafka, JWKS, telemetry, logging) are read without a prefix.
 | `OTEL_EXPORTER_OTLP_ENDPOINT` | OTLP gRPC collector; unset = no export | unset |
 | `LOG_LEVEL` / `LOG_FORMAT` | INFO / json (or console) | |
 | `SHUTDOWN_GRACE_SECONDS` | time in-flight RPCs get to finish on SIGTERM | 10 |
+| `<NAME>_GRPC_MAX_RECEIVE_MESSAGE_BYTES` | largest request accepted (else RESOURCE_EXHAUSTED) | 4 MiB |
+| `<NAME>_GRPC_MAX_SEND_MESSAGE_BYTES` | largest response the server sends | 16 MiB |
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ class ServiceSettings(BaseSettings):
 
     grpc_host: str = "127.0.0.1"
     grpc_port: int = Field(default=0, ge=0, le=65535)
+    grpc_max_receive_message_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    grpc_max_send_message_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=0, ge=0, le=65535)
     database_url: str | None = None
