@@ -30,7 +30,7 @@ class MessagingSettings(ServiceSettings):
     grpc_port: int = Field(default=50053, ge=0, le=65535)
     metrics_port: int = Field(default=9103, ge=0, le=65535)
 
-    # Encryption at rest (docs/adr/0013-messaging.md).
+    # Encryption at rest (docs/adr/0017-messaging.md).
     keks: SecretStr | None = None
     active_kek_id: str | None = None
 

@@ -1,4 +1,4 @@
-"""Envelope encryption of message bodies (MSG-01, SEC-02; docs/adr/0013-messaging.md).
+"""Envelope encryption of message bodies (MSG-01, SEC-02; docs/adr/0017-messaging.md).
 
 - Each thread has a random 256-bit data key. Bodies (and amendment reasons) are sealed with
   AES-256-GCM under it, a fresh 96-bit nonce per value, and associated data naming the thread and

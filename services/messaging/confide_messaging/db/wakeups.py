@@ -2,7 +2,7 @@
 
 The messages table's trigger NOTIFYs the thread id on commit (migration 0001), so every replica
 learns of a new message whichever replica wrote it. A wake-up carries no data: streams re-read the
-table after their cursor (docs/adr/0013-messaging.md). While the connection is down (database
+table after their cursor (docs/adr/0017-messaging.md). While the connection is down (database
 restart) every stream is woken, and streams also poll, so nothing waits on a lost notification.
 """
 

@@ -26,7 +26,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 # NOTIFY is delivered on commit only, so a stream woken by it always finds the row
-# (docs/adr/0013-messaging.md).
+# (docs/adr/0017-messaging.md).
 NOTIFY_DDL: tuple[str, ...] = (
     f"""
     CREATE FUNCTION confide_messaging_notify() RETURNS trigger AS $$

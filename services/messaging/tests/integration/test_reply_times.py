@@ -96,16 +96,15 @@ async def test_only_a_practice_admin_sets_the_target_and_it_is_checked(stack: St
             pb.SetReplyPolicyRequest(policy=ALWAYS_ONE_HOUR), metadata=world.clinician
         )
     assert raised.value.code() == grpc.StatusCode.PERMISSION_DENIED
-    with pytest.raises(grpc.aio.AioRpcError) as raised:
-        await policies.SetReplyPolicy(
-            pb.SetReplyPolicyRequest(
-                policy=pb.ReplyPolicy(
-                    target_working_hours=0, working_days=[0, 9], day_start_minute=600, day_end_minute=500,
-                    time_zone="Nowhere/Land",
-                )
-            ),
-            metadata=admin(world),
-        )  # fmt: skip
-    assert set(bad_fields(raised.value)) == {
-        "policy.target_working_hours", "policy.working_days", "policy.day_end_minute", "policy.time_zone",
-    }  # fmt: skip
+    edge = pb.ReplyPolicy(
+        target_working_hours=0, working_days=[1], day_end_minute=600, time_zone="Nowhere/Land"
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as raised:  # bounds from the proto, at the edge
+        await policies.SetReplyPolicy(pb.SetReplyPolicyRequest(policy=edge), metadata=admin(world))
+    assert set(bad_fields(raised.value)) == {"policy.target_working_hours", "policy.time_zone"}
+    rules = pb.ReplyPolicy(
+        target_working_hours=8, working_days=[0, 9], day_start_minute=600, day_end_minute=500, time_zone="UTC"
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as raised:  # what the service knows
+        await policies.SetReplyPolicy(pb.SetReplyPolicyRequest(policy=rules), metadata=admin(world))
+    assert set(bad_fields(raised.value)) == {"policy.working_days", "policy.day_end_minute"}
