@@ -4,7 +4,7 @@
 Nothing here is a hand list: the RPCs are those each running service registered (read from the
 descriptor pool by the names the services added), the requests are built from their descriptors, and
 the caller's token carries a role the RPC's declared access admits. The real services (identity,
-compliance, scheduling, billing) run in-process over real gRPC, PostgreSQL and Kafka, demo-seeded
+compliance, scheduling, billing, messaging) run in-process over real gRPC, PostgreSQL and Kafka, demo-seeded
 as `make run` seeds them, so a plausible request reaches the domain and each mutation of one field
 probes how far a boundary value gets.
 
@@ -65,6 +65,7 @@ from confide_identity.wiring import COMMANDS as IDENTITY_COMMANDS
 from confide_identity.wiring import MIGRATIONS as IDENTITY_MIGRATIONS
 from confide_identity.wiring import build as build_identity
 from confide_identity.wiring import start_identity
+from confide_messaging import testing as messaging_testing
 from confide_scheduling import testing as scheduling_testing
 from confide_scheduling.demo import seed_demo_command as scheduling_seed_demo
 from confide_scheduling.settings import SchedulingSettings
@@ -153,9 +154,9 @@ async def platform(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Platform]:
     bootstrap = str(kafka_broker.bootstrap_servers)
-    identity_url, compliance_url, scheduling_url, billing_url = [
+    identity_url, compliance_url, scheduling_url, billing_url, messaging_url = [
         await postgres_cluster.create_database_async(unique_database_name(f"wire_{name}"))
-        for name in ("identity", "compliance", "scheduling", "billing")
+        for name in ("identity", "compliance", "scheduling", "billing", "messaging")
     ]
     identity_settings = IdentitySettings(
         grpc_port=0,
@@ -203,7 +204,9 @@ async def platform(
         stack.push_async_callback(scheduling.running.stop, 0)
         billing = await billing_testing.start_billing(billing_url, bootstrap, jwks_file=jwks)
         stack.push_async_callback(billing.stop, 0)
-        services = [identity, compliance, scheduling.running, billing]
+        messaging = await messaging_testing.start_messaging(messaging_url, bootstrap, jwks_file=jwks)
+        stack.push_async_callback(messaging.running.stop, 0)
+        services = [identity, compliance, scheduling.running, billing, messaging.running]
         channels = {}
         for running in services:
             channel = grpc.aio.insecure_channel(
@@ -582,11 +585,21 @@ async def _send(
     report: Report,
     what: str,
     refused_field: str | None = None,
+    streaming: bool = False,
 ) -> None:
-    call = channel.unary_unary(path, request_serializer=lambda b: b, response_deserializer=lambda b: b)
     report.calls += 1
     try:
-        await call(payload, metadata=metadata, timeout=30)
+        if streaming:  # a server stream (live chat): its first answer, or its end, is what counts
+            stream = channel.unary_stream(
+                path, request_serializer=lambda b: b, response_deserializer=lambda b: b
+            )
+            async for _ in stream(payload, metadata=metadata, timeout=5):
+                break
+        else:
+            call = channel.unary_unary(
+                path, request_serializer=lambda b: b, response_deserializer=lambda b: b
+            )
+            await call(payload, metadata=metadata, timeout=30)
         if refused_field is not None:
             report.findings.append(Finding(path, what, "OK", "accepted; the edge should refuse it"))
     except grpc.aio.AioRpcError as error:
@@ -595,6 +608,8 @@ async def _send(
         trailer = sum(len(k) + len(v) for k, v in (error.trailing_metadata() or ()))
         if code in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN):
             report.findings.append(Finding(path, what, code.name, details[:160]))
+        elif code is grpc.StatusCode.DEADLINE_EXCEEDED and streaming and refused_field is None:
+            pass  # a stream that is open and quiet: accepted
         elif len(details) > MAX_GRPC_MESSAGE_CHARS or trailer > MAX_TRAILER_BYTES:
             report.findings.append(
                 Finding(
@@ -654,13 +669,24 @@ async def test_no_boundary_value_on_any_field_of_any_rpc_is_an_internal_error(pl
         role = caller_role(running.context.access.get(rpc))
         signed_in = (("authorization", f"Bearer {token(platform.keys, role)}"),) if role else ()
         input_type = method.input_type
+        streams = method.server_streaming
         jobs = [
             _send(channel, rpc, _serialize(baseline(input_type, now)), signed_in, report, "baseline"),
             _send(
                 channel, rpc, _serialize(baseline(input_type, now)), (), report, "baseline without a token"
             ),
-            _send(channel, rpc, b"\xff\xff\xff\xff", signed_in, report, "undecodable bytes"),
-            _send(channel, rpc, b"\x0a\xff\x01", (), report, "truncated bytes without a token"),
+            _send(
+                channel, rpc, b"\xff\xff\xff\xff", signed_in, report, "undecodable bytes", streaming=streams
+            ),
+            _send(
+                channel,
+                rpc,
+                b"\x0a\xff\x01",
+                (),
+                report,
+                "truncated bytes without a token",
+                streaming=streams,
+            ),
         ]
         paths = set()
         for probe in probes_of(method.input_type, now):
@@ -670,11 +696,28 @@ async def test_no_boundary_value_on_any_field_of_any_rpc_is_an_internal_error(pl
             payload = _serialize(request)
             refused = probe.path if probe.label in REFUSED_AT_THE_EDGE else None
             jobs.append(
-                _send(channel, rpc, payload, signed_in, report, f"{probe.path} = {probe.label}", refused)
+                _send(
+                    channel,
+                    rpc,
+                    payload,
+                    signed_in,
+                    report,
+                    f"{probe.path} = {probe.label}",
+                    refused,
+                    streaming=streams,
+                )
             )
             if probe.label in ("1 MB", "invalid UTF-8"):
                 jobs.append(
-                    _send(channel, rpc, payload, (), report, f"{probe.path} = {probe.label}, no token")
+                    _send(
+                        channel,
+                        rpc,
+                        payload,
+                        (),
+                        report,
+                        f"{probe.path} = {probe.label}, no token",
+                        streaming=streams,
+                    )
                 )
         covered_fields += len(paths)
         await asyncio.gather(*(bounded(job) for job in jobs))
