@@ -226,7 +226,7 @@ def token(keys: DevKeys, role: str) -> str:
         "roles": [role],
         "mfa": True,
         "iat": now,
-        "exp": now + 3600,
+        "exp": now + 900,  # services refuse tokens that live longer than 15 minutes
         "iss": "confide-identity",
         "aud": "confide",
         "jti": str(uuid.uuid4()),
