@@ -19,7 +19,7 @@ from uuid import UUID
 from confide_chassis import db
 from confide_chassis.settings import ServiceSettings
 from confide_scheduling.app.ports import ScheduleRecord
-from confide_scheduling.db.repository import SqlRepository
+from confide_scheduling.db.uow import SqlRepositories
 from confide_scheduling.domain.availability import WeeklyAvailability, WeeklyRule
 from confide_scheduling.domain.catalog import SYNCHRONOUS_MODALITIES, Weekday
 from confide_scheduling.settings import SchedulingSettings
@@ -69,12 +69,12 @@ async def seed_demo(database_url: str, now: datetime | None = None) -> dict[str,
     try:
         sessions = db.session_factory(engine)
         async with sessions() as session, session.begin():
-            repo = SqlRepository(session)
+            repositories = SqlRepositories(session)
             for clinician in DEMO_CLINICIANS:
-                if await repo.get_schedule(clinician.clinician_id, for_update=True) is not None:
+                if await repositories.schedules.get(clinician.clinician_id, for_update=True) is not None:
                     unchanged.append(str(clinician.clinician_id))
                     continue
-                await repo.save_schedule(demo_schedule(clinician, now or datetime.now(UTC)))
+                await repositories.schedules.save(demo_schedule(clinician, now or datetime.now(UTC)))
                 created.append(str(clinician.clinician_id))
     finally:
         await engine.dispose()

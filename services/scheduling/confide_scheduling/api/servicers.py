@@ -18,7 +18,7 @@ from confide_chassis.grpc.interceptor import bearer_token
 from confide_chassis.ids import parse_id
 from confide_scheduling.app import availability, booking, screening, series, sessions, waitlist
 from confide_scheduling.app.common import request_fields, require_id, session_type
-from confide_scheduling.app.context import Caller, Deps
+from confide_scheduling.app.context import AppContext, Caller
 from confide_scheduling.domain.availability import DateException, ExceptionKind, WeeklyRule
 from confide_scheduling.domain.catalog import Modality, Weekday
 from confide_scheduling.domain.location import ClientLocation
@@ -108,7 +108,7 @@ def _key(request: Any) -> str:
     return key
 
 
-def _booking_request(deps: Deps, request: Any) -> booking.BookingRequest:
+def _booking_request(deps: AppContext, request: Any) -> booking.BookingRequest:
     errors = ValidationCollector()
     client_id = parse_id(request.client_id)
     clinician_id = parse_id(request.clinician_id)
@@ -130,7 +130,7 @@ def _booking_request(deps: Deps, request: Any) -> booking.BookingRequest:
 
 
 class AvailabilityServicer(pb_grpc.AvailabilityServiceServicer):
-    def __init__(self, deps: Deps) -> None:
+    def __init__(self, deps: AppContext) -> None:
         self._deps = deps
 
     async def ListSessionTypes(
@@ -250,7 +250,7 @@ class AvailabilityServicer(pb_grpc.AvailabilityServiceServicer):
 
 
 class AppointmentServicer(pb_grpc.AppointmentServiceServicer):
-    def __init__(self, deps: Deps) -> None:
+    def __init__(self, deps: AppContext) -> None:
         self._deps = deps
 
     async def HoldSlot(self, request: pb.HoldSlotRequest, context: Context) -> pb.HoldSlotResponse:
@@ -389,7 +389,7 @@ class AppointmentServicer(pb_grpc.AppointmentServiceServicer):
 
 
 class SeriesServicer(pb_grpc.SeriesServiceServicer):
-    def __init__(self, deps: Deps) -> None:
+    def __init__(self, deps: AppContext) -> None:
         self._deps = deps
 
     async def CreateSeries(
@@ -486,7 +486,7 @@ class SeriesServicer(pb_grpc.SeriesServiceServicer):
 
 
 class WaitlistServicer(pb_grpc.WaitlistServiceServicer):
-    def __init__(self, deps: Deps) -> None:
+    def __init__(self, deps: AppContext) -> None:
         self._deps = deps
 
     async def JoinWaitlist(
@@ -546,7 +546,7 @@ class WaitlistServicer(pb_grpc.WaitlistServiceServicer):
 
 
 class ScreeningServicer(pb_grpc.ScreeningServiceServicer):
-    def __init__(self, deps: Deps) -> None:
+    def __init__(self, deps: AppContext) -> None:
         self._deps = deps
 
     async def SubmitScreening(
@@ -584,7 +584,7 @@ class ScreeningServicer(pb_grpc.ScreeningServiceServicer):
 
 
 class SessionServicer(pb_grpc.SessionServiceServicer):
-    def __init__(self, deps: Deps) -> None:
+    def __init__(self, deps: AppContext) -> None:
         self._deps = deps
 
     async def CheckIn(self, request: pb.CheckInRequest, context: Context) -> pb.CheckInResponse:

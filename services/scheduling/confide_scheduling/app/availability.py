@@ -17,7 +17,7 @@ from confide.scheduling.v1 import scheduling_pb2
 from confide_chassis.errors import InvalidArgument, NotFound
 from confide_chassis.ids import new_id
 from confide_scheduling.app import common
-from confide_scheduling.app.context import Caller, Deps
+from confide_scheduling.app.context import AppContext, Caller
 from confide_scheduling.app.idempotency import IdempotencyScope, run_idempotent
 from confide_scheduling.app.ports import ScheduleRecord, UnitOfWork
 from confide_scheduling.app.views import exception_pb, schedule_pb, session_type_pb, time_off_pb
@@ -40,20 +40,20 @@ DEFAULT_RESULTS = 200
 MAX_RESULTS = 1000
 
 
-def list_session_types(deps: Deps) -> pb.ListSessionTypesResponse:
+def list_session_types(deps: AppContext) -> pb.ListSessionTypesResponse:
     return pb.ListSessionTypesResponse(
         session_types=[session_type_pb(t) for t in deps.catalogue.session_types]
     )
 
 
-async def get_schedule(deps: Deps, caller: Caller, clinician_id: UUID) -> pb.GetScheduleResponse:
-    async with deps.store.read() as repo:
-        record = await repo.get_schedule(clinician_id)
+async def get_schedule(deps: AppContext, caller: Caller, clinician_id: UUID) -> pb.GetScheduleResponse:
+    async with deps.uow() as uow:
+        record = await uow.schedules.get(clinician_id)
         if record is None or record.practice_id != caller.practice_id:
             raise NotFound("no such clinician schedule")
         caller.role_for_clinician(clinician_id)
-        exceptions = await repo.list_exceptions(clinician_id)
-        time_off = await repo.list_time_off(clinician_id)
+        exceptions = await uow.schedules.exceptions(clinician_id)
+        time_off = await uow.schedules.time_off(clinician_id)
     return pb.GetScheduleResponse(schedule=schedule_pb(record, exceptions, time_off))
 
 
@@ -68,7 +68,7 @@ class WeeklySchedule:
 
 
 async def set_weekly_schedule(
-    deps: Deps, caller: Caller, data: WeeklySchedule, key: str, fields: dict[str, object]
+    deps: AppContext, caller: Caller, data: WeeklySchedule, key: str, fields: dict[str, object]
 ) -> pb.SetWeeklyScheduleResponse:
     if data.location_state not in US_JURISDICTIONS:
         raise InvalidArgument.field("location", "must be a US state or territory")
@@ -79,8 +79,8 @@ async def set_weekly_schedule(
 
     async def body(scope: IdempotencyScope) -> pb.SetWeeklyScheduleResponse:
         now = deps.now()
-        async with deps.store.unit_of_work() as uow:
-            existing = await uow.repo.get_schedule(data.clinician_id, for_update=True)
+        async with deps.uow() as uow:
+            existing = await uow.schedules.get(data.clinician_id, for_update=True)
             caller.role_for_clinician(
                 data.clinician_id, practice_id=existing.practice_id if existing else None
             )
@@ -94,9 +94,9 @@ async def set_weekly_schedule(
                 version=(existing.version + 1) if existing else 1,
                 updated_at=now,
             )
-            await uow.repo.save_schedule(record)
-            exceptions = await uow.repo.list_exceptions(data.clinician_id)
-            time_off = await uow.repo.list_time_off(data.clinician_id)
+            await uow.schedules.save(record)
+            exceptions = await uow.schedules.exceptions(data.clinician_id)
+            time_off = await uow.schedules.time_off(data.clinician_id)
             response = pb.SetWeeklyScheduleResponse(schedule=schedule_pb(record, exceptions, time_off))
             await scope.finish(uow, response)
         return response
@@ -107,7 +107,7 @@ async def set_weekly_schedule(
 
 
 async def _owned_schedule(uow: UnitOfWork, caller: Caller, clinician_id: UUID) -> ScheduleRecord:
-    record = await uow.repo.get_schedule(clinician_id, for_update=True)
+    record = await uow.schedules.get(clinician_id, for_update=True)
     if record is None or record.practice_id != caller.practice_id:
         raise NotFound("no such clinician schedule")
     caller.role_for_clinician(clinician_id)
@@ -115,14 +115,19 @@ async def _owned_schedule(uow: UnitOfWork, caller: Caller, clinician_id: UUID) -
 
 
 async def add_exception(
-    deps: Deps, caller: Caller, clinician_id: UUID, exc: DateException, key: str, fields: dict[str, object]
+    deps: AppContext,
+    caller: Caller,
+    clinician_id: UUID,
+    exc: DateException,
+    key: str,
+    fields: dict[str, object],
 ) -> pb.AddAvailabilityExceptionResponse:
     async def body(scope: IdempotencyScope) -> pb.AddAvailabilityExceptionResponse:
-        async with deps.store.unit_of_work() as uow:
+        async with deps.uow() as uow:
             await _owned_schedule(uow, caller, clinician_id)
             await scope.claim(uow, deps)
             exception_id = new_id()
-            await uow.repo.add_exception(exception_id, clinician_id, exc, deps.now())
+            await uow.schedules.add_exception(exception_id, clinician_id, exc, deps.now())
             response = pb.AddAvailabilityExceptionResponse(exception=exception_pb(exception_id, exc))
             await scope.finish(uow, response)
         return response
@@ -133,13 +138,18 @@ async def add_exception(
 
 
 async def remove_exception(
-    deps: Deps, caller: Caller, clinician_id: UUID, exception_id: UUID, key: str, fields: dict[str, object]
+    deps: AppContext,
+    caller: Caller,
+    clinician_id: UUID,
+    exception_id: UUID,
+    key: str,
+    fields: dict[str, object],
 ) -> pb.RemoveAvailabilityExceptionResponse:
     async def body(scope: IdempotencyScope) -> pb.RemoveAvailabilityExceptionResponse:
-        async with deps.store.unit_of_work() as uow:
+        async with deps.uow() as uow:
             await _owned_schedule(uow, caller, clinician_id)
             await scope.claim(uow, deps)
-            if not await uow.repo.remove_exception(clinician_id, exception_id):
+            if not await uow.schedules.remove_exception(clinician_id, exception_id):
                 raise NotFound("no such availability exception")
             response = pb.RemoveAvailabilityExceptionResponse()
             await scope.finish(uow, response)
@@ -151,17 +161,17 @@ async def remove_exception(
 
 
 async def add_time_off(
-    deps: Deps, caller: Caller, clinician_id: UUID, span: TimeRange, key: str, fields: dict[str, object]
+    deps: AppContext, caller: Caller, clinician_id: UUID, span: TimeRange, key: str, fields: dict[str, object]
 ) -> pb.AddTimeOffResponse:
     if span.duration > MAX_TIME_OFF:
         raise InvalidArgument.field("range.end", "time off spans at most 366 days")
 
     async def body(scope: IdempotencyScope) -> pb.AddTimeOffResponse:
-        async with deps.store.unit_of_work() as uow:
+        async with deps.uow() as uow:
             await _owned_schedule(uow, caller, clinician_id)
             await scope.claim(uow, deps)
             time_off_id = new_id()
-            await uow.repo.add_time_off(time_off_id, clinician_id, span, deps.now())
+            await uow.schedules.add_time_off(time_off_id, clinician_id, span, deps.now())
             response = pb.AddTimeOffResponse(time_off=time_off_pb(time_off_id, span))
             await scope.finish(uow, response)
         return response
@@ -170,13 +180,18 @@ async def add_time_off(
 
 
 async def remove_time_off(
-    deps: Deps, caller: Caller, clinician_id: UUID, time_off_id: UUID, key: str, fields: dict[str, object]
+    deps: AppContext,
+    caller: Caller,
+    clinician_id: UUID,
+    time_off_id: UUID,
+    key: str,
+    fields: dict[str, object],
 ) -> pb.RemoveTimeOffResponse:
     async def body(scope: IdempotencyScope) -> pb.RemoveTimeOffResponse:
-        async with deps.store.unit_of_work() as uow:
+        async with deps.uow() as uow:
             await _owned_schedule(uow, caller, clinician_id)
             await scope.claim(uow, deps)
-            if not await uow.repo.remove_time_off(clinician_id, time_off_id):
+            if not await uow.schedules.remove_time_off(clinician_id, time_off_id):
                 raise NotFound("no such time off")
             response = pb.RemoveTimeOffResponse()
             await scope.finish(uow, response)
@@ -197,7 +212,7 @@ class SlotQuery:
     max_results: int
 
 
-async def search_slots(deps: Deps, caller: Caller, query: SlotQuery) -> pb.SearchSlotsResponse:
+async def search_slots(deps: AppContext, caller: Caller, query: SlotQuery) -> pb.SearchSlotsResponse:
     kind = common.session_type(deps, query.session_type_code)
     if query.modality is not None and query.modality not in kind.modalities:
         raise InvalidArgument.field("modality", f"is not offered for session type {kind.code}")
@@ -205,14 +220,14 @@ async def search_slots(deps: Deps, caller: Caller, query: SlotQuery) -> pb.Searc
         raise InvalidArgument.field("max_results", "must not be negative")
     limit = min(query.max_results or DEFAULT_RESULTS, MAX_RESULTS)
     now = deps.now()
-    async with deps.store.read() as repo:
-        _, profile = await common.acting_for_client(repo, caller, query.client_id)
+    async with deps.uow() as uow:
+        _, profile = await common.acting_for_client(uow, caller, query.client_id)
         state = query.client_state or profile.home_state
         assert state is not None
         assert profile.time_zone is not None
         schedules = [
             s
-            for s in await repo.list_schedules(caller.practice_id)
+            for s in await uow.schedules.list_for_practice(caller.practice_id)
             if s.offers(kind.code) and (not query.clinician_ids or s.clinician_id in query.clinician_ids)
         ]
     wanted = [
@@ -242,14 +257,14 @@ async def search_slots(deps: Deps, caller: Caller, query: SlotQuery) -> pb.Searc
     ids = [s.clinician_id for s in eligible]
     days = {s.clinician_id: _local_days(query.window, s.availability.tz) for s in eligible}
     padded = query.window.padded(kind.duration + timedelta(hours=4), kind.duration + timedelta(hours=4))
-    async with deps.store.read() as repo:  # one query each for all clinicians, not per clinician
-        exceptions = await repo.exceptions_by_clinician(
+    async with deps.uow() as uow:  # one query each for all clinicians, not per clinician
+        exceptions = await uow.schedules.exceptions_by_clinician(
             ids,
             min((first for first, _ in days.values()), default=query.window.start.date()),
             max((last for _, last in days.values()), default=query.window.end.date()),
         )
-        off = await repo.time_off_by_clinician(ids, padded)
-        busy = await repo.busy_ranges_by_clinician(ids, padded, now)
+        off = await uow.schedules.time_off_by_clinician(ids, padded)
+        busy = await uow.appointments.busy_ranges_by_clinician(ids, padded, now)
     slots: list[pb.Slot] = []
     for schedule in eligible:
         cid = schedule.clinician_id
@@ -285,7 +300,7 @@ def _local_days(window: TimeRange, tz: tzinfo) -> tuple[date, date]:
 
 
 def _clinician_slots(
-    deps: Deps,
+    deps: AppContext,
     schedule: ScheduleRecord,
     kind: SessionType,
     query: SlotQuery,

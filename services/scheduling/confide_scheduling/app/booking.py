@@ -35,7 +35,7 @@ from confide_chassis.errors import (
 )
 from confide_chassis.ids import new_id
 from confide_scheduling.app import common
-from confide_scheduling.app.context import ADMIN, CLIENT, CLINICIAN, Caller, Deps, audit_record
+from confide_scheduling.app.context import ADMIN, CLIENT, CLINICIAN, AppContext, Caller, audit_record
 from confide_scheduling.app.idempotency import IdempotencyScope, run_idempotent
 from confide_scheduling.app.offers import offer_freed_slot
 from confide_scheduling.app.ports import (
@@ -103,24 +103,26 @@ class Prepared:
     clinician_review_required: bool
 
 
-async def prepare_booking(deps: Deps, caller: Caller, request: BookingRequest, now: datetime) -> Prepared:
-    async with deps.store.read() as repo:
-        role, profile = await common.acting_for_client(repo, caller, request.client_id)
-        schedule = await common.clinician_schedule(repo, caller, request.clinician_id)
+async def prepare_booking(
+    deps: AppContext, caller: Caller, request: BookingRequest, now: datetime
+) -> Prepared:
+    async with deps.uow() as uow:
+        role, profile = await common.acting_for_client(uow, caller, request.client_id)
+        schedule = await common.clinician_schedule(uow, caller, request.clinician_id)
         common.require_offered(schedule, request.session_type, request.modality)
         common.require_min_notice(deps, request.start, now)
         await common.require_available(
-            repo, deps, schedule, request.session_type, request.modality, request.start
+            uow, deps, schedule, request.session_type, request.modality, request.start
         )
         state = request.client_state or profile.home_state
         assert state is not None  # client_profile() guarantees it
-        await common.require_consent(repo, profile, request.modality, state, now)
-        review = await common.screening_gate(repo, request.client_id, role)
+        await common.require_consent(uow, profile, request.modality, state, now)
+        review = await common.screening_gate(uow, request.client_id, role)
     return Prepared(role, profile, schedule, state, review)
 
 
 async def authorize(
-    deps: Deps,
+    deps: AppContext,
     caller: Caller,
     prepared: Prepared,
     *,
@@ -131,11 +133,11 @@ async def authorize(
     appointment_id: UUID | None,
     purpose: str = "booking",
 ) -> AuthorizationDecision:
-    async with deps.store.read() as repo:
+    async with deps.uow() as uow:
         return await common.ask_compliance(
             deps,
             caller,
-            repo,
+            uow,
             clinician_id=clinician_id,
             client_id=client_id,
             client_state=prepared.client_state,
@@ -158,16 +160,16 @@ async def reserve(
     """Under the clinician lock: drop expired holds, check the time (with buffers) is free, then insert or
     update; the exclusion constraint is the final guard (Conflict either way)."""
     a = rec.appointment
-    await uow.repo.lock_clinician(a.clinician_id)
+    await uow.appointments.lock_clinician(a.clinician_id)
     buffer = a.session_type.buffer
     span = a.range.padded(buffer, buffer)
-    await uow.repo.expire_stale_holds(a.clinician_id, span, now)
-    busy = await uow.repo.busy_ranges(a.clinician_id, span, now, exclude=a.id)
+    await uow.holds.expire_stale(a.clinician_id, span, now)
+    busy = await uow.appointments.busy_ranges(a.clinician_id, span, now, exclude=a.id)
     appts.ensure_free(a.range, busy, buffer)
     if expected_version is None:
-        await uow.repo.insert_appointment(rec)
+        await uow.appointments.add(rec)
     else:
-        await uow.repo.update_appointment(rec, expected_version)
+        await uow.appointments.save(rec, expected_version)
 
 
 def new_record(appointment: appts.Appointment, prepared: Prepared, caller: Caller) -> AppointmentRecord:
@@ -182,7 +184,7 @@ def new_record(appointment: appts.Appointment, prepared: Prepared, caller: Calle
 
 
 async def _commit_change(
-    deps: Deps,
+    deps: AppContext,
     scope: IdempotencyScope,
     rec: AppointmentRecord,
     response: R,
@@ -196,13 +198,13 @@ async def _commit_change(
 ) -> R:
     """One appointment change in one transaction: claim the idempotency key, write (``reserve`` re-checks the
     time under the clinician lock; else an optimistic update), publish the event, audit, store the answer."""
-    async with deps.store.unit_of_work() as uow:
+    async with deps.uow() as uow:
         await scope.claim(uow, deps)
         if reserve_time:
             await reserve(uow, rec, now, expected_version=expected_version)
         else:
             assert expected_version is not None
-            await uow.repo.update_appointment(rec, expected_version)
+            await uow.appointments.save(rec, expected_version)
         if event is not None:
             uow.publish(event)
         audit_record(
@@ -219,7 +221,7 @@ async def _commit_change(
 
 
 async def book_appointment(
-    deps: Deps, caller: Caller, request: BookingRequest, key: str, fields: dict[str, object]
+    deps: AppContext, caller: Caller, request: BookingRequest, key: str, fields: dict[str, object]
 ) -> pb.BookAppointmentResponse:
     async def body(scope: IdempotencyScope) -> pb.BookAppointmentResponse:
         now = deps.now()
@@ -268,7 +270,7 @@ async def book_appointment(
 
 
 async def hold_slot(
-    deps: Deps, caller: Caller, request: BookingRequest, key: str, fields: dict[str, object]
+    deps: AppContext, caller: Caller, request: BookingRequest, key: str, fields: dict[str, object]
 ) -> pb.HoldSlotResponse:
     async def body(scope: IdempotencyScope) -> pb.HoldSlotResponse:
         now = deps.now()
@@ -300,9 +302,9 @@ async def hold_slot(
     return await run_idempotent(deps, caller, "HoldSlot", key, fields, pb.HoldSlotResponse, body)
 
 
-async def load_appointment(deps: Deps, appointment_id: UUID) -> AppointmentRecord:
-    async with deps.store.read() as repo:
-        rec = await repo.get_appointment(appointment_id)
+async def load_appointment(deps: AppContext, appointment_id: UUID) -> AppointmentRecord:
+    async with deps.uow() as uow:
+        rec = await uow.appointments.get(appointment_id)
     if rec is None:
         raise NotFound("no such appointment")
     return rec
@@ -314,7 +316,7 @@ def _role(caller: Caller, rec: AppointmentRecord, *, client: bool = True) -> str
 
 
 async def confirm_hold(
-    deps: Deps, caller: Caller, appointment_id: UUID, key: str, fields: dict[str, object]
+    deps: AppContext, caller: Caller, appointment_id: UUID, key: str, fields: dict[str, object]
 ) -> pb.ConfirmHoldResponse:
     async def body(scope: IdempotencyScope) -> pb.ConfirmHoldResponse:
         now = deps.now()
@@ -326,11 +328,11 @@ async def confirm_hold(
             raise FailedPrecondition(
                 RuleViolation(rules.SCHED_HOLD_EXPIRED, "the hold has expired; search again", str(a.id))
             )
-        async with deps.store.read() as repo:
-            profile = await common.client_profile(repo, a.client_id)
-            schedule = await common.clinician_schedule(repo, caller, a.clinician_id)
-            await common.require_consent(repo, profile, a.modality, rec.authorized_state, now)
-            review = await common.screening_gate(repo, a.client_id, role)
+        async with deps.uow() as uow:
+            profile = await common.client_profile(uow, a.client_id)
+            schedule = await common.clinician_schedule(uow, caller, a.clinician_id)
+            await common.require_consent(uow, profile, a.modality, rec.authorized_state, now)
+            review = await common.screening_gate(uow, a.client_id, role)
         prepared = Prepared(role, profile, schedule, rec.authorized_state, review)
         decision = await authorize(
             deps,
@@ -360,7 +362,7 @@ async def confirm_hold(
 
 
 async def release_hold(
-    deps: Deps, caller: Caller, appointment_id: UUID, key: str, fields: dict[str, object]
+    deps: AppContext, caller: Caller, appointment_id: UUID, key: str, fields: dict[str, object]
 ) -> pb.ReleaseHoldResponse:
     async def body(scope: IdempotencyScope) -> pb.ReleaseHoldResponse:
         now = deps.now()
@@ -382,7 +384,7 @@ async def release_hold(
 
 
 async def reschedule_appointment(
-    deps: Deps,
+    deps: AppContext,
     caller: Caller,
     appointment_id: UUID,
     new_start: datetime,
@@ -414,7 +416,7 @@ async def reschedule_appointment(
 
 
 async def reschedule_checked(
-    deps: Deps,
+    deps: AppContext,
     caller: Caller,
     rec: AppointmentRecord,
     role: str,
@@ -425,10 +427,10 @@ async def reschedule_checked(
     a = rec.appointment
     appts.require_status(a, AppointmentStatus.BOOKED, AppointmentStatus.BOOKED)
     common.require_min_notice(deps, new_start, now)
-    async with deps.store.read() as repo:
-        profile = await common.client_profile(repo, a.client_id)
-        schedule = await common.clinician_schedule(repo, caller, a.clinician_id)
-        await common.require_available(repo, deps, schedule, a.session_type, a.modality, new_start)
+    async with deps.uow() as uow:
+        profile = await common.client_profile(uow, a.client_id)
+        schedule = await common.clinician_schedule(uow, caller, a.clinician_id)
+        await common.require_available(uow, deps, schedule, a.session_type, a.modality, new_start)
     prepared = Prepared(role, profile, schedule, rec.authorized_state, a.clinician_review_required)
     decision = await authorize(
         deps,
@@ -445,7 +447,7 @@ async def reschedule_checked(
 
 
 async def cancel(
-    deps: Deps, caller: Caller, appointment_id: UUID, key: str, fields: dict[str, object]
+    deps: AppContext, caller: Caller, appointment_id: UUID, key: str, fields: dict[str, object]
 ) -> pb.CancelAppointmentResponse:
     async def body(scope: IdempotencyScope) -> pb.CancelAppointmentResponse:
         now = deps.now()
@@ -459,7 +461,7 @@ async def cancel(
             return await _commit_change(
                 deps, scope, released, response, now, action=audit.UPDATE, expected_version=a.version
             )
-        async with deps.store.unit_of_work() as uow:
+        async with deps.uow() as uow:
             await scope.claim(uow, deps)
             updated, outcome_pb = await cancel_in(uow, deps, rec, CANCELLED_BY_ROLE[role], now)
             response = pb.CancelAppointmentResponse(appointment=appointment_pb(updated))
@@ -474,7 +476,7 @@ async def cancel(
 
 
 async def _fee_context(uow: UnitOfWork, client_id: UUID) -> FeeContext:
-    profile = await uow.repo.get_profile(client_id)
+    profile = await uow.clients.profile(client_id)
     return FeeContext(
         payer_type=profile.payer_type if profile else PayerType.SELF_PAY,
         # Identity does not publish a written fee-policy agreement yet: no fee is ever charged until it
@@ -485,7 +487,7 @@ async def _fee_context(uow: UnitOfWork, client_id: UUID) -> FeeContext:
 
 async def cancel_in(
     uow: UnitOfWork,
-    deps: Deps,
+    deps: AppContext,
     rec: AppointmentRecord,
     by: CancelledBy,
     now: datetime,
@@ -496,12 +498,12 @@ async def cancel_in(
     """Cancel inside the caller's unit of work: policy outcome, event, audit, and the freed slot offered
     to the waitlist. Returns the updated record and the domain CancellationOutcome."""
     a = rec.appointment
-    policy = await deps.policy(uow.repo, rec.practice_id)
+    policy = await deps.policy(uow, rec.practice_id)
     cancelled, outcome = cancel_appointment(
         a, now, by, policy, await _fee_context(uow, a.client_id), reason=reason
     )
     updated = rec.with_appointment(cancelled, cancelled_by=by)
-    await uow.repo.update_appointment(updated, a.version)
+    await uow.appointments.save(updated, a.version)
     uow.publish(cancelled_event(updated, outcome, now))
     audit_record(
         uow,
@@ -531,19 +533,19 @@ async def cancel_in(
 
 
 async def no_show(
-    deps: Deps, caller: Caller, appointment_id: UUID, key: str, fields: dict[str, object]
+    deps: AppContext, caller: Caller, appointment_id: UUID, key: str, fields: dict[str, object]
 ) -> pb.MarkNoShowResponse:
     async def body(scope: IdempotencyScope) -> pb.MarkNoShowResponse:
         now = deps.now()
         rec = await load_appointment(deps, appointment_id)
         a = rec.appointment
         _role(caller, rec, client=False)
-        async with deps.store.unit_of_work() as uow:
+        async with deps.uow() as uow:
             await scope.claim(uow, deps)
-            policy = await deps.policy(uow.repo, rec.practice_id)
+            policy = await deps.policy(uow, rec.practice_id)
             marked, outcome = mark_no_show(a, now, policy, await _fee_context(uow, a.client_id))
             updated = rec.with_appointment(marked)
-            await uow.repo.update_appointment(updated, a.version)
+            await uow.appointments.save(updated, a.version)
             uow.publish(no_show_event(updated, outcome.fee, now))
             audit_record(
                 uow,
@@ -562,7 +564,7 @@ async def no_show(
 
 
 async def recheck(
-    deps: Deps, caller: Caller, appointment_id: UUID, key: str, fields: dict[str, object]
+    deps: AppContext, caller: Caller, appointment_id: UUID, key: str, fields: dict[str, object]
 ) -> pb.RecheckAuthorizationResponse:
     async def body(scope: IdempotencyScope) -> pb.RecheckAuthorizationResponse:
         now = deps.now()
@@ -570,9 +572,9 @@ async def recheck(
         a = rec.appointment
         role = _role(caller, rec, client=False)
         appts.require_status(a, AppointmentStatus.BOOKED, AppointmentStatus.FLAGGED_AUTHORIZATION)
-        async with deps.store.read() as repo:
-            profile = await common.client_profile(repo, a.client_id)
-            schedule = await common.clinician_schedule(repo, caller, a.clinician_id)
+        async with deps.uow() as uow:
+            profile = await common.client_profile(uow, a.client_id)
+            schedule = await common.clinician_schedule(uow, caller, a.clinician_id)
         prepared = Prepared(role, profile, schedule, rec.authorized_state, a.clinician_review_required)
         decision = await authorize(
             deps,
@@ -604,10 +606,10 @@ async def recheck(
     )
 
 
-async def get(deps: Deps, caller: Caller, appointment_id: UUID) -> pb.GetAppointmentResponse:
+async def get(deps: AppContext, caller: Caller, appointment_id: UUID) -> pb.GetAppointmentResponse:
     rec = await load_appointment(deps, appointment_id)
     _role(caller, rec)
-    async with deps.store.unit_of_work() as uow:
+    async with deps.uow() as uow:
         audit_record(
             uow,
             action=audit.READ,
@@ -641,7 +643,7 @@ def _parse_token(token: str, filters_hash: str) -> tuple[datetime, UUID]:
 
 
 async def list_appointments(
-    deps: Deps,
+    deps: AppContext,
     caller: Caller,
     *,
     client_id: UUID | None,
@@ -681,8 +683,8 @@ async def list_appointments(
     digest = hashlib.sha256(repr(filters).encode()).hexdigest()[:16]
     after = _parse_token(page_token, digest) if page_token else None
     limit = min(page_size or DEFAULT_PAGE, MAX_PAGE)
-    async with deps.store.unit_of_work() as uow:
-        rows = await uow.repo.list_appointments(filters, limit=limit + 1, after=after)
+    async with deps.uow() as uow:
+        rows = await uow.appointments.find(filters, limit=limit + 1, after=after)
         page, more = rows[:limit], len(rows) > limit
         for subject in sorted({r.appointment.client_id for r in page}):
             audit_record(
@@ -700,23 +702,23 @@ async def list_appointments(
     return response
 
 
-async def get_policy(deps: Deps, caller: Caller) -> pb.GetCancellationPolicyResponse:
-    async with deps.store.read() as repo:
-        policy = await deps.policy(repo, caller.practice_id)
+async def get_policy(deps: AppContext, caller: Caller) -> pb.GetCancellationPolicyResponse:
+    async with deps.uow() as uow:
+        policy = await deps.policy(uow, caller.practice_id)
     return pb.GetCancellationPolicyResponse(policy=policy_pb(policy))
 
 
 async def set_policy(
-    deps: Deps, caller: Caller, policy: CancellationPolicy, key: str, fields: dict[str, object]
+    deps: AppContext, caller: Caller, policy: CancellationPolicy, key: str, fields: dict[str, object]
 ) -> pb.SetCancellationPolicyResponse:
     if not caller.has(ADMIN) or not caller.principal.mfa:
         raise PermissionDenied("only a practice admin with MFA may change the policy")
 
     async def body(scope: IdempotencyScope) -> pb.SetCancellationPolicyResponse:
         now = deps.now()
-        async with deps.store.unit_of_work() as uow:
+        async with deps.uow() as uow:
             await scope.claim(uow, deps)
-            await uow.repo.save_policy(caller.practice_id, policy, now)
+            await uow.policies.save(caller.practice_id, policy, now)
             response = pb.SetCancellationPolicyResponse(policy=policy_pb(policy))
             await scope.finish(uow, response)
         return response

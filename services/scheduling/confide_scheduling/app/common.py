@@ -10,11 +10,11 @@ from google.protobuf.message import Message
 
 from confide_chassis.errors import FailedPrecondition, InvalidArgument, NotFound, RuleViolation
 from confide_chassis.ids import parse_id
-from confide_scheduling.app.context import Caller, Deps
+from confide_scheduling.app.context import AppContext, Caller
 from confide_scheduling.app.ports import (
     AuthorizationQuery,
     ClientProfile,
-    Repository,
+    Repositories,
     ScheduleRecord,
     ScreeningRow,
 )
@@ -55,7 +55,7 @@ def request_fields(request: Message) -> dict[str, object]:
     return {"request": copy.SerializeToString(deterministic=True).hex()}
 
 
-def session_type(deps: Deps, code: str, field_path: str = "session_type_code") -> SessionType:
+def session_type(deps: AppContext, code: str, field_path: str = "session_type_code") -> SessionType:
     if not code:
         raise InvalidArgument.field(field_path, "is required")
     for item in deps.catalogue.session_types:
@@ -64,16 +64,16 @@ def session_type(deps: Deps, code: str, field_path: str = "session_type_code") -
     raise InvalidArgument.field(field_path, "is not a session type of the practice (ListSessionTypes)")
 
 
-async def client_profile(repo: Repository, client_id: UUID) -> ClientProfile:
+async def client_profile(uow: Repositories, client_id: UUID) -> ClientProfile:
     """The client's profile facts from identity; FAILED_PRECONDITION SCHED-08 until they arrived."""
-    return _known_profile(await repo.get_profile(client_id), client_id)
+    return _known_profile(await uow.clients.profile(client_id), client_id)
 
 
-async def acting_for_client(repo: Repository, caller: Caller, client_id: UUID) -> tuple[str, ClientProfile]:
+async def acting_for_client(uow: Repositories, caller: Caller, client_id: UUID) -> tuple[str, ClientProfile]:
     """The caller's role for the client (``Caller.role_for_client``), then the client's profile facts
     (SCHED-08), from one read of the profile."""
-    found = await repo.get_profile(client_id)
-    role = await caller.role_for_client(repo, client_id, found.practice_id if found else None)
+    found = await uow.clients.profile(client_id)
+    role = await caller.role_for_client(uow, client_id, found.practice_id if found else None)
     return role, _known_profile(found, client_id)
 
 
@@ -89,8 +89,8 @@ def _known_profile(profile: ClientProfile | None, client_id: UUID) -> ClientProf
     return profile
 
 
-async def clinician_schedule(repo: Repository, caller: Caller, clinician_id: UUID) -> ScheduleRecord:
-    schedule = await repo.get_schedule(clinician_id)
+async def clinician_schedule(uow: Repositories, caller: Caller, clinician_id: UUID) -> ScheduleRecord:
+    schedule = await uow.schedules.get(clinician_id)
     if schedule is None or schedule.practice_id != caller.practice_id:
         raise NotFound("the clinician has no schedule in this practice")
     return schedule
@@ -110,12 +110,12 @@ def require_offered(schedule: ScheduleRecord, kind: SessionType, modality: Modal
 
 
 async def require_consent(
-    repo: Repository, profile: ClientProfile, modality: Modality, state: str, now: datetime
+    uow: Repositories, profile: ClientProfile, modality: Modality, state: str, now: datetime
 ) -> None:
     """SAFE-10/SAFE-12: a signature of the practice's current consent version, covering the modality and
     the client's state (a guardian's signature when identity says the client cannot consent alone)."""
-    current = await repo.current_consent_version(profile.practice_id, now)
-    consents = await repo.client_consents(profile.client_id)
+    current = await uow.clients.current_consent_version(profile.practice_id, now)
+    consents = await uow.clients.consents(profile.client_id)
     ok = current is not None and any(
         c.document_version == current
         and c.jurisdiction == state
@@ -159,10 +159,10 @@ CRISIS_METADATA = {
 }
 
 
-async def screening_gate(repo: Repository, client_id: UUID, role: str) -> bool:
+async def screening_gate(uow: Repositories, client_id: UUID, role: str) -> bool:
     """SAFE-23/24: a client whose latest screening is high-risk may not self-book online sessions (the
     error carries the crisis resources). Returns whether the booking carries a clinician-review flag."""
-    row = await repo.latest_screening(client_id)
+    row = await uow.screenings.latest(client_id)
     outcome = triage_of(row) if row is not None else None
     try:
         return check_booking_allowed(Booker(role), outcome)
@@ -171,8 +171,8 @@ async def screening_gate(repo: Repository, client_id: UUID, role: str) -> bool:
 
 
 async def require_available(
-    repo: Repository,
-    deps: Deps,
+    uow: Repositories,
+    deps: AppContext,
     schedule: ScheduleRecord,
     kind: SessionType,
     modality: Modality,
@@ -184,11 +184,13 @@ async def require_available(
     local_day = start.astimezone(tz).date()
     exceptions = [
         e
-        for _, e in await repo.list_exceptions(
+        for _, e in await uow.schedules.exceptions(
             schedule.clinician_id, local_day - timedelta(days=1), local_day + timedelta(days=1)
         )
     ]
-    off = [r for _, r in await repo.list_time_off(schedule.clinician_id, TimeRange.of(start, kind.duration))]
+    off = [
+        r for _, r in await uow.schedules.time_off(schedule.clinician_id, TimeRange.of(start, kind.duration))
+    ]
     slots = generate_slots(
         schedule.availability,
         exceptions,
@@ -211,7 +213,7 @@ async def require_available(
         )
 
 
-def require_min_notice(deps: Deps, start: datetime, now: datetime) -> None:
+def require_min_notice(deps: AppContext, start: datetime, now: datetime) -> None:
     if start < now + deps.settings.min_notice:
         raise FailedPrecondition(
             RuleViolation(rules.SCHED_MIN_NOTICE, "the start is in the past or inside the minimum notice")
@@ -219,9 +221,9 @@ def require_min_notice(deps: Deps, start: datetime, now: datetime) -> None:
 
 
 async def ask_compliance(
-    deps: Deps,
+    deps: AppContext,
     caller: Caller,
-    repo: Repository,
+    uow: Repositories,
     *,
     clinician_id: UUID,
     client_id: UUID,
@@ -234,7 +236,7 @@ async def ask_compliance(
     appointment_id: UUID | None,
 ) -> AuthorizationDecision:
     """LIC-01/LIC-03, fail closed (the port raises Unavailable when there is no answer)."""
-    existing = await repo.has_completed_session(clinician_id, client_id)
+    existing = await uow.appointments.has_completed_session(clinician_id, client_id)
     return await deps.authorization.check(
         AuthorizationQuery(
             clinician_id=clinician_id,

@@ -1,5 +1,5 @@
-"""What every use case gets: settings, ports (store, compliance, video rooms), catalogue, clock, and the
-calling user."""
+"""What every use case gets (the AppContext, built in wiring): settings, the unit-of-work factory, ports
+(compliance, video rooms), catalogue and clock; and the calling user."""
 
 from __future__ import annotations
 
@@ -13,7 +13,13 @@ from confide_chassis import audit
 from confide_chassis.auth import Principal
 from confide_chassis.errors import NotFound, PermissionDenied
 from confide_chassis.ids import parse_id
-from confide_scheduling.app.ports import AuthorizationPort, Repository, Store, UnitOfWork, VideoRoomPort
+from confide_scheduling.app.ports import (
+    AuthorizationPort,
+    Repositories,
+    UnitOfWork,
+    UnitOfWorkFactory,
+    VideoRoomPort,
+)
 from confide_scheduling.domain.checkin import CheckInPolicy
 from confide_scheduling.domain.policy import CancellationPolicy, Money
 from confide_scheduling.domain.reminders import ReminderPolicy
@@ -33,9 +39,9 @@ def utc_now() -> datetime:
 
 
 @dataclass
-class Deps:
+class AppContext:
     settings: SchedulingSettings
-    store: Store
+    uow: UnitOfWorkFactory
     authorization: AuthorizationPort
     video: VideoRoomPort | None
     catalogue: SessionTypeCatalogue
@@ -58,8 +64,8 @@ class Deps:
             no_show_grace=timedelta(minutes=self.settings.no_show_grace_minutes),
         )
 
-    async def policy(self, repo: Repository, practice_id: str) -> CancellationPolicy:
-        return await repo.get_policy(practice_id) or self.default_policy()
+    async def policy(self, uow: Repositories, practice_id: str) -> CancellationPolicy:
+        return await uow.policies.get(practice_id) or self.default_policy()
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +134,7 @@ class Caller:
 
     async def role_for_client(
         self,
-        repo: Repository,
+        uow: Repositories,
         client_id: UUID,
         profile_practice: str | None,
         *,
@@ -146,7 +152,7 @@ class Caller:
             return ADMIN
         if clinician and self.has(CLINICIAN) and self.user_id is not None:
             self._staff_mfa()
-            if await repo.on_care_team(self.user_id, client_id):
+            if await uow.clients.on_care_team(self.user_id, client_id):
                 return CLINICIAN
             raise PermissionDenied("the client is not on the clinician's care team")
         raise PermissionDenied("the caller may not act for this client")

@@ -20,7 +20,7 @@ from typing import TypeVar
 from google.protobuf.message import Message
 
 from confide_chassis.errors import Conflict
-from confide_scheduling.app.context import Caller, Deps
+from confide_scheduling.app.context import AppContext, Caller
 from confide_scheduling.app.ports import UnitOfWork
 from confide_scheduling.domain.idempotency import (
     IdempotencyRecord,
@@ -42,25 +42,25 @@ class IdempotencyScope:
     key: str
     fingerprint: str
 
-    async def claim(self, uow: UnitOfWork, deps: Deps) -> None:
-        if not await uow.repo.idempotency_claim(self.caller, self.key, self.fingerprint, deps.now()):
+    async def claim(self, uow: UnitOfWork, deps: AppContext) -> None:
+        if not await uow.idempotency.claim(self.caller, self.key, self.fingerprint, deps.now()):
             raise _KeyTaken
 
     async def finish(self, uow: UnitOfWork, response: Message) -> None:
         """Store the answer and commit the unit of work."""
-        await uow.repo.idempotency_save(self.caller, self.key, response.SerializeToString())
+        await uow.idempotency.save(self.caller, self.key, response.SerializeToString())
         await uow.commit()
 
     async def abandon(self, uow: UnitOfWork) -> None:
         """Commit the transaction's other changes without remembering an answer (the request failed
         after changing state on purpose, e.g. a refused check-in that flags the appointment)."""
-        await uow.repo.idempotency_release(self.caller, self.key)
+        await uow.idempotency.release(self.caller, self.key)
         await uow.commit()
 
 
-async def _stored(deps: Deps, scope: IdempotencyScope, response_type: type[M]) -> M | None:
-    async with deps.store.read() as repo:
-        found = await repo.idempotency_lookup(scope.caller, scope.key)
+async def _stored(deps: AppContext, scope: IdempotencyScope, response_type: type[M]) -> M | None:
+    async with deps.uow() as uow:
+        found = await uow.idempotency.lookup(scope.caller, scope.key)
     if found is None:
         return None
     fingerprint, payload = found
@@ -73,7 +73,7 @@ async def _stored(deps: Deps, scope: IdempotencyScope, response_type: type[M]) -
 
 
 async def run_idempotent(
-    deps: Deps,
+    deps: AppContext,
     caller: Caller,
     method: str,
     key: str,

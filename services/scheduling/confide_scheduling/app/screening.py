@@ -11,7 +11,7 @@ from confide_chassis import audit
 from confide_chassis.errors import InvalidArgument, NotFound
 from confide_chassis.ids import new_id
 from confide_chassis.wire import optional_timestamp
-from confide_scheduling.app.context import Caller, Deps, audit_record
+from confide_scheduling.app.context import AppContext, Caller, audit_record
 from confide_scheduling.app.idempotency import IdempotencyScope, run_idempotent
 from confide_scheduling.app.ports import ScreeningRow
 from confide_scheduling.app.views import crisis_resources_pb
@@ -90,24 +90,24 @@ def screening_pb(
 
 
 async def submit(
-    deps: Deps, caller: Caller, data: ScreeningInput, key: str, fields: dict[str, object]
+    deps: AppContext, caller: Caller, data: ScreeningInput, key: str, fields: dict[str, object]
 ) -> pb.SubmitScreeningResponse:
     async def body(scope: IdempotencyScope) -> pb.SubmitScreeningResponse:
         now = deps.now()
         results, outcome = score(data)
-        async with deps.store.read() as repo:
-            profile = await repo.get_profile(data.client_id)
+        async with deps.uow() as uow:
+            profile = await uow.clients.profile(data.client_id)
             role = await caller.role_for_client(
-                repo, data.client_id, profile.practice_id if profile else None, admin=False
+                uow, data.client_id, profile.practice_id if profile else None, admin=False
             )
-            team = await repo.care_team(data.client_id)
+            team = await uow.clients.care_team(data.client_id)
         screening_id = new_id()
         risk_flag_id = new_id() if outcome.emit_risk_flag else None
         message = screening_pb(screening_id, data.client_id, results, outcome, risk_flag_id)
         set_ts(message.submit_time, now)
-        async with deps.store.unit_of_work() as uow:
+        async with deps.uow() as uow:
             await scope.claim(uow, deps)
-            await uow.repo.add_screening(
+            await uow.screenings.add(
                 ScreeningRow(
                     id=screening_id,
                     practice_id=caller.practice_id,
@@ -161,11 +161,11 @@ async def submit(
     )
 
 
-async def latest(deps: Deps, caller: Caller, client_id: UUID) -> pb.GetLatestScreeningResponse:
-    async with deps.store.unit_of_work() as uow:
-        profile = await uow.repo.get_profile(client_id)
-        await caller.role_for_client(uow.repo, client_id, profile.practice_id if profile else None)
-        row = await uow.repo.latest_screening(client_id)
+async def latest(deps: AppContext, caller: Caller, client_id: UUID) -> pb.GetLatestScreeningResponse:
+    async with deps.uow() as uow:
+        profile = await uow.clients.profile(client_id)
+        await caller.role_for_client(uow, client_id, profile.practice_id if profile else None)
+        row = await uow.screenings.latest(client_id)
         if row is None or row.practice_id != caller.practice_id:
             raise NotFound("the client has no screening")
         audit_record(

@@ -20,7 +20,7 @@ from confide_chassis.errors import FailedPrecondition, InvalidArgument, NotFound
 from confide_chassis.ids import new_id
 from confide_scheduling.app import booking, common
 from confide_scheduling.app.booking import CANCELLED_BY_ROLE, Prepared
-from confide_scheduling.app.context import Caller, Deps, audit_record
+from confide_scheduling.app.context import AppContext, Caller, audit_record
 from confide_scheduling.app.idempotency import IdempotencyScope, run_idempotent
 from confide_scheduling.app.ports import (
     AppointmentFilter,
@@ -99,7 +99,7 @@ def _occurrences(series: RecurringSeries) -> tuple[Occurrence, ...]:
 
 
 async def _prepare(
-    deps: Deps,
+    deps: AppContext,
     caller: Caller,
     client_id: UUID,
     clinician_id: UUID,
@@ -108,19 +108,19 @@ async def _prepare(
     client_state: str | None,
     now: datetime,
 ) -> Prepared:
-    async with deps.store.read() as repo:
-        role, profile = await common.acting_for_client(repo, caller, client_id)
-        schedule = await common.clinician_schedule(repo, caller, clinician_id)
+    async with deps.uow() as uow:
+        role, profile = await common.acting_for_client(uow, caller, client_id)
+        schedule = await common.clinician_schedule(uow, caller, clinician_id)
         common.require_offered(schedule, kind, modality)
         state = client_state or profile.home_state
         assert state is not None
-        await common.require_consent(repo, profile, modality, state, now)
-        review = await common.screening_gate(repo, client_id, role)
+        await common.require_consent(uow, profile, modality, state, now)
+        review = await common.screening_gate(uow, client_id, role)
     return Prepared(role, profile, schedule, state, review)
 
 
 async def _plan(
-    deps: Deps,
+    deps: AppContext,
     caller: Caller,
     prepared: Prepared,
     client_id: UUID,
@@ -133,15 +133,13 @@ async def _plan(
     """Per occurrence: notice, availability, authorization (concurrently, fail closed)."""
     conflicts: list[pb.OccurrenceConflict] = []
     candidates: list[Occurrence] = []
-    async with deps.store.read() as repo:
+    async with deps.uow() as uow:
         for occurrence in occurrences:
             if occurrence.start < now + deps.settings.min_notice:
                 conflicts.append(_conflict(occurrence, pb.OCCURRENCE_PROBLEM_TOO_SOON))
                 continue
             try:
-                await common.require_available(
-                    repo, deps, prepared.schedule, kind, modality, occurrence.start
-                )
+                await common.require_available(uow, deps, prepared.schedule, kind, modality, occurrence.start)
             except FailedPrecondition as error:
                 conflicts.append(_conflict(occurrence, pb.OCCURRENCE_PROBLEM_UNAVAILABLE, error.rule_ids))
                 continue
@@ -191,10 +189,10 @@ async def _book_planned(
     conflicts: list[pb.OccurrenceConflict] = []
     if not planned:
         return booked, conflicts
-    await uow.repo.lock_clinician(clinician_id)
+    await uow.appointments.lock_clinician(clinician_id)
     span = TimeRange(planned[0][0].start - kind.buffer, max(o.end for o, _ in planned) + kind.buffer)
-    await uow.repo.expire_stale_holds(clinician_id, span, now)
-    busy = await uow.repo.busy_ranges(clinician_id, span, now)
+    await uow.holds.expire_stale(clinician_id, span, now)
+    busy = await uow.appointments.busy_ranges(clinician_id, span, now)
     for occurrence, decision in planned:
         if find_conflicts([occurrence], busy, buffer=kind.buffer):
             conflicts.append(_conflict(occurrence, pb.OCCURRENCE_PROBLEM_CONFLICT))
@@ -215,7 +213,7 @@ async def _book_planned(
             occurrence_date=occurrence.original_date,
         )
         rec = booking.new_record(appointment, prepared, caller)
-        await uow.repo.insert_appointment(rec)
+        await uow.appointments.add(rec)
         busy.append(appointment.range)
         booked.append(rec)
         uow.publish(booked_event(rec, now))
@@ -231,7 +229,7 @@ async def _book_planned(
 
 
 async def create(
-    deps: Deps, caller: Caller, request: SeriesRequest, key: str, fields: dict[str, object]
+    deps: AppContext, caller: Caller, request: SeriesRequest, key: str, fields: dict[str, object]
 ) -> pb.CreateSeriesResponse:
     if request.count is None and request.until is None:
         raise InvalidArgument.field("count", "set count (1-260) or until")
@@ -275,9 +273,9 @@ async def create(
             updated_at=now,
             version=1,
         )
-        async with deps.store.unit_of_work() as uow:
+        async with deps.uow() as uow:
             await scope.claim(uow, deps)
-            await uow.repo.save_series(record, expected_version=None)
+            await uow.series.save(record, expected_version=None)
             booked, busy_conflicts = await _book_planned(
                 uow,
                 caller,
@@ -312,9 +310,9 @@ async def create(
     return await run_idempotent(deps, caller, "CreateSeries", key, fields, pb.CreateSeriesResponse, body)
 
 
-async def _load(deps: Deps, caller: Caller, series_id: UUID) -> tuple[SeriesRecord, str]:
-    async with deps.store.read() as repo:
-        record = await repo.get_series(series_id)
+async def _load(deps: AppContext, caller: Caller, series_id: UUID) -> tuple[SeriesRecord, str]:
+    async with deps.uow() as uow:
+        record = await uow.series.get(series_id)
     if record is None:
         raise NotFound("no such series")
     role = caller.role_for_appointment(
@@ -325,15 +323,15 @@ async def _load(deps: Deps, caller: Caller, series_id: UUID) -> tuple[SeriesReco
     return record, role
 
 
-async def get(deps: Deps, caller: Caller, series_id: UUID) -> pb.GetSeriesResponse:
-    async with deps.store.unit_of_work() as uow:
-        record = await uow.repo.get_series(series_id)
+async def get(deps: AppContext, caller: Caller, series_id: UUID) -> pb.GetSeriesResponse:
+    async with deps.uow() as uow:
+        record = await uow.series.get(series_id)
         if record is None:
             raise NotFound("no such series")
         caller.role_for_appointment(
             record.practice_id, record.client_id, record.clinician_id, resource="series"
         )
-        rows = await uow.repo.list_appointments(
+        rows = await uow.appointments.find(
             AppointmentFilter(practice_id=record.practice_id, series_id=series_id),
             limit=1000,
         )
@@ -362,23 +360,23 @@ def _bumped(
 
 
 async def skip(
-    deps: Deps, caller: Caller, series_id: UUID, day: date, key: str, fields: dict[str, object]
+    deps: AppContext, caller: Caller, series_id: UUID, day: date, key: str, fields: dict[str, object]
 ) -> pb.SkipOccurrenceResponse:
     async def body(scope: IdempotencyScope) -> pb.SkipOccurrenceResponse:
         now = deps.now()
         record, role = await _load(deps, caller, series_id)
         updated = _bumped(record, skip_occurrence(record.series, day), now)
-        async with deps.store.unit_of_work() as uow:
+        async with deps.uow() as uow:
             await scope.claim(uow, deps)
-            await uow.repo.save_series(updated, expected_version=record.version)
+            await uow.series.save(updated, expected_version=record.version)
             response = pb.SkipOccurrenceResponse(series=series_pb(updated))
-            rec = await uow.repo.series_appointment(series_id, day)
+            rec = await uow.appointments.series_occurrence(series_id, day)
             if rec is not None:
                 if rec.appointment.status is AppointmentStatus.HELD:
                     released = rec.with_appointment(
                         appts.release_hold(rec.appointment, now), cancelled_by=CANCELLED_BY_ROLE[role]
                     )
-                    await uow.repo.update_appointment(released, rec.appointment.version)
+                    await uow.appointments.save(released, rec.appointment.version)
                     response.appointment.CopyFrom(appointment_pb(released))
                 else:
                     cancelled, outcome = await booking.cancel_in(uow, deps, rec, CANCELLED_BY_ROLE[role], now)
@@ -392,7 +390,7 @@ async def skip(
 
 
 async def move(
-    deps: Deps,
+    deps: AppContext,
     caller: Caller,
     series_id: UUID,
     day: date,
@@ -404,14 +402,14 @@ async def move(
         now = deps.now()
         record, role = await _load(deps, caller, series_id)
         updated_series = _bumped(record, move_occurrence(record.series, day, new_start), now)
-        async with deps.store.read() as repo:
-            rec = await repo.series_appointment(series_id, day)
+        async with deps.uow() as uow:
+            rec = await uow.appointments.series_occurrence(series_id, day)
         if rec is None:
             raise NotFound("the occurrence has no booked appointment")
         moved, previous = await booking.reschedule_checked(deps, caller, rec, role, new_start, now)
-        async with deps.store.unit_of_work() as uow:
+        async with deps.uow() as uow:
             await scope.claim(uow, deps)
-            await uow.repo.save_series(updated_series, expected_version=record.version)
+            await uow.series.save(updated_series, expected_version=record.version)
             await booking.reserve(uow, moved, now, expected_version=rec.appointment.version)
             uow.publish(rescheduled_event(moved, previous, role, now))
             audit_record(
@@ -441,7 +439,12 @@ class FollowingChange:
 
 
 async def reschedule_following(
-    deps: Deps, caller: Caller, series_id: UUID, change: FollowingChange, key: str, fields: dict[str, object]
+    deps: AppContext,
+    caller: Caller,
+    series_id: UUID,
+    change: FollowingChange,
+    key: str,
+    fields: dict[str, object],
 ) -> pb.RescheduleFollowingResponse:
     async def body(scope: IdempotencyScope) -> pb.RescheduleFollowingResponse:
         now = deps.now()
@@ -495,13 +498,13 @@ async def reschedule_following(
             updated_at=now,
             version=1,
         )
-        async with deps.store.unit_of_work() as uow:
+        async with deps.uow() as uow:
             await scope.claim(uow, deps)
-            await uow.repo.save_series(original, expected_version=record.version)
-            await uow.repo.save_series(following, expected_version=None)
+            await uow.series.save(original, expected_version=record.version)
+            await uow.series.save(following, expected_version=None)
             # The replaced occurrences are cancelled by the platform (a reschedule, never a late
             # cancellation), then the new ones are booked against the freed calendar.
-            for old in await uow.repo.future_series_appointments(series_id, change.from_date):
+            for old in await uow.appointments.future_of_series(series_id, change.from_date):
                 await _drop(uow, deps, old, now)
             booked, busy_conflicts = await _book_planned(
                 uow,
@@ -533,18 +536,18 @@ async def reschedule_following(
     )
 
 
-async def _drop(uow: UnitOfWork, deps: Deps, rec: AppointmentRecord, now: datetime) -> None:
+async def _drop(uow: UnitOfWork, deps: AppContext, rec: AppointmentRecord, now: datetime) -> None:
     if rec.appointment.status is AppointmentStatus.HELD:
         released = rec.with_appointment(
             appts.release_hold(rec.appointment, now), cancelled_by=CancelledBy.SYSTEM
         )
-        await uow.repo.update_appointment(released, rec.appointment.version)
+        await uow.appointments.save(released, rec.appointment.version)
         return
     await booking.cancel_in(uow, deps, rec, CancelledBy.SYSTEM, now, offer_to_waitlist=False)
 
 
 async def cancel_following(
-    deps: Deps, caller: Caller, series_id: UUID, from_date: date, key: str, fields: dict[str, object]
+    deps: AppContext, caller: Caller, series_id: UUID, from_date: date, key: str, fields: dict[str, object]
 ) -> pb.CancelFollowingResponse:
     async def body(scope: IdempotencyScope) -> pb.CancelFollowingResponse:
         now = deps.now()
@@ -555,16 +558,16 @@ async def cancel_following(
             if truncated is not None
             else _bumped(record, None, now, cancelled=True)
         )
-        async with deps.store.unit_of_work() as uow:
+        async with deps.uow() as uow:
             await scope.claim(uow, deps)
-            await uow.repo.save_series(updated, expected_version=record.version)
+            await uow.series.save(updated, expected_version=record.version)
             count = 0
-            for rec in await uow.repo.future_series_appointments(series_id, from_date):
+            for rec in await uow.appointments.future_of_series(series_id, from_date):
                 if rec.appointment.status is AppointmentStatus.HELD:
                     released = rec.with_appointment(
                         appts.release_hold(rec.appointment, now), cancelled_by=CANCELLED_BY_ROLE[role]
                     )
-                    await uow.repo.update_appointment(released, rec.appointment.version)
+                    await uow.appointments.save(released, rec.appointment.version)
                 else:
                     await booking.cancel_in(uow, deps, rec, CANCELLED_BY_ROLE[role], now)
                 count += 1

@@ -11,7 +11,7 @@ from confide_chassis import audit
 from confide_chassis.errors import FailedPrecondition, RuleViolation, Unavailable
 from confide_scheduling.app import common
 from confide_scheduling.app.booking import load_appointment
-from confide_scheduling.app.context import CLINICIAN, Caller, Deps, audit_record
+from confide_scheduling.app.context import CLINICIAN, AppContext, Caller, audit_record
 from confide_scheduling.app.idempotency import IdempotencyScope, run_idempotent
 from confide_scheduling.app.views import (
     appointment_pb,
@@ -34,7 +34,7 @@ LINK_GRACE = timedelta(minutes=30)
 
 
 async def check_in(
-    deps: Deps,
+    deps: AppContext,
     caller: Caller,
     appointment_id: UUID,
     location: ClientLocation,
@@ -47,18 +47,18 @@ async def check_in(
         rec = await load_appointment(deps, appointment_id)
         a = rec.appointment
         caller.role_for_appointment(rec.practice_id, a.client_id, a.clinician_id, admin=False)
-        async with deps.store.read() as repo:
-            profile = await common.client_profile(repo, a.client_id)
-            schedule = await common.clinician_schedule(repo, caller, a.clinician_id)
+        async with deps.uow() as uow:
+            profile = await common.client_profile(uow, a.client_id)
+            schedule = await common.clinician_schedule(uow, caller, a.clinician_id)
         attempt = begin_check_in(
             a, location, identity_confirmed, now, deps.check_in_policy, client_time_zone=profile.time_zone
         )
-        async with deps.store.read() as repo:
+        async with deps.uow() as uow:
             # LIC-01: the session happens where the client is now, which may not be the booked state.
             decision = await common.ask_compliance(
                 deps,
                 caller,
-                repo,
+                uow,
                 clinician_id=a.clinician_id,
                 client_id=a.client_id,
                 client_state=location.state,
@@ -71,9 +71,9 @@ async def check_in(
             )
         outcome = complete_check_in(a, attempt, decision, now)
         updated = rec.with_appointment(outcome.appointment)
-        async with deps.store.unit_of_work() as uow:
+        async with deps.uow() as uow:
             await scope.claim(uow, deps)
-            await uow.repo.update_appointment(updated, a.version)
+            await uow.appointments.save(updated, a.version)
             if not outcome.accepted:
                 # Refused: the appointment is flagged (never silently kept) and the refusal audited,
                 # then the caller gets FAILED_PRECONDITION with the rule ids.
@@ -123,7 +123,7 @@ def _link_refused(
     return FailedPrecondition(RuleViolation(rule_id, description), metadata=metadata)
 
 
-async def join_link(deps: Deps, caller: Caller, appointment_id: UUID) -> pb.GetJoinLinkResponse:
+async def join_link(deps: AppContext, caller: Caller, appointment_id: UUID) -> pb.GetJoinLinkResponse:
     now = deps.now()
     rec = await load_appointment(deps, appointment_id)
     a = rec.appointment
@@ -154,7 +154,7 @@ async def join_link(deps: Deps, caller: Caller, appointment_id: UUID) -> pb.GetJ
         not_before=opens,
         expires_at=min(closes, now + timedelta(minutes=deps.settings.jitsi_link_ttl_minutes)),
     )
-    async with deps.store.unit_of_work() as uow:
+    async with deps.uow() as uow:
         audit_record(
             uow,
             action=audit.READ,
@@ -170,7 +170,7 @@ async def join_link(deps: Deps, caller: Caller, appointment_id: UUID) -> pb.GetJ
 
 
 async def start(
-    deps: Deps, caller: Caller, appointment_id: UUID, key: str, fields: dict[str, object]
+    deps: AppContext, caller: Caller, appointment_id: UUID, key: str, fields: dict[str, object]
 ) -> pb.StartSessionResponse:
     async def body(scope: IdempotencyScope) -> pb.StartSessionResponse:
         now = deps.now()
@@ -178,9 +178,9 @@ async def start(
         a = rec.appointment
         caller.role_for_appointment(rec.practice_id, a.client_id, a.clinician_id, client=False, admin=False)
         updated = rec.with_appointment(start_session(a, now))
-        async with deps.store.unit_of_work() as uow:
+        async with deps.uow() as uow:
             await scope.claim(uow, deps)
-            await uow.repo.update_appointment(updated, a.version)
+            await uow.appointments.save(updated, a.version)
             uow.publish(started_event(updated))
             audit_record(
                 uow,
@@ -198,7 +198,7 @@ async def start(
 
 
 async def complete(
-    deps: Deps,
+    deps: AppContext,
     caller: Caller,
     appointment_id: UUID,
     actual_minutes: int,
@@ -215,9 +215,9 @@ async def complete(
             a, now, actual_minutes=actual_minutes, delivered_modality=delivered
         )
         updated = rec.with_appointment(completed, actual_minutes=actual_minutes)
-        async with deps.store.unit_of_work() as uow:
+        async with deps.uow() as uow:
             await scope.claim(uow, deps)
-            await uow.repo.update_appointment(updated, a.version)
+            await uow.appointments.save(updated, a.version)
             uow.publish(completed_event(updated, facts))
             audit_record(
                 uow,

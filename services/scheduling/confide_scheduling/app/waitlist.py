@@ -11,7 +11,7 @@ from confide_chassis import audit
 from confide_chassis.errors import InvalidArgument, NotFound
 from confide_chassis.ids import new_id
 from confide_scheduling.app import booking, common
-from confide_scheduling.app.context import ADMIN, CLIENT, Caller, Deps, audit_record
+from confide_scheduling.app.context import ADMIN, CLIENT, AppContext, Caller, audit_record
 from confide_scheduling.app.idempotency import IdempotencyScope, run_idempotent
 from confide_scheduling.app.offers import offer_freed_slot
 from confide_scheduling.app.ports import UnitOfWork, practice_uuid
@@ -43,7 +43,7 @@ class JoinRequest:
 
 
 async def join(
-    deps: Deps, caller: Caller, request: JoinRequest, key: str, fields: dict[str, object]
+    deps: AppContext, caller: Caller, request: JoinRequest, key: str, fields: dict[str, object]
 ) -> pb.JoinWaitlistResponse:
     known = {t.code for t in deps.catalogue.session_types}
     unknown = sorted(request.session_type_codes - known)
@@ -52,8 +52,8 @@ async def join(
 
     async def body(scope: IdempotencyScope) -> pb.JoinWaitlistResponse:
         now = deps.now()
-        async with deps.store.read() as repo:
-            _, profile = await common.acting_for_client(repo, caller, request.client_id)
+        async with deps.uow() as uow:
+            _, profile = await common.acting_for_client(uow, caller, request.client_id)
         entry = WaitlistEntry(
             id=new_id(),
             practice_id=practice_uuid(caller.practice_id),
@@ -65,9 +65,9 @@ async def join(
             clinician_ids=request.clinician_ids,
             time_windows=request.time_windows,
         )
-        async with deps.store.unit_of_work() as uow:
+        async with deps.uow() as uow:
             await scope.claim(uow, deps)
-            await uow.repo.add_entry(entry, caller.practice_id)
+            await uow.waitlist.add_entry(entry, caller.practice_id)
             audit_record(
                 uow,
                 action=audit.CREATE,
@@ -84,8 +84,8 @@ async def join(
 
 
 async def _entry_for(uow: UnitOfWork, caller: Caller, entry_id: UUID, *, admin: bool = True) -> WaitlistEntry:
-    practice = await uow.repo.entry_practice(entry_id)
-    entry = await uow.repo.get_entry(entry_id, for_update=True)
+    practice = await uow.waitlist.entry_practice(entry_id)
+    entry = await uow.waitlist.get_entry(entry_id, for_update=True)
     if entry is None or practice != caller.practice_id:
         raise NotFound("no such waitlist entry")
     own = caller.is_user(entry.client_id) and caller.has(CLIENT)
@@ -95,18 +95,18 @@ async def _entry_for(uow: UnitOfWork, caller: Caller, entry_id: UUID, *, admin: 
 
 
 async def leave(
-    deps: Deps, caller: Caller, entry_id: UUID, key: str, fields: dict[str, object]
+    deps: AppContext, caller: Caller, entry_id: UUID, key: str, fields: dict[str, object]
 ) -> pb.LeaveWaitlistResponse:
     async def body(scope: IdempotencyScope) -> pb.LeaveWaitlistResponse:
         now = deps.now()
-        async with deps.store.unit_of_work() as uow:
+        async with deps.uow() as uow:
             entry = await _entry_for(uow, caller, entry_id)
             await scope.claim(uow, deps)
-            for offer in await uow.repo.pending_offers_of_entries([entry.id]):
+            for offer in await uow.waitlist.pending_offers_of_entries([entry.id]):
                 entry, declined = decline_offer(entry, offer, now)
-                await uow.repo.resolve_offer(declined)
+                await uow.waitlist.resolve_offer(declined)
             withdrawn = withdraw(entry)
-            await uow.repo.save_entry_status(withdrawn)
+            await uow.waitlist.save_entry_status(withdrawn)
             audit_record(
                 uow,
                 action=audit.UPDATE,
@@ -122,18 +122,18 @@ async def leave(
     return await run_idempotent(deps, caller, "LeaveWaitlist", key, fields, pb.LeaveWaitlistResponse, body)
 
 
-async def list_for_client(deps: Deps, caller: Caller, client_id: UUID) -> pb.ListWaitlistResponse:
-    async with deps.store.unit_of_work() as uow:
-        profile = await uow.repo.get_profile(client_id)
+async def list_for_client(deps: AppContext, caller: Caller, client_id: UUID) -> pb.ListWaitlistResponse:
+    async with deps.uow() as uow:
+        profile = await uow.clients.profile(client_id)
         await caller.role_for_client(
-            uow.repo, client_id, profile.practice_id if profile else None, clinician=False
+            uow, client_id, profile.practice_id if profile else None, clinician=False
         )
         entries = [
             e
-            for e in await uow.repo.client_entries(client_id)
+            for e in await uow.waitlist.client_entries(client_id)
             if str(e.practice_id) == str(practice_uuid(caller.practice_id))
         ]
-        offers = await uow.repo.pending_offers_of_entries([e.id for e in entries])
+        offers = await uow.waitlist.pending_offers_of_entries([e.id for e in entries])
         audit_record(
             uow,
             action=audit.READ,
@@ -148,11 +148,11 @@ async def list_for_client(deps: Deps, caller: Caller, client_id: UUID) -> pb.Lis
     )
 
 
-async def _offer_for(deps: Deps, caller: Caller, offer_id: UUID) -> tuple[WaitlistOffer, WaitlistEntry]:
-    async with deps.store.read() as repo:
-        practice = await repo.offer_practice(offer_id)
-        offer = await repo.get_offer(offer_id)
-        entry = await repo.get_entry(offer.entry_id) if offer else None
+async def _offer_for(deps: AppContext, caller: Caller, offer_id: UUID) -> tuple[WaitlistOffer, WaitlistEntry]:
+    async with deps.uow() as uow:
+        practice = await uow.waitlist.offer_practice(offer_id)
+        offer = await uow.waitlist.get_offer(offer_id)
+        entry = await uow.waitlist.get_entry(offer.entry_id) if offer else None
     if offer is None or entry is None or practice != caller.practice_id:
         raise NotFound("no such offer")
     if not (caller.is_user(entry.client_id) and caller.has(CLIENT)):
@@ -161,7 +161,7 @@ async def _offer_for(deps: Deps, caller: Caller, offer_id: UUID) -> tuple[Waitli
 
 
 async def accept(
-    deps: Deps,
+    deps: AppContext,
     caller: Caller,
     offer_id: UUID,
     modality: Modality,
@@ -209,16 +209,16 @@ async def accept(
             clinician_review_required=prepared.clinician_review_required,
         )
         rec = booking.new_record(appointment, prepared, caller)
-        async with deps.store.unit_of_work() as uow:
+        async with deps.uow() as uow:
             await scope.claim(uow, deps)
-            locked_entry = await uow.repo.get_entry(entry.id, for_update=True)
-            locked_offer = await uow.repo.get_offer(offer.id, for_update=True)
+            locked_entry = await uow.waitlist.get_entry(entry.id, for_update=True)
+            locked_offer = await uow.waitlist.get_offer(offer.id, for_update=True)
             if locked_entry is None or locked_offer is None:
                 raise NotFound("no such offer")
             fulfilled, accepted = accept_offer(locked_entry, locked_offer, now)
             await booking.reserve(uow, rec, now)
-            await uow.repo.save_entry_status(fulfilled)
-            await uow.repo.resolve_offer(accepted, appointment_id)
+            await uow.waitlist.save_entry_status(fulfilled)
+            await uow.waitlist.resolve_offer(accepted, appointment_id)
             uow.publish(booked_event(rec, now))
             audit_record(
                 uow,
@@ -241,20 +241,20 @@ async def accept(
 
 
 async def decline(
-    deps: Deps, caller: Caller, offer_id: UUID, key: str, fields: dict[str, object]
+    deps: AppContext, caller: Caller, offer_id: UUID, key: str, fields: dict[str, object]
 ) -> pb.DeclineWaitlistOfferResponse:
     async def body(scope: IdempotencyScope) -> pb.DeclineWaitlistOfferResponse:
         now = deps.now()
         offer, entry = await _offer_for(deps, caller, offer_id)
-        async with deps.store.unit_of_work() as uow:
+        async with deps.uow() as uow:
             await scope.claim(uow, deps)
-            locked_entry = await uow.repo.get_entry(entry.id, for_update=True)
-            locked_offer = await uow.repo.get_offer(offer.id, for_update=True)
+            locked_entry = await uow.waitlist.get_entry(entry.id, for_update=True)
+            locked_offer = await uow.waitlist.get_offer(offer.id, for_update=True)
             if locked_entry is None or locked_offer is None:
                 raise NotFound("no such offer")
             waiting, declined = decline_offer(locked_entry, locked_offer, now)
-            await uow.repo.save_entry_status(waiting)
-            await uow.repo.resolve_offer(declined)
+            await uow.waitlist.save_entry_status(waiting)
+            await uow.waitlist.resolve_offer(declined)
             await offer_freed_slot(uow, deps, declined.slot, caller.practice_id, now)
             response = pb.DeclineWaitlistOfferResponse(offer=offer_pb(declined))
             await scope.finish(uow, response)
@@ -265,18 +265,18 @@ async def decline(
     )
 
 
-async def expire_offers(deps: Deps, now: datetime) -> int:
+async def expire_offers(deps: AppContext, now: datetime) -> int:
     """Maintenance: pending offers past their expiry go back to waiting and the slot moves on."""
-    async with deps.store.unit_of_work() as uow:
-        expired = await uow.repo.claim_expired_offers(now)
+    async with deps.uow() as uow:
+        expired = await uow.waitlist.claim_expired_offers(now)
         for offer in expired:
-            entry = await uow.repo.get_entry(offer.entry_id, for_update=True)
+            entry = await uow.waitlist.get_entry(offer.entry_id, for_update=True)
             if entry is None or entry.status is not WaitlistStatus.OFFERED:
                 continue
-            practice = await uow.repo.offer_practice(offer.id)
+            practice = await uow.waitlist.offer_practice(offer.id)
             waiting, gone = expire_offer(entry, offer, now)
-            await uow.repo.save_entry_status(waiting)
-            await uow.repo.resolve_offer(gone)
+            await uow.waitlist.save_entry_status(waiting)
+            await uow.waitlist.resolve_offer(gone)
             if practice is not None:
                 await offer_freed_slot(uow, deps, gone.slot, practice, now)
         await uow.commit()

@@ -1,11 +1,12 @@
-"""The scheduling service process: ``SPEC`` for ``confide_chassis.service.main`` and for tests.
+"""Wiring: the one module that builds the adapters, the use cases' context, the servicers, consumers and
+background jobs of the scheduling service (``SPEC`` for ``confide_chassis.service.main`` and for tests).
 
     python -m confide_scheduling serve       # gRPC + outbox relay + consumers + reminder/maintenance jobs
     python -m confide_scheduling migrate     # Alembic upgrade head
     python -m confide_scheduling seed-demo   # demo availability for the demo clinicians
 
 Tests start it in-process with ``confide_chassis.service.start(build_spec(...), settings)``; ``build_spec``
-lets them replace the clock or the compliance port and get hold of the use cases' ``Deps``.
+lets them replace the clock or the compliance port and get hold of the use cases' ``AppContext``.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ from confide_scheduling.adapters.compliance import GrpcComplianceClient
 from confide_scheduling.adapters.jitsi import JitsiRoomLinks
 from confide_scheduling.api import servicers as api
 from confide_scheduling.app import jobs
-from confide_scheduling.app.context import ADMIN, CLIENT, CLINICIAN, Deps, utc_now
+from confide_scheduling.app.context import ADMIN, CLIENT, CLINICIAN, AppContext, utc_now
 from confide_scheduling.app.ports import AuthorizationPort, VideoRoomPort
-from confide_scheduling.db.repository import SqlStore
+from confide_scheduling.db.uow import unit_of_work_factory
 from confide_scheduling.demo import seed_demo_command
 from confide_scheduling.events.consumers import (
     COMPLIANCE_TOPICS,
@@ -110,7 +111,7 @@ def build_spec(
     clock: Callable[[], datetime] = utc_now,
     authorization: AuthorizationPort | None = None,
     video: VideoRoomPort | None = None,
-    on_configured: Callable[[Deps], None] | None = None,
+    on_configured: Callable[[AppContext], None] | None = None,
     background_jobs: bool = True,
 ) -> ServiceSpec:
     """The service spec; the keyword arguments are for tests (defaults: real clock, compliance over
@@ -137,9 +138,9 @@ def build_spec(
                 )
             except ValueError as exc:
                 raise ConfigurationError(f"SCHEDULING_JITSI_*: {exc}") from None
-        deps = Deps(
+        deps = AppContext(
             settings=settings,
-            store=SqlStore(ctx.require_sessions()),
+            uow=unit_of_work_factory(ctx.require_sessions()),
             authorization=compliance,
             video=rooms,
             catalogue=load_session_types(),
