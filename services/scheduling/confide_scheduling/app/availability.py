@@ -14,13 +14,14 @@ from datetime import date, datetime, timedelta, tzinfo
 from uuid import UUID
 
 from confide.scheduling.v1 import scheduling_pb2
-from confide_chassis.errors import InvalidArgument, NotFound
+from confide_chassis.errors import FailedPrecondition, InvalidArgument, NotFound, RuleViolation
 from confide_chassis.ids import new_id
 from confide_scheduling.app import common
-from confide_scheduling.app.context import AppContext, Caller
+from confide_scheduling.app.context import CLINICIAN, AppContext, Caller
 from confide_scheduling.app.idempotency import IdempotencyScope, run_idempotent
 from confide_scheduling.app.ports import ScheduleRecord, UnitOfWork
 from confide_scheduling.app.views import exception_pb, schedule_pb, session_type_pb, time_off_pb
+from confide_scheduling.domain import rules
 from confide_scheduling.domain.availability import (
     DateException,
     WeeklyAvailability,
@@ -81,9 +82,19 @@ async def set_weekly_schedule(
         now = deps.now()
         async with deps.uow() as uow:
             existing = await uow.schedules.get(data.clinician_id, for_update=True)
-            caller.role_for_clinician(
+            role = caller.role_for_clinician(
                 data.clinician_id, practice_id=existing.practice_id if existing else None
             )
+            if existing is None and role != CLINICIAN:
+                # Scheduling cannot tell which practice a clinician without a schedule belongs to, and
+                # a schedule belongs to the practice that created it: an admin creating one could claim
+                # another practice's clinician (or a client's id) and lock its real practice out.
+                raise FailedPrecondition(
+                    RuleViolation(
+                        rules.SCHED_SCHEDULE_OWNER,
+                        "the clinician sets up their own schedule first; admins manage it afterwards",
+                    )
+                )
             await scope.claim(uow, deps)
             record = ScheduleRecord(
                 clinician_id=data.clinician_id,

@@ -108,6 +108,7 @@ async def prepare_booking(
 ) -> Prepared:
     async with deps.uow() as uow:
         role, profile = await common.acting_for_client(uow, caller, request.client_id)
+        common.require_own_calendar(caller, role, request.clinician_id)
         schedule = await common.clinician_schedule(uow, caller, request.clinician_id)
         common.require_offered(schedule, request.session_type, request.modality)
         common.require_min_notice(deps, request.start, now)
@@ -269,6 +270,21 @@ async def book_appointment(
     )
 
 
+async def require_hold_allowance(uow: UnitOfWork, deps: AppContext, client_id: UUID, now: datetime) -> None:
+    """SCHED-10: holds reserve a clinician's time without any authorization check, so one client (or
+    someone acting for them) keeps only a few open at once and cannot block calendars en masse."""
+    await uow.holds.lock_client(client_id)
+    if await uow.holds.count_open(client_id, now) >= deps.settings.max_open_holds_per_client:
+        raise FailedPrecondition(
+            RuleViolation(
+                rules.SCHED_OPEN_LIMIT,
+                "the client already holds the most slots allowed at once; confirm or release one first",
+                subject=f"client/{client_id}",
+            ),
+            metadata={"limit": str(deps.settings.max_open_holds_per_client)},
+        )
+
+
 async def hold_slot(
     deps: AppContext, caller: Caller, request: BookingRequest, key: str, fields: dict[str, object]
 ) -> pb.HoldSlotResponse:
@@ -288,16 +304,21 @@ async def hold_slot(
             min_notice=deps.settings.min_notice,
         )
         rec = new_record(appointment, prepared, caller)
-        return await _commit_change(
-            deps,
-            scope,
-            rec,
-            pb.HoldSlotResponse(appointment=appointment_pb(rec)),
-            now,
-            action=audit.CREATE,
-            expected_version=None,
-            reserve_time=True,
-        )
+        response = pb.HoldSlotResponse(appointment=appointment_pb(rec))
+        async with deps.uow() as uow:
+            await scope.claim(uow, deps)
+            await require_hold_allowance(uow, deps, request.client_id, now)
+            await reserve(uow, rec, now)
+            audit_record(
+                uow,
+                action=audit.CREATE,
+                resource_type="appointment",
+                resource_id=str(rec.id),
+                subject=request.client_id,
+                now=now,
+            )
+            await scope.finish(uow, response)
+        return response
 
     return await run_idempotent(deps, caller, "HoldSlot", key, fields, pb.HoldSlotResponse, body)
 

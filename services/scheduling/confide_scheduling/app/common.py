@@ -8,9 +8,15 @@ from uuid import UUID
 
 from google.protobuf.message import Message
 
-from confide_chassis.errors import FailedPrecondition, InvalidArgument, NotFound, RuleViolation
+from confide_chassis.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    RuleViolation,
+)
 from confide_chassis.ids import parse_id
-from confide_scheduling.app.context import AppContext, Caller
+from confide_scheduling.app.context import CLINICIAN, AppContext, Caller
 from confide_scheduling.app.ports import (
     AuthorizationQuery,
     ClientProfile,
@@ -87,6 +93,13 @@ def _known_profile(profile: ClientProfile | None, client_id: UUID) -> ClientProf
             )
         )
     return profile
+
+
+def require_own_calendar(caller: Caller, role: str, clinician_id: UUID) -> None:
+    """A clinician acting for a client of their care team books into their own calendar only; a
+    colleague's calendar is the colleague's or a practice admin's to fill."""
+    if role == CLINICIAN and not caller.is_user(clinician_id):
+        raise PermissionDenied("a clinician books only into their own calendar")
 
 
 async def clinician_schedule(uow: Repositories, caller: Caller, clinician_id: UUID) -> ScheduleRecord:

@@ -152,7 +152,7 @@ class Caller:
             return ADMIN
         if clinician and self.has(CLINICIAN) and self.user_id is not None:
             self._staff_mfa()
-            if await uow.clients.on_care_team(self.user_id, client_id):
+            if await uow.clients.on_care_team(self.user_id, client_id, self.practice_id):
                 return CLINICIAN
             raise PermissionDenied("the client is not on the clinician's care team")
         raise PermissionDenied("the caller may not act for this client")

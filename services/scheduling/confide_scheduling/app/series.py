@@ -110,6 +110,7 @@ async def _prepare(
 ) -> Prepared:
     async with deps.uow() as uow:
         role, profile = await common.acting_for_client(uow, caller, client_id)
+        common.require_own_calendar(caller, role, clinician_id)
         schedule = await common.clinician_schedule(uow, caller, clinician_id)
         common.require_offered(schedule, kind, modality)
         state = client_state or profile.home_state

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from confide.scheduling.v1 import scheduling_pb2
 from confide_chassis import audit
-from confide_chassis.errors import InvalidArgument, NotFound
+from confide_chassis.errors import FailedPrecondition, InvalidArgument, NotFound, RuleViolation
 from confide_chassis.ids import new_id
 from confide_scheduling.app import booking, common
 from confide_scheduling.app.context import ADMIN, CLIENT, AppContext, Caller, audit_record
@@ -54,6 +54,14 @@ async def join(
         now = deps.now()
         async with deps.uow() as uow:
             _, profile = await common.acting_for_client(uow, caller, request.client_id)
+            practice_clinicians = {
+                s.clinician_id for s in await uow.schedules.list_for_practice(caller.practice_id)
+            }
+        if not request.clinician_ids <= practice_clinicians:
+            # An entry names only clinicians of the client's own practice.
+            raise InvalidArgument.field(
+                "clinician_ids", "names a clinician without a schedule in this practice"
+            )
         entry = WaitlistEntry(
             id=new_id(),
             practice_id=practice_uuid(caller.practice_id),
@@ -67,6 +75,7 @@ async def join(
         )
         async with deps.uow() as uow:
             await scope.claim(uow, deps)
+            await _require_entry_allowance(uow, deps, caller, request.client_id)
             await uow.waitlist.add_entry(entry, caller.practice_id)
             audit_record(
                 uow,
@@ -81,6 +90,26 @@ async def join(
         return response
 
     return await run_idempotent(deps, caller, "JoinWaitlist", key, fields, pb.JoinWaitlistResponse, body)
+
+
+async def _require_entry_allowance(
+    uow: UnitOfWork, deps: AppContext, caller: Caller, client_id: UUID
+) -> None:
+    """SCHED-10: freed slots are offered first in, first out, so one client keeps only a few open
+    entries and cannot crowd out everyone else on the practice's waitlist."""
+    await uow.waitlist.lock_client(client_id)
+    practice = practice_uuid(caller.practice_id)
+    open_entries = [e for e in await uow.waitlist.client_entries(client_id) if e.practice_id == practice]
+    limit = deps.settings.max_waitlist_entries_per_client
+    if len(open_entries) >= limit:
+        raise FailedPrecondition(
+            RuleViolation(
+                rules.SCHED_OPEN_LIMIT,
+                "the client already has the most open waitlist entries allowed; leave one first",
+                subject=f"client/{client_id}",
+            ),
+            metadata={"limit": str(limit)},
+        )
 
 
 async def _entry_for(uow: UnitOfWork, caller: Caller, entry_id: UUID, *, admin: bool = True) -> WaitlistEntry:

@@ -582,6 +582,30 @@ class SqlHoldRepository:
         )
         return [row[0] for row in result]
 
+    async def lock_client(self, client_id: UUID) -> None:
+        """Serialize the hold placements of one client for the rest of the transaction (the open-hold
+        count and the insert see the same holds)."""
+        await self._session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": f"scheduling:client-holds:{client_id}"},
+        )
+
+    async def count_open(self, client_id: UUID, now: datetime) -> int:
+        """The client's holds that still reserve time."""
+        a = t.appointments
+        return int(
+            await self._session.scalar(
+                select(func.count())
+                .select_from(a)
+                .where(
+                    a.c.client_id == client_id,
+                    a.c.status == AppointmentStatus.HELD.value,
+                    a.c.hold_expires_at > now,
+                )
+            )
+            or 0
+        )
+
     async def claim_expired(self, now: datetime, limit: int) -> list[AppointmentRecord]:
         """Holds whose time is up, oldest expiry first, locked (SKIP LOCKED: one replica each)."""
         a = t.appointments
@@ -919,12 +943,17 @@ class SqlClientRepository:
         )
         await self._session.execute(statement)
 
-    async def on_care_team(self, clinician_id: UUID, client_id: UUID) -> bool:
+    async def on_care_team(self, clinician_id: UUID, client_id: UUID, practice_id: str) -> bool:
         c = t.care_team_links
         return bool(
             await self._session.scalar(
                 select(
-                    exists().where(c.c.clinician_id == clinician_id, c.c.client_id == client_id, c.c.active)
+                    exists().where(
+                        c.c.clinician_id == clinician_id,
+                        c.c.client_id == client_id,
+                        c.c.practice_id == practice_id,
+                        c.c.active,
+                    )
                 )
             )
         )
@@ -1119,6 +1148,13 @@ class SqlWaitlistRepository:
             .order_by(w.c.enqueued_at)
         )
         return [_entry_from_row(r) for r in rows]
+
+    async def lock_client(self, client_id: UUID) -> None:
+        """Serialize the waitlist joins of one client for the rest of the transaction."""
+        await self._session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": f"scheduling:client-waitlist:{client_id}"},
+        )
 
     async def add_offer(self, offer: WaitlistOffer, practice_id: str) -> None:
         await self._session.execute(
