@@ -26,6 +26,7 @@ from confide_chassis import metrics
 from confide_chassis.db import inbox_table
 from confide_chassis.events import ConsumedEvent, EnvelopeError, header_value
 from confide_chassis.logging import get_logger
+from confide_chassis.retry import backoff_delays
 from confide_chassis.telemetry import consume_span
 
 log = get_logger(__name__)
@@ -279,7 +280,7 @@ class IdempotentConsumer:
                 return "dead_lettered"
             span.set_attribute("messaging.message.id", event.event_id)
             attempt = 0
-            delay = self._backoff_initial
+            delays = backoff_delays(self._backoff_initial, max(self._backoff_max, self._backoff_initial))
             while True:
                 attempt += 1
                 try:
@@ -316,8 +317,7 @@ class IdempotentConsumer:
                         attempt=attempt,
                         error=type(exc).__name__,
                     )
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, self._backoff_max)
+                    await asyncio.sleep(next(delays))
 
     async def _handle_once(self, event: ConsumedEvent) -> str:
         async with self._sessions() as session, session.begin():
