@@ -17,7 +17,7 @@ from confide_chassis.errors import InvalidArgument, Unauthenticated, ValidationC
 from confide_chassis.grpc.interceptor import bearer_token
 from confide_chassis.ids import parse_id
 from confide_scheduling.app import availability, booking, screening, series, sessions, waitlist
-from confide_scheduling.app.common import request_fields, require_id, session_type
+from confide_scheduling.app.common import require_id, session_type
 from confide_scheduling.app.context import AppContext, Caller
 from confide_scheduling.domain.availability import DateException, ExceptionKind, WeeklyRule
 from confide_scheduling.domain.catalog import Modality, Weekday
@@ -101,13 +101,6 @@ def _end_time(value: pb.TimeOfDay, field_path: str) -> time:
     return time_of_day_from_pb(value, field_path)
 
 
-def _key(request: Any) -> str:
-    key: str = request.idempotency_key
-    if not key:
-        raise InvalidArgument.field("idempotency_key", "is required on every mutating request")
-    return key
-
-
 def _booking_request(deps: AppContext, request: Any) -> booking.BookingRequest:
     errors = ValidationCollector()
     client_id = parse_id(request.client_id)
@@ -115,7 +108,6 @@ def _booking_request(deps: AppContext, request: Any) -> booking.BookingRequest:
     errors.require(client_id is not None, "client_id", "must be a UUID")
     errors.require(clinician_id is not None, "clinician_id", "must be a UUID")
     errors.require(request.HasField("start_time"), "start_time", "is required")
-    errors.require(bool(request.idempotency_key), "idempotency_key", "is required on every mutating request")
     errors.raise_if_any()
     assert client_id is not None
     assert clinician_id is not None
@@ -168,9 +160,7 @@ class AvailabilityServicer(pb_grpc.AvailabilityServiceServicer):
             session_type_codes=frozenset(request.session_type_codes),
             rules=tuple(rules),
         )
-        return await availability.set_weekly_schedule(
-            self._deps, caller, data, _key(request), request_fields(request)
-        )
+        return await availability.set_weekly_schedule(self._deps, caller, data)
 
     async def AddAvailabilityException(
         self, request: pb.AddAvailabilityExceptionRequest, context: Context
@@ -192,12 +182,7 @@ class AvailabilityServicer(pb_grpc.AvailabilityServiceServicer):
             modalities=_modalities(e.modalities, "exception.modalities") or None,
         )
         return await availability.add_exception(
-            self._deps,
-            caller,
-            require_id(request.clinician_id, "clinician_id"),
-            exc,
-            _key(request),
-            request_fields(request),
+            self._deps, caller, require_id(request.clinician_id, "clinician_id"), exc
         )
 
     async def RemoveAvailabilityException(
@@ -208,8 +193,6 @@ class AvailabilityServicer(pb_grpc.AvailabilityServiceServicer):
             caller_of(context),
             require_id(request.clinician_id, "clinician_id"),
             require_id(request.exception_id, "exception_id"),
-            _key(request),
-            request_fields(request),
         )
 
     async def AddTimeOff(self, request: pb.AddTimeOffRequest, context: Context) -> pb.AddTimeOffResponse:
@@ -218,8 +201,6 @@ class AvailabilityServicer(pb_grpc.AvailabilityServiceServicer):
             caller_of(context),
             require_id(request.clinician_id, "clinician_id"),
             time_range_from_pb(request.range, "range"),
-            _key(request),
-            request_fields(request),
         )
 
     async def RemoveTimeOff(
@@ -230,8 +211,6 @@ class AvailabilityServicer(pb_grpc.AvailabilityServiceServicer):
             caller_of(context),
             require_id(request.clinician_id, "clinician_id"),
             require_id(request.time_off_id, "time_off_id"),
-            _key(request),
-            request_fields(request),
         )
 
     async def SearchSlots(self, request: pb.SearchSlotsRequest, context: Context) -> pb.SearchSlotsResponse:
@@ -256,35 +235,23 @@ class AppointmentServicer(pb_grpc.AppointmentServiceServicer):
     async def HoldSlot(self, request: pb.HoldSlotRequest, context: Context) -> pb.HoldSlotResponse:
         caller = caller_of(context)
         data = _booking_request(self._deps, request)
-        return await booking.hold_slot(
-            self._deps, caller, data, request.idempotency_key, request_fields(request)
-        )
+        return await booking.hold_slot(self._deps, caller, data)
 
     async def BookAppointment(
         self, request: pb.BookAppointmentRequest, context: Context
     ) -> pb.BookAppointmentResponse:
         caller = caller_of(context)
         data = _booking_request(self._deps, request)
-        return await booking.book_appointment(
-            self._deps, caller, data, request.idempotency_key, request_fields(request)
-        )
+        return await booking.book_appointment(self._deps, caller, data)
 
     async def ConfirmHold(self, request: pb.ConfirmHoldRequest, context: Context) -> pb.ConfirmHoldResponse:
         return await booking.confirm_hold(
-            self._deps,
-            caller_of(context),
-            require_id(request.appointment_id, "appointment_id"),
-            _key(request),
-            request_fields(request),
+            self._deps, caller_of(context), require_id(request.appointment_id, "appointment_id")
         )
 
     async def ReleaseHold(self, request: pb.ReleaseHoldRequest, context: Context) -> pb.ReleaseHoldResponse:
         return await booking.release_hold(
-            self._deps,
-            caller_of(context),
-            require_id(request.appointment_id, "appointment_id"),
-            _key(request),
-            request_fields(request),
+            self._deps, caller_of(context), require_id(request.appointment_id, "appointment_id")
         )
 
     async def RescheduleAppointment(
@@ -295,39 +262,25 @@ class AppointmentServicer(pb_grpc.AppointmentServiceServicer):
             caller_of(context),
             require_id(request.appointment_id, "appointment_id"),
             from_ts(request.new_start_time, "new_start_time"),
-            _key(request),
-            request_fields(request),
         )
 
     async def CancelAppointment(
         self, request: pb.CancelAppointmentRequest, context: Context
     ) -> pb.CancelAppointmentResponse:
         return await booking.cancel(
-            self._deps,
-            caller_of(context),
-            require_id(request.appointment_id, "appointment_id"),
-            _key(request),
-            request_fields(request),
+            self._deps, caller_of(context), require_id(request.appointment_id, "appointment_id")
         )
 
     async def MarkNoShow(self, request: pb.MarkNoShowRequest, context: Context) -> pb.MarkNoShowResponse:
         return await booking.no_show(
-            self._deps,
-            caller_of(context),
-            require_id(request.appointment_id, "appointment_id"),
-            _key(request),
-            request_fields(request),
+            self._deps, caller_of(context), require_id(request.appointment_id, "appointment_id")
         )
 
     async def RecheckAuthorization(
         self, request: pb.RecheckAuthorizationRequest, context: Context
     ) -> pb.RecheckAuthorizationResponse:
         return await booking.recheck(
-            self._deps,
-            caller_of(context),
-            require_id(request.appointment_id, "appointment_id"),
-            _key(request),
-            request_fields(request),
+            self._deps, caller_of(context), require_id(request.appointment_id, "appointment_id")
         )
 
     async def GetAppointment(
@@ -383,9 +336,7 @@ class AppointmentServicer(pb_grpc.AppointmentServiceServicer):
             late_cancel_fee=money("late_cancel_fee"),
             no_show_fee=money("no_show_fee"),
         )
-        return await booking.set_policy(
-            self._deps, caller_of(context), policy, _key(request), request_fields(request)
-        )
+        return await booking.set_policy(self._deps, caller_of(context), policy)
 
 
 class SeriesServicer(pb_grpc.SeriesServiceServicer):
@@ -415,7 +366,7 @@ class SeriesServicer(pb_grpc.SeriesServiceServicer):
             until=optional_date_from_pb(request.until, "until"),
             client_state=state_from_pb(request.client_state, "client_state", required=False),
         )
-        return await series.create(self._deps, caller, data, _key(request), request_fields(request))
+        return await series.create(self._deps, caller, data)
 
     async def GetSeries(self, request: pb.GetSeriesRequest, context: Context) -> pb.GetSeriesResponse:
         return await series.get(self._deps, caller_of(context), require_id(request.series_id, "series_id"))
@@ -428,8 +379,6 @@ class SeriesServicer(pb_grpc.SeriesServiceServicer):
             caller_of(context),
             require_id(request.series_id, "series_id"),
             date_from_pb(request.occurrence_date, "occurrence_date"),
-            _key(request),
-            request_fields(request),
         )
 
     async def MoveOccurrence(
@@ -441,8 +390,6 @@ class SeriesServicer(pb_grpc.SeriesServiceServicer):
             require_id(request.series_id, "series_id"),
             date_from_pb(request.occurrence_date, "occurrence_date"),
             from_ts(request.new_start_time, "new_start_time"),
-            _key(request),
-            request_fields(request),
         )
 
     async def RescheduleFollowing(
@@ -464,12 +411,7 @@ class SeriesServicer(pb_grpc.SeriesServiceServicer):
             new_frequency=frequencies[request.new_frequency],
         )
         return await series.reschedule_following(
-            self._deps,
-            caller_of(context),
-            require_id(request.series_id, "series_id"),
-            change,
-            _key(request),
-            request_fields(request),
+            self._deps, caller_of(context), require_id(request.series_id, "series_id"), change
         )
 
     async def CancelFollowing(
@@ -480,8 +422,6 @@ class SeriesServicer(pb_grpc.SeriesServiceServicer):
             caller_of(context),
             require_id(request.series_id, "series_id"),
             date_from_pb(request.from_date, "from_date"),
-            _key(request),
-            request_fields(request),
         )
 
 
@@ -500,18 +440,12 @@ class WaitlistServicer(pb_grpc.WaitlistServiceServicer):
             clinician_ids=_ids(request.clinician_ids, "clinician_ids"),
             time_windows=_time_windows(request.time_windows, "time_windows"),
         )
-        return await waitlist.join(self._deps, caller, data, _key(request), request_fields(request))
+        return await waitlist.join(self._deps, caller, data)
 
     async def LeaveWaitlist(
         self, request: pb.LeaveWaitlistRequest, context: Context
     ) -> pb.LeaveWaitlistResponse:
-        return await waitlist.leave(
-            self._deps,
-            caller_of(context),
-            require_id(request.entry_id, "entry_id"),
-            _key(request),
-            request_fields(request),
-        )
+        return await waitlist.leave(self._deps, caller_of(context), require_id(request.entry_id, "entry_id"))
 
     async def ListWaitlist(
         self, request: pb.ListWaitlistRequest, context: Context
@@ -529,19 +463,13 @@ class WaitlistServicer(pb_grpc.WaitlistServiceServicer):
             require_id(request.offer_id, "offer_id"),
             modality_from_pb(request.modality, "modality"),
             state_from_pb(request.client_state, "client_state", required=False),
-            _key(request),
-            request_fields(request),
         )
 
     async def DeclineWaitlistOffer(
         self, request: pb.DeclineWaitlistOfferRequest, context: Context
     ) -> pb.DeclineWaitlistOfferResponse:
         return await waitlist.decline(
-            self._deps,
-            caller_of(context),
-            require_id(request.offer_id, "offer_id"),
-            _key(request),
-            request_fields(request),
+            self._deps, caller_of(context), require_id(request.offer_id, "offer_id")
         )
 
 
@@ -573,7 +501,7 @@ class ScreeningServicer(pb_grpc.ScreeningServiceServicer):
             gad7=tuple(request.gad7.answers) if request.HasField("gad7") else None,
             cssrs=cssrs,
         )
-        return await screening.submit(self._deps, caller, data, _key(request), request_fields(request))
+        return await screening.submit(self._deps, caller, data)
 
     async def GetLatestScreening(
         self, request: pb.GetLatestScreeningRequest, context: Context
@@ -603,8 +531,6 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
             require_id(request.appointment_id, "appointment_id"),
             location,
             request.identity_confirmed,
-            _key(request),
-            request_fields(request),
         )
 
     async def GetJoinLink(self, request: pb.GetJoinLinkRequest, context: Context) -> pb.GetJoinLinkResponse:
@@ -616,11 +542,7 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
         self, request: pb.StartSessionRequest, context: Context
     ) -> pb.StartSessionResponse:
         return await sessions.start(
-            self._deps,
-            caller_of(context),
-            require_id(request.appointment_id, "appointment_id"),
-            _key(request),
-            request_fields(request),
+            self._deps, caller_of(context), require_id(request.appointment_id, "appointment_id")
         )
 
     async def CompleteSession(
@@ -632,6 +554,4 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
             require_id(request.appointment_id, "appointment_id"),
             request.actual_minutes,
             optional_modality_from_pb(request.delivered_modality, "delivered_modality"),
-            _key(request),
-            request_fields(request),
         )

@@ -18,7 +18,6 @@ from confide_chassis.errors import FailedPrecondition, InvalidArgument, NotFound
 from confide_chassis.ids import new_id
 from confide_scheduling.app import common
 from confide_scheduling.app.context import CLINICIAN, AppContext, Caller
-from confide_scheduling.app.idempotency import IdempotencyScope, run_idempotent
 from confide_scheduling.app.ports import ScheduleRecord, UnitOfWork
 from confide_scheduling.app.views import exception_pb, schedule_pb, session_type_pb, time_off_pb
 from confide_scheduling.domain import rules
@@ -69,7 +68,7 @@ class WeeklySchedule:
 
 
 async def set_weekly_schedule(
-    deps: AppContext, caller: Caller, data: WeeklySchedule, key: str, fields: dict[str, object]
+    deps: AppContext, caller: Caller, data: WeeklySchedule
 ) -> pb.SetWeeklyScheduleResponse:
     if data.location_state not in US_JURISDICTIONS:
         raise InvalidArgument.field("location", "must be a US state or territory")
@@ -78,43 +77,37 @@ async def set_weekly_schedule(
         raise InvalidArgument.field("session_type_codes", f"unknown codes: {', '.join(unknown)}")
     availability = WeeklyAvailability(data.time_zone, data.rules, data.modalities)
 
-    async def body(scope: IdempotencyScope) -> pb.SetWeeklyScheduleResponse:
-        now = deps.now()
-        async with deps.uow() as uow:
-            existing = await uow.schedules.get(data.clinician_id, for_update=True)
-            role = caller.role_for_clinician(
-                data.clinician_id, practice_id=existing.practice_id if existing else None
-            )
-            if existing is None and role != CLINICIAN:
-                # Scheduling cannot tell which practice a clinician without a schedule belongs to, and
-                # a schedule belongs to the practice that created it: an admin creating one could claim
-                # another practice's clinician (or a client's id) and lock its real practice out.
-                raise FailedPrecondition(
-                    RuleViolation(
-                        rules.SCHED_SCHEDULE_OWNER,
-                        "the clinician sets up their own schedule first; admins manage it afterwards",
-                    )
+    now = deps.now()
+    async with deps.uow() as uow:
+        existing = await uow.schedules.get(data.clinician_id, for_update=True)
+        role = caller.role_for_clinician(
+            data.clinician_id, practice_id=existing.practice_id if existing else None
+        )
+        if existing is None and role != CLINICIAN:
+            # Scheduling cannot tell which practice a clinician without a schedule belongs to, and
+            # a schedule belongs to the practice that created it: an admin creating one could claim
+            # another practice's clinician (or a client's id) and lock its real practice out.
+            raise FailedPrecondition(
+                RuleViolation(
+                    rules.SCHED_SCHEDULE_OWNER,
+                    "the clinician sets up their own schedule first; admins manage it afterwards",
                 )
-            await scope.claim(uow, deps)
-            record = ScheduleRecord(
-                clinician_id=data.clinician_id,
-                practice_id=caller.practice_id,
-                availability=availability,
-                location_state=data.location_state,
-                session_type_codes=data.session_type_codes,
-                version=(existing.version + 1) if existing else 1,
-                updated_at=now,
             )
-            await uow.schedules.save(record)
-            exceptions = await uow.schedules.exceptions(data.clinician_id)
-            time_off = await uow.schedules.time_off(data.clinician_id)
-            response = pb.SetWeeklyScheduleResponse(schedule=schedule_pb(record, exceptions, time_off))
-            await scope.finish(uow, response)
-        return response
-
-    return await run_idempotent(
-        deps, caller, "SetWeeklySchedule", key, fields, pb.SetWeeklyScheduleResponse, body
-    )
+        record = ScheduleRecord(
+            clinician_id=data.clinician_id,
+            practice_id=caller.practice_id,
+            availability=availability,
+            location_state=data.location_state,
+            session_type_codes=data.session_type_codes,
+            version=(existing.version + 1) if existing else 1,
+            updated_at=now,
+        )
+        await uow.schedules.save(record)
+        exceptions = await uow.schedules.exceptions(data.clinician_id)
+        time_off = await uow.schedules.time_off(data.clinician_id)
+        response = pb.SetWeeklyScheduleResponse(schedule=schedule_pb(record, exceptions, time_off))
+        await uow.commit()
+    return response
 
 
 async def _owned_schedule(uow: UnitOfWork, caller: Caller, clinician_id: UUID) -> ScheduleRecord:
@@ -126,89 +119,54 @@ async def _owned_schedule(uow: UnitOfWork, caller: Caller, clinician_id: UUID) -
 
 
 async def add_exception(
-    deps: AppContext,
-    caller: Caller,
-    clinician_id: UUID,
-    exc: DateException,
-    key: str,
-    fields: dict[str, object],
+    deps: AppContext, caller: Caller, clinician_id: UUID, exc: DateException
 ) -> pb.AddAvailabilityExceptionResponse:
-    async def body(scope: IdempotencyScope) -> pb.AddAvailabilityExceptionResponse:
-        async with deps.uow() as uow:
-            await _owned_schedule(uow, caller, clinician_id)
-            await scope.claim(uow, deps)
-            exception_id = new_id()
-            await uow.schedules.add_exception(exception_id, clinician_id, exc, deps.now())
-            response = pb.AddAvailabilityExceptionResponse(exception=exception_pb(exception_id, exc))
-            await scope.finish(uow, response)
-        return response
-
-    return await run_idempotent(
-        deps, caller, "AddAvailabilityException", key, fields, pb.AddAvailabilityExceptionResponse, body
-    )
+    async with deps.uow() as uow:
+        await _owned_schedule(uow, caller, clinician_id)
+        exception_id = new_id()
+        await uow.schedules.add_exception(exception_id, clinician_id, exc, deps.now())
+        response = pb.AddAvailabilityExceptionResponse(exception=exception_pb(exception_id, exc))
+        await uow.commit()
+    return response
 
 
 async def remove_exception(
-    deps: AppContext,
-    caller: Caller,
-    clinician_id: UUID,
-    exception_id: UUID,
-    key: str,
-    fields: dict[str, object],
+    deps: AppContext, caller: Caller, clinician_id: UUID, exception_id: UUID
 ) -> pb.RemoveAvailabilityExceptionResponse:
-    async def body(scope: IdempotencyScope) -> pb.RemoveAvailabilityExceptionResponse:
-        async with deps.uow() as uow:
-            await _owned_schedule(uow, caller, clinician_id)
-            await scope.claim(uow, deps)
-            if not await uow.schedules.remove_exception(clinician_id, exception_id):
-                raise NotFound("no such availability exception")
-            response = pb.RemoveAvailabilityExceptionResponse()
-            await scope.finish(uow, response)
-        return response
-
-    return await run_idempotent(
-        deps, caller, "RemoveAvailabilityException", key, fields, pb.RemoveAvailabilityExceptionResponse, body
-    )
+    async with deps.uow() as uow:
+        await _owned_schedule(uow, caller, clinician_id)
+        if not await uow.schedules.remove_exception(clinician_id, exception_id):
+            raise NotFound("no such availability exception")
+        response = pb.RemoveAvailabilityExceptionResponse()
+        await uow.commit()
+    return response
 
 
 async def add_time_off(
-    deps: AppContext, caller: Caller, clinician_id: UUID, span: TimeRange, key: str, fields: dict[str, object]
+    deps: AppContext, caller: Caller, clinician_id: UUID, span: TimeRange
 ) -> pb.AddTimeOffResponse:
     if span.duration > MAX_TIME_OFF:
         raise InvalidArgument.field("range.end", "time off spans at most 366 days")
 
-    async def body(scope: IdempotencyScope) -> pb.AddTimeOffResponse:
-        async with deps.uow() as uow:
-            await _owned_schedule(uow, caller, clinician_id)
-            await scope.claim(uow, deps)
-            time_off_id = new_id()
-            await uow.schedules.add_time_off(time_off_id, clinician_id, span, deps.now())
-            response = pb.AddTimeOffResponse(time_off=time_off_pb(time_off_id, span))
-            await scope.finish(uow, response)
-        return response
-
-    return await run_idempotent(deps, caller, "AddTimeOff", key, fields, pb.AddTimeOffResponse, body)
+    async with deps.uow() as uow:
+        await _owned_schedule(uow, caller, clinician_id)
+        time_off_id = new_id()
+        await uow.schedules.add_time_off(time_off_id, clinician_id, span, deps.now())
+        response = pb.AddTimeOffResponse(time_off=time_off_pb(time_off_id, span))
+        await uow.commit()
+    return response
 
 
 async def remove_time_off(
-    deps: AppContext,
-    caller: Caller,
-    clinician_id: UUID,
-    time_off_id: UUID,
-    key: str,
-    fields: dict[str, object],
+    deps: AppContext, caller: Caller, clinician_id: UUID, time_off_id: UUID
 ) -> pb.RemoveTimeOffResponse:
-    async def body(scope: IdempotencyScope) -> pb.RemoveTimeOffResponse:
-        async with deps.uow() as uow:
-            await _owned_schedule(uow, caller, clinician_id)
-            await scope.claim(uow, deps)
-            if not await uow.schedules.remove_time_off(clinician_id, time_off_id):
-                raise NotFound("no such time off")
-            response = pb.RemoveTimeOffResponse()
-            await scope.finish(uow, response)
-        return response
-
-    return await run_idempotent(deps, caller, "RemoveTimeOff", key, fields, pb.RemoveTimeOffResponse, body)
+    async with deps.uow() as uow:
+        await _owned_schedule(uow, caller, clinician_id)
+        if not await uow.schedules.remove_time_off(clinician_id, time_off_id):
+            raise NotFound("no such time off")
+        response = pb.RemoveTimeOffResponse()
+        await uow.commit()
+    return response
 
 
 @dataclass(frozen=True, slots=True)

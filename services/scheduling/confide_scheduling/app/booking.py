@@ -10,7 +10,7 @@ A booking is decided in this order, each step failing with its own rule ids:
 5. the latest screening does not block online self-booking (SAFE-23, SAFE-24);
 6. compliance allows it for the client's state at session time (LIC-01, LIC-03), fail closed;
 7. under a per-clinician lock the time (with buffers) is still free, and the insert passes the
-   exclusion constraint — otherwise ABORTED. State, events and the idempotency key commit together.
+   exclusion constraint — otherwise ABORTED. State and events commit together.
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ from confide_chassis.errors import (
 from confide_chassis.ids import new_id
 from confide_scheduling.app import common
 from confide_scheduling.app.context import ADMIN, CLIENT, CLINICIAN, AppContext, Caller, audit_record
-from confide_scheduling.app.idempotency import IdempotencyScope, run_idempotent
 from confide_scheduling.app.offers import offer_freed_slot
 from confide_scheduling.app.ports import (
     AppointmentFilter,
@@ -133,22 +132,26 @@ async def authorize(
     modality: Modality,
     appointment_id: UUID | None,
     purpose: str = "booking",
+    existing_client: bool | None = None,
 ) -> AuthorizationDecision:
-    async with deps.uow() as uow:
-        return await common.ask_compliance(
-            deps,
-            caller,
-            uow,
-            clinician_id=clinician_id,
-            client_id=client_id,
-            client_state=prepared.client_state,
-            clinician_state=prepared.schedule.location_state,
-            start=start,
-            client_time_zone=prepared.profile.time_zone or "UTC",
-            modality=modality,
-            purpose=purpose,
-            appointment_id=appointment_id,
-        )
+    """Compliance's decision for this booking; ``existing_client`` is read when not given (callers
+    asking many times at once read it once: a unit of work is not shared between concurrent tasks)."""
+    if existing_client is None:
+        async with deps.uow() as uow:
+            existing_client = await uow.appointments.has_completed_session(clinician_id, client_id)
+    return await common.ask_compliance(
+        deps,
+        caller,
+        existing_client=existing_client,
+        clinician_id=clinician_id,
+        client_state=prepared.client_state,
+        clinician_state=prepared.schedule.location_state,
+        start=start,
+        client_time_zone=prepared.profile.time_zone or "UTC",
+        modality=modality,
+        purpose=purpose,
+        appointment_id=appointment_id,
+    )
 
 
 async def reserve(
@@ -186,7 +189,6 @@ def new_record(appointment: appts.Appointment, prepared: Prepared, caller: Calle
 
 async def _commit_change(
     deps: AppContext,
-    scope: IdempotencyScope,
     rec: AppointmentRecord,
     response: R,
     now: datetime,
@@ -197,10 +199,9 @@ async def _commit_change(
     event: Message | None = None,
     rule_ids: tuple[str, ...] = (),
 ) -> R:
-    """One appointment change in one transaction: claim the idempotency key, write (``reserve`` re-checks the
-    time under the clinician lock; else an optimistic update), publish the event, audit, store the answer."""
+    """One appointment change in one transaction: write (``reserve`` re-checks the time under the
+    clinician lock; else an optimistic update), publish the event, audit."""
     async with deps.uow() as uow:
-        await scope.claim(uow, deps)
         if reserve_time:
             await reserve(uow, rec, now, expected_version=expected_version)
         else:
@@ -217,56 +218,50 @@ async def _commit_change(
             rule_ids=rule_ids,
             now=now,
         )
-        await scope.finish(uow, response)
+        await uow.commit()
     return response
 
 
 async def book_appointment(
-    deps: AppContext, caller: Caller, request: BookingRequest, key: str, fields: dict[str, object]
+    deps: AppContext, caller: Caller, request: BookingRequest
 ) -> pb.BookAppointmentResponse:
-    async def body(scope: IdempotencyScope) -> pb.BookAppointmentResponse:
-        now = deps.now()
-        prepared = await prepare_booking(deps, caller, request, now)
-        appointment_id = new_id()
-        decision = await authorize(
-            deps,
-            caller,
-            prepared,
-            clinician_id=request.clinician_id,
-            client_id=request.client_id,
-            start=request.start,
-            modality=request.modality,
-            appointment_id=appointment_id,
-        )
-        appointment = appts.book(
-            appointment_id=appointment_id,
-            practice_id=practice_uuid(caller.practice_id),
-            clinician_id=request.clinician_id,
-            client_id=request.client_id,
-            session_type=request.session_type,
-            modality=request.modality,
-            start=request.start,
-            now=now,
-            authorization=decision,
-            min_notice=deps.settings.min_notice,
-            clinician_review_required=prepared.clinician_review_required,
-        )
-        rec = new_record(appointment, prepared, caller)
-        return await _commit_change(
-            deps,
-            scope,
-            rec,
-            pb.BookAppointmentResponse(appointment=appointment_pb(rec)),
-            now,
-            action=audit.CREATE,
-            expected_version=None,
-            reserve_time=True,
-            event=booked_event(rec, now),
-            rule_ids=(rules.LIC_03,),
-        )
-
-    return await run_idempotent(
-        deps, caller, "BookAppointment", key, fields, pb.BookAppointmentResponse, body
+    now = deps.now()
+    prepared = await prepare_booking(deps, caller, request, now)
+    appointment_id = new_id()
+    decision = await authorize(
+        deps,
+        caller,
+        prepared,
+        clinician_id=request.clinician_id,
+        client_id=request.client_id,
+        start=request.start,
+        modality=request.modality,
+        appointment_id=appointment_id,
+    )
+    appointment = appts.book(
+        appointment_id=appointment_id,
+        practice_id=practice_uuid(caller.practice_id),
+        clinician_id=request.clinician_id,
+        client_id=request.client_id,
+        session_type=request.session_type,
+        modality=request.modality,
+        start=request.start,
+        now=now,
+        authorization=decision,
+        min_notice=deps.settings.min_notice,
+        clinician_review_required=prepared.clinician_review_required,
+    )
+    rec = new_record(appointment, prepared, caller)
+    return await _commit_change(
+        deps,
+        rec,
+        pb.BookAppointmentResponse(appointment=appointment_pb(rec)),
+        now,
+        action=audit.CREATE,
+        expected_version=None,
+        reserve_time=True,
+        event=booked_event(rec, now),
+        rule_ids=(rules.LIC_03,),
     )
 
 
@@ -285,42 +280,36 @@ async def require_hold_allowance(uow: UnitOfWork, deps: AppContext, client_id: U
         )
 
 
-async def hold_slot(
-    deps: AppContext, caller: Caller, request: BookingRequest, key: str, fields: dict[str, object]
-) -> pb.HoldSlotResponse:
-    async def body(scope: IdempotencyScope) -> pb.HoldSlotResponse:
-        now = deps.now()
-        prepared = await prepare_booking(deps, caller, request, now)
-        appointment = appts.place_hold(
-            appointment_id=new_id(),
-            practice_id=practice_uuid(caller.practice_id),
-            clinician_id=request.clinician_id,
-            client_id=request.client_id,
-            session_type=request.session_type,
-            modality=request.modality,
-            start=request.start,
+async def hold_slot(deps: AppContext, caller: Caller, request: BookingRequest) -> pb.HoldSlotResponse:
+    now = deps.now()
+    prepared = await prepare_booking(deps, caller, request, now)
+    appointment = appts.place_hold(
+        appointment_id=new_id(),
+        practice_id=practice_uuid(caller.practice_id),
+        clinician_id=request.clinician_id,
+        client_id=request.client_id,
+        session_type=request.session_type,
+        modality=request.modality,
+        start=request.start,
+        now=now,
+        hold_ttl=deps.settings.hold_ttl,
+        min_notice=deps.settings.min_notice,
+    )
+    rec = new_record(appointment, prepared, caller)
+    response = pb.HoldSlotResponse(appointment=appointment_pb(rec))
+    async with deps.uow() as uow:
+        await require_hold_allowance(uow, deps, request.client_id, now)
+        await reserve(uow, rec, now)
+        audit_record(
+            uow,
+            action=audit.CREATE,
+            resource_type="appointment",
+            resource_id=str(rec.id),
+            subject=request.client_id,
             now=now,
-            hold_ttl=deps.settings.hold_ttl,
-            min_notice=deps.settings.min_notice,
         )
-        rec = new_record(appointment, prepared, caller)
-        response = pb.HoldSlotResponse(appointment=appointment_pb(rec))
-        async with deps.uow() as uow:
-            await scope.claim(uow, deps)
-            await require_hold_allowance(uow, deps, request.client_id, now)
-            await reserve(uow, rec, now)
-            audit_record(
-                uow,
-                action=audit.CREATE,
-                resource_type="appointment",
-                resource_id=str(rec.id),
-                subject=request.client_id,
-                now=now,
-            )
-            await scope.finish(uow, response)
-        return response
-
-    return await run_idempotent(deps, caller, "HoldSlot", key, fields, pb.HoldSlotResponse, body)
+        await uow.commit()
+    return response
 
 
 async def load_appointment(deps: AppContext, appointment_id: UUID) -> AppointmentRecord:
@@ -336,103 +325,80 @@ def _role(caller: Caller, rec: AppointmentRecord, *, client: bool = True) -> str
     return caller.role_for_appointment(rec.practice_id, a.client_id, a.clinician_id, client=client)
 
 
-async def confirm_hold(
-    deps: AppContext, caller: Caller, appointment_id: UUID, key: str, fields: dict[str, object]
-) -> pb.ConfirmHoldResponse:
-    async def body(scope: IdempotencyScope) -> pb.ConfirmHoldResponse:
-        now = deps.now()
-        rec = await load_appointment(deps, appointment_id)
-        a = rec.appointment
-        role = _role(caller, rec)
-        appts.require_status(a, AppointmentStatus.BOOKED, AppointmentStatus.HELD)
-        if appts.is_hold_expired(a, now):
-            raise FailedPrecondition(
-                RuleViolation(rules.SCHED_HOLD_EXPIRED, "the hold has expired; search again", str(a.id))
-            )
-        async with deps.uow() as uow:
-            profile = await common.client_profile(uow, a.client_id)
-            schedule = await common.clinician_schedule(uow, caller, a.clinician_id)
-            await common.require_consent(uow, profile, a.modality, rec.authorized_state, now)
-            review = await common.screening_gate(uow, a.client_id, role)
-        prepared = Prepared(role, profile, schedule, rec.authorized_state, review)
-        decision = await authorize(
-            deps,
-            caller,
-            prepared,
-            clinician_id=a.clinician_id,
-            client_id=a.client_id,
-            start=a.start,
-            modality=a.modality,
-            appointment_id=a.id,
+async def confirm_hold(deps: AppContext, caller: Caller, appointment_id: UUID) -> pb.ConfirmHoldResponse:
+    now = deps.now()
+    rec = await load_appointment(deps, appointment_id)
+    a = rec.appointment
+    role = _role(caller, rec)
+    appts.require_status(a, AppointmentStatus.BOOKED, AppointmentStatus.HELD)
+    if appts.is_hold_expired(a, now):
+        raise FailedPrecondition(
+            RuleViolation(rules.SCHED_HOLD_EXPIRED, "the hold has expired; search again", str(a.id))
         )
-        confirmed = appts.confirm_hold(a, now, decision, clinician_review_required=review)
-        updated = rec.with_appointment(confirmed)
-        return await _commit_change(
-            deps,
-            scope,
-            updated,
-            pb.ConfirmHoldResponse(appointment=appointment_pb(updated)),
-            now,
-            action=audit.UPDATE,
-            expected_version=a.version,
-            event=booked_event(updated, now),
-            rule_ids=(rules.LIC_03,),
-        )
+    async with deps.uow() as uow:
+        profile = await common.client_profile(uow, a.client_id)
+        schedule = await common.clinician_schedule(uow, caller, a.clinician_id)
+        await common.require_consent(uow, profile, a.modality, rec.authorized_state, now)
+        review = await common.screening_gate(uow, a.client_id, role)
+    prepared = Prepared(role, profile, schedule, rec.authorized_state, review)
+    decision = await authorize(
+        deps,
+        caller,
+        prepared,
+        clinician_id=a.clinician_id,
+        client_id=a.client_id,
+        start=a.start,
+        modality=a.modality,
+        appointment_id=a.id,
+    )
+    confirmed = appts.confirm_hold(a, now, decision, clinician_review_required=review)
+    updated = rec.with_appointment(confirmed)
+    return await _commit_change(
+        deps,
+        updated,
+        pb.ConfirmHoldResponse(appointment=appointment_pb(updated)),
+        now,
+        action=audit.UPDATE,
+        expected_version=a.version,
+        event=booked_event(updated, now),
+        rule_ids=(rules.LIC_03,),
+    )
 
-    return await run_idempotent(deps, caller, "ConfirmHold", key, fields, pb.ConfirmHoldResponse, body)
 
-
-async def release_hold(
-    deps: AppContext, caller: Caller, appointment_id: UUID, key: str, fields: dict[str, object]
-) -> pb.ReleaseHoldResponse:
-    async def body(scope: IdempotencyScope) -> pb.ReleaseHoldResponse:
-        now = deps.now()
-        rec = await load_appointment(deps, appointment_id)
-        _role(caller, rec)
-        released = appts.release_hold(rec.appointment, now)
-        updated = rec.with_appointment(released, cancelled_by=CANCELLED_BY_ROLE.get(rec.booked_by))
-        return await _commit_change(
-            deps,
-            scope,
-            updated,
-            pb.ReleaseHoldResponse(appointment=appointment_pb(updated)),
-            now,
-            action=audit.UPDATE,
-            expected_version=rec.appointment.version,
-        )
-
-    return await run_idempotent(deps, caller, "ReleaseHold", key, fields, pb.ReleaseHoldResponse, body)
+async def release_hold(deps: AppContext, caller: Caller, appointment_id: UUID) -> pb.ReleaseHoldResponse:
+    now = deps.now()
+    rec = await load_appointment(deps, appointment_id)
+    _role(caller, rec)
+    released = appts.release_hold(rec.appointment, now)
+    updated = rec.with_appointment(released, cancelled_by=CANCELLED_BY_ROLE.get(rec.booked_by))
+    return await _commit_change(
+        deps,
+        updated,
+        pb.ReleaseHoldResponse(appointment=appointment_pb(updated)),
+        now,
+        action=audit.UPDATE,
+        expected_version=rec.appointment.version,
+    )
 
 
 async def reschedule_appointment(
-    deps: AppContext,
-    caller: Caller,
-    appointment_id: UUID,
-    new_start: datetime,
-    key: str,
-    fields: dict[str, object],
+    deps: AppContext, caller: Caller, appointment_id: UUID, new_start: datetime
 ) -> pb.RescheduleAppointmentResponse:
-    async def body(scope: IdempotencyScope) -> pb.RescheduleAppointmentResponse:
-        now = deps.now()
-        rec = await load_appointment(deps, appointment_id)
-        a = rec.appointment
-        role = _role(caller, rec)
-        updated, previous = await reschedule_checked(deps, caller, rec, role, new_start, now)
-        return await _commit_change(
-            deps,
-            scope,
-            updated,
-            pb.RescheduleAppointmentResponse(appointment=appointment_pb(updated)),
-            now,
-            action=audit.UPDATE,
-            expected_version=a.version,
-            reserve_time=True,
-            event=rescheduled_event(updated, previous, role, now),
-            rule_ids=(rules.LIC_03,),
-        )
-
-    return await run_idempotent(
-        deps, caller, "RescheduleAppointment", key, fields, pb.RescheduleAppointmentResponse, body
+    now = deps.now()
+    rec = await load_appointment(deps, appointment_id)
+    a = rec.appointment
+    role = _role(caller, rec)
+    updated, previous = await reschedule_checked(deps, caller, rec, role, new_start, now)
+    return await _commit_change(
+        deps,
+        updated,
+        pb.RescheduleAppointmentResponse(appointment=appointment_pb(updated)),
+        now,
+        action=audit.UPDATE,
+        expected_version=a.version,
+        reserve_time=True,
+        event=rescheduled_event(updated, previous, role, now),
+        rule_ids=(rules.LIC_03,),
     )
 
 
@@ -467,33 +433,25 @@ async def reschedule_checked(
     return rec.with_appointment(moved), a.start
 
 
-async def cancel(
-    deps: AppContext, caller: Caller, appointment_id: UUID, key: str, fields: dict[str, object]
-) -> pb.CancelAppointmentResponse:
-    async def body(scope: IdempotencyScope) -> pb.CancelAppointmentResponse:
-        now = deps.now()
-        rec = await load_appointment(deps, appointment_id)
-        a = rec.appointment
-        role = _role(caller, rec)
-        if a.status is AppointmentStatus.HELD:
-            released = rec.with_appointment(appts.release_hold(a, now), cancelled_by=CANCELLED_BY_ROLE[role])
-            response = pb.CancelAppointmentResponse(appointment=appointment_pb(released))
-            response.fee.waived_because = pb.FEE_WAIVER_NOT_APPLICABLE
-            return await _commit_change(
-                deps, scope, released, response, now, action=audit.UPDATE, expected_version=a.version
-            )
-        async with deps.uow() as uow:
-            await scope.claim(uow, deps)
-            updated, outcome_pb = await cancel_in(uow, deps, rec, CANCELLED_BY_ROLE[role], now)
-            response = pb.CancelAppointmentResponse(appointment=appointment_pb(updated))
-            response.late = outcome_pb.late
-            response.fee.CopyFrom(fee_pb(outcome_pb.fee))
-            await scope.finish(uow, response)
-        return response
-
-    return await run_idempotent(
-        deps, caller, "CancelAppointment", key, fields, pb.CancelAppointmentResponse, body
-    )
+async def cancel(deps: AppContext, caller: Caller, appointment_id: UUID) -> pb.CancelAppointmentResponse:
+    now = deps.now()
+    rec = await load_appointment(deps, appointment_id)
+    a = rec.appointment
+    role = _role(caller, rec)
+    if a.status is AppointmentStatus.HELD:
+        released = rec.with_appointment(appts.release_hold(a, now), cancelled_by=CANCELLED_BY_ROLE[role])
+        response = pb.CancelAppointmentResponse(appointment=appointment_pb(released))
+        response.fee.waived_because = pb.FEE_WAIVER_NOT_APPLICABLE
+        return await _commit_change(
+            deps, released, response, now, action=audit.UPDATE, expected_version=a.version
+        )
+    async with deps.uow() as uow:
+        updated, outcome_pb = await cancel_in(uow, deps, rec, CANCELLED_BY_ROLE[role], now)
+        response = pb.CancelAppointmentResponse(appointment=appointment_pb(updated))
+        response.late = outcome_pb.late
+        response.fee.CopyFrom(fee_pb(outcome_pb.fee))
+        await uow.commit()
+    return response
 
 
 async def _fee_context(uow: UnitOfWork, client_id: UUID) -> FeeContext:
@@ -553,77 +511,63 @@ async def cancel_in(
     return updated, outcome
 
 
-async def no_show(
-    deps: AppContext, caller: Caller, appointment_id: UUID, key: str, fields: dict[str, object]
-) -> pb.MarkNoShowResponse:
-    async def body(scope: IdempotencyScope) -> pb.MarkNoShowResponse:
-        now = deps.now()
-        rec = await load_appointment(deps, appointment_id)
-        a = rec.appointment
-        _role(caller, rec, client=False)
-        async with deps.uow() as uow:
-            await scope.claim(uow, deps)
-            policy = await deps.policy(uow, rec.practice_id)
-            marked, outcome = mark_no_show(a, now, policy, await _fee_context(uow, a.client_id))
-            updated = rec.with_appointment(marked)
-            await uow.appointments.save(updated, a.version)
-            uow.publish(no_show_event(updated, outcome.fee, now))
-            audit_record(
-                uow,
-                action=audit.UPDATE,
-                resource_type="appointment",
-                resource_id=str(a.id),
-                subject=a.client_id,
-                rule_ids=(rules.BILL_41,),
-                now=now,
-            )
-            response = pb.MarkNoShowResponse(appointment=appointment_pb(updated), fee=fee_pb(outcome.fee))
-            await scope.finish(uow, response)
-        return response
-
-    return await run_idempotent(deps, caller, "MarkNoShow", key, fields, pb.MarkNoShowResponse, body)
-
-
-async def recheck(
-    deps: AppContext, caller: Caller, appointment_id: UUID, key: str, fields: dict[str, object]
-) -> pb.RecheckAuthorizationResponse:
-    async def body(scope: IdempotencyScope) -> pb.RecheckAuthorizationResponse:
-        now = deps.now()
-        rec = await load_appointment(deps, appointment_id)
-        a = rec.appointment
-        role = _role(caller, rec, client=False)
-        appts.require_status(a, AppointmentStatus.BOOKED, AppointmentStatus.FLAGGED_AUTHORIZATION)
-        async with deps.uow() as uow:
-            profile = await common.client_profile(uow, a.client_id)
-            schedule = await common.clinician_schedule(uow, caller, a.clinician_id)
-        prepared = Prepared(role, profile, schedule, rec.authorized_state, a.clinician_review_required)
-        decision = await authorize(
-            deps,
-            caller,
-            prepared,
-            clinician_id=a.clinician_id,
-            client_id=a.client_id,
-            start=a.start,
-            modality=a.modality,
-            appointment_id=a.id,
-            purpose="recheck",
-        )
-        restored = appts.restore_authorization(a, now, decision)
-        updated = rec.with_appointment(restored)
-        return await _commit_change(
-            deps,
-            scope,
-            updated,
-            pb.RecheckAuthorizationResponse(appointment=appointment_pb(updated)),
-            now,
+async def no_show(deps: AppContext, caller: Caller, appointment_id: UUID) -> pb.MarkNoShowResponse:
+    now = deps.now()
+    rec = await load_appointment(deps, appointment_id)
+    a = rec.appointment
+    _role(caller, rec, client=False)
+    async with deps.uow() as uow:
+        policy = await deps.policy(uow, rec.practice_id)
+        marked, outcome = mark_no_show(a, now, policy, await _fee_context(uow, a.client_id))
+        updated = rec.with_appointment(marked)
+        await uow.appointments.save(updated, a.version)
+        uow.publish(no_show_event(updated, outcome.fee, now))
+        audit_record(
+            uow,
             action=audit.UPDATE,
-            expected_version=a.version,
-            event=booked_event(updated, now),
-            rule_ids=(rules.LIC_03,),
+            resource_type="appointment",
+            resource_id=str(a.id),
+            subject=a.client_id,
+            rule_ids=(rules.BILL_41,),
+            now=now,
         )
+        response = pb.MarkNoShowResponse(appointment=appointment_pb(updated), fee=fee_pb(outcome.fee))
+        await uow.commit()
+    return response
 
-    return await run_idempotent(
-        deps, caller, "RecheckAuthorization", key, fields, pb.RecheckAuthorizationResponse, body
+
+async def recheck(deps: AppContext, caller: Caller, appointment_id: UUID) -> pb.RecheckAuthorizationResponse:
+    now = deps.now()
+    rec = await load_appointment(deps, appointment_id)
+    a = rec.appointment
+    role = _role(caller, rec, client=False)
+    appts.require_status(a, AppointmentStatus.BOOKED, AppointmentStatus.FLAGGED_AUTHORIZATION)
+    async with deps.uow() as uow:
+        profile = await common.client_profile(uow, a.client_id)
+        schedule = await common.clinician_schedule(uow, caller, a.clinician_id)
+    prepared = Prepared(role, profile, schedule, rec.authorized_state, a.clinician_review_required)
+    decision = await authorize(
+        deps,
+        caller,
+        prepared,
+        clinician_id=a.clinician_id,
+        client_id=a.client_id,
+        start=a.start,
+        modality=a.modality,
+        appointment_id=a.id,
+        purpose="recheck",
+    )
+    restored = appts.restore_authorization(a, now, decision)
+    updated = rec.with_appointment(restored)
+    return await _commit_change(
+        deps,
+        updated,
+        pb.RecheckAuthorizationResponse(appointment=appointment_pb(updated)),
+        now,
+        action=audit.UPDATE,
+        expected_version=a.version,
+        event=booked_event(updated, now),
+        rule_ids=(rules.LIC_03,),
     )
 
 
@@ -730,20 +674,14 @@ async def get_policy(deps: AppContext, caller: Caller) -> pb.GetCancellationPoli
 
 
 async def set_policy(
-    deps: AppContext, caller: Caller, policy: CancellationPolicy, key: str, fields: dict[str, object]
+    deps: AppContext, caller: Caller, policy: CancellationPolicy
 ) -> pb.SetCancellationPolicyResponse:
     if not caller.has(ADMIN) or not caller.principal.mfa:
         raise PermissionDenied("only a practice admin with MFA may change the policy")
 
-    async def body(scope: IdempotencyScope) -> pb.SetCancellationPolicyResponse:
-        now = deps.now()
-        async with deps.uow() as uow:
-            await scope.claim(uow, deps)
-            await uow.policies.save(caller.practice_id, policy, now)
-            response = pb.SetCancellationPolicyResponse(policy=policy_pb(policy))
-            await scope.finish(uow, response)
-        return response
-
-    return await run_idempotent(
-        deps, caller, "SetCancellationPolicy", key, fields, pb.SetCancellationPolicyResponse, body
-    )
+    now = deps.now()
+    async with deps.uow() as uow:
+        await uow.policies.save(caller.practice_id, policy, now)
+        response = pb.SetCancellationPolicyResponse(policy=policy_pb(policy))
+        await uow.commit()
+    return response

@@ -6,8 +6,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from google.protobuf.message import Message
-
 from confide_chassis.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -50,15 +48,6 @@ def require_id(value: str, field_path: str) -> UUID:
     if parsed is None:
         raise InvalidArgument.field(field_path, "must be a UUID")
     return parsed
-
-
-def request_fields(request: Message) -> dict[str, object]:
-    """What identifies a request for idempotency: its deterministic bytes without the key."""
-    copy = type(request)()
-    copy.CopyFrom(request)
-    if "idempotency_key" in copy.DESCRIPTOR.fields_by_name:
-        copy.ClearField("idempotency_key")
-    return {"request": copy.SerializeToString(deterministic=True).hex()}
 
 
 def session_type(deps: AppContext, code: str, field_path: str = "session_type_code") -> SessionType:
@@ -236,10 +225,9 @@ def require_min_notice(deps: AppContext, start: datetime, now: datetime) -> None
 async def ask_compliance(
     deps: AppContext,
     caller: Caller,
-    uow: Repositories,
     *,
+    existing_client: bool,
     clinician_id: UUID,
-    client_id: UUID,
     client_state: str,
     clinician_state: str,
     start: datetime,
@@ -249,7 +237,6 @@ async def ask_compliance(
     appointment_id: UUID | None,
 ) -> AuthorizationDecision:
     """LIC-01/LIC-03, fail closed (the port raises Unavailable when there is no answer)."""
-    existing = await uow.appointments.has_completed_session(clinician_id, client_id)
     return await deps.authorization.check(
         AuthorizationQuery(
             clinician_id=clinician_id,
@@ -258,7 +245,7 @@ async def ask_compliance(
             session_start=start,
             client_time_zone=client_time_zone,
             modality=modality,
-            existing_client=existing,
+            existing_client=existing_client,
             purpose=purpose,
             appointment_id=appointment_id,
         ),

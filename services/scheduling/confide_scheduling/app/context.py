@@ -83,11 +83,6 @@ class Caller:
     def practice_id(self) -> str:
         return self.principal.practice_id
 
-    @property
-    def key_scope(self) -> str:
-        """Idempotency keys are scoped per user."""
-        return f"{self.principal.practice_id}/{self.principal.subject}"
-
     def has(self, role: str) -> bool:
         return role in self.principal.roles
 

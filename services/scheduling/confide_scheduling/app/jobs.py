@@ -109,20 +109,8 @@ async def cancel_past_flagged(deps: AppContext, now: datetime, batch: int = 100)
     return len(rows)
 
 
-# A retry with the same idempotency key is answered from the stored response for this long.
-IDEMPOTENCY_RETENTION = timedelta(days=7)
-
-
-async def prune_idempotency_keys(deps: AppContext, now: datetime) -> int:
-    async with deps.uow() as uow:
-        removed = await uow.idempotency.prune(now - IDEMPOTENCY_RETENTION)
-        await uow.commit()
-    return removed
-
-
 async def maintain(deps: AppContext, now: datetime) -> None:
     await expire_holds(deps, now)
-    await prune_idempotency_keys(deps, now)
     await waitlist.expire_offers(deps, now)
     await cancel_past_flagged(deps, now)
 

@@ -290,20 +290,6 @@ class ClientRepository(Protocol):
     async def care_team(self, client_id: UUID) -> list[UUID]: ...
 
 
-class IdempotencyRepository(Protocol):
-    """Stored answers of idempotent requests."""
-
-    async def lookup(self, caller_id: str, key: str) -> tuple[str, bytes] | None: ...
-
-    async def claim(self, caller_id: str, key: str, fingerprint: str, now: datetime) -> bool: ...
-
-    async def save(self, caller_id: str, key: str, response: bytes) -> None: ...
-
-    async def prune(self, older_than: datetime) -> int: ...
-
-    async def release(self, caller_id: str, key: str) -> None: ...
-
-
 class SeriesRepository(Protocol):
     """Recurring series."""
 
@@ -389,9 +375,6 @@ class Repositories(Protocol):
 
     @property
     def clients(self) -> ClientRepository: ...
-
-    @property
-    def idempotency(self) -> IdempotencyRepository: ...
 
     @property
     def series(self) -> SeriesRepository: ...

@@ -12,7 +12,6 @@ from confide_chassis.errors import InvalidArgument, NotFound
 from confide_chassis.ids import new_id
 from confide_chassis.wire import optional_timestamp
 from confide_scheduling.app.context import AppContext, Caller, audit_record
-from confide_scheduling.app.idempotency import IdempotencyScope, run_idempotent
 from confide_scheduling.app.ports import ScreeningRow
 from confide_scheduling.app.views import crisis_resources_pb
 from confide_scheduling.domain.screening import (
@@ -89,76 +88,68 @@ def screening_pb(
     return out
 
 
-async def submit(
-    deps: AppContext, caller: Caller, data: ScreeningInput, key: str, fields: dict[str, object]
-) -> pb.SubmitScreeningResponse:
-    async def body(scope: IdempotencyScope) -> pb.SubmitScreeningResponse:
-        now = deps.now()
-        results, outcome = score(data)
-        async with deps.uow() as uow:
-            profile = await uow.clients.profile(data.client_id)
-            role = await caller.role_for_client(
-                uow, data.client_id, profile.practice_id if profile else None, admin=False
-            )
-            team = await uow.clients.care_team(data.client_id)
-        screening_id = new_id()
-        risk_flag_id = new_id() if outcome.emit_risk_flag else None
-        message = screening_pb(screening_id, data.client_id, results, outcome, risk_flag_id)
-        set_ts(message.submit_time, now)
-        async with deps.uow() as uow:
-            await scope.claim(uow, deps)
-            await uow.screenings.add(
-                ScreeningRow(
-                    id=screening_id,
+async def submit(deps: AppContext, caller: Caller, data: ScreeningInput) -> pb.SubmitScreeningResponse:
+    now = deps.now()
+    results, outcome = score(data)
+    async with deps.uow() as uow:
+        profile = await uow.clients.profile(data.client_id)
+        role = await caller.role_for_client(
+            uow, data.client_id, profile.practice_id if profile else None, admin=False
+        )
+        team = await uow.clients.care_team(data.client_id)
+    screening_id = new_id()
+    risk_flag_id = new_id() if outcome.emit_risk_flag else None
+    message = screening_pb(screening_id, data.client_id, results, outcome, risk_flag_id)
+    set_ts(message.submit_time, now)
+    async with deps.uow() as uow:
+        await uow.screenings.add(
+            ScreeningRow(
+                id=screening_id,
+                practice_id=caller.practice_id,
+                client_id=data.client_id,
+                phq9_answers=data.phq9,
+                gad7_answers=data.gad7,
+                cssrs_answers=dataclasses.asdict(data.cssrs) if data.cssrs is not None else None,
+                result=message.SerializeToString(),
+                created_at=now,
+            ),
+            submitted_by=caller.principal.subject,
+            submitted_role=role,
+            triage_level=outcome.level.value,
+            self_booking=outcome.self_booking.value,
+            clinician_review_required=outcome.clinician_review_required,
+            risk_flag_id=risk_flag_id,
+        )
+        if risk_flag_id is not None:
+            # Never a silent queue: the care team (or the on-call clinician when there is none yet)
+            # is told through the risk-flags stream in the same transaction.
+            uow.publish(
+                events_pb2.RiskFlagged(
+                    client_id=str(data.client_id),
                     practice_id=caller.practice_id,
-                    client_id=data.client_id,
-                    phq9_answers=data.phq9,
-                    gad7_answers=data.gad7,
-                    cssrs_answers=dataclasses.asdict(data.cssrs) if data.cssrs is not None else None,
-                    result=message.SerializeToString(),
-                    created_at=now,
-                ),
-                submitted_by=caller.principal.subject,
-                submitted_role=role,
-                triage_level=outcome.level.value,
-                self_booking=outcome.self_booking.value,
-                clinician_review_required=outcome.clinician_review_required,
-                risk_flag_id=risk_flag_id,
-            )
-            if risk_flag_id is not None:
-                # Never a silent queue: the care team (or the on-call clinician when there is none yet)
-                # is told through the risk-flags stream in the same transaction.
-                uow.publish(
-                    events_pb2.RiskFlagged(
-                        client_id=str(data.client_id),
-                        practice_id=caller.practice_id,
-                        risk_flag_id=str(risk_flag_id),
-                        screening_id=str(screening_id),
-                        level=TRIAGE_TO_PB[outcome.level],
-                        reasons=[RISK_REASON_TO_PB[r] for r in outcome.reasons],
-                        actions=sorted(ACTION_TO_PB[a] for a in outcome.actions),
-                        rule_ids=list(outcome.rule_ids),
-                        care_team_clinician_ids=[str(c) for c in team],
-                        submitted_by=ACTOR_ROLE_TO_PB[role],
-                        occurred_at=optional_timestamp(now),
-                    )
+                    risk_flag_id=str(risk_flag_id),
+                    screening_id=str(screening_id),
+                    level=TRIAGE_TO_PB[outcome.level],
+                    reasons=[RISK_REASON_TO_PB[r] for r in outcome.reasons],
+                    actions=sorted(ACTION_TO_PB[a] for a in outcome.actions),
+                    rule_ids=list(outcome.rule_ids),
+                    care_team_clinician_ids=[str(c) for c in team],
+                    submitted_by=ACTOR_ROLE_TO_PB[role],
+                    occurred_at=optional_timestamp(now),
                 )
-            audit_record(
-                uow,
-                action=audit.CREATE,
-                resource_type="screening",
-                resource_id=str(screening_id),
-                subject=data.client_id,
-                rule_ids=outcome.rule_ids,
-                now=now,
             )
-            response = pb.SubmitScreeningResponse(screening=message)
-            await scope.finish(uow, response)
-        return response
-
-    return await run_idempotent(
-        deps, caller, "SubmitScreening", key, fields, pb.SubmitScreeningResponse, body
-    )
+        audit_record(
+            uow,
+            action=audit.CREATE,
+            resource_type="screening",
+            resource_id=str(screening_id),
+            subject=data.client_id,
+            rule_ids=outcome.rule_ids,
+            now=now,
+        )
+        response = pb.SubmitScreeningResponse(screening=message)
+        await uow.commit()
+    return response
 
 
 async def latest(deps: AppContext, caller: Caller, client_id: UUID) -> pb.GetLatestScreeningResponse:

@@ -21,7 +21,6 @@ from confide_chassis.ids import new_id
 from confide_scheduling.app import booking, common
 from confide_scheduling.app.booking import CANCELLED_BY_ROLE, Prepared
 from confide_scheduling.app.context import AppContext, Caller, audit_record
-from confide_scheduling.app.idempotency import IdempotencyScope, run_idempotent
 from confide_scheduling.app.ports import (
     AppointmentFilter,
     AppointmentRecord,
@@ -145,6 +144,7 @@ async def _plan(
                 conflicts.append(_conflict(occurrence, pb.OCCURRENCE_PROBLEM_UNAVAILABLE, error.rule_ids))
                 continue
             candidates.append(occurrence)
+        existing_client = await uow.appointments.has_completed_session(clinician_id, client_id)
     limit = asyncio.Semaphore(COMPLIANCE_CONCURRENCY)
 
     async def ask(occurrence: Occurrence) -> AuthorizationDecision:
@@ -158,6 +158,7 @@ async def _plan(
                 start=occurrence.start,
                 modality=modality,
                 appointment_id=None,
+                existing_client=existing_client,
             )
 
     decisions = await asyncio.gather(*(ask(o) for o in candidates))
@@ -229,86 +230,78 @@ async def _book_planned(
     return booked, conflicts
 
 
-async def create(
-    deps: AppContext, caller: Caller, request: SeriesRequest, key: str, fields: dict[str, object]
-) -> pb.CreateSeriesResponse:
+async def create(deps: AppContext, caller: Caller, request: SeriesRequest) -> pb.CreateSeriesResponse:
     if request.count is None and request.until is None:
         raise InvalidArgument.field("count", "set count (1-260) or until")
     if request.count is not None and request.until is not None:
         raise InvalidArgument.field("until", "set either count or until, not both")
 
-    async def body(scope: IdempotencyScope) -> pb.CreateSeriesResponse:
-        now = deps.now()
-        kind, modality = request.session_type, request.modality
-        prepared = await _prepare(
-            deps, caller, request.client_id, request.clinician_id, kind, modality, request.client_state, now
+    now = deps.now()
+    kind, modality = request.session_type, request.modality
+    prepared = await _prepare(
+        deps, caller, request.client_id, request.clinician_id, kind, modality, request.client_state, now
+    )
+    tz = prepared.schedule.availability.tz
+    local = request.first_start.astimezone(tz)
+    if local.second or local.microsecond:
+        raise InvalidArgument.field("first_start_time", "must be a whole minute")
+    series = RecurringSeries(
+        id=new_id(),
+        time_zone=prepared.schedule.availability.time_zone,
+        first_date=local.date(),
+        local_start=local.time().replace(tzinfo=None),
+        duration=kind.duration,
+        frequency=request.frequency,
+        count=request.count,
+        until=request.until,
+    )
+    occurrences = _occurrences(series)
+    planned, conflicts = await _plan(
+        deps, caller, prepared, request.client_id, request.clinician_id, kind, modality, occurrences, now
+    )
+    record = SeriesRecord(
+        series=series,
+        practice_id=caller.practice_id,
+        clinician_id=request.clinician_id,
+        client_id=request.client_id,
+        session_type_code=kind.code,
+        modality=modality,
+        client_state=prepared.client_state,
+        cancelled=False,
+        created_at=now,
+        updated_at=now,
+        version=1,
+    )
+    async with deps.uow() as uow:
+        await uow.series.save(record, expected_version=None)
+        booked, busy_conflicts = await _book_planned(
+            uow,
+            caller,
+            prepared,
+            request.client_id,
+            request.clinician_id,
+            kind,
+            modality,
+            series.id,
+            planned,
+            now,
+            deps.settings.min_notice,
         )
-        tz = prepared.schedule.availability.tz
-        local = request.first_start.astimezone(tz)
-        if local.second or local.microsecond:
-            raise InvalidArgument.field("first_start_time", "must be a whole minute")
-        series = RecurringSeries(
-            id=new_id(),
-            time_zone=prepared.schedule.availability.time_zone,
-            first_date=local.date(),
-            local_start=local.time().replace(tzinfo=None),
-            duration=kind.duration,
-            frequency=request.frequency,
-            count=request.count,
-            until=request.until,
+        audit_record(
+            uow,
+            action=audit.CREATE,
+            resource_type="series",
+            resource_id=str(series.id),
+            subject=request.client_id,
+            now=now,
         )
-        occurrences = _occurrences(series)
-        planned, conflicts = await _plan(
-            deps, caller, prepared, request.client_id, request.clinician_id, kind, modality, occurrences, now
+        response = pb.CreateSeriesResponse(
+            series=series_pb(record),
+            appointments=[appointment_pb(r) for r in booked],
+            conflicts=sorted([*conflicts, *busy_conflicts], key=lambda c: (c.time.start.seconds, c.problem)),
         )
-        record = SeriesRecord(
-            series=series,
-            practice_id=caller.practice_id,
-            clinician_id=request.clinician_id,
-            client_id=request.client_id,
-            session_type_code=kind.code,
-            modality=modality,
-            client_state=prepared.client_state,
-            cancelled=False,
-            created_at=now,
-            updated_at=now,
-            version=1,
-        )
-        async with deps.uow() as uow:
-            await scope.claim(uow, deps)
-            await uow.series.save(record, expected_version=None)
-            booked, busy_conflicts = await _book_planned(
-                uow,
-                caller,
-                prepared,
-                request.client_id,
-                request.clinician_id,
-                kind,
-                modality,
-                series.id,
-                planned,
-                now,
-                deps.settings.min_notice,
-            )
-            audit_record(
-                uow,
-                action=audit.CREATE,
-                resource_type="series",
-                resource_id=str(series.id),
-                subject=request.client_id,
-                now=now,
-            )
-            response = pb.CreateSeriesResponse(
-                series=series_pb(record),
-                appointments=[appointment_pb(r) for r in booked],
-                conflicts=sorted(
-                    [*conflicts, *busy_conflicts], key=lambda c: (c.time.start.seconds, c.problem)
-                ),
-            )
-            await scope.finish(uow, response)
-        return response
-
-    return await run_idempotent(deps, caller, "CreateSeries", key, fields, pb.CreateSeriesResponse, body)
+        await uow.commit()
+    return response
 
 
 async def _load(deps: AppContext, caller: Caller, series_id: UUID) -> tuple[SeriesRecord, str]:
@@ -360,75 +353,59 @@ def _bumped(
     )
 
 
-async def skip(
-    deps: AppContext, caller: Caller, series_id: UUID, day: date, key: str, fields: dict[str, object]
-) -> pb.SkipOccurrenceResponse:
-    async def body(scope: IdempotencyScope) -> pb.SkipOccurrenceResponse:
-        now = deps.now()
-        record, role = await _load(deps, caller, series_id)
-        updated = _bumped(record, skip_occurrence(record.series, day), now)
-        async with deps.uow() as uow:
-            await scope.claim(uow, deps)
-            await uow.series.save(updated, expected_version=record.version)
-            response = pb.SkipOccurrenceResponse(series=series_pb(updated))
-            rec = await uow.appointments.series_occurrence(series_id, day)
-            if rec is not None:
-                if rec.appointment.status is AppointmentStatus.HELD:
-                    released = rec.with_appointment(
-                        appts.release_hold(rec.appointment, now), cancelled_by=CANCELLED_BY_ROLE[role]
-                    )
-                    await uow.appointments.save(released, rec.appointment.version)
-                    response.appointment.CopyFrom(appointment_pb(released))
-                else:
-                    cancelled, outcome = await booking.cancel_in(uow, deps, rec, CANCELLED_BY_ROLE[role], now)
-                    response.appointment.CopyFrom(appointment_pb(cancelled))
-                    response.late = outcome.late
-                    response.fee.CopyFrom(fee_pb(outcome.fee))
-            await scope.finish(uow, response)
-        return response
-
-    return await run_idempotent(deps, caller, "SkipOccurrence", key, fields, pb.SkipOccurrenceResponse, body)
+async def skip(deps: AppContext, caller: Caller, series_id: UUID, day: date) -> pb.SkipOccurrenceResponse:
+    now = deps.now()
+    record, role = await _load(deps, caller, series_id)
+    updated = _bumped(record, skip_occurrence(record.series, day), now)
+    async with deps.uow() as uow:
+        await uow.series.save(updated, expected_version=record.version)
+        response = pb.SkipOccurrenceResponse(series=series_pb(updated))
+        rec = await uow.appointments.series_occurrence(series_id, day)
+        if rec is not None:
+            if rec.appointment.status is AppointmentStatus.HELD:
+                released = rec.with_appointment(
+                    appts.release_hold(rec.appointment, now), cancelled_by=CANCELLED_BY_ROLE[role]
+                )
+                await uow.appointments.save(released, rec.appointment.version)
+                response.appointment.CopyFrom(appointment_pb(released))
+            else:
+                cancelled, outcome = await booking.cancel_in(uow, deps, rec, CANCELLED_BY_ROLE[role], now)
+                response.appointment.CopyFrom(appointment_pb(cancelled))
+                response.late = outcome.late
+                response.fee.CopyFrom(fee_pb(outcome.fee))
+        await uow.commit()
+    return response
 
 
 async def move(
-    deps: AppContext,
-    caller: Caller,
-    series_id: UUID,
-    day: date,
-    new_start: datetime,
-    key: str,
-    fields: dict[str, object],
+    deps: AppContext, caller: Caller, series_id: UUID, day: date, new_start: datetime
 ) -> pb.MoveOccurrenceResponse:
-    async def body(scope: IdempotencyScope) -> pb.MoveOccurrenceResponse:
-        now = deps.now()
-        record, role = await _load(deps, caller, series_id)
-        updated_series = _bumped(record, move_occurrence(record.series, day, new_start), now)
-        async with deps.uow() as uow:
-            rec = await uow.appointments.series_occurrence(series_id, day)
-        if rec is None:
-            raise NotFound("the occurrence has no booked appointment")
-        moved, previous = await booking.reschedule_checked(deps, caller, rec, role, new_start, now)
-        async with deps.uow() as uow:
-            await scope.claim(uow, deps)
-            await uow.series.save(updated_series, expected_version=record.version)
-            await booking.reserve(uow, moved, now, expected_version=rec.appointment.version)
-            uow.publish(rescheduled_event(moved, previous, role, now))
-            audit_record(
-                uow,
-                action=audit.UPDATE,
-                resource_type="appointment",
-                resource_id=str(moved.id),
-                subject=record.client_id,
-                rule_ids=(rules.LIC_03,),  # re-authorized for the new time, as a reschedule is
-                now=now,
-            )
-            response = pb.MoveOccurrenceResponse(
-                series=series_pb(updated_series), appointment=appointment_pb(moved)
-            )
-            await scope.finish(uow, response)
-        return response
-
-    return await run_idempotent(deps, caller, "MoveOccurrence", key, fields, pb.MoveOccurrenceResponse, body)
+    now = deps.now()
+    record, role = await _load(deps, caller, series_id)
+    updated_series = _bumped(record, move_occurrence(record.series, day, new_start), now)
+    async with deps.uow() as uow:
+        rec = await uow.appointments.series_occurrence(series_id, day)
+    if rec is None:
+        raise NotFound("the occurrence has no booked appointment")
+    moved, previous = await booking.reschedule_checked(deps, caller, rec, role, new_start, now)
+    async with deps.uow() as uow:
+        await uow.series.save(updated_series, expected_version=record.version)
+        await booking.reserve(uow, moved, now, expected_version=rec.appointment.version)
+        uow.publish(rescheduled_event(moved, previous, role, now))
+        audit_record(
+            uow,
+            action=audit.UPDATE,
+            resource_type="appointment",
+            resource_id=str(moved.id),
+            subject=record.client_id,
+            rule_ids=(rules.LIC_03,),  # re-authorized for the new time, as a reschedule is
+            now=now,
+        )
+        response = pb.MoveOccurrenceResponse(
+            series=series_pb(updated_series), appointment=appointment_pb(moved)
+        )
+        await uow.commit()
+    return response
 
 
 @dataclass(frozen=True, slots=True)
@@ -440,101 +417,88 @@ class FollowingChange:
 
 
 async def reschedule_following(
-    deps: AppContext,
-    caller: Caller,
-    series_id: UUID,
-    change: FollowingChange,
-    key: str,
-    fields: dict[str, object],
+    deps: AppContext, caller: Caller, series_id: UUID, change: FollowingChange
 ) -> pb.RescheduleFollowingResponse:
-    async def body(scope: IdempotencyScope) -> pb.RescheduleFollowingResponse:
-        now = deps.now()
-        record, _role = await _load(deps, caller, series_id)
-        split = split_series(
-            record.series,
-            change.from_date,
-            new_series_id=new_id(),
-            new_first_date=change.new_first_date,
-            new_local_start=change.new_local_start,
-            new_frequency=change.new_frequency,
-        )
-        kind = common.session_type(deps, record.session_type_code)
-        prepared = await _prepare(
-            deps,
-            caller,
-            record.client_id,
-            record.clinician_id,
-            kind,
-            record.modality,
-            record.client_state,
-            now,
-        )
-        occurrences = _occurrences(split.following)
-        planned, conflicts = await _plan(
-            deps,
+    now = deps.now()
+    record, _role = await _load(deps, caller, series_id)
+    split = split_series(
+        record.series,
+        change.from_date,
+        new_series_id=new_id(),
+        new_first_date=change.new_first_date,
+        new_local_start=change.new_local_start,
+        new_frequency=change.new_frequency,
+    )
+    kind = common.session_type(deps, record.session_type_code)
+    prepared = await _prepare(
+        deps,
+        caller,
+        record.client_id,
+        record.clinician_id,
+        kind,
+        record.modality,
+        record.client_state,
+        now,
+    )
+    occurrences = _occurrences(split.following)
+    planned, conflicts = await _plan(
+        deps,
+        caller,
+        prepared,
+        record.client_id,
+        record.clinician_id,
+        kind,
+        record.modality,
+        occurrences,
+        now,
+    )
+    original = (
+        _bumped(record, split.original, now)
+        if split.original is not None
+        else _bumped(record, None, now, cancelled=True)
+    )
+    following = SeriesRecord(
+        series=split.following,
+        practice_id=record.practice_id,
+        clinician_id=record.clinician_id,
+        client_id=record.client_id,
+        session_type_code=record.session_type_code,
+        modality=record.modality,
+        client_state=record.client_state,
+        cancelled=False,
+        created_at=now,
+        updated_at=now,
+        version=1,
+    )
+    async with deps.uow() as uow:
+        await uow.series.save(original, expected_version=record.version)
+        await uow.series.save(following, expected_version=None)
+        # The replaced occurrences are cancelled by the platform (a reschedule, never a late
+        # cancellation), then the new ones are booked against the freed calendar.
+        for old in await uow.appointments.future_of_series(series_id, change.from_date):
+            await _drop(uow, deps, old, now)
+        booked, busy_conflicts = await _book_planned(
+            uow,
             caller,
             prepared,
             record.client_id,
             record.clinician_id,
             kind,
             record.modality,
-            occurrences,
+            split.following.id,
+            planned,
             now,
+            deps.settings.min_notice,
         )
-        original = (
-            _bumped(record, split.original, now)
-            if split.original is not None
-            else _bumped(record, None, now, cancelled=True)
+        response = pb.RescheduleFollowingResponse(
+            following=series_pb(following),
+            appointments=[appointment_pb(r) for r in booked],
+            conflicts=sorted([*conflicts, *busy_conflicts], key=lambda c: (c.time.start.seconds, c.problem)),
         )
-        following = SeriesRecord(
-            series=split.following,
-            practice_id=record.practice_id,
-            clinician_id=record.clinician_id,
-            client_id=record.client_id,
-            session_type_code=record.session_type_code,
-            modality=record.modality,
-            client_state=record.client_state,
-            cancelled=False,
-            created_at=now,
-            updated_at=now,
-            version=1,
-        )
-        async with deps.uow() as uow:
-            await scope.claim(uow, deps)
-            await uow.series.save(original, expected_version=record.version)
-            await uow.series.save(following, expected_version=None)
-            # The replaced occurrences are cancelled by the platform (a reschedule, never a late
-            # cancellation), then the new ones are booked against the freed calendar.
-            for old in await uow.appointments.future_of_series(series_id, change.from_date):
-                await _drop(uow, deps, old, now)
-            booked, busy_conflicts = await _book_planned(
-                uow,
-                caller,
-                prepared,
-                record.client_id,
-                record.clinician_id,
-                kind,
-                record.modality,
-                split.following.id,
-                planned,
-                now,
-                deps.settings.min_notice,
-            )
-            response = pb.RescheduleFollowingResponse(
-                following=series_pb(following),
-                appointments=[appointment_pb(r) for r in booked],
-                conflicts=sorted(
-                    [*conflicts, *busy_conflicts], key=lambda c: (c.time.start.seconds, c.problem)
-                ),
-            )
-            if split.original is not None:
-                response.original.CopyFrom(series_pb(original))
-            await scope.finish(uow, response)
-        return response
-
-    return await run_idempotent(
-        deps, caller, "RescheduleFollowing", key, fields, pb.RescheduleFollowingResponse, body
-    )
+        if split.original is not None:
+            response.original.CopyFrom(series_pb(original))
+        await uow.commit()
+    return response
 
 
 async def _drop(uow: UnitOfWork, deps: AppContext, rec: AppointmentRecord, now: datetime) -> None:
@@ -548,34 +512,28 @@ async def _drop(uow: UnitOfWork, deps: AppContext, rec: AppointmentRecord, now: 
 
 
 async def cancel_following(
-    deps: AppContext, caller: Caller, series_id: UUID, from_date: date, key: str, fields: dict[str, object]
+    deps: AppContext, caller: Caller, series_id: UUID, from_date: date
 ) -> pb.CancelFollowingResponse:
-    async def body(scope: IdempotencyScope) -> pb.CancelFollowingResponse:
-        now = deps.now()
-        record, role = await _load(deps, caller, series_id)
-        truncated = truncate_series(record.series, from_date)
-        updated = (
-            _bumped(record, truncated, now)
-            if truncated is not None
-            else _bumped(record, None, now, cancelled=True)
-        )
-        async with deps.uow() as uow:
-            await scope.claim(uow, deps)
-            await uow.series.save(updated, expected_version=record.version)
-            count = 0
-            for rec in await uow.appointments.future_of_series(series_id, from_date):
-                if rec.appointment.status is AppointmentStatus.HELD:
-                    released = rec.with_appointment(
-                        appts.release_hold(rec.appointment, now), cancelled_by=CANCELLED_BY_ROLE[role]
-                    )
-                    await uow.appointments.save(released, rec.appointment.version)
-                else:
-                    await booking.cancel_in(uow, deps, rec, CANCELLED_BY_ROLE[role], now)
-                count += 1
-            response = pb.CancelFollowingResponse(series=series_pb(updated), cancelled_count=count)
-            await scope.finish(uow, response)
-        return response
-
-    return await run_idempotent(
-        deps, caller, "CancelFollowing", key, fields, pb.CancelFollowingResponse, body
+    now = deps.now()
+    record, role = await _load(deps, caller, series_id)
+    truncated = truncate_series(record.series, from_date)
+    updated = (
+        _bumped(record, truncated, now)
+        if truncated is not None
+        else _bumped(record, None, now, cancelled=True)
     )
+    async with deps.uow() as uow:
+        await uow.series.save(updated, expected_version=record.version)
+        count = 0
+        for rec in await uow.appointments.future_of_series(series_id, from_date):
+            if rec.appointment.status is AppointmentStatus.HELD:
+                released = rec.with_appointment(
+                    appts.release_hold(rec.appointment, now), cancelled_by=CANCELLED_BY_ROLE[role]
+                )
+                await uow.appointments.save(released, rec.appointment.version)
+            else:
+                await booking.cancel_in(uow, deps, rec, CANCELLED_BY_ROLE[role], now)
+            count += 1
+        response = pb.CancelFollowingResponse(series=series_pb(updated), cancelled_count=count)
+        await uow.commit()
+    return response

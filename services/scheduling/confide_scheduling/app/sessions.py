@@ -12,7 +12,6 @@ from confide_chassis.errors import FailedPrecondition, RuleViolation, Unavailabl
 from confide_scheduling.app import common
 from confide_scheduling.app.booking import load_appointment
 from confide_scheduling.app.context import CLINICIAN, AppContext, Caller, audit_record
-from confide_scheduling.app.idempotency import IdempotencyScope, run_idempotent
 from confide_scheduling.app.views import (
     appointment_pb,
     completed_event,
@@ -34,87 +33,77 @@ LINK_GRACE = timedelta(minutes=30)
 
 
 async def check_in(
-    deps: AppContext,
-    caller: Caller,
-    appointment_id: UUID,
-    location: ClientLocation,
-    identity_confirmed: bool,
-    key: str,
-    fields: dict[str, object],
+    deps: AppContext, caller: Caller, appointment_id: UUID, location: ClientLocation, identity_confirmed: bool
 ) -> pb.CheckInResponse:
-    async def body(scope: IdempotencyScope) -> pb.CheckInResponse:
-        now = deps.now()
-        rec = await load_appointment(deps, appointment_id)
-        a = rec.appointment
-        caller.role_for_appointment(rec.practice_id, a.client_id, a.clinician_id, admin=False)
-        async with deps.uow() as uow:
-            profile = await common.client_profile(uow, a.client_id)
-            schedule = await common.clinician_schedule(uow, caller, a.clinician_id)
-        attempt = begin_check_in(
-            a, location, identity_confirmed, now, deps.check_in_policy, client_time_zone=profile.time_zone
-        )
-        async with deps.uow() as uow:
-            # LIC-01: the session happens where the client is now, which may not be the booked state.
-            decision = await common.ask_compliance(
-                deps,
-                caller,
-                uow,
-                clinician_id=a.clinician_id,
-                client_id=a.client_id,
-                client_state=location.state,
-                clinician_state=schedule.location_state,
-                start=a.start,
-                client_time_zone=profile.time_zone or "UTC",
-                modality=a.modality,
-                purpose="check_in",
-                appointment_id=a.id,
+    now = deps.now()
+    rec = await load_appointment(deps, appointment_id)
+    a = rec.appointment
+    caller.role_for_appointment(rec.practice_id, a.client_id, a.clinician_id, admin=False)
+    async with deps.uow() as uow:
+        profile = await common.client_profile(uow, a.client_id)
+        schedule = await common.clinician_schedule(uow, caller, a.clinician_id)
+    attempt = begin_check_in(
+        a, location, identity_confirmed, now, deps.check_in_policy, client_time_zone=profile.time_zone
+    )
+    async with deps.uow() as uow:
+        existing_client = await uow.appointments.has_completed_session(a.clinician_id, a.client_id)
+    # LIC-01: the session happens where the client is now, which may not be the booked state.
+    decision = await common.ask_compliance(
+        deps,
+        caller,
+        existing_client=existing_client,
+        clinician_id=a.clinician_id,
+        client_state=location.state,
+        clinician_state=schedule.location_state,
+        start=a.start,
+        client_time_zone=profile.time_zone or "UTC",
+        modality=a.modality,
+        purpose="check_in",
+        appointment_id=a.id,
+    )
+    outcome = complete_check_in(a, attempt, decision, now)
+    updated = rec.with_appointment(outcome.appointment)
+    async with deps.uow() as uow:
+        await uow.appointments.save(updated, a.version)
+        if not outcome.accepted:
+            # Refused: the appointment is flagged (never silently kept) and the refusal audited,
+            # then the caller gets FAILED_PRECONDITION with the rule ids.
+            uow.publish(
+                flagged_event(
+                    updated,
+                    events_pb2.FLAG_REASON_CHECK_IN_DENIED,
+                    [v.rule_id for v in outcome.violations],
+                    decision.decision_id,
+                    location.state,
+                    now,
+                )
             )
-        outcome = complete_check_in(a, attempt, decision, now)
-        updated = rec.with_appointment(outcome.appointment)
-        async with deps.uow() as uow:
-            await scope.claim(uow, deps)
-            await uow.appointments.save(updated, a.version)
-            if not outcome.accepted:
-                # Refused: the appointment is flagged (never silently kept) and the refusal audited,
-                # then the caller gets FAILED_PRECONDITION with the rule ids.
-                uow.publish(
-                    flagged_event(
-                        updated,
-                        events_pb2.FLAG_REASON_CHECK_IN_DENIED,
-                        [v.rule_id for v in outcome.violations],
-                        decision.decision_id,
-                        location.state,
-                        now,
-                    )
-                )
-                audit_record(
-                    uow,
-                    action=audit.UPDATE,
-                    resource_type="appointment",
-                    resource_id=str(a.id),
-                    subject=a.client_id,
-                    outcome=audit.DENIED,
-                    rule_ids=tuple(v.rule_id for v in outcome.violations),
-                    now=now,
-                )
-                await scope.abandon(uow)
-                raise FailedPrecondition(
-                    outcome.violations, metadata={"authorization_decision_id": decision.decision_id}
-                )
             audit_record(
                 uow,
                 action=audit.UPDATE,
                 resource_type="appointment",
                 resource_id=str(a.id),
                 subject=a.client_id,
-                rule_ids=(rules.LIC_04, rules.SAFE_01, rules.SAFE_02),
+                outcome=audit.DENIED,
+                rule_ids=tuple(v.rule_id for v in outcome.violations),
                 now=now,
             )
-            response = pb.CheckInResponse(appointment=appointment_pb(updated))
-            await scope.finish(uow, response)
-        return response
-
-    return await run_idempotent(deps, caller, "CheckIn", key, fields, pb.CheckInResponse, body)
+            await uow.commit()
+            raise FailedPrecondition(
+                outcome.violations, metadata={"authorization_decision_id": decision.decision_id}
+            )
+        audit_record(
+            uow,
+            action=audit.UPDATE,
+            resource_type="appointment",
+            resource_id=str(a.id),
+            subject=a.client_id,
+            rule_ids=(rules.LIC_04, rules.SAFE_01, rules.SAFE_02),
+            now=now,
+        )
+        response = pb.CheckInResponse(appointment=appointment_pb(updated))
+        await uow.commit()
+    return response
 
 
 def _link_refused(
@@ -169,71 +158,51 @@ async def join_link(deps: AppContext, caller: Caller, appointment_id: UUID) -> p
     return response
 
 
-async def start(
-    deps: AppContext, caller: Caller, appointment_id: UUID, key: str, fields: dict[str, object]
-) -> pb.StartSessionResponse:
-    async def body(scope: IdempotencyScope) -> pb.StartSessionResponse:
-        now = deps.now()
-        rec = await load_appointment(deps, appointment_id)
-        a = rec.appointment
-        caller.role_for_appointment(rec.practice_id, a.client_id, a.clinician_id, client=False, admin=False)
-        updated = rec.with_appointment(start_session(a, now))
-        async with deps.uow() as uow:
-            await scope.claim(uow, deps)
-            await uow.appointments.save(updated, a.version)
-            uow.publish(started_event(updated))
-            audit_record(
-                uow,
-                action=audit.UPDATE,
-                resource_type="appointment",
-                resource_id=str(a.id),
-                subject=a.client_id,
-                now=now,
-            )
-            response = pb.StartSessionResponse(appointment=appointment_pb(updated))
-            await scope.finish(uow, response)
-        return response
-
-    return await run_idempotent(deps, caller, "StartSession", key, fields, pb.StartSessionResponse, body)
+async def start(deps: AppContext, caller: Caller, appointment_id: UUID) -> pb.StartSessionResponse:
+    now = deps.now()
+    rec = await load_appointment(deps, appointment_id)
+    a = rec.appointment
+    caller.role_for_appointment(rec.practice_id, a.client_id, a.clinician_id, client=False, admin=False)
+    updated = rec.with_appointment(start_session(a, now))
+    async with deps.uow() as uow:
+        await uow.appointments.save(updated, a.version)
+        uow.publish(started_event(updated))
+        audit_record(
+            uow,
+            action=audit.UPDATE,
+            resource_type="appointment",
+            resource_id=str(a.id),
+            subject=a.client_id,
+            now=now,
+        )
+        response = pb.StartSessionResponse(appointment=appointment_pb(updated))
+        await uow.commit()
+    return response
 
 
 async def complete(
-    deps: AppContext,
-    caller: Caller,
-    appointment_id: UUID,
-    actual_minutes: int,
-    delivered: Modality | None,
-    key: str,
-    fields: dict[str, object],
+    deps: AppContext, caller: Caller, appointment_id: UUID, actual_minutes: int, delivered: Modality | None
 ) -> pb.CompleteSessionResponse:
-    async def body(scope: IdempotencyScope) -> pb.CompleteSessionResponse:
-        now = deps.now()
-        rec = await load_appointment(deps, appointment_id)
-        a = rec.appointment
-        caller.role_for_appointment(rec.practice_id, a.client_id, a.clinician_id, client=False, admin=False)
-        completed, facts = complete_session(
-            a, now, actual_minutes=actual_minutes, delivered_modality=delivered
+    now = deps.now()
+    rec = await load_appointment(deps, appointment_id)
+    a = rec.appointment
+    caller.role_for_appointment(rec.practice_id, a.client_id, a.clinician_id, client=False, admin=False)
+    completed, facts = complete_session(a, now, actual_minutes=actual_minutes, delivered_modality=delivered)
+    updated = rec.with_appointment(completed, actual_minutes=actual_minutes)
+    async with deps.uow() as uow:
+        await uow.appointments.save(updated, a.version)
+        uow.publish(completed_event(updated, facts))
+        audit_record(
+            uow,
+            action=audit.UPDATE,
+            resource_type="appointment",
+            resource_id=str(a.id),
+            subject=a.client_id,
+            rule_ids=(rules.BILL_11, rules.BILL_12),
+            now=now,
         )
-        updated = rec.with_appointment(completed, actual_minutes=actual_minutes)
-        async with deps.uow() as uow:
-            await scope.claim(uow, deps)
-            await uow.appointments.save(updated, a.version)
-            uow.publish(completed_event(updated, facts))
-            audit_record(
-                uow,
-                action=audit.UPDATE,
-                resource_type="appointment",
-                resource_id=str(a.id),
-                subject=a.client_id,
-                rule_ids=(rules.BILL_11, rules.BILL_12),
-                now=now,
-            )
-            response = pb.CompleteSessionResponse(
-                appointment=appointment_pb(updated), facts=completed_facts_pb(facts)
-            )
-            await scope.finish(uow, response)
-        return response
-
-    return await run_idempotent(
-        deps, caller, "CompleteSession", key, fields, pb.CompleteSessionResponse, body
-    )
+        response = pb.CompleteSessionResponse(
+            appointment=appointment_pb(updated), facts=completed_facts_pb(facts)
+        )
+        await uow.commit()
+    return response

@@ -966,50 +966,6 @@ class SqlClientRepository:
         return sorted(r[0] for r in rows)
 
 
-class SqlIdempotencyRepository:
-    """Stored answers of idempotent requests."""
-
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-
-    async def lookup(self, caller_id: str, key: str) -> tuple[str, bytes] | None:
-        i = t.idempotency_keys
-        row = (
-            await self._session.execute(
-                select(i.c.fingerprint, i.c.response).where(i.c.caller_id == caller_id, i.c.key == key)
-            )
-        ).first()
-        if row is None or row.response is None:
-            return None
-        return row.fingerprint, bytes(row.response)
-
-    async def claim(self, caller_id: str, key: str, fingerprint: str, now: datetime) -> bool:
-        """Insert the key; waits for a concurrent transaction holding the same key. False = taken."""
-        i = t.idempotency_keys
-        result = await self._session.execute(
-            pg_insert(i)
-            .values(caller_id=caller_id, key=key, fingerprint=fingerprint, response=None, created_at=now)
-            .on_conflict_do_nothing(index_elements=[i.c.caller_id, i.c.key])
-            .returning(i.c.key)
-        )
-        return result.first() is not None
-
-    async def save(self, caller_id: str, key: str, response: bytes) -> None:
-        i = t.idempotency_keys
-        await self._session.execute(
-            update(i).where(i.c.caller_id == caller_id, i.c.key == key).values(response=response)
-        )
-
-    async def prune(self, older_than: datetime) -> int:
-        i = t.idempotency_keys
-        result = await self._session.execute(delete(i).where(i.c.created_at < older_than))
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-    async def release(self, caller_id: str, key: str) -> None:
-        i = t.idempotency_keys
-        await self._session.execute(delete(i).where(i.c.caller_id == caller_id, i.c.key == key))
-
-
 class SqlSeriesRepository:
     """Recurring series."""
 

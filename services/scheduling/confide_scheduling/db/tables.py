@@ -134,16 +134,6 @@ appointments = Table(
     Column("version", BigInteger, nullable=False),
 )
 
-idempotency_keys = Table(
-    "idempotency_keys",
-    metadata,
-    Column("caller_id", Text, primary_key=True),
-    Column("key", Text, primary_key=True),
-    Column("fingerprint", Text, nullable=False),
-    Column("response", LargeBinary, nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-)
-
 client_profiles = Table(
     "client_profiles",
     metadata,

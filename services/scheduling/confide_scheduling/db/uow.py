@@ -13,7 +13,6 @@ from confide_scheduling.db.repositories import (
     SqlAppointmentRepository,
     SqlClientRepository,
     SqlHoldRepository,
-    SqlIdempotencyRepository,
     SqlPolicyRepository,
     SqlReminderRepository,
     SqlScheduleRepository,
@@ -32,7 +31,6 @@ class SqlRepositories:
         self.reminders = SqlReminderRepository(session)
         self.schedules = SqlScheduleRepository(session)
         self.clients = SqlClientRepository(session)
-        self.idempotency = SqlIdempotencyRepository(session)
         self.series = SqlSeriesRepository(session)
         self.waitlist = SqlWaitlistRepository(session)
         self.screenings = SqlScreeningRepository(session)
@@ -86,10 +84,6 @@ class SqlSchedulingUnitOfWork(UnitOfWork):
     @property
     def clients(self) -> SqlClientRepository:
         return self._repos.clients
-
-    @property
-    def idempotency(self) -> SqlIdempotencyRepository:
-        return self._repos.idempotency
 
     @property
     def series(self) -> SqlSeriesRepository:
