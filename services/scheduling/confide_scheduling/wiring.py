@@ -16,8 +16,8 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from confide.scheduling.v1 import scheduling_pb2 as pb
 from confide.scheduling.v1 import scheduling_pb2_grpc as pb_grpc
-from confide_chassis.auth import Access, allow
 from confide_chassis.logging import get_logger
 from confide_chassis.service import ServiceContext, ServiceSpec
 from confide_chassis.settings import ConfigurationError, ServiceSettings
@@ -25,7 +25,7 @@ from confide_scheduling.adapters.compliance import GrpcComplianceClient
 from confide_scheduling.adapters.jitsi import JitsiRoomLinks
 from confide_scheduling.api import servicers as api
 from confide_scheduling.app import jobs
-from confide_scheduling.app.context import ADMIN, CLIENT, CLINICIAN, AppContext, utc_now
+from confide_scheduling.app.context import AppContext, utc_now
 from confide_scheduling.app.ports import AuthorizationPort, VideoRoomPort
 from confide_scheduling.db.uow import unit_of_work_factory
 from confide_scheduling.demo import seed_demo_command
@@ -43,61 +43,6 @@ log = get_logger(__name__)
 MIGRATIONS = Path(
     os.environ.get("SCHEDULING_MIGRATIONS_DIR") or Path(__file__).resolve().parent.parent / "migrations"
 )
-
-ANY_PERSON = allow(CLIENT, CLINICIAN, ADMIN)
-STAFF = allow(CLINICIAN, ADMIN, mfa=True)
-
-ACCESS: dict[str, dict[str, Access]] = {
-    api.AVAILABILITY_SERVICE: {
-        "ListSessionTypes": allow(),
-        "GetSchedule": STAFF,
-        "SetWeeklySchedule": STAFF,
-        "AddAvailabilityException": STAFF,
-        "RemoveAvailabilityException": STAFF,
-        "AddTimeOff": STAFF,
-        "RemoveTimeOff": STAFF,
-        "SearchSlots": ANY_PERSON,
-    },
-    api.APPOINTMENT_SERVICE: {
-        "HoldSlot": ANY_PERSON,
-        "ConfirmHold": ANY_PERSON,
-        "ReleaseHold": ANY_PERSON,
-        "BookAppointment": ANY_PERSON,
-        "RescheduleAppointment": ANY_PERSON,
-        "CancelAppointment": ANY_PERSON,
-        "MarkNoShow": STAFF,
-        "RecheckAuthorization": STAFF,
-        "GetAppointment": ANY_PERSON,
-        "ListAppointments": ANY_PERSON,
-        "GetCancellationPolicy": allow(),
-        "SetCancellationPolicy": allow(ADMIN, mfa=True),
-    },
-    api.SERIES_SERVICE: {
-        "CreateSeries": ANY_PERSON,
-        "GetSeries": ANY_PERSON,
-        "SkipOccurrence": ANY_PERSON,
-        "MoveOccurrence": ANY_PERSON,
-        "RescheduleFollowing": ANY_PERSON,
-        "CancelFollowing": ANY_PERSON,
-    },
-    api.WAITLIST_SERVICE: {
-        "JoinWaitlist": ANY_PERSON,
-        "LeaveWaitlist": allow(CLIENT, ADMIN),
-        "ListWaitlist": allow(CLIENT, ADMIN),
-        "AcceptWaitlistOffer": allow(CLIENT),
-        "DeclineWaitlistOffer": allow(CLIENT),
-    },
-    api.SCREENING_SERVICE: {
-        "SubmitScreening": allow(CLIENT, CLINICIAN),
-        "GetLatestScreening": ANY_PERSON,
-    },
-    api.SESSION_SERVICE: {
-        "CheckIn": allow(CLIENT, CLINICIAN),
-        "GetJoinLink": allow(CLIENT, CLINICIAN),
-        "StartSession": allow(CLINICIAN, mfa=True),
-        "CompleteSession": allow(CLINICIAN, mfa=True),
-    },
-}
 
 
 def scheduling_settings(settings: ServiceSettings) -> SchedulingSettings:
@@ -152,8 +97,8 @@ def build_spec(
         pb_grpc.add_WaitlistServiceServicer_to_server(api.WaitlistServicer(deps), ctx.server)
         pb_grpc.add_ScreeningServiceServicer_to_server(api.ScreeningServicer(deps), ctx.server)
         pb_grpc.add_SessionServiceServicer_to_server(api.SessionServicer(deps), ctx.server)
-        for name, access in ACCESS.items():
-            ctx.add_grpc_service(name, access)
+        for service in pb.DESCRIPTOR.services_by_name.values():
+            ctx.add_grpc_service(service)  # who may call: the access option on each RPC in the proto
 
         ctx.add_consumer("identity-projections", IDENTITY_TOPICS, handle_identity)
         ctx.add_consumer("compliance-authorizations", COMPLIANCE_TOPICS, compliance_handler(deps.now))

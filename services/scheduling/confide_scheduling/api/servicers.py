@@ -41,13 +41,6 @@ from confide_scheduling.mapping import (
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
-AVAILABILITY_SERVICE = pb.DESCRIPTOR.services_by_name["AvailabilityService"].full_name
-APPOINTMENT_SERVICE = pb.DESCRIPTOR.services_by_name["AppointmentService"].full_name
-SERIES_SERVICE = pb.DESCRIPTOR.services_by_name["SeriesService"].full_name
-WAITLIST_SERVICE = pb.DESCRIPTOR.services_by_name["WaitlistService"].full_name
-SCREENING_SERVICE = pb.DESCRIPTOR.services_by_name["ScreeningService"].full_name
-SESSION_SERVICE = pb.DESCRIPTOR.services_by_name["SessionService"].full_name
-
 
 def caller_of(context: Context) -> Caller:
     """The verified principal (the interceptor checked the token) and the raw token, which is forwarded
