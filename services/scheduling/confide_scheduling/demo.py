@@ -13,10 +13,11 @@ import asyncio
 import json
 import sys
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import datetime, time
 from uuid import UUID
 
 from confide_chassis import db
+from confide_chassis.clock import utc_now
 from confide_chassis.settings import ServiceSettings
 from confide_scheduling.app.ports import ScheduleRecord
 from confide_scheduling.db.uow import SqlRepositories
@@ -74,7 +75,7 @@ async def seed_demo(database_url: str, now: datetime | None = None) -> dict[str,
                 if await repositories.schedules.get(clinician.clinician_id, for_update=True) is not None:
                     unchanged.append(str(clinician.clinician_id))
                     continue
-                await repositories.schedules.save(demo_schedule(clinician, now or datetime.now(UTC)))
+                await repositories.schedules.save(demo_schedule(clinician, now or utc_now()))
                 created.append(str(clinician.clinician_id))
     finally:
         await engine.dispose()

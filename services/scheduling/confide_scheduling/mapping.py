@@ -9,6 +9,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from confide.common.v1 import jurisdiction_pb2, money_pb2
 from confide.common.v1 import time_pb2 as common_time_pb2
 from confide.scheduling.v1 import events_pb2, scheduling_pb2
+from confide_chassis import roles
 from confide_chassis.errors import InvalidArgument
 from confide_chassis.wire import jurisdiction_code, jurisdiction_value
 from confide_scheduling.domain.appointments import AppointmentStatus, CancelReason
@@ -143,9 +144,9 @@ CHANNEL_TO_PB: dict[CrisisChannel, pb.CrisisChannel.ValueType] = {
 }
 
 ACTOR_ROLE_TO_PB: dict[str, events_pb2.ActorRole.ValueType] = {
-    "client": events_pb2.ACTOR_ROLE_CLIENT,
-    "clinician": events_pb2.ACTOR_ROLE_CLINICIAN,
-    "practice_admin": events_pb2.ACTOR_ROLE_PRACTICE_ADMIN,
+    roles.CLIENT: events_pb2.ACTOR_ROLE_CLIENT,
+    roles.CLINICIAN: events_pb2.ACTOR_ROLE_CLINICIAN,
+    roles.PRACTICE_ADMIN: events_pb2.ACTOR_ROLE_PRACTICE_ADMIN,
     "system": events_pb2.ACTOR_ROLE_SYSTEM,
 }
 

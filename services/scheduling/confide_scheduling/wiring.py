@@ -18,14 +18,19 @@ from pathlib import Path
 
 from confide.scheduling.v1 import scheduling_pb2 as pb
 from confide.scheduling.v1 import scheduling_pb2_grpc as pb_grpc
+from confide_chassis.clock import utc_now
 from confide_chassis.logging import get_logger
 from confide_chassis.service import ServiceContext, ServiceSpec
 from confide_chassis.settings import ConfigurationError, ServiceSettings
 from confide_scheduling.adapters.compliance import GrpcComplianceClient
 from confide_scheduling.adapters.jitsi import JitsiRoomLinks
 from confide_scheduling.api import servicers as api
+from confide_scheduling.api.appointments import AppointmentServicer
+from confide_scheduling.api.availability import AvailabilityServicer
 from confide_scheduling.app import jobs
-from confide_scheduling.app.context import AppContext, utc_now
+from confide_scheduling.app.availability import AvailabilityUseCases
+from confide_scheduling.app.booking import AppointmentUseCases
+from confide_scheduling.app.context import AppContext
 from confide_scheduling.app.ports import AuthorizationPort, VideoRoomPort
 from confide_scheduling.db.uow import unit_of_work_factory
 from confide_scheduling.demo import seed_demo_command
@@ -91,8 +96,12 @@ def build_spec(
             catalogue=load_session_types(),
             clock=clock,
         )
-        pb_grpc.add_AvailabilityServiceServicer_to_server(api.AvailabilityServicer(deps), ctx.server)
-        pb_grpc.add_AppointmentServiceServicer_to_server(api.AppointmentServicer(deps), ctx.server)
+        pb_grpc.add_AvailabilityServiceServicer_to_server(
+            AvailabilityServicer(AvailabilityUseCases(deps)), ctx.server
+        )
+        pb_grpc.add_AppointmentServiceServicer_to_server(
+            AppointmentServicer(AppointmentUseCases(deps), deps.catalogue), ctx.server
+        )
         pb_grpc.add_SeriesServiceServicer_to_server(api.SeriesServicer(deps), ctx.server)
         pb_grpc.add_WaitlistServiceServicer_to_server(api.WaitlistServicer(deps), ctx.server)
         pb_grpc.add_ScreeningServiceServicer_to_server(api.ScreeningServicer(deps), ctx.server)

@@ -34,8 +34,10 @@ from confide_chassis.errors import (
     RuleViolation,
 )
 from confide_chassis.ids import new_id
-from confide_scheduling.app import common
-from confide_scheduling.app.context import ADMIN, CLIENT, CLINICIAN, AppContext, Caller, audit_record
+from confide_chassis.roles import CLIENT, CLINICIAN, PRACTICE_ADMIN
+from confide_scheduling import metrics
+from confide_scheduling.app import commands, common
+from confide_scheduling.app.context import AppContext, Caller, audit_record
 from confide_scheduling.app.offers import offer_freed_slot
 from confide_scheduling.app.ports import (
     AppointmentFilter,
@@ -47,28 +49,25 @@ from confide_scheduling.app.ports import (
     practice_uuid,
 )
 from confide_scheduling.app.views import (
-    appointment_pb,
     booked_event,
     cancelled_event,
-    fee_pb,
     no_show_event,
-    policy_pb,
     rescheduled_event,
 )
 from confide_scheduling.domain import appointments as appts
 from confide_scheduling.domain import rules
 from confide_scheduling.domain.appointments import AppointmentStatus, AuthorizationDecision
-from confide_scheduling.domain.catalog import Modality, SessionType
+from confide_scheduling.domain.catalog import Modality
 from confide_scheduling.domain.policy import (
     CancellationOutcome,
     CancellationPolicy,
     CancelledBy,
     FeeContext,
+    FeeDecision,
     PayerType,
     cancel_appointment,
     mark_no_show,
 )
-from confide_scheduling.domain.timekit import TimeRange
 from confide_scheduling.domain.waitlist import FreedSlot
 
 pb = scheduling_pb2
@@ -77,18 +76,8 @@ R = TypeVar("R", bound=Message)
 CANCELLED_BY_ROLE = {
     CLIENT: CancelledBy.CLIENT,
     CLINICIAN: CancelledBy.CLINICIAN,
-    ADMIN: CancelledBy.PRACTICE,
+    PRACTICE_ADMIN: CancelledBy.PRACTICE,
 }
-
-
-@dataclass(frozen=True, slots=True)
-class BookingRequest:
-    client_id: UUID
-    clinician_id: UUID
-    session_type: SessionType
-    modality: Modality
-    start: datetime
-    client_state: str | None  # None = home state
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +92,7 @@ class Prepared:
 
 
 async def prepare_booking(
-    deps: AppContext, caller: Caller, request: BookingRequest, now: datetime
+    deps: AppContext, caller: Caller, request: commands.BookSlot, now: datetime
 ) -> Prepared:
     async with deps.uow() as uow:
         role, profile = await common.acting_for_client(uow, caller, request.client_id)
@@ -190,7 +179,6 @@ def new_record(appointment: appts.Appointment, prepared: Prepared, caller: Calle
 async def _commit_change(
     deps: AppContext,
     rec: AppointmentRecord,
-    response: R,
     now: datetime,
     *,
     action: audit.Action.ValueType,
@@ -198,7 +186,7 @@ async def _commit_change(
     reserve_time: bool = False,
     event: Message | None = None,
     rule_ids: tuple[str, ...] = (),
-) -> R:
+) -> None:
     """One appointment change in one transaction: write (``reserve`` re-checks the time under the
     clinician lock; else an optimistic update), publish the event, audit."""
     async with deps.uow() as uow:
@@ -219,50 +207,6 @@ async def _commit_change(
             now=now,
         )
         await uow.commit()
-    return response
-
-
-async def book_appointment(
-    deps: AppContext, caller: Caller, request: BookingRequest
-) -> pb.BookAppointmentResponse:
-    now = deps.now()
-    prepared = await prepare_booking(deps, caller, request, now)
-    appointment_id = new_id()
-    decision = await authorize(
-        deps,
-        caller,
-        prepared,
-        clinician_id=request.clinician_id,
-        client_id=request.client_id,
-        start=request.start,
-        modality=request.modality,
-        appointment_id=appointment_id,
-    )
-    appointment = appts.book(
-        appointment_id=appointment_id,
-        practice_id=practice_uuid(caller.practice_id),
-        clinician_id=request.clinician_id,
-        client_id=request.client_id,
-        session_type=request.session_type,
-        modality=request.modality,
-        start=request.start,
-        now=now,
-        authorization=decision,
-        min_notice=deps.settings.min_notice,
-        clinician_review_required=prepared.clinician_review_required,
-    )
-    rec = new_record(appointment, prepared, caller)
-    return await _commit_change(
-        deps,
-        rec,
-        pb.BookAppointmentResponse(appointment=appointment_pb(rec)),
-        now,
-        action=audit.CREATE,
-        expected_version=None,
-        reserve_time=True,
-        event=booked_event(rec, now),
-        rule_ids=(rules.LIC_03,),
-    )
 
 
 async def require_hold_allowance(uow: UnitOfWork, deps: AppContext, client_id: UUID, now: datetime) -> None:
@@ -280,38 +224,6 @@ async def require_hold_allowance(uow: UnitOfWork, deps: AppContext, client_id: U
         )
 
 
-async def hold_slot(deps: AppContext, caller: Caller, request: BookingRequest) -> pb.HoldSlotResponse:
-    now = deps.now()
-    prepared = await prepare_booking(deps, caller, request, now)
-    appointment = appts.place_hold(
-        appointment_id=new_id(),
-        practice_id=practice_uuid(caller.practice_id),
-        clinician_id=request.clinician_id,
-        client_id=request.client_id,
-        session_type=request.session_type,
-        modality=request.modality,
-        start=request.start,
-        now=now,
-        hold_ttl=deps.settings.hold_ttl,
-        min_notice=deps.settings.min_notice,
-    )
-    rec = new_record(appointment, prepared, caller)
-    response = pb.HoldSlotResponse(appointment=appointment_pb(rec))
-    async with deps.uow() as uow:
-        await require_hold_allowance(uow, deps, request.client_id, now)
-        await reserve(uow, rec, now)
-        audit_record(
-            uow,
-            action=audit.CREATE,
-            resource_type="appointment",
-            resource_id=str(rec.id),
-            subject=request.client_id,
-            now=now,
-        )
-        await uow.commit()
-    return response
-
-
 async def load_appointment(deps: AppContext, appointment_id: UUID) -> AppointmentRecord:
     async with deps.uow() as uow:
         rec = await uow.appointments.get(appointment_id)
@@ -323,83 +235,6 @@ async def load_appointment(deps: AppContext, appointment_id: UUID) -> Appointmen
 def _role(caller: Caller, rec: AppointmentRecord, *, client: bool = True) -> str:
     a = rec.appointment
     return caller.role_for_appointment(rec.practice_id, a.client_id, a.clinician_id, client=client)
-
-
-async def confirm_hold(deps: AppContext, caller: Caller, appointment_id: UUID) -> pb.ConfirmHoldResponse:
-    now = deps.now()
-    rec = await load_appointment(deps, appointment_id)
-    a = rec.appointment
-    role = _role(caller, rec)
-    appts.require_status(a, AppointmentStatus.BOOKED, AppointmentStatus.HELD)
-    if appts.is_hold_expired(a, now):
-        raise FailedPrecondition(
-            RuleViolation(rules.SCHED_HOLD_EXPIRED, "the hold has expired; search again", str(a.id))
-        )
-    async with deps.uow() as uow:
-        profile = await common.client_profile(uow, a.client_id)
-        schedule = await common.clinician_schedule(uow, caller, a.clinician_id)
-        await common.require_consent(uow, profile, a.modality, rec.authorized_state, now)
-        review = await common.screening_gate(uow, a.client_id, role)
-    prepared = Prepared(role, profile, schedule, rec.authorized_state, review)
-    decision = await authorize(
-        deps,
-        caller,
-        prepared,
-        clinician_id=a.clinician_id,
-        client_id=a.client_id,
-        start=a.start,
-        modality=a.modality,
-        appointment_id=a.id,
-    )
-    confirmed = appts.confirm_hold(a, now, decision, clinician_review_required=review)
-    updated = rec.with_appointment(confirmed)
-    return await _commit_change(
-        deps,
-        updated,
-        pb.ConfirmHoldResponse(appointment=appointment_pb(updated)),
-        now,
-        action=audit.UPDATE,
-        expected_version=a.version,
-        event=booked_event(updated, now),
-        rule_ids=(rules.LIC_03,),
-    )
-
-
-async def release_hold(deps: AppContext, caller: Caller, appointment_id: UUID) -> pb.ReleaseHoldResponse:
-    now = deps.now()
-    rec = await load_appointment(deps, appointment_id)
-    _role(caller, rec)
-    released = appts.release_hold(rec.appointment, now)
-    updated = rec.with_appointment(released, cancelled_by=CANCELLED_BY_ROLE.get(rec.booked_by))
-    return await _commit_change(
-        deps,
-        updated,
-        pb.ReleaseHoldResponse(appointment=appointment_pb(updated)),
-        now,
-        action=audit.UPDATE,
-        expected_version=rec.appointment.version,
-    )
-
-
-async def reschedule_appointment(
-    deps: AppContext, caller: Caller, appointment_id: UUID, new_start: datetime
-) -> pb.RescheduleAppointmentResponse:
-    now = deps.now()
-    rec = await load_appointment(deps, appointment_id)
-    a = rec.appointment
-    role = _role(caller, rec)
-    updated, previous = await reschedule_checked(deps, caller, rec, role, new_start, now)
-    return await _commit_change(
-        deps,
-        updated,
-        pb.RescheduleAppointmentResponse(appointment=appointment_pb(updated)),
-        now,
-        action=audit.UPDATE,
-        expected_version=a.version,
-        reserve_time=True,
-        event=rescheduled_event(updated, previous, role, now),
-        rule_ids=(rules.LIC_03,),
-    )
 
 
 async def reschedule_checked(
@@ -433,27 +268,6 @@ async def reschedule_checked(
     return rec.with_appointment(moved), a.start
 
 
-async def cancel(deps: AppContext, caller: Caller, appointment_id: UUID) -> pb.CancelAppointmentResponse:
-    now = deps.now()
-    rec = await load_appointment(deps, appointment_id)
-    a = rec.appointment
-    role = _role(caller, rec)
-    if a.status is AppointmentStatus.HELD:
-        released = rec.with_appointment(appts.release_hold(a, now), cancelled_by=CANCELLED_BY_ROLE[role])
-        response = pb.CancelAppointmentResponse(appointment=appointment_pb(released))
-        response.fee.waived_because = pb.FEE_WAIVER_NOT_APPLICABLE
-        return await _commit_change(
-            deps, released, response, now, action=audit.UPDATE, expected_version=a.version
-        )
-    async with deps.uow() as uow:
-        updated, outcome_pb = await cancel_in(uow, deps, rec, CANCELLED_BY_ROLE[role], now)
-        response = pb.CancelAppointmentResponse(appointment=appointment_pb(updated))
-        response.late = outcome_pb.late
-        response.fee.CopyFrom(fee_pb(outcome_pb.fee))
-        await uow.commit()
-    return response
-
-
 async def _fee_context(uow: UnitOfWork, client_id: UUID) -> FeeContext:
     profile = await uow.clients.profile(client_id)
     return FeeContext(
@@ -483,6 +297,7 @@ async def cancel_in(
     )
     updated = rec.with_appointment(cancelled, cancelled_by=by)
     await uow.appointments.save(updated, a.version)
+    metrics.cancelled(by.value, outcome.late)
     uow.publish(cancelled_event(updated, outcome, now))
     audit_record(
         uow,
@@ -511,82 +326,6 @@ async def cancel_in(
     return updated, outcome
 
 
-async def no_show(deps: AppContext, caller: Caller, appointment_id: UUID) -> pb.MarkNoShowResponse:
-    now = deps.now()
-    rec = await load_appointment(deps, appointment_id)
-    a = rec.appointment
-    _role(caller, rec, client=False)
-    async with deps.uow() as uow:
-        policy = await deps.policy(uow, rec.practice_id)
-        marked, outcome = mark_no_show(a, now, policy, await _fee_context(uow, a.client_id))
-        updated = rec.with_appointment(marked)
-        await uow.appointments.save(updated, a.version)
-        uow.publish(no_show_event(updated, outcome.fee, now))
-        audit_record(
-            uow,
-            action=audit.UPDATE,
-            resource_type="appointment",
-            resource_id=str(a.id),
-            subject=a.client_id,
-            rule_ids=(rules.BILL_41,),
-            now=now,
-        )
-        response = pb.MarkNoShowResponse(appointment=appointment_pb(updated), fee=fee_pb(outcome.fee))
-        await uow.commit()
-    return response
-
-
-async def recheck(deps: AppContext, caller: Caller, appointment_id: UUID) -> pb.RecheckAuthorizationResponse:
-    now = deps.now()
-    rec = await load_appointment(deps, appointment_id)
-    a = rec.appointment
-    role = _role(caller, rec, client=False)
-    appts.require_status(a, AppointmentStatus.BOOKED, AppointmentStatus.FLAGGED_AUTHORIZATION)
-    async with deps.uow() as uow:
-        profile = await common.client_profile(uow, a.client_id)
-        schedule = await common.clinician_schedule(uow, caller, a.clinician_id)
-    prepared = Prepared(role, profile, schedule, rec.authorized_state, a.clinician_review_required)
-    decision = await authorize(
-        deps,
-        caller,
-        prepared,
-        clinician_id=a.clinician_id,
-        client_id=a.client_id,
-        start=a.start,
-        modality=a.modality,
-        appointment_id=a.id,
-        purpose="recheck",
-    )
-    restored = appts.restore_authorization(a, now, decision)
-    updated = rec.with_appointment(restored)
-    return await _commit_change(
-        deps,
-        updated,
-        pb.RecheckAuthorizationResponse(appointment=appointment_pb(updated)),
-        now,
-        action=audit.UPDATE,
-        expected_version=a.version,
-        event=booked_event(updated, now),
-        rule_ids=(rules.LIC_03,),
-    )
-
-
-async def get(deps: AppContext, caller: Caller, appointment_id: UUID) -> pb.GetAppointmentResponse:
-    rec = await load_appointment(deps, appointment_id)
-    _role(caller, rec)
-    async with deps.uow() as uow:
-        audit_record(
-            uow,
-            action=audit.READ,
-            resource_type="appointment",
-            resource_id=str(rec.id),
-            subject=rec.appointment.client_id,
-            now=deps.now(),
-        )
-        await uow.commit()
-    return pb.GetAppointmentResponse(appointment=appointment_pb(rec))
-
-
 MAX_PAGE = 200
 DEFAULT_PAGE = 50
 
@@ -607,81 +346,347 @@ def _parse_token(token: str, filters_hash: str) -> tuple[datetime, UUID]:
         raise InvalidArgument.field("page.page_token", "is not a token of this query") from None
 
 
-async def list_appointments(
-    deps: AppContext,
-    caller: Caller,
-    *,
-    client_id: UUID | None,
-    clinician_id: UUID | None,
-    statuses: tuple[AppointmentStatus, ...],
-    window: TimeRange | None,
-    page_size: int,
-    page_token: str,
-) -> pb.ListAppointmentsResponse:
-    if page_size < 0:
-        raise InvalidArgument.field("page.page_size", "must not be negative")
-    if caller.has(ADMIN):
-        common_role = ADMIN
-    elif caller.has(CLINICIAN):
-        common_role = CLINICIAN
-    else:
-        common_role = CLIENT
-    if common_role == CLIENT:
-        if client_id is not None and not caller.is_user(client_id):
-            raise PermissionDenied("a client sees only their own appointments")
-        client_id = caller.user_id
-    elif common_role == CLINICIAN:
-        if not caller.principal.mfa:
-            raise PermissionDenied("clinicians need multi-factor authentication")
-        if clinician_id is not None and not caller.is_user(clinician_id):
-            raise PermissionDenied("a clinician sees only their own appointments")
-        clinician_id = caller.user_id
-    elif not caller.principal.mfa:
-        raise PermissionDenied("admins need multi-factor authentication")
-    filters = AppointmentFilter(
-        practice_id=caller.practice_id,
-        client_id=client_id,
-        clinician_id=clinician_id,
-        statuses=statuses,
-        window=window,
-    )
-    digest = hashlib.sha256(repr(filters).encode()).hexdigest()[:16]
-    after = _parse_token(page_token, digest) if page_token else None
-    limit = min(page_size or DEFAULT_PAGE, MAX_PAGE)
-    async with deps.uow() as uow:
-        rows = await uow.appointments.find(filters, limit=limit + 1, after=after)
-        page, more = rows[:limit], len(rows) > limit
-        for subject in sorted({r.appointment.client_id for r in page}):
+@dataclass(frozen=True, slots=True)
+class Cancellation:
+    appointment: AppointmentRecord
+    outcome: CancellationOutcome | None  # None: a hold was released (no policy applies)
+
+
+@dataclass(frozen=True, slots=True)
+class NoShow:
+    appointment: AppointmentRecord
+    fee: FeeDecision
+
+
+@dataclass(frozen=True, slots=True)
+class AppointmentPage:
+    appointments: tuple[AppointmentRecord, ...]
+    next_page_token: str
+
+
+class AppointmentUseCases:
+    """Hold, confirm, release, book, reschedule, cancel, no-show, re-check, read; the practice's
+    cancellation policy."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self._ctx = ctx
+
+    @common.counts_booking_denials
+    async def book(self, caller: Caller, request: commands.BookSlot) -> AppointmentRecord:
+        deps = self._ctx
+        now = deps.now()
+        prepared = await prepare_booking(deps, caller, request, now)
+        appointment_id = new_id()
+        decision = await authorize(
+            deps,
+            caller,
+            prepared,
+            clinician_id=request.clinician_id,
+            client_id=request.client_id,
+            start=request.start,
+            modality=request.modality,
+            appointment_id=appointment_id,
+        )
+        appointment = appts.book(
+            appointment_id=appointment_id,
+            practice_id=practice_uuid(caller.practice_id),
+            clinician_id=request.clinician_id,
+            client_id=request.client_id,
+            session_type=request.session_type,
+            modality=request.modality,
+            start=request.start,
+            now=now,
+            authorization=decision,
+            min_notice=deps.settings.min_notice,
+            clinician_review_required=prepared.clinician_review_required,
+        )
+        rec = new_record(appointment, prepared, caller)
+        await _commit_change(
+            deps,
+            rec,
+            now,
+            action=audit.CREATE,
+            expected_version=None,
+            reserve_time=True,
+            event=booked_event(rec, now),
+            rule_ids=(rules.LIC_03,),
+        )
+        metrics.booked("book")
+        return rec
+
+    @common.counts_booking_denials
+    async def hold(self, caller: Caller, request: commands.BookSlot) -> AppointmentRecord:
+        deps = self._ctx
+        now = deps.now()
+        prepared = await prepare_booking(deps, caller, request, now)
+        appointment = appts.place_hold(
+            appointment_id=new_id(),
+            practice_id=practice_uuid(caller.practice_id),
+            clinician_id=request.clinician_id,
+            client_id=request.client_id,
+            session_type=request.session_type,
+            modality=request.modality,
+            start=request.start,
+            now=now,
+            hold_ttl=deps.settings.hold_ttl,
+            min_notice=deps.settings.min_notice,
+        )
+        rec = new_record(appointment, prepared, caller)
+        async with deps.uow() as uow:
+            await require_hold_allowance(uow, deps, request.client_id, now)
+            await reserve(uow, rec, now)
             audit_record(
                 uow,
-                action=audit.SEARCH,
+                action=audit.CREATE,
                 resource_type="appointment",
-                resource_id=f"client/{subject}",
-                subject=subject,
+                resource_id=str(rec.id),
+                subject=request.client_id,
+                now=now,
+            )
+            await uow.commit()
+        return rec
+
+    @common.counts_booking_denials
+    async def confirm_hold(self, caller: Caller, command: commands.ConfirmHold) -> AppointmentRecord:
+        deps = self._ctx
+        appointment_id = command.appointment_id
+        now = deps.now()
+        rec = await load_appointment(deps, appointment_id)
+        a = rec.appointment
+        role = _role(caller, rec)
+        appts.require_status(a, AppointmentStatus.BOOKED, AppointmentStatus.HELD)
+        if appts.is_hold_expired(a, now):
+            raise FailedPrecondition(
+                RuleViolation(rules.SCHED_HOLD_EXPIRED, "the hold has expired; search again", str(a.id))
+            )
+        async with deps.uow() as uow:
+            profile = await common.client_profile(uow, a.client_id)
+            schedule = await common.clinician_schedule(uow, caller, a.clinician_id)
+            await common.require_consent(uow, profile, a.modality, rec.authorized_state, now)
+            review = await common.screening_gate(uow, a.client_id, role)
+        prepared = Prepared(role, profile, schedule, rec.authorized_state, review)
+        decision = await authorize(
+            deps,
+            caller,
+            prepared,
+            clinician_id=a.clinician_id,
+            client_id=a.client_id,
+            start=a.start,
+            modality=a.modality,
+            appointment_id=a.id,
+        )
+        confirmed = appts.confirm_hold(a, now, decision, clinician_review_required=review)
+        updated = rec.with_appointment(confirmed)
+        await _commit_change(
+            deps,
+            updated,
+            now,
+            action=audit.UPDATE,
+            expected_version=a.version,
+            event=booked_event(updated, now),
+            rule_ids=(rules.LIC_03,),
+        )
+        metrics.booked("confirm_hold")
+        return updated
+
+    async def release_hold(self, caller: Caller, command: commands.ReleaseHold) -> AppointmentRecord:
+        deps = self._ctx
+        appointment_id = command.appointment_id
+        now = deps.now()
+        rec = await load_appointment(deps, appointment_id)
+        _role(caller, rec)
+        released = appts.release_hold(rec.appointment, now)
+        updated = rec.with_appointment(released, cancelled_by=CANCELLED_BY_ROLE.get(rec.booked_by))
+        await _commit_change(
+            deps, updated, now, action=audit.UPDATE, expected_version=rec.appointment.version
+        )
+        return updated
+
+    async def reschedule(self, caller: Caller, command: commands.RescheduleAppointment) -> AppointmentRecord:
+        deps = self._ctx
+        appointment_id, new_start = command.appointment_id, command.new_start
+        now = deps.now()
+        rec = await load_appointment(deps, appointment_id)
+        a = rec.appointment
+        role = _role(caller, rec)
+        updated, previous = await reschedule_checked(deps, caller, rec, role, new_start, now)
+        await _commit_change(
+            deps,
+            updated,
+            now,
+            action=audit.UPDATE,
+            expected_version=a.version,
+            reserve_time=True,
+            event=rescheduled_event(updated, previous, role, now),
+            rule_ids=(rules.LIC_03,),
+        )
+        return updated
+
+    async def cancel(self, caller: Caller, command: commands.CancelAppointment) -> Cancellation:
+        deps = self._ctx
+        appointment_id = command.appointment_id
+        now = deps.now()
+        rec = await load_appointment(deps, appointment_id)
+        a = rec.appointment
+        role = _role(caller, rec)
+        if a.status is AppointmentStatus.HELD:
+            released = rec.with_appointment(appts.release_hold(a, now), cancelled_by=CANCELLED_BY_ROLE[role])
+            await _commit_change(deps, released, now, action=audit.UPDATE, expected_version=a.version)
+            return Cancellation(released, None)
+        async with deps.uow() as uow:
+            updated, outcome = await cancel_in(uow, deps, rec, CANCELLED_BY_ROLE[role], now)
+            await uow.commit()
+        return Cancellation(updated, outcome)
+
+    async def mark_no_show(self, caller: Caller, command: commands.MarkNoShow) -> NoShow:
+        deps = self._ctx
+        appointment_id = command.appointment_id
+        now = deps.now()
+        rec = await load_appointment(deps, appointment_id)
+        a = rec.appointment
+        _role(caller, rec, client=False)
+        async with deps.uow() as uow:
+            policy = await deps.policy(uow, rec.practice_id)
+            marked, outcome = mark_no_show(a, now, policy, await _fee_context(uow, a.client_id))
+            updated = rec.with_appointment(marked)
+            await uow.appointments.save(updated, a.version)
+            uow.publish(no_show_event(updated, outcome.fee, now))
+            audit_record(
+                uow,
+                action=audit.UPDATE,
+                resource_type="appointment",
+                resource_id=str(a.id),
+                subject=a.client_id,
+                rule_ids=(rules.BILL_41,),
+                now=now,
+            )
+            await uow.commit()
+        metrics.no_show()
+        return NoShow(updated, outcome.fee)
+
+    async def recheck_authorization(
+        self, caller: Caller, command: commands.RecheckAuthorization
+    ) -> AppointmentRecord:
+        deps = self._ctx
+        appointment_id = command.appointment_id
+        now = deps.now()
+        rec = await load_appointment(deps, appointment_id)
+        a = rec.appointment
+        role = _role(caller, rec, client=False)
+        appts.require_status(a, AppointmentStatus.BOOKED, AppointmentStatus.FLAGGED_AUTHORIZATION)
+        async with deps.uow() as uow:
+            profile = await common.client_profile(uow, a.client_id)
+            schedule = await common.clinician_schedule(uow, caller, a.clinician_id)
+        prepared = Prepared(role, profile, schedule, rec.authorized_state, a.clinician_review_required)
+        decision = await authorize(
+            deps,
+            caller,
+            prepared,
+            clinician_id=a.clinician_id,
+            client_id=a.client_id,
+            start=a.start,
+            modality=a.modality,
+            appointment_id=a.id,
+            purpose="recheck",
+        )
+        restored = appts.restore_authorization(a, now, decision)
+        updated = rec.with_appointment(restored)
+        await _commit_change(
+            deps,
+            updated,
+            now,
+            action=audit.UPDATE,
+            expected_version=a.version,
+            event=booked_event(updated, now),
+            rule_ids=(rules.LIC_03,),
+        )
+        return updated
+
+    async def get(self, caller: Caller, appointment_id: UUID) -> AppointmentRecord:
+        deps = self._ctx
+        rec = await load_appointment(deps, appointment_id)
+        _role(caller, rec)
+        async with deps.uow() as uow:
+            audit_record(
+                uow,
+                action=audit.READ,
+                resource_type="appointment",
+                resource_id=str(rec.id),
+                subject=rec.appointment.client_id,
                 now=deps.now(),
             )
-        await uow.commit()
-    response = pb.ListAppointmentsResponse(appointments=[appointment_pb(r) for r in page])
-    if more and page:
-        response.page.next_page_token = _page_token(digest, page[-1])
-    return response
+            await uow.commit()
+        return rec
 
+    async def list_appointments(self, caller: Caller, query: commands.ListAppointments) -> AppointmentPage:
+        deps = self._ctx
+        client_id, clinician_id = query.client_id, query.clinician_id
+        statuses, window = query.statuses, query.window
+        page_size, page_token = query.page_size, query.page_token
+        if page_size < 0:
+            raise InvalidArgument.field("page.page_size", "must not be negative")
+        if caller.has(PRACTICE_ADMIN):
+            common_role = PRACTICE_ADMIN
+        elif caller.has(CLINICIAN):
+            common_role = CLINICIAN
+        else:
+            common_role = CLIENT
+        if common_role == CLIENT:
+            if client_id is not None and not caller.is_user(client_id):
+                raise PermissionDenied("a client sees only their own appointments")
+            client_id = caller.user_id
+        elif common_role == CLINICIAN:
+            if not caller.principal.mfa:
+                raise PermissionDenied("clinicians need multi-factor authentication")
+            if clinician_id is not None and not caller.is_user(clinician_id):
+                raise PermissionDenied("a clinician sees only their own appointments")
+            clinician_id = caller.user_id
+        elif not caller.principal.mfa:
+            raise PermissionDenied("admins need multi-factor authentication")
+        filters = AppointmentFilter(
+            practice_id=caller.practice_id,
+            client_id=client_id,
+            clinician_id=clinician_id,
+            statuses=statuses,
+            window=window,
+        )
+        digest = hashlib.sha256(repr(filters).encode()).hexdigest()[:16]
+        after = _parse_token(page_token, digest) if page_token else None
+        limit = min(page_size or DEFAULT_PAGE, MAX_PAGE)
+        async with deps.uow() as uow:
+            rows = await uow.appointments.find(filters, limit=limit + 1, after=after)
+            page, more = rows[:limit], len(rows) > limit
+            for subject in sorted({r.appointment.client_id for r in page}):
+                audit_record(
+                    uow,
+                    action=audit.SEARCH,
+                    resource_type="appointment",
+                    resource_id=f"client/{subject}",
+                    subject=subject,
+                    now=deps.now(),
+                )
+            await uow.commit()
+        return AppointmentPage(tuple(page), _page_token(digest, page[-1]) if more and page else "")
 
-async def get_policy(deps: AppContext, caller: Caller) -> pb.GetCancellationPolicyResponse:
-    async with deps.uow() as uow:
-        policy = await deps.policy(uow, caller.practice_id)
-    return pb.GetCancellationPolicyResponse(policy=policy_pb(policy))
+    async def cancellation_policy(
+        self,
+        caller: Caller,
+    ) -> CancellationPolicy:
+        deps = self._ctx
+        async with deps.uow() as uow:
+            policy = await deps.policy(uow, caller.practice_id)
+        return policy
 
+    async def set_cancellation_policy(
+        self, caller: Caller, command: commands.SetCancellationPolicy
+    ) -> CancellationPolicy:
+        deps = self._ctx
+        policy = command.policy
+        if not caller.has(PRACTICE_ADMIN) or not caller.principal.mfa:
+            raise PermissionDenied("only a practice admin with MFA may change the policy")
 
-async def set_policy(
-    deps: AppContext, caller: Caller, policy: CancellationPolicy
-) -> pb.SetCancellationPolicyResponse:
-    if not caller.has(ADMIN) or not caller.principal.mfa:
-        raise PermissionDenied("only a practice admin with MFA may change the policy")
-
-    now = deps.now()
-    async with deps.uow() as uow:
-        await uow.policies.save(caller.practice_id, policy, now)
-        response = pb.SetCancellationPolicyResponse(policy=policy_pb(policy))
-        await uow.commit()
-    return response
+        now = deps.now()
+        async with deps.uow() as uow:
+            await uow.policies.save(caller.practice_id, policy, now)
+            await uow.commit()
+        return policy

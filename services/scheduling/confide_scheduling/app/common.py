@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import ParamSpec, TypeVar
 from uuid import UUID
 
 from confide_chassis.errors import (
@@ -14,7 +17,9 @@ from confide_chassis.errors import (
     RuleViolation,
 )
 from confide_chassis.ids import parse_id
-from confide_scheduling.app.context import CLINICIAN, AppContext, Caller
+from confide_chassis.roles import CLINICIAN
+from confide_scheduling import metrics
+from confide_scheduling.app.context import AppContext, Caller
 from confide_scheduling.app.ports import (
     AuthorizationQuery,
     ClientProfile,
@@ -82,6 +87,24 @@ def _known_profile(profile: ClientProfile | None, client_id: UUID) -> ClientProf
             )
         )
     return profile
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def counts_booking_denials(use_case: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """Count a booking refused by a rule (FAILED_PRECONDITION) by its rule ids."""
+
+    @functools.wraps(use_case)
+    async def counted(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await use_case(*args, **kwargs)
+        except FailedPrecondition as error:
+            metrics.booking_denied(error.rule_ids)
+            raise
+
+    return counted
 
 
 def require_own_calendar(caller: Caller, role: str, clinician_id: UUID) -> None:

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from confide.audit.v1 import events_pb2 as audit_pb2
 from confide_chassis import audit
 from confide_chassis.auth import Principal
+from confide_chassis.clock import utc_now
 from confide_chassis.errors import NotFound, PermissionDenied
 from confide_chassis.ids import parse_id
+from confide_chassis.roles import CLIENT, CLINICIAN, PRACTICE_ADMIN
 from confide_scheduling.app.ports import (
     AuthorizationPort,
     Repositories,
@@ -27,15 +29,6 @@ from confide_scheduling.reference_data import SessionTypeCatalogue
 from confide_scheduling.settings import SchedulingSettings
 
 SERVICE = "scheduling"
-
-CLIENT = "client"
-CLINICIAN = "clinician"
-ADMIN = "practice_admin"
-SYSTEM = "system"
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -118,11 +111,11 @@ class Caller:
             if clinician:
                 self._staff_mfa()
                 return CLINICIAN
-        if self.has(ADMIN):
+        if self.has(PRACTICE_ADMIN):
             participant = True
             if admin:
                 self._staff_mfa()
-                return ADMIN
+                return PRACTICE_ADMIN
         if participant:
             raise PermissionDenied(f"the caller's role may not do this to the {resource}")
         raise NotFound(f"no such {resource}")
@@ -142,9 +135,9 @@ class Caller:
             raise NotFound("no such client")
         if self.is_user(client_id) and self.has(CLIENT):
             return CLIENT
-        if admin and self.has(ADMIN):
+        if admin and self.has(PRACTICE_ADMIN):
             self._staff_mfa()
-            return ADMIN
+            return PRACTICE_ADMIN
         if clinician and self.has(CLINICIAN) and self.user_id is not None:
             self._staff_mfa()
             if await uow.clients.on_care_team(self.user_id, client_id, self.practice_id):
@@ -159,9 +152,9 @@ class Caller:
         if self.is_user(clinician_id) and self.has(CLINICIAN):
             self._staff_mfa()
             return CLINICIAN
-        if self.has(ADMIN):
+        if self.has(PRACTICE_ADMIN):
             self._staff_mfa()
-            return ADMIN
+            return PRACTICE_ADMIN
         raise PermissionDenied("only the clinician or a practice admin may do this")
 
 

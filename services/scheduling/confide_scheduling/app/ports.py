@@ -24,7 +24,7 @@ from uuid import UUID
 from google.protobuf.message import Message
 
 from confide_scheduling.domain.appointments import Appointment, AppointmentStatus, AuthorizationDecision
-from confide_scheduling.domain.availability import DateException, WeeklyAvailability
+from confide_scheduling.domain.availability import DateException, Slot, WeeklyAvailability
 from confide_scheduling.domain.catalog import Modality
 from confide_scheduling.domain.policy import CancellationPolicy, CancelledBy, PayerType
 from confide_scheduling.domain.recurrence import RecurringSeries
@@ -138,6 +138,43 @@ class ScreeningRow:
     cssrs_answers: dict[str, Any] | None
     result: bytes
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AvailabilityExceptionRecord:
+    id: UUID
+    exception: DateException
+
+
+@dataclass(frozen=True, slots=True)
+class TimeOffRecord:
+    id: UUID
+    span: TimeRange
+
+
+@dataclass(frozen=True, slots=True)
+class ClinicianSchedule:
+    """A clinician's schedule with its date exceptions and time off."""
+
+    schedule: ScheduleRecord
+    exceptions: tuple[AvailabilityExceptionRecord, ...]
+    time_off: tuple[TimeOffRecord, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ClinicianSlot:
+    """A bookable slot of one clinician, with only the modalities the client may book."""
+
+    clinician_id: UUID
+    clinician_time_zone: str
+    slot: Slot
+
+
+@dataclass(frozen=True, slots=True)
+class SlotSearchResult:
+    slots: tuple[ClinicianSlot, ...]
+    client_time_zone: str
+    client_state: str
 
 
 # ----------------------------------------------------------------------------------------------- persistence

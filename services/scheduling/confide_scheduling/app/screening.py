@@ -11,12 +11,14 @@ from confide_chassis import audit
 from confide_chassis.errors import InvalidArgument, NotFound
 from confide_chassis.ids import new_id
 from confide_chassis.wire import optional_timestamp
+from confide_scheduling import metrics
 from confide_scheduling.app.context import AppContext, Caller, audit_record
 from confide_scheduling.app.ports import ScreeningRow
 from confide_scheduling.app.views import crisis_resources_pb
 from confide_scheduling.domain.screening import (
     CssrsAnswers,
     ScreeningResults,
+    TriageLevel,
     TriageOutcome,
     score_cssrs,
     score_gad7,
@@ -149,6 +151,8 @@ async def submit(deps: AppContext, caller: Caller, data: ScreeningInput) -> pb.S
         )
         response = pb.SubmitScreeningResponse(screening=message)
         await uow.commit()
+    if outcome.level is TriageLevel.HIGH_RISK:
+        metrics.high_risk_screening()
     return response
 
 

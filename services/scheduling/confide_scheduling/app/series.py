@@ -18,6 +18,7 @@ from confide.scheduling.v1 import scheduling_pb2
 from confide_chassis import audit
 from confide_chassis.errors import FailedPrecondition, InvalidArgument, NotFound, RuleViolation
 from confide_chassis.ids import new_id
+from confide_scheduling import metrics
 from confide_scheduling.app import booking, common
 from confide_scheduling.app.booking import CANCELLED_BY_ROLE, Prepared
 from confide_scheduling.app.context import AppContext, Caller, audit_record
@@ -230,6 +231,7 @@ async def _book_planned(
     return booked, conflicts
 
 
+@common.counts_booking_denials
 async def create(deps: AppContext, caller: Caller, request: SeriesRequest) -> pb.CreateSeriesResponse:
     if request.count is None and request.until is None:
         raise InvalidArgument.field("count", "set count (1-260) or until")
@@ -301,6 +303,7 @@ async def create(deps: AppContext, caller: Caller, request: SeriesRequest) -> pb
             conflicts=sorted([*conflicts, *busy_conflicts], key=lambda c: (c.time.start.seconds, c.problem)),
         )
         await uow.commit()
+    metrics.booked("series", len(booked))
     return response
 
 

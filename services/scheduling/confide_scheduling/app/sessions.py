@@ -9,9 +9,11 @@ from uuid import UUID
 from confide.scheduling.v1 import events_pb2, scheduling_pb2
 from confide_chassis import audit
 from confide_chassis.errors import FailedPrecondition, RuleViolation, Unavailable
+from confide_chassis.roles import CLINICIAN
+from confide_scheduling import metrics
 from confide_scheduling.app import common
 from confide_scheduling.app.booking import load_appointment
-from confide_scheduling.app.context import CLINICIAN, AppContext, Caller, audit_record
+from confide_scheduling.app.context import AppContext, Caller, audit_record
 from confide_scheduling.app.views import (
     appointment_pb,
     completed_event,
@@ -89,6 +91,7 @@ async def check_in(
                 now=now,
             )
             await uow.commit()
+            metrics.checked_in(accepted=False)
             raise FailedPrecondition(
                 outcome.violations, metadata={"authorization_decision_id": decision.decision_id}
             )
@@ -103,6 +106,7 @@ async def check_in(
         )
         response = pb.CheckInResponse(appointment=appointment_pb(updated))
         await uow.commit()
+    metrics.checked_in(accepted=True)
     return response
 
 

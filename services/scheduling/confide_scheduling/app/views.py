@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
-from uuid import UUID
+from collections.abc import Iterable
+from datetime import datetime
 
 from confide.scheduling.v1 import events_pb2, scheduling_pb2
+from confide_chassis.clock import utc_now
 from confide_chassis.wire import optional_timestamp
-from confide_scheduling.app.ports import AppointmentRecord, ScheduleRecord, SeriesRecord
-from confide_scheduling.domain.availability import DateException, WeeklyRule
+from confide_scheduling.app.ports import AppointmentRecord, SeriesRecord
 from confide_scheduling.domain.billing_facts import CompletedSessionFacts
-from confide_scheduling.domain.catalog import SessionType
-from confide_scheduling.domain.policy import CancellationOutcome, CancellationPolicy, FeeDecision
+from confide_scheduling.domain.policy import CancellationOutcome, FeeDecision
 from confide_scheduling.domain.recurrence import SkippedOccurrence
 from confide_scheduling.domain.screening import TriageOutcome
 from confide_scheduling.domain.timekit import TimeRange
@@ -39,16 +37,6 @@ from confide_scheduling.mapping import (
 
 pb = scheduling_pb2
 ev = events_pb2
-
-
-def session_type_pb(value: SessionType) -> pb.SessionType:
-    return pb.SessionType(
-        code=value.code,
-        kind=KIND_TO_PB[value.kind],
-        duration_minutes=value.duration_minutes,
-        buffer_minutes=value.buffer.seconds // 60,
-        modalities=sorted(MODALITY_TO_PB[m] for m in value.modalities),
-    )
 
 
 def appointment_pb(rec: AppointmentRecord) -> pb.Appointment:
@@ -93,70 +81,6 @@ def appointment_pb(rec: AppointmentRecord) -> pb.Appointment:
         out.cancelled_by = CANCELLED_BY_TO_PB[rec.cancelled_by]
     set_ts(out.create_time, a.created_at)
     set_ts(out.update_time, a.updated_at)
-    return out
-
-
-def weekly_rule_pb(rule: WeeklyRule) -> pb.WeeklyRule:
-    out = pb.WeeklyRule(weekday=WEEKDAY_TO_PB[rule.weekday])
-    time_of_day_to_pb(out.start, rule.start)
-    time_of_day_to_pb(out.end, rule.end)
-    if rule.modalities is not None:
-        out.modalities.extend(sorted(MODALITY_TO_PB[m] for m in rule.modalities))
-    return out
-
-
-def exception_pb(exception_id: UUID, exc: DateException) -> pb.AvailabilityException:
-    out = pb.AvailabilityException(
-        exception_id=str(exception_id),
-        kind=pb.EXCEPTION_KIND_EXTRA if exc.kind.value == "extra" else pb.EXCEPTION_KIND_BLOCKED,
-    )
-    date_to_pb(out.date, exc.day)
-    if exc.start is not None and exc.end is not None:
-        time_of_day_to_pb(out.start, exc.start)
-        time_of_day_to_pb(out.end, exc.end)
-    if exc.modalities is not None:
-        out.modalities.extend(sorted(MODALITY_TO_PB[m] for m in exc.modalities))
-    return out
-
-
-def time_off_pb(time_off_id: UUID, span: TimeRange) -> pb.TimeOff:
-    out = pb.TimeOff(time_off_id=str(time_off_id))
-    time_range_to_pb(out.range, span)
-    return out
-
-
-def schedule_pb(
-    record: ScheduleRecord,
-    exceptions: Sequence[tuple[UUID, DateException]] = (),
-    time_off: Sequence[tuple[UUID, TimeRange]] = (),
-) -> pb.ClinicianSchedule:
-    out = pb.ClinicianSchedule(
-        clinician_id=str(record.clinician_id),
-        time_zone=record.availability.time_zone,
-        location=state_to_pb(record.location_state),
-        modalities=sorted(MODALITY_TO_PB[m] for m in record.availability.modalities_offered),
-        session_type_codes=sorted(record.session_type_codes),
-        weekly_rules=[weekly_rule_pb(r) for r in record.availability.rules],
-        exceptions=[exception_pb(i, e) for i, e in exceptions],
-        time_off=[time_off_pb(i, r) for i, r in time_off],
-        version=record.version,
-    )
-    set_ts(out.update_time, record.updated_at)
-    return out
-
-
-def policy_pb(policy: CancellationPolicy) -> pb.CancellationPolicy:
-    out = pb.CancellationPolicy(
-        late_cancel_window_minutes=policy.late_cancel_window.seconds // 60
-        + policy.late_cancel_window.days * 1440,
-        no_show_grace_minutes=policy.no_show_grace.seconds // 60,
-    )
-    money_to_pb(out.late_cancel_fee, policy.late_cancel_fee)
-    money_to_pb(out.no_show_fee, policy.no_show_fee)
-    if policy.late_cancel_fee is None:
-        out.ClearField("late_cancel_fee")
-    if policy.no_show_fee is None:
-        out.ClearField("no_show_fee")
     return out
 
 
@@ -253,7 +177,7 @@ def crisis_resources_pb(outcome: TriageOutcome) -> list[pb.CrisisResource]:
 
 # -------------------------------------------------------------------------------------------------- events
 def _now_or(value: datetime | None) -> datetime:
-    return value or datetime.now(UTC)
+    return value or utc_now()
 
 
 def booked_event(rec: AppointmentRecord, now: datetime) -> ev.AppointmentBooked:

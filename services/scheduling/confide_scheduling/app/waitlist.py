@@ -10,8 +10,10 @@ from confide.scheduling.v1 import scheduling_pb2
 from confide_chassis import audit
 from confide_chassis.errors import FailedPrecondition, InvalidArgument, NotFound, RuleViolation
 from confide_chassis.ids import new_id
-from confide_scheduling.app import booking, common
-from confide_scheduling.app.context import ADMIN, CLIENT, AppContext, Caller, audit_record
+from confide_chassis.roles import CLIENT, PRACTICE_ADMIN
+from confide_scheduling import metrics
+from confide_scheduling.app import booking, commands, common
+from confide_scheduling.app.context import AppContext, Caller, audit_record
 from confide_scheduling.app.offers import offer_freed_slot
 from confide_scheduling.app.ports import UnitOfWork, practice_uuid
 from confide_scheduling.app.views import appointment_pb, booked_event, entry_pb, offer_pb
@@ -109,7 +111,7 @@ async def _entry_for(uow: UnitOfWork, caller: Caller, entry_id: UUID, *, admin: 
     if entry is None or practice != caller.practice_id:
         raise NotFound("no such waitlist entry")
     own = caller.is_user(entry.client_id) and caller.has(CLIENT)
-    if not own and not (admin and caller.has(ADMIN) and caller.principal.mfa):
+    if not own and not (admin and caller.has(PRACTICE_ADMIN) and caller.principal.mfa):
         raise NotFound("no such waitlist entry")
     return entry
 
@@ -174,6 +176,7 @@ async def _offer_for(deps: AppContext, caller: Caller, offer_id: UUID) -> tuple[
     return offer, entry
 
 
+@common.counts_booking_denials
 async def accept(
     deps: AppContext, caller: Caller, offer_id: UUID, modality: Modality, client_state: str | None
 ) -> pb.AcceptWaitlistOfferResponse:
@@ -182,7 +185,7 @@ async def accept(
     accept_offer(entry, offer, now)  # validates state and expiry before any remote call
     if modality not in offer.slot.modalities:
         raise InvalidArgument.field("modality", "is not one of the offer's modalities")
-    request = booking.BookingRequest(
+    request = commands.BookSlot(
         client_id=entry.client_id,
         clinician_id=offer.slot.clinician_id,
         session_type=common.session_type(deps, offer.slot.session_type_code),
@@ -237,6 +240,7 @@ async def accept(
         )
         response = pb.AcceptWaitlistOfferResponse(appointment=appointment_pb(rec), offer=offer_pb(accepted))
         await uow.commit()
+    metrics.booked("waitlist_offer")
     return response
 
 
