@@ -25,8 +25,8 @@ from confide_chassis.auth import TokenVerifier
 from confide_chassis.events import OutgoingEvent, build_headers, header_value
 from confide_chassis.service import RunningService, start
 from confide_scheduling.app.context import AppContext
+from confide_scheduling.app.event_messages import state_to_pb
 from confide_scheduling.app.ports import AuthorizationPort, VideoRoomPort
-from confide_scheduling.mapping import state_to_pb
 from confide_scheduling.settings import SchedulingSettings
 from confide_scheduling.wiring import MIGRATIONS, build_spec
 

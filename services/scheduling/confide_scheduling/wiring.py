@@ -24,14 +24,21 @@ from confide_chassis.service import ServiceContext, ServiceSpec
 from confide_chassis.settings import ConfigurationError, ServiceSettings
 from confide_scheduling.adapters.compliance import GrpcComplianceClient
 from confide_scheduling.adapters.jitsi import JitsiRoomLinks
-from confide_scheduling.api import servicers as api
 from confide_scheduling.api.appointments import AppointmentServicer
 from confide_scheduling.api.availability import AvailabilityServicer
+from confide_scheduling.api.screening import ScreeningServicer
+from confide_scheduling.api.series import SeriesServicer
+from confide_scheduling.api.sessions import SessionServicer
+from confide_scheduling.api.waitlist import WaitlistServicer
 from confide_scheduling.app import jobs
 from confide_scheduling.app.availability import AvailabilityUseCases
 from confide_scheduling.app.booking import AppointmentUseCases
 from confide_scheduling.app.context import AppContext
 from confide_scheduling.app.ports import AuthorizationPort, VideoRoomPort
+from confide_scheduling.app.screening import ScreeningUseCases
+from confide_scheduling.app.series import SeriesUseCases
+from confide_scheduling.app.sessions import SessionUseCases
+from confide_scheduling.app.waitlist import WaitlistUseCases
 from confide_scheduling.db.uow import unit_of_work_factory
 from confide_scheduling.demo import seed_demo_command
 from confide_scheduling.events.consumers import (
@@ -102,10 +109,12 @@ def build_spec(
         pb_grpc.add_AppointmentServiceServicer_to_server(
             AppointmentServicer(AppointmentUseCases(deps), deps.catalogue), ctx.server
         )
-        pb_grpc.add_SeriesServiceServicer_to_server(api.SeriesServicer(deps), ctx.server)
-        pb_grpc.add_WaitlistServiceServicer_to_server(api.WaitlistServicer(deps), ctx.server)
-        pb_grpc.add_ScreeningServiceServicer_to_server(api.ScreeningServicer(deps), ctx.server)
-        pb_grpc.add_SessionServiceServicer_to_server(api.SessionServicer(deps), ctx.server)
+        pb_grpc.add_SeriesServiceServicer_to_server(
+            SeriesServicer(SeriesUseCases(deps), deps.catalogue), ctx.server
+        )
+        pb_grpc.add_WaitlistServiceServicer_to_server(WaitlistServicer(WaitlistUseCases(deps)), ctx.server)
+        pb_grpc.add_ScreeningServiceServicer_to_server(ScreeningServicer(ScreeningUseCases(deps)), ctx.server)
+        pb_grpc.add_SessionServiceServicer_to_server(SessionServicer(SessionUseCases(deps)), ctx.server)
         for service in pb.DESCRIPTOR.services_by_name.values():
             ctx.add_grpc_service(service)  # who may call: the access option on each RPC in the proto
 

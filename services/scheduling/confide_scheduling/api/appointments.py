@@ -7,9 +7,9 @@ from confide.scheduling.v1 import scheduling_pb2 as pb
 from confide.scheduling.v1 import scheduling_pb2_grpc as pb_grpc
 from confide_scheduling.api import mapping
 from confide_scheduling.api.caller import Context, caller_of
+from confide_scheduling.api.mapping import appointment_pb, fee_pb
 from confide_scheduling.app import commands
 from confide_scheduling.app.booking import AppointmentUseCases
-from confide_scheduling.app.views import appointment_pb, fee_pb
 from confide_scheduling.reference_data import SessionTypeCatalogue
 
 

@@ -19,12 +19,10 @@ import base64
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
 from uuid import UUID
 
 from google.protobuf.message import Message
 
-from confide.scheduling.v1 import scheduling_pb2
 from confide_chassis import audit
 from confide_chassis.errors import (
     FailedPrecondition,
@@ -38,6 +36,12 @@ from confide_chassis.roles import CLIENT, CLINICIAN, PRACTICE_ADMIN
 from confide_scheduling import metrics
 from confide_scheduling.app import commands, common
 from confide_scheduling.app.context import AppContext, Caller, audit_record
+from confide_scheduling.app.event_messages import (
+    booked_event,
+    cancelled_event,
+    no_show_event,
+    rescheduled_event,
+)
 from confide_scheduling.app.offers import offer_freed_slot
 from confide_scheduling.app.ports import (
     AppointmentFilter,
@@ -47,12 +51,6 @@ from confide_scheduling.app.ports import (
     UnitOfWork,
     new_room_name,
     practice_uuid,
-)
-from confide_scheduling.app.views import (
-    booked_event,
-    cancelled_event,
-    no_show_event,
-    rescheduled_event,
 )
 from confide_scheduling.domain import appointments as appts
 from confide_scheduling.domain import rules
@@ -69,9 +67,6 @@ from confide_scheduling.domain.policy import (
     mark_no_show,
 )
 from confide_scheduling.domain.waitlist import FreedSlot
-
-pb = scheduling_pb2
-R = TypeVar("R", bound=Message)
 
 CANCELLED_BY_ROLE = {
     CLIENT: CancelledBy.CLIENT,

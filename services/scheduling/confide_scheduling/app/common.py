@@ -166,16 +166,18 @@ async def require_consent(
         )
 
 
-def triage_of(row: ScreeningRow) -> TriageOutcome:
-    """Re-derive the triage of a stored screening (scoring is deterministic)."""
+def results_of(row: ScreeningRow) -> ScreeningResults:
+    """Re-derive the scores of a stored screening from its answers (scoring is deterministic)."""
     cssrs = CssrsAnswers(**row.cssrs_answers) if row.cssrs_answers is not None else None
-    return triage(
-        ScreeningResults(
-            phq9=score_phq9(row.phq9_answers) if row.phq9_answers is not None else None,
-            gad7=score_gad7(row.gad7_answers) if row.gad7_answers is not None else None,
-            cssrs=score_cssrs(cssrs) if cssrs is not None else None,
-        )
+    return ScreeningResults(
+        phq9=score_phq9(row.phq9_answers) if row.phq9_answers is not None else None,
+        gad7=score_gad7(row.gad7_answers) if row.gad7_answers is not None else None,
+        cssrs=score_cssrs(cssrs) if cssrs is not None else None,
     )
+
+
+def triage_of(row: ScreeningRow) -> TriageOutcome:
+    return triage(results_of(row))
 
 
 CRISIS_METADATA = {

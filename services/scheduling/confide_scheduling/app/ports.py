@@ -12,6 +12,7 @@ and the database need.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import secrets
 import uuid
 from collections.abc import Callable, Collection, Sequence
@@ -26,8 +27,9 @@ from google.protobuf.message import Message
 from confide_scheduling.domain.appointments import Appointment, AppointmentStatus, AuthorizationDecision
 from confide_scheduling.domain.availability import DateException, Slot, WeeklyAvailability
 from confide_scheduling.domain.catalog import Modality
-from confide_scheduling.domain.policy import CancellationPolicy, CancelledBy, PayerType
-from confide_scheduling.domain.recurrence import RecurringSeries
+from confide_scheduling.domain.policy import CancellationOutcome, CancellationPolicy, CancelledBy, PayerType
+from confide_scheduling.domain.recurrence import Occurrence, RecurringSeries
+from confide_scheduling.domain.screening import ScreeningResults, TriageOutcome
 from confide_scheduling.domain.timekit import TimeRange
 from confide_scheduling.domain.waitlist import WaitlistEntry, WaitlistOffer
 
@@ -136,8 +138,20 @@ class ScreeningRow:
     phq9_answers: tuple[int, ...] | None
     gad7_answers: tuple[int, ...] | None
     cssrs_answers: dict[str, Any] | None
-    result: bytes
+    risk_flag_id: UUID | None
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ScreeningRecord:
+    """A scored and triaged screening, as submitted (SAFE-20..24)."""
+
+    id: UUID
+    client_id: UUID
+    results: ScreeningResults
+    outcome: TriageOutcome
+    risk_flag_id: UUID | None
+    submitted_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +189,45 @@ class SlotSearchResult:
     slots: tuple[ClinicianSlot, ...]
     client_time_zone: str
     client_state: str
+
+
+class OccurrenceProblem(enum.StrEnum):
+    TOO_SOON = "too_soon"
+    UNAVAILABLE = "unavailable"
+    NOT_AUTHORIZED = "not_authorized"
+    CONFLICT = "conflict"
+
+
+@dataclass(frozen=True, slots=True)
+class OccurrenceConflict:
+    """An occurrence of a series that was not booked, and why (with the rule ids)."""
+
+    occurrence: Occurrence
+    problem: OccurrenceProblem
+    rule_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesBooking:
+    series: SeriesRecord
+    appointments: tuple[AppointmentRecord, ...]
+    conflicts: tuple[OccurrenceConflict, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OccurrenceChange:
+    """One occurrence skipped or moved: the series and the appointment it touched (with the
+    cancellation outcome when a booked appointment was cancelled)."""
+
+    series: SeriesRecord
+    appointment: AppointmentRecord | None
+    cancellation: CancellationOutcome | None
+
+
+@dataclass(frozen=True, slots=True)
+class FollowingRescheduled:
+    original: SeriesRecord | None  # None when the change started at the first occurrence
+    following: SeriesBooking
 
 
 # ----------------------------------------------------------------------------------------------- persistence

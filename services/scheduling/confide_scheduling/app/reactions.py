@@ -13,8 +13,8 @@ from google.protobuf.message import Message
 from confide.scheduling.v1 import events_pb2
 from confide_chassis import audit
 from confide_scheduling.app.context import SERVICE
+from confide_scheduling.app.event_messages import flagged_event
 from confide_scheduling.app.ports import Repositories
-from confide_scheduling.app.views import flagged_event
 from confide_scheduling.domain.appointments import flag_authorization
 from confide_scheduling.domain.catalog import Modality
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from confide.scheduling.v1 import scheduling_pb2
 from confide_chassis import audit
 from confide_chassis.errors import FailedPrecondition, InvalidArgument, NotFound, RuleViolation
 from confide_chassis.ids import new_id
@@ -14,14 +12,12 @@ from confide_chassis.roles import CLIENT, PRACTICE_ADMIN
 from confide_scheduling import metrics
 from confide_scheduling.app import booking, commands, common
 from confide_scheduling.app.context import AppContext, Caller, audit_record
+from confide_scheduling.app.event_messages import booked_event
 from confide_scheduling.app.offers import offer_freed_slot
-from confide_scheduling.app.ports import UnitOfWork, practice_uuid
-from confide_scheduling.app.views import appointment_pb, booked_event, entry_pb, offer_pb
+from confide_scheduling.app.ports import AppointmentRecord, UnitOfWork, practice_uuid
 from confide_scheduling.domain import appointments as appts
 from confide_scheduling.domain import rules
-from confide_scheduling.domain.catalog import Modality
 from confide_scheduling.domain.waitlist import (
-    TimeOfDayWindow,
     WaitlistEntry,
     WaitlistOffer,
     WaitlistStatus,
@@ -30,59 +26,6 @@ from confide_scheduling.domain.waitlist import (
     expire_offer,
     withdraw,
 )
-
-pb = scheduling_pb2
-
-
-@dataclass(frozen=True, slots=True)
-class JoinRequest:
-    client_id: UUID
-    session_type_codes: frozenset[str]
-    modalities: frozenset[Modality]
-    clinician_ids: frozenset[UUID]
-    time_windows: tuple[TimeOfDayWindow, ...]
-
-
-async def join(deps: AppContext, caller: Caller, request: JoinRequest) -> pb.JoinWaitlistResponse:
-    known = {t.code for t in deps.catalogue.session_types}
-    unknown = sorted(request.session_type_codes - known)
-    if unknown:
-        raise InvalidArgument.field("session_type_codes", f"unknown codes: {', '.join(unknown)}")
-
-    now = deps.now()
-    async with deps.uow() as uow:
-        _, profile = await common.acting_for_client(uow, caller, request.client_id)
-        practice_clinicians = {
-            s.clinician_id for s in await uow.schedules.list_for_practice(caller.practice_id)
-        }
-    if not request.clinician_ids <= practice_clinicians:
-        # An entry names only clinicians of the client's own practice.
-        raise InvalidArgument.field("clinician_ids", "names a clinician without a schedule in this practice")
-    entry = WaitlistEntry(
-        id=new_id(),
-        practice_id=practice_uuid(caller.practice_id),
-        client_id=request.client_id,
-        enqueued_at=now,
-        client_time_zone=profile.time_zone or "UTC",
-        session_type_codes=request.session_type_codes,
-        modalities=request.modalities,
-        clinician_ids=request.clinician_ids,
-        time_windows=request.time_windows,
-    )
-    async with deps.uow() as uow:
-        await _require_entry_allowance(uow, deps, caller, request.client_id)
-        await uow.waitlist.add_entry(entry, caller.practice_id)
-        audit_record(
-            uow,
-            action=audit.CREATE,
-            resource_type="waitlist_entry",
-            resource_id=str(entry.id),
-            subject=request.client_id,
-            now=now,
-        )
-        response = pb.JoinWaitlistResponse(entry=entry_pb(entry))
-        await uow.commit()
-    return response
 
 
 async def _require_entry_allowance(
@@ -116,54 +59,6 @@ async def _entry_for(uow: UnitOfWork, caller: Caller, entry_id: UUID, *, admin: 
     return entry
 
 
-async def leave(deps: AppContext, caller: Caller, entry_id: UUID) -> pb.LeaveWaitlistResponse:
-    now = deps.now()
-    async with deps.uow() as uow:
-        entry = await _entry_for(uow, caller, entry_id)
-        for offer in await uow.waitlist.pending_offers_of_entries([entry.id]):
-            entry, declined = decline_offer(entry, offer, now)
-            await uow.waitlist.resolve_offer(declined)
-        withdrawn = withdraw(entry)
-        await uow.waitlist.save_entry_status(withdrawn)
-        audit_record(
-            uow,
-            action=audit.UPDATE,
-            resource_type="waitlist_entry",
-            resource_id=str(entry.id),
-            subject=entry.client_id,
-            now=now,
-        )
-        response = pb.LeaveWaitlistResponse(entry=entry_pb(withdrawn))
-        await uow.commit()
-    return response
-
-
-async def list_for_client(deps: AppContext, caller: Caller, client_id: UUID) -> pb.ListWaitlistResponse:
-    async with deps.uow() as uow:
-        profile = await uow.clients.profile(client_id)
-        await caller.role_for_client(
-            uow, client_id, profile.practice_id if profile else None, clinician=False
-        )
-        entries = [
-            e
-            for e in await uow.waitlist.client_entries(client_id)
-            if str(e.practice_id) == str(practice_uuid(caller.practice_id))
-        ]
-        offers = await uow.waitlist.pending_offers_of_entries([e.id for e in entries])
-        audit_record(
-            uow,
-            action=audit.READ,
-            resource_type="waitlist_entry",
-            resource_id=f"client/{client_id}",
-            subject=client_id,
-            now=deps.now(),
-        )
-        await uow.commit()
-    return pb.ListWaitlistResponse(
-        entries=[entry_pb(e) for e in entries], offers=[offer_pb(o) for o in offers]
-    )
-
-
 async def _offer_for(deps: AppContext, caller: Caller, offer_id: UUID) -> tuple[WaitlistOffer, WaitlistEntry]:
     async with deps.uow() as uow:
         practice = await uow.waitlist.offer_practice(offer_id)
@@ -174,91 +69,6 @@ async def _offer_for(deps: AppContext, caller: Caller, offer_id: UUID) -> tuple[
     if not (caller.is_user(entry.client_id) and caller.has(CLIENT)):
         raise NotFound("no such offer")
     return offer, entry
-
-
-@common.counts_booking_denials
-async def accept(
-    deps: AppContext, caller: Caller, offer_id: UUID, modality: Modality, client_state: str | None
-) -> pb.AcceptWaitlistOfferResponse:
-    now = deps.now()
-    offer, entry = await _offer_for(deps, caller, offer_id)
-    accept_offer(entry, offer, now)  # validates state and expiry before any remote call
-    if modality not in offer.slot.modalities:
-        raise InvalidArgument.field("modality", "is not one of the offer's modalities")
-    request = commands.BookSlot(
-        client_id=entry.client_id,
-        clinician_id=offer.slot.clinician_id,
-        session_type=common.session_type(deps, offer.slot.session_type_code),
-        modality=modality,
-        start=offer.slot.start,
-        client_state=client_state,
-    )
-    prepared = await booking.prepare_booking(deps, caller, request, now)
-    appointment_id = new_id()
-    decision = await booking.authorize(
-        deps,
-        caller,
-        prepared,
-        clinician_id=request.clinician_id,
-        client_id=request.client_id,
-        start=request.start,
-        modality=modality,
-        appointment_id=appointment_id,
-    )
-    appointment = appts.book(
-        appointment_id=appointment_id,
-        practice_id=practice_uuid(caller.practice_id),
-        clinician_id=request.clinician_id,
-        client_id=request.client_id,
-        session_type=request.session_type,
-        modality=modality,
-        start=request.start,
-        now=now,
-        authorization=decision,
-        min_notice=deps.settings.min_notice,
-        clinician_review_required=prepared.clinician_review_required,
-    )
-    rec = booking.new_record(appointment, prepared, caller)
-    async with deps.uow() as uow:
-        locked_entry = await uow.waitlist.get_entry(entry.id, for_update=True)
-        locked_offer = await uow.waitlist.get_offer(offer.id, for_update=True)
-        if locked_entry is None or locked_offer is None:
-            raise NotFound("no such offer")
-        fulfilled, accepted = accept_offer(locked_entry, locked_offer, now)
-        await booking.reserve(uow, rec, now)
-        await uow.waitlist.save_entry_status(fulfilled)
-        await uow.waitlist.resolve_offer(accepted, appointment_id)
-        uow.publish(booked_event(rec, now))
-        audit_record(
-            uow,
-            action=audit.CREATE,
-            resource_type="appointment",
-            resource_id=str(rec.id),
-            subject=entry.client_id,
-            rule_ids=(rules.LIC_03,),  # authorized like any booking
-            now=now,
-        )
-        response = pb.AcceptWaitlistOfferResponse(appointment=appointment_pb(rec), offer=offer_pb(accepted))
-        await uow.commit()
-    metrics.booked("waitlist_offer")
-    return response
-
-
-async def decline(deps: AppContext, caller: Caller, offer_id: UUID) -> pb.DeclineWaitlistOfferResponse:
-    now = deps.now()
-    offer, entry = await _offer_for(deps, caller, offer_id)
-    async with deps.uow() as uow:
-        locked_entry = await uow.waitlist.get_entry(entry.id, for_update=True)
-        locked_offer = await uow.waitlist.get_offer(offer.id, for_update=True)
-        if locked_entry is None or locked_offer is None:
-            raise NotFound("no such offer")
-        waiting, declined = decline_offer(locked_entry, locked_offer, now)
-        await uow.waitlist.save_entry_status(waiting)
-        await uow.waitlist.resolve_offer(declined)
-        await offer_freed_slot(uow, deps, declined.slot, caller.practice_id, now)
-        response = pb.DeclineWaitlistOfferResponse(offer=offer_pb(declined))
-        await uow.commit()
-    return response
 
 
 async def expire_offers(deps: AppContext, now: datetime) -> int:
@@ -277,3 +87,186 @@ async def expire_offers(deps: AppContext, now: datetime) -> int:
                 await offer_freed_slot(uow, deps, gone.slot, practice, now)
         await uow.commit()
     return len(expired)
+
+
+class WaitlistUseCases:
+    """Join, leave, list; accept an offer (books the slot with every booking check) or decline it."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self._ctx = ctx
+
+    async def join(self, caller: Caller, request: commands.JoinWaitlist) -> WaitlistEntry:
+        deps = self._ctx
+        known = {t.code for t in deps.catalogue.session_types}
+        unknown = sorted(request.session_type_codes - known)
+        if unknown:
+            raise InvalidArgument.field("session_type_codes", f"unknown codes: {', '.join(unknown)}")
+
+        now = deps.now()
+        async with deps.uow() as uow:
+            _, profile = await common.acting_for_client(uow, caller, request.client_id)
+            practice_clinicians = {
+                s.clinician_id for s in await uow.schedules.list_for_practice(caller.practice_id)
+            }
+        if not request.clinician_ids <= practice_clinicians:
+            # An entry names only clinicians of the client's own practice.
+            raise InvalidArgument.field(
+                "clinician_ids", "names a clinician without a schedule in this practice"
+            )
+        entry = WaitlistEntry(
+            id=new_id(),
+            practice_id=practice_uuid(caller.practice_id),
+            client_id=request.client_id,
+            enqueued_at=now,
+            client_time_zone=profile.time_zone or "UTC",
+            session_type_codes=request.session_type_codes,
+            modalities=request.modalities,
+            clinician_ids=request.clinician_ids,
+            time_windows=request.time_windows,
+        )
+        async with deps.uow() as uow:
+            await _require_entry_allowance(uow, deps, caller, request.client_id)
+            await uow.waitlist.add_entry(entry, caller.practice_id)
+            audit_record(
+                uow,
+                action=audit.CREATE,
+                resource_type="waitlist_entry",
+                resource_id=str(entry.id),
+                subject=request.client_id,
+                now=now,
+            )
+            await uow.commit()
+        return entry
+
+    async def leave(self, caller: Caller, command: commands.LeaveWaitlist) -> WaitlistEntry:
+        deps = self._ctx
+        entry_id = command.entry_id
+        now = deps.now()
+        async with deps.uow() as uow:
+            entry = await _entry_for(uow, caller, entry_id)
+            for offer in await uow.waitlist.pending_offers_of_entries([entry.id]):
+                entry, declined = decline_offer(entry, offer, now)
+                await uow.waitlist.resolve_offer(declined)
+            withdrawn = withdraw(entry)
+            await uow.waitlist.save_entry_status(withdrawn)
+            audit_record(
+                uow,
+                action=audit.UPDATE,
+                resource_type="waitlist_entry",
+                resource_id=str(entry.id),
+                subject=entry.client_id,
+                now=now,
+            )
+            await uow.commit()
+        return withdrawn
+
+    async def list_for_client(
+        self, caller: Caller, client_id: UUID
+    ) -> tuple[tuple[WaitlistEntry, ...], tuple[WaitlistOffer, ...]]:
+        deps = self._ctx
+        async with deps.uow() as uow:
+            profile = await uow.clients.profile(client_id)
+            await caller.role_for_client(
+                uow, client_id, profile.practice_id if profile else None, clinician=False
+            )
+            entries = [
+                e
+                for e in await uow.waitlist.client_entries(client_id)
+                if str(e.practice_id) == str(practice_uuid(caller.practice_id))
+            ]
+            offers = await uow.waitlist.pending_offers_of_entries([e.id for e in entries])
+            audit_record(
+                uow,
+                action=audit.READ,
+                resource_type="waitlist_entry",
+                resource_id=f"client/{client_id}",
+                subject=client_id,
+                now=deps.now(),
+            )
+            await uow.commit()
+        return tuple(entries), tuple(offers)
+
+    @common.counts_booking_denials
+    async def accept_offer(
+        self, caller: Caller, command: commands.AcceptWaitlistOffer
+    ) -> tuple[AppointmentRecord, WaitlistOffer]:
+        deps = self._ctx
+        offer_id, modality, client_state = command.offer_id, command.modality, command.client_state
+        now = deps.now()
+        offer, entry = await _offer_for(deps, caller, offer_id)
+        accept_offer(entry, offer, now)  # validates state and expiry before any remote call
+        if modality not in offer.slot.modalities:
+            raise InvalidArgument.field("modality", "is not one of the offer's modalities")
+        request = commands.BookSlot(
+            client_id=entry.client_id,
+            clinician_id=offer.slot.clinician_id,
+            session_type=common.session_type(deps, offer.slot.session_type_code),
+            modality=modality,
+            start=offer.slot.start,
+            client_state=client_state,
+        )
+        prepared = await booking.prepare_booking(deps, caller, request, now)
+        appointment_id = new_id()
+        decision = await booking.authorize(
+            deps,
+            caller,
+            prepared,
+            clinician_id=request.clinician_id,
+            client_id=request.client_id,
+            start=request.start,
+            modality=modality,
+            appointment_id=appointment_id,
+        )
+        appointment = appts.book(
+            appointment_id=appointment_id,
+            practice_id=practice_uuid(caller.practice_id),
+            clinician_id=request.clinician_id,
+            client_id=request.client_id,
+            session_type=request.session_type,
+            modality=modality,
+            start=request.start,
+            now=now,
+            authorization=decision,
+            min_notice=deps.settings.min_notice,
+            clinician_review_required=prepared.clinician_review_required,
+        )
+        rec = booking.new_record(appointment, prepared, caller)
+        async with deps.uow() as uow:
+            locked_entry = await uow.waitlist.get_entry(entry.id, for_update=True)
+            locked_offer = await uow.waitlist.get_offer(offer.id, for_update=True)
+            if locked_entry is None or locked_offer is None:
+                raise NotFound("no such offer")
+            fulfilled, accepted = accept_offer(locked_entry, locked_offer, now)
+            await booking.reserve(uow, rec, now)
+            await uow.waitlist.save_entry_status(fulfilled)
+            await uow.waitlist.resolve_offer(accepted, appointment_id)
+            uow.publish(booked_event(rec, now))
+            audit_record(
+                uow,
+                action=audit.CREATE,
+                resource_type="appointment",
+                resource_id=str(rec.id),
+                subject=entry.client_id,
+                rule_ids=(rules.LIC_03,),  # authorized like any booking
+                now=now,
+            )
+            await uow.commit()
+        metrics.booked("waitlist_offer")
+        return rec, accepted
+
+    async def decline_offer(self, caller: Caller, command: commands.DeclineWaitlistOffer) -> WaitlistOffer:
+        deps = self._ctx
+        offer_id = command.offer_id
+        now = deps.now()
+        offer, entry = await _offer_for(deps, caller, offer_id)
+        async with deps.uow() as uow:
+            locked_entry = await uow.waitlist.get_entry(entry.id, for_update=True)
+            locked_offer = await uow.waitlist.get_offer(offer.id, for_update=True)
+            if locked_entry is None or locked_offer is None:
+                raise NotFound("no such offer")
+            waiting, declined = decline_offer(locked_entry, locked_offer, now)
+            await uow.waitlist.save_entry_status(waiting)
+            await uow.waitlist.resolve_offer(declined)
+            await offer_freed_slot(uow, deps, declined.slot, caller.practice_id, now)
+            await uow.commit()
+        return declined

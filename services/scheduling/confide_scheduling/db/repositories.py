@@ -1208,7 +1208,6 @@ class SqlScreeningRepository:
                 phq9_answers=list(row.phq9_answers) if row.phq9_answers is not None else None,
                 gad7_answers=list(row.gad7_answers) if row.gad7_answers is not None else None,
                 cssrs_answers=row.cssrs_answers,
-                result=row.result,
                 triage_level=triage_level,
                 self_booking=self_booking,
                 clinician_review_required=clinician_review_required,
@@ -1236,7 +1235,7 @@ class SqlScreeningRepository:
             phq9_answers=tuple(row.phq9_answers) if row.phq9_answers is not None else None,
             gad7_answers=tuple(row.gad7_answers) if row.gad7_answers is not None else None,
             cssrs_answers=row.cssrs_answers,
-            result=bytes(row.result),
+            risk_flag_id=row.risk_flag_id,
             created_at=row.created_at,
         )
 
