@@ -16,7 +16,6 @@ from confide_chassis.errors import (
     PermissionDenied,
     RuleViolation,
 )
-from confide_chassis.ids import parse_id
 from confide_chassis.roles import CLINICIAN
 from confide_scheduling import metrics
 from confide_scheduling.app.context import AppContext, Caller
@@ -44,15 +43,6 @@ from confide_scheduling.domain.screening import (
     triage,
 )
 from confide_scheduling.domain.timekit import TimeRange
-
-
-def require_id(value: str, field_path: str) -> UUID:
-    if not value:
-        raise InvalidArgument.field(field_path, "is required")
-    parsed = parse_id(value)
-    if parsed is None:
-        raise InvalidArgument.field(field_path, "must be a UUID")
-    return parsed
 
 
 def session_type(deps: AppContext, code: str, field_path: str = "session_type_code") -> SessionType:
