@@ -87,16 +87,16 @@ class Prepared:
 
 
 async def prepare_booking(
-    deps: AppContext, caller: Caller, request: commands.BookSlot, now: datetime
+    ctx: AppContext, caller: Caller, request: commands.BookSlot, now: datetime
 ) -> Prepared:
-    async with deps.uow() as uow:
+    async with ctx.uow() as uow:
         role, profile = await common.acting_for_client(uow, caller, request.client_id)
         common.require_own_calendar(caller, role, request.clinician_id)
         schedule = await common.clinician_schedule(uow, caller, request.clinician_id)
         common.require_offered(schedule, request.session_type, request.modality)
-        common.require_min_notice(deps, request.start, now)
+        common.require_min_notice(ctx, request.start, now)
         await common.require_available(
-            uow, deps, schedule, request.session_type, request.modality, request.start
+            uow, ctx, schedule, request.session_type, request.modality, request.start
         )
         state = request.client_state or profile.home_state
         assert state is not None  # client_profile() guarantees it
@@ -106,7 +106,7 @@ async def prepare_booking(
 
 
 async def authorize(
-    deps: AppContext,
+    ctx: AppContext,
     caller: Caller,
     prepared: Prepared,
     *,
@@ -121,10 +121,10 @@ async def authorize(
     """Compliance's decision for this booking; ``existing_client`` is read when not given (callers
     asking many times at once read it once: a unit of work is not shared between concurrent tasks)."""
     if existing_client is None:
-        async with deps.uow() as uow:
+        async with ctx.uow() as uow:
             existing_client = await uow.appointments.has_completed_session(clinician_id, client_id)
     return await common.ask_compliance(
-        deps,
+        ctx,
         caller,
         existing_client=existing_client,
         clinician_id=clinician_id,
@@ -172,7 +172,7 @@ def new_record(appointment: appts.Appointment, prepared: Prepared, caller: Calle
 
 
 async def _commit_change(
-    deps: AppContext,
+    ctx: AppContext,
     rec: AppointmentRecord,
     now: datetime,
     *,
@@ -184,7 +184,7 @@ async def _commit_change(
 ) -> None:
     """One appointment change in one transaction: write (``reserve`` re-checks the time under the
     clinician lock; else an optimistic update), publish the event, audit."""
-    async with deps.uow() as uow:
+    async with ctx.uow() as uow:
         if reserve_time:
             await reserve(uow, rec, now, expected_version=expected_version)
         else:
@@ -204,23 +204,23 @@ async def _commit_change(
         await uow.commit()
 
 
-async def require_hold_allowance(uow: UnitOfWork, deps: AppContext, client_id: UUID, now: datetime) -> None:
+async def require_hold_allowance(uow: UnitOfWork, ctx: AppContext, client_id: UUID, now: datetime) -> None:
     """SCHED-10: holds reserve a clinician's time without any authorization check, so one client (or
     someone acting for them) keeps only a few open at once and cannot block calendars en masse."""
     await uow.holds.lock_client(client_id)
-    if await uow.holds.count_open(client_id, now) >= deps.settings.max_open_holds_per_client:
+    if await uow.holds.count_open(client_id, now) >= ctx.settings.max_open_holds_per_client:
         raise FailedPrecondition(
             RuleViolation(
                 rules.SCHED_OPEN_LIMIT,
                 "the client already holds the most slots allowed at once; confirm or release one first",
                 subject=f"client/{client_id}",
             ),
-            metadata={"limit": str(deps.settings.max_open_holds_per_client)},
+            metadata={"limit": str(ctx.settings.max_open_holds_per_client)},
         )
 
 
-async def load_appointment(deps: AppContext, appointment_id: UUID) -> AppointmentRecord:
-    async with deps.uow() as uow:
+async def load_appointment(ctx: AppContext, appointment_id: UUID) -> AppointmentRecord:
+    async with ctx.uow() as uow:
         rec = await uow.appointments.get(appointment_id)
     if rec is None:
         raise NotFound("no such appointment")
@@ -233,7 +233,7 @@ def _role(caller: Caller, rec: AppointmentRecord, *, client: bool = True) -> str
 
 
 async def reschedule_checked(
-    deps: AppContext,
+    ctx: AppContext,
     caller: Caller,
     rec: AppointmentRecord,
     role: str,
@@ -243,14 +243,14 @@ async def reschedule_checked(
     """Checks and the domain move for one appointment (also used by series "move this one")."""
     a = rec.appointment
     appts.require_status(a, AppointmentStatus.BOOKED, AppointmentStatus.BOOKED)
-    common.require_min_notice(deps, new_start, now)
-    async with deps.uow() as uow:
+    common.require_min_notice(ctx, new_start, now)
+    async with ctx.uow() as uow:
         profile = await common.client_profile(uow, a.client_id)
         schedule = await common.clinician_schedule(uow, caller, a.clinician_id)
-        await common.require_available(uow, deps, schedule, a.session_type, a.modality, new_start)
+        await common.require_available(uow, ctx, schedule, a.session_type, a.modality, new_start)
     prepared = Prepared(role, profile, schedule, rec.authorized_state, a.clinician_review_required)
     decision = await authorize(
-        deps,
+        ctx,
         caller,
         prepared,
         clinician_id=a.clinician_id,
@@ -259,7 +259,7 @@ async def reschedule_checked(
         modality=a.modality,
         appointment_id=a.id,
     )
-    moved = appts.reschedule(a, new_start, now, decision, min_notice=deps.settings.min_notice)
+    moved = appts.reschedule(a, new_start, now, decision, min_notice=ctx.settings.min_notice)
     return rec.with_appointment(moved), a.start
 
 
@@ -275,7 +275,7 @@ async def _fee_context(uow: UnitOfWork, client_id: UUID) -> FeeContext:
 
 async def cancel_in(
     uow: UnitOfWork,
-    deps: AppContext,
+    ctx: AppContext,
     rec: AppointmentRecord,
     by: CancelledBy,
     now: datetime,
@@ -286,7 +286,7 @@ async def cancel_in(
     """Cancel inside the caller's unit of work: policy outcome, event, audit, and the freed slot offered
     to the waitlist. Returns the updated record and the domain CancellationOutcome."""
     a = rec.appointment
-    policy = await deps.policy(uow, rec.practice_id)
+    policy = await ctx.policy(uow, rec.practice_id)
     cancelled, outcome = cancel_appointment(
         a, now, by, policy, await _fee_context(uow, a.client_id), reason=reason
     )
@@ -306,7 +306,7 @@ async def cancel_in(
     if offer_to_waitlist and a.start > now:
         await offer_freed_slot(
             uow,
-            deps,
+            ctx,
             FreedSlot(
                 practice_id=a.practice_id,
                 clinician_id=a.clinician_id,
@@ -368,12 +368,12 @@ class AppointmentUseCases:
 
     @common.counts_booking_denials
     async def book(self, caller: Caller, request: commands.BookSlot) -> AppointmentRecord:
-        deps = self._ctx
-        now = deps.now()
-        prepared = await prepare_booking(deps, caller, request, now)
+        ctx = self._ctx
+        now = ctx.now()
+        prepared = await prepare_booking(ctx, caller, request, now)
         appointment_id = new_id()
         decision = await authorize(
-            deps,
+            ctx,
             caller,
             prepared,
             clinician_id=request.clinician_id,
@@ -392,12 +392,12 @@ class AppointmentUseCases:
             start=request.start,
             now=now,
             authorization=decision,
-            min_notice=deps.settings.min_notice,
+            min_notice=ctx.settings.min_notice,
             clinician_review_required=prepared.clinician_review_required,
         )
         rec = new_record(appointment, prepared, caller)
         await _commit_change(
-            deps,
+            ctx,
             rec,
             now,
             action=audit.CREATE,
@@ -411,9 +411,9 @@ class AppointmentUseCases:
 
     @common.counts_booking_denials
     async def hold(self, caller: Caller, request: commands.BookSlot) -> AppointmentRecord:
-        deps = self._ctx
-        now = deps.now()
-        prepared = await prepare_booking(deps, caller, request, now)
+        ctx = self._ctx
+        now = ctx.now()
+        prepared = await prepare_booking(ctx, caller, request, now)
         appointment = appts.place_hold(
             appointment_id=new_id(),
             practice_id=practice_uuid(caller.practice_id),
@@ -423,12 +423,12 @@ class AppointmentUseCases:
             modality=request.modality,
             start=request.start,
             now=now,
-            hold_ttl=deps.settings.hold_ttl,
-            min_notice=deps.settings.min_notice,
+            hold_ttl=ctx.settings.hold_ttl,
+            min_notice=ctx.settings.min_notice,
         )
         rec = new_record(appointment, prepared, caller)
-        async with deps.uow() as uow:
-            await require_hold_allowance(uow, deps, request.client_id, now)
+        async with ctx.uow() as uow:
+            await require_hold_allowance(uow, ctx, request.client_id, now)
             await reserve(uow, rec, now)
             audit_record(
                 uow,
@@ -443,10 +443,10 @@ class AppointmentUseCases:
 
     @common.counts_booking_denials
     async def confirm_hold(self, caller: Caller, command: commands.ConfirmHold) -> AppointmentRecord:
-        deps = self._ctx
+        ctx = self._ctx
         appointment_id = command.appointment_id
-        now = deps.now()
-        rec = await load_appointment(deps, appointment_id)
+        now = ctx.now()
+        rec = await load_appointment(ctx, appointment_id)
         a = rec.appointment
         role = _role(caller, rec)
         appts.require_status(a, AppointmentStatus.BOOKED, AppointmentStatus.HELD)
@@ -454,14 +454,14 @@ class AppointmentUseCases:
             raise FailedPrecondition(
                 RuleViolation(rules.SCHED_HOLD_EXPIRED, "the hold has expired; search again", str(a.id))
             )
-        async with deps.uow() as uow:
+        async with ctx.uow() as uow:
             profile = await common.client_profile(uow, a.client_id)
             schedule = await common.clinician_schedule(uow, caller, a.clinician_id)
             await common.require_consent(uow, profile, a.modality, rec.authorized_state, now)
             review = await common.screening_gate(uow, a.client_id, role)
         prepared = Prepared(role, profile, schedule, rec.authorized_state, review)
         decision = await authorize(
-            deps,
+            ctx,
             caller,
             prepared,
             clinician_id=a.clinician_id,
@@ -473,7 +473,7 @@ class AppointmentUseCases:
         confirmed = appts.confirm_hold(a, now, decision, clinician_review_required=review)
         updated = rec.with_appointment(confirmed)
         await _commit_change(
-            deps,
+            ctx,
             updated,
             now,
             action=audit.UPDATE,
@@ -485,28 +485,26 @@ class AppointmentUseCases:
         return updated
 
     async def release_hold(self, caller: Caller, command: commands.ReleaseHold) -> AppointmentRecord:
-        deps = self._ctx
+        ctx = self._ctx
         appointment_id = command.appointment_id
-        now = deps.now()
-        rec = await load_appointment(deps, appointment_id)
+        now = ctx.now()
+        rec = await load_appointment(ctx, appointment_id)
         _role(caller, rec)
         released = appts.release_hold(rec.appointment, now)
         updated = rec.with_appointment(released, cancelled_by=CANCELLED_BY_ROLE.get(rec.booked_by))
-        await _commit_change(
-            deps, updated, now, action=audit.UPDATE, expected_version=rec.appointment.version
-        )
+        await _commit_change(ctx, updated, now, action=audit.UPDATE, expected_version=rec.appointment.version)
         return updated
 
     async def reschedule(self, caller: Caller, command: commands.RescheduleAppointment) -> AppointmentRecord:
-        deps = self._ctx
+        ctx = self._ctx
         appointment_id, new_start = command.appointment_id, command.new_start
-        now = deps.now()
-        rec = await load_appointment(deps, appointment_id)
+        now = ctx.now()
+        rec = await load_appointment(ctx, appointment_id)
         a = rec.appointment
         role = _role(caller, rec)
-        updated, previous = await reschedule_checked(deps, caller, rec, role, new_start, now)
+        updated, previous = await reschedule_checked(ctx, caller, rec, role, new_start, now)
         await _commit_change(
-            deps,
+            ctx,
             updated,
             now,
             action=audit.UPDATE,
@@ -518,30 +516,30 @@ class AppointmentUseCases:
         return updated
 
     async def cancel(self, caller: Caller, command: commands.CancelAppointment) -> Cancellation:
-        deps = self._ctx
+        ctx = self._ctx
         appointment_id = command.appointment_id
-        now = deps.now()
-        rec = await load_appointment(deps, appointment_id)
+        now = ctx.now()
+        rec = await load_appointment(ctx, appointment_id)
         a = rec.appointment
         role = _role(caller, rec)
         if a.status is AppointmentStatus.HELD:
             released = rec.with_appointment(appts.release_hold(a, now), cancelled_by=CANCELLED_BY_ROLE[role])
-            await _commit_change(deps, released, now, action=audit.UPDATE, expected_version=a.version)
+            await _commit_change(ctx, released, now, action=audit.UPDATE, expected_version=a.version)
             return Cancellation(released, None)
-        async with deps.uow() as uow:
-            updated, outcome = await cancel_in(uow, deps, rec, CANCELLED_BY_ROLE[role], now)
+        async with ctx.uow() as uow:
+            updated, outcome = await cancel_in(uow, ctx, rec, CANCELLED_BY_ROLE[role], now)
             await uow.commit()
         return Cancellation(updated, outcome)
 
     async def mark_no_show(self, caller: Caller, command: commands.MarkNoShow) -> NoShow:
-        deps = self._ctx
+        ctx = self._ctx
         appointment_id = command.appointment_id
-        now = deps.now()
-        rec = await load_appointment(deps, appointment_id)
+        now = ctx.now()
+        rec = await load_appointment(ctx, appointment_id)
         a = rec.appointment
         _role(caller, rec, client=False)
-        async with deps.uow() as uow:
-            policy = await deps.policy(uow, rec.practice_id)
+        async with ctx.uow() as uow:
+            policy = await ctx.policy(uow, rec.practice_id)
             marked, outcome = mark_no_show(a, now, policy, await _fee_context(uow, a.client_id))
             updated = rec.with_appointment(marked)
             await uow.appointments.save(updated, a.version)
@@ -562,19 +560,19 @@ class AppointmentUseCases:
     async def recheck_authorization(
         self, caller: Caller, command: commands.RecheckAuthorization
     ) -> AppointmentRecord:
-        deps = self._ctx
+        ctx = self._ctx
         appointment_id = command.appointment_id
-        now = deps.now()
-        rec = await load_appointment(deps, appointment_id)
+        now = ctx.now()
+        rec = await load_appointment(ctx, appointment_id)
         a = rec.appointment
         role = _role(caller, rec, client=False)
         appts.require_status(a, AppointmentStatus.BOOKED, AppointmentStatus.FLAGGED_AUTHORIZATION)
-        async with deps.uow() as uow:
+        async with ctx.uow() as uow:
             profile = await common.client_profile(uow, a.client_id)
             schedule = await common.clinician_schedule(uow, caller, a.clinician_id)
         prepared = Prepared(role, profile, schedule, rec.authorized_state, a.clinician_review_required)
         decision = await authorize(
-            deps,
+            ctx,
             caller,
             prepared,
             clinician_id=a.clinician_id,
@@ -587,7 +585,7 @@ class AppointmentUseCases:
         restored = appts.restore_authorization(a, now, decision)
         updated = rec.with_appointment(restored)
         await _commit_change(
-            deps,
+            ctx,
             updated,
             now,
             action=audit.UPDATE,
@@ -598,23 +596,23 @@ class AppointmentUseCases:
         return updated
 
     async def get(self, caller: Caller, appointment_id: UUID) -> AppointmentRecord:
-        deps = self._ctx
-        rec = await load_appointment(deps, appointment_id)
+        ctx = self._ctx
+        rec = await load_appointment(ctx, appointment_id)
         _role(caller, rec)
-        async with deps.uow() as uow:
+        async with ctx.uow() as uow:
             audit_record(
                 uow,
                 action=audit.READ,
                 resource_type="appointment",
                 resource_id=str(rec.id),
                 subject=rec.appointment.client_id,
-                now=deps.now(),
+                now=ctx.now(),
             )
             await uow.commit()
         return rec
 
     async def list_appointments(self, caller: Caller, query: commands.ListAppointments) -> AppointmentPage:
-        deps = self._ctx
+        ctx = self._ctx
         client_id, clinician_id = query.client_id, query.clinician_id
         statuses, window = query.statuses, query.window
         page_size, page_token = query.page_size, query.page_token
@@ -648,7 +646,7 @@ class AppointmentUseCases:
         digest = hashlib.sha256(repr(filters).encode()).hexdigest()[:16]
         after = _parse_token(page_token, digest) if page_token else None
         limit = min(page_size or DEFAULT_PAGE, MAX_PAGE)
-        async with deps.uow() as uow:
+        async with ctx.uow() as uow:
             rows = await uow.appointments.find(filters, limit=limit + 1, after=after)
             page, more = rows[:limit], len(rows) > limit
             for subject in sorted({r.appointment.client_id for r in page}):
@@ -658,7 +656,7 @@ class AppointmentUseCases:
                     resource_type="appointment",
                     resource_id=f"client/{subject}",
                     subject=subject,
-                    now=deps.now(),
+                    now=ctx.now(),
                 )
             await uow.commit()
         return AppointmentPage(tuple(page), _page_token(digest, page[-1]) if more and page else "")
@@ -667,21 +665,21 @@ class AppointmentUseCases:
         self,
         caller: Caller,
     ) -> CancellationPolicy:
-        deps = self._ctx
-        async with deps.uow() as uow:
-            policy = await deps.policy(uow, caller.practice_id)
+        ctx = self._ctx
+        async with ctx.uow() as uow:
+            policy = await ctx.policy(uow, caller.practice_id)
         return policy
 
     async def set_cancellation_policy(
         self, caller: Caller, command: commands.SetCancellationPolicy
     ) -> CancellationPolicy:
-        deps = self._ctx
+        ctx = self._ctx
         policy = command.policy
         if not caller.has(PRACTICE_ADMIN) or not caller.principal.mfa:
             raise PermissionDenied("only a practice admin with MFA may change the policy")
 
-        now = deps.now()
-        async with deps.uow() as uow:
+        now = ctx.now()
+        async with ctx.uow() as uow:
             await uow.policies.save(caller.practice_id, policy, now)
             await uow.commit()
         return policy

@@ -45,10 +45,10 @@ from confide_scheduling.domain.screening import (
 from confide_scheduling.domain.timekit import TimeRange
 
 
-def session_type(deps: AppContext, code: str, field_path: str = "session_type_code") -> SessionType:
+def session_type(ctx: AppContext, code: str, field_path: str = "session_type_code") -> SessionType:
     if not code:
         raise InvalidArgument.field(field_path, "is required")
-    for item in deps.catalogue.session_types:
+    for item in ctx.catalogue.session_types:
         if item.code == code:
             return item
     raise InvalidArgument.field(field_path, "is not a session type of the practice (ListSessionTypes)")
@@ -189,7 +189,7 @@ async def screening_gate(uow: Repositories, client_id: UUID, role: str) -> bool:
 
 async def require_available(
     uow: Repositories,
-    deps: AppContext,
+    ctx: AppContext,
     schedule: ScheduleRecord,
     kind: SessionType,
     modality: Modality,
@@ -216,7 +216,7 @@ async def require_available(
         kind,
         start,
         start + timedelta(minutes=1),
-        deps.settings.granularity,
+        ctx.settings.granularity,
         timedelta(0),
         start,
         modality=modality,
@@ -230,15 +230,15 @@ async def require_available(
         )
 
 
-def require_min_notice(deps: AppContext, start: datetime, now: datetime) -> None:
-    if start < now + deps.settings.min_notice:
+def require_min_notice(ctx: AppContext, start: datetime, now: datetime) -> None:
+    if start < now + ctx.settings.min_notice:
         raise FailedPrecondition(
             RuleViolation(rules.SCHED_MIN_NOTICE, "the start is in the past or inside the minimum notice")
         )
 
 
 async def ask_compliance(
-    deps: AppContext,
+    ctx: AppContext,
     caller: Caller,
     *,
     existing_client: bool,
@@ -252,7 +252,7 @@ async def ask_compliance(
     appointment_id: UUID | None,
 ) -> AuthorizationDecision:
     """LIC-01/LIC-03, fail closed (the port raises Unavailable when there is no answer)."""
-    return await deps.authorization.check(
+    return await ctx.authorization.check(
         AuthorizationQuery(
             clinician_id=clinician_id,
             client_state=client_state,

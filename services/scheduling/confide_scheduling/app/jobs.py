@@ -31,11 +31,11 @@ from confide_scheduling.domain.waitlist import FreedSlot
 log = get_logger(__name__)
 
 
-async def emit_due_reminders(deps: AppContext, now: datetime) -> int:
+async def emit_due_reminders(ctx: AppContext, now: datetime) -> int:
     """Emit every reminder due at ``now`` that was not emitted yet; returns how many this call emitted."""
-    policy = deps.reminder_policy
+    policy = ctx.reminder_policy
     horizon = max(policy.offsets)
-    async with deps.uow() as uow:
+    async with ctx.uow() as uow:
         candidates = await uow.reminders.candidates(now, horizon)
         sent = await uow.reminders.sent_keys([c.id for c in candidates])
     by_id = {c.id: c for c in candidates}
@@ -45,7 +45,7 @@ async def emit_due_reminders(deps: AppContext, now: datetime) -> int:
         rec = by_id[reminder.content.appointment_id]
         a = rec.appointment
         offset_minutes = reminder.offset // timedelta(minutes=1)
-        async with deps.uow() as uow:
+        async with ctx.uow() as uow:
             inserted = await uow.reminders.record(reminder.dedupe_key, a.id, offset_minutes, a.start, now)
             if not inserted:
                 continue  # another replica emitted it (or the appointment changed meanwhile)
@@ -66,8 +66,8 @@ async def emit_due_reminders(deps: AppContext, now: datetime) -> int:
     return emitted
 
 
-async def expire_holds(deps: AppContext, now: datetime, batch: int = 100) -> int:
-    async with deps.uow() as uow:
+async def expire_holds(ctx: AppContext, now: datetime, batch: int = 100) -> int:
+    async with ctx.uow() as uow:
         rows = await uow.holds.claim_expired(now, batch)
         for rec in rows:
             expired = rec.with_appointment(expire_hold(rec.appointment, now), cancelled_by=CancelledBy.SYSTEM)
@@ -75,7 +75,7 @@ async def expire_holds(deps: AppContext, now: datetime, batch: int = 100) -> int
             x = rec.appointment
             await offer_freed_slot(
                 uow,
-                deps,
+                ctx,
                 FreedSlot(
                     x.practice_id,
                     x.clinician_id,
@@ -91,14 +91,14 @@ async def expire_holds(deps: AppContext, now: datetime, batch: int = 100) -> int
     return len(rows)
 
 
-async def cancel_past_flagged(deps: AppContext, now: datetime, batch: int = 100) -> int:
+async def cancel_past_flagged(ctx: AppContext, now: datetime, batch: int = 100) -> int:
     """A flagged appointment whose time has passed can no longer be restored: the system cancels it."""
-    async with deps.uow() as uow:
+    async with ctx.uow() as uow:
         rows = await uow.appointments.claim_past_flagged(now, batch)
         for rec in rows:
             await booking.cancel_in(
                 uow,
-                deps,
+                ctx,
                 rec,
                 CancelledBy.SYSTEM,
                 now,
@@ -109,10 +109,10 @@ async def cancel_past_flagged(deps: AppContext, now: datetime, batch: int = 100)
     return len(rows)
 
 
-async def maintain(deps: AppContext, now: datetime) -> None:
-    await expire_holds(deps, now)
-    await waitlist.expire_offers(deps, now)
-    await cancel_past_flagged(deps, now)
+async def maintain(ctx: AppContext, now: datetime) -> None:
+    await expire_holds(ctx, now)
+    await waitlist.expire_offers(ctx, now)
+    await cancel_past_flagged(ctx, now)
 
 
 def periodic(

@@ -11,7 +11,7 @@ from confide_scheduling.domain.waitlist import FreedSlot, WaitlistOffer, make_of
 
 
 async def offer_freed_slot(
-    uow: UnitOfWork, deps: AppContext, slot: FreedSlot, practice_id: str, now: datetime
+    uow: UnitOfWork, ctx: AppContext, slot: FreedSlot, practice_id: str, now: datetime
 ) -> WaitlistOffer | None:
     """Offer ``slot`` to the next waiting entry that matches and was not offered it before.
 
@@ -26,7 +26,7 @@ async def offer_freed_slot(
     entry = match_freed_slot(slot, entries, now, exclude_entry_ids=offered_before)
     if entry is None:
         return None
-    ttl = timedelta(minutes=deps.settings.waitlist_offer_ttl_minutes)
+    ttl = timedelta(minutes=ctx.settings.waitlist_offer_ttl_minutes)
     updated_entry, offer = make_offer(entry, slot, new_id(), now, ttl)
     await uow.waitlist.save_entry_status(updated_entry)
     await uow.waitlist.add_offer(offer, practice_id)

@@ -79,7 +79,7 @@ def _occurrences(series: RecurringSeries) -> tuple[Occurrence, ...]:
 
 
 async def _prepare(
-    deps: AppContext,
+    ctx: AppContext,
     caller: Caller,
     client_id: UUID,
     clinician_id: UUID,
@@ -88,7 +88,7 @@ async def _prepare(
     client_state: str | None,
     now: datetime,
 ) -> Prepared:
-    async with deps.uow() as uow:
+    async with ctx.uow() as uow:
         role, profile = await common.acting_for_client(uow, caller, client_id)
         common.require_own_calendar(caller, role, clinician_id)
         schedule = await common.clinician_schedule(uow, caller, clinician_id)
@@ -101,7 +101,7 @@ async def _prepare(
 
 
 async def _plan(
-    deps: AppContext,
+    ctx: AppContext,
     caller: Caller,
     prepared: Prepared,
     client_id: UUID,
@@ -114,13 +114,13 @@ async def _plan(
     """Per occurrence: notice, availability, authorization (concurrently, fail closed)."""
     conflicts: list[OccurrenceConflict] = []
     candidates: list[Occurrence] = []
-    async with deps.uow() as uow:
+    async with ctx.uow() as uow:
         for occurrence in occurrences:
-            if occurrence.start < now + deps.settings.min_notice:
+            if occurrence.start < now + ctx.settings.min_notice:
                 conflicts.append(_conflict(occurrence, OccurrenceProblem.TOO_SOON))
                 continue
             try:
-                await common.require_available(uow, deps, prepared.schedule, kind, modality, occurrence.start)
+                await common.require_available(uow, ctx, prepared.schedule, kind, modality, occurrence.start)
             except FailedPrecondition as error:
                 conflicts.append(_conflict(occurrence, OccurrenceProblem.UNAVAILABLE, error.rule_ids))
                 continue
@@ -131,7 +131,7 @@ async def _plan(
     async def ask(occurrence: Occurrence) -> AuthorizationDecision:
         async with limit:
             return await booking.authorize(
-                deps,
+                ctx,
                 caller,
                 prepared,
                 clinician_id=clinician_id,
@@ -211,8 +211,8 @@ async def _book_planned(
     return booked, conflicts
 
 
-async def _load(deps: AppContext, caller: Caller, series_id: UUID) -> tuple[SeriesRecord, str]:
-    async with deps.uow() as uow:
+async def _load(ctx: AppContext, caller: Caller, series_id: UUID) -> tuple[SeriesRecord, str]:
+    async with ctx.uow() as uow:
         record = await uow.series.get(series_id)
     if record is None:
         raise NotFound("no such series")
@@ -236,14 +236,14 @@ def _bumped(
     )
 
 
-async def _drop(uow: UnitOfWork, deps: AppContext, rec: AppointmentRecord, now: datetime) -> None:
+async def _drop(uow: UnitOfWork, ctx: AppContext, rec: AppointmentRecord, now: datetime) -> None:
     if rec.appointment.status is AppointmentStatus.HELD:
         released = rec.with_appointment(
             appts.release_hold(rec.appointment, now), cancelled_by=CancelledBy.SYSTEM
         )
         await uow.appointments.save(released, rec.appointment.version)
         return
-    await booking.cancel_in(uow, deps, rec, CancelledBy.SYSTEM, now, offer_to_waitlist=False)
+    await booking.cancel_in(uow, ctx, rec, CancelledBy.SYSTEM, now, offer_to_waitlist=False)
 
 
 def _sorted_conflicts(conflicts: list[OccurrenceConflict]) -> tuple[OccurrenceConflict, ...]:
@@ -259,16 +259,16 @@ class SeriesUseCases:
 
     @common.counts_booking_denials
     async def create(self, caller: Caller, request: commands.CreateSeries) -> SeriesBooking:
-        deps = self._ctx
+        ctx = self._ctx
         if request.count is None and request.until is None:
             raise InvalidArgument.field("count", "set count (1-260) or until")
         if request.count is not None and request.until is not None:
             raise InvalidArgument.field("until", "set either count or until, not both")
 
-        now = deps.now()
+        now = ctx.now()
         kind, modality = request.session_type, request.modality
         prepared = await _prepare(
-            deps, caller, request.client_id, request.clinician_id, kind, modality, request.client_state, now
+            ctx, caller, request.client_id, request.clinician_id, kind, modality, request.client_state, now
         )
         tz = prepared.schedule.availability.tz
         local = request.first_start.astimezone(tz)
@@ -286,7 +286,7 @@ class SeriesUseCases:
         )
         occurrences = _occurrences(series)
         planned, conflicts = await _plan(
-            deps, caller, prepared, request.client_id, request.clinician_id, kind, modality, occurrences, now
+            ctx, caller, prepared, request.client_id, request.clinician_id, kind, modality, occurrences, now
         )
         record = SeriesRecord(
             series=series,
@@ -301,7 +301,7 @@ class SeriesUseCases:
             updated_at=now,
             version=1,
         )
-        async with deps.uow() as uow:
+        async with ctx.uow() as uow:
             await uow.series.save(record, expected_version=None)
             booked, busy_conflicts = await _book_planned(
                 uow,
@@ -314,7 +314,7 @@ class SeriesUseCases:
                 series.id,
                 planned,
                 now,
-                deps.settings.min_notice,
+                ctx.settings.min_notice,
             )
             audit_record(
                 uow,
@@ -329,8 +329,8 @@ class SeriesUseCases:
         return SeriesBooking(record, tuple(booked), _sorted_conflicts([*conflicts, *busy_conflicts]))
 
     async def get(self, caller: Caller, series_id: UUID) -> SeriesBooking:
-        deps = self._ctx
-        async with deps.uow() as uow:
+        ctx = self._ctx
+        async with ctx.uow() as uow:
             record = await uow.series.get(series_id)
             if record is None:
                 raise NotFound("no such series")
@@ -347,18 +347,18 @@ class SeriesUseCases:
                 resource_type="series",
                 resource_id=str(series_id),
                 subject=record.client_id,
-                now=deps.now(),
+                now=ctx.now(),
             )
             await uow.commit()
         return SeriesBooking(record, tuple(rows), ())
 
     async def skip_occurrence(self, caller: Caller, command: commands.SkipOccurrence) -> OccurrenceChange:
-        deps = self._ctx
+        ctx = self._ctx
         series_id, day = command.series_id, command.occurrence_date
-        now = deps.now()
-        record, role = await _load(deps, caller, series_id)
+        now = ctx.now()
+        record, role = await _load(ctx, caller, series_id)
         updated = _bumped(record, skip_occurrence(record.series, day), now)
-        async with deps.uow() as uow:
+        async with ctx.uow() as uow:
             await uow.series.save(updated, expected_version=record.version)
             result = OccurrenceChange(updated, None, None)
             rec = await uow.appointments.series_occurrence(series_id, day)
@@ -370,23 +370,23 @@ class SeriesUseCases:
                     await uow.appointments.save(released, rec.appointment.version)
                     result = OccurrenceChange(updated, released, None)
                 else:
-                    cancelled, outcome = await booking.cancel_in(uow, deps, rec, CANCELLED_BY_ROLE[role], now)
+                    cancelled, outcome = await booking.cancel_in(uow, ctx, rec, CANCELLED_BY_ROLE[role], now)
                     result = OccurrenceChange(updated, cancelled, outcome)
             await uow.commit()
         return result
 
     async def move_occurrence(self, caller: Caller, command: commands.MoveOccurrence) -> OccurrenceChange:
-        deps = self._ctx
+        ctx = self._ctx
         series_id, day, new_start = command.series_id, command.occurrence_date, command.new_start
-        now = deps.now()
-        record, role = await _load(deps, caller, series_id)
+        now = ctx.now()
+        record, role = await _load(ctx, caller, series_id)
         updated_series = _bumped(record, move_occurrence(record.series, day, new_start), now)
-        async with deps.uow() as uow:
+        async with ctx.uow() as uow:
             rec = await uow.appointments.series_occurrence(series_id, day)
         if rec is None:
             raise NotFound("the occurrence has no booked appointment")
-        moved, previous = await booking.reschedule_checked(deps, caller, rec, role, new_start, now)
-        async with deps.uow() as uow:
+        moved, previous = await booking.reschedule_checked(ctx, caller, rec, role, new_start, now)
+        async with ctx.uow() as uow:
             await uow.series.save(updated_series, expected_version=record.version)
             await booking.reserve(uow, moved, now, expected_version=rec.appointment.version)
             uow.publish(rescheduled_event(moved, previous, role, now))
@@ -405,10 +405,10 @@ class SeriesUseCases:
     async def reschedule_following(
         self, caller: Caller, change: commands.RescheduleFollowing
     ) -> FollowingRescheduled:
-        deps = self._ctx
+        ctx = self._ctx
         series_id = change.series_id
-        now = deps.now()
-        record, _role = await _load(deps, caller, series_id)
+        now = ctx.now()
+        record, _role = await _load(ctx, caller, series_id)
         split = split_series(
             record.series,
             change.from_date,
@@ -417,9 +417,9 @@ class SeriesUseCases:
             new_local_start=change.new_local_start,
             new_frequency=change.new_frequency,
         )
-        kind = common.session_type(deps, record.session_type_code)
+        kind = common.session_type(ctx, record.session_type_code)
         prepared = await _prepare(
-            deps,
+            ctx,
             caller,
             record.client_id,
             record.clinician_id,
@@ -430,7 +430,7 @@ class SeriesUseCases:
         )
         occurrences = _occurrences(split.following)
         planned, conflicts = await _plan(
-            deps,
+            ctx,
             caller,
             prepared,
             record.client_id,
@@ -458,13 +458,13 @@ class SeriesUseCases:
             updated_at=now,
             version=1,
         )
-        async with deps.uow() as uow:
+        async with ctx.uow() as uow:
             await uow.series.save(original, expected_version=record.version)
             await uow.series.save(following, expected_version=None)
             # The replaced occurrences are cancelled by the platform (a reschedule, never a late
             # cancellation), then the new ones are booked against the freed calendar.
             for old in await uow.appointments.future_of_series(series_id, change.from_date):
-                await _drop(uow, deps, old, now)
+                await _drop(uow, ctx, old, now)
             booked, busy_conflicts = await _book_planned(
                 uow,
                 caller,
@@ -476,7 +476,7 @@ class SeriesUseCases:
                 split.following.id,
                 planned,
                 now,
-                deps.settings.min_notice,
+                ctx.settings.min_notice,
             )
             result = FollowingRescheduled(
                 original if split.original is not None else None,
@@ -488,17 +488,17 @@ class SeriesUseCases:
     async def cancel_following(
         self, caller: Caller, command: commands.CancelFollowing
     ) -> tuple[SeriesRecord, int]:
-        deps = self._ctx
+        ctx = self._ctx
         series_id, from_date = command.series_id, command.from_date
-        now = deps.now()
-        record, role = await _load(deps, caller, series_id)
+        now = ctx.now()
+        record, role = await _load(ctx, caller, series_id)
         truncated = truncate_series(record.series, from_date)
         updated = (
             _bumped(record, truncated, now)
             if truncated is not None
             else _bumped(record, None, now, cancelled=True)
         )
-        async with deps.uow() as uow:
+        async with ctx.uow() as uow:
             await uow.series.save(updated, expected_version=record.version)
             count = 0
             for rec in await uow.appointments.future_of_series(series_id, from_date):
@@ -508,7 +508,7 @@ class SeriesUseCases:
                     )
                     await uow.appointments.save(released, rec.appointment.version)
                 else:
-                    await booking.cancel_in(uow, deps, rec, CANCELLED_BY_ROLE[role], now)
+                    await booking.cancel_in(uow, ctx, rec, CANCELLED_BY_ROLE[role], now)
                 count += 1
             await uow.commit()
         return updated, count

@@ -43,24 +43,24 @@ class SessionUseCases:
         self._ctx = ctx
 
     async def check_in(self, caller: Caller, command: commands.CheckIn) -> AppointmentRecord:
-        deps = self._ctx
+        ctx = self._ctx
         appointment_id, location = command.appointment_id, command.location
         identity_confirmed = command.identity_confirmed
-        now = deps.now()
-        rec = await load_appointment(deps, appointment_id)
+        now = ctx.now()
+        rec = await load_appointment(ctx, appointment_id)
         a = rec.appointment
         caller.role_for_appointment(rec.practice_id, a.client_id, a.clinician_id, admin=False)
-        async with deps.uow() as uow:
+        async with ctx.uow() as uow:
             profile = await common.client_profile(uow, a.client_id)
             schedule = await common.clinician_schedule(uow, caller, a.clinician_id)
         attempt = begin_check_in(
-            a, location, identity_confirmed, now, deps.check_in_policy, client_time_zone=profile.time_zone
+            a, location, identity_confirmed, now, ctx.check_in_policy, client_time_zone=profile.time_zone
         )
-        async with deps.uow() as uow:
+        async with ctx.uow() as uow:
             existing_client = await uow.appointments.has_completed_session(a.clinician_id, a.client_id)
         # LIC-01: the session happens where the client is now, which may not be the booked state.
         decision = await common.ask_compliance(
-            deps,
+            ctx,
             caller,
             existing_client=existing_client,
             clinician_id=a.clinician_id,
@@ -74,7 +74,7 @@ class SessionUseCases:
         )
         outcome = complete_check_in(a, attempt, decision, now)
         updated = rec.with_appointment(outcome.appointment)
-        async with deps.uow() as uow:
+        async with ctx.uow() as uow:
             await uow.appointments.save(updated, a.version)
             if not outcome.accepted:
                 # Refused: the appointment is flagged (never silently kept) and the refusal audited,
@@ -118,16 +118,16 @@ class SessionUseCases:
         return updated
 
     async def join_link(self, caller: Caller, appointment_id: UUID) -> JoinLink:
-        deps = self._ctx
-        now = deps.now()
-        rec = await load_appointment(deps, appointment_id)
+        ctx = self._ctx
+        now = ctx.now()
+        rec = await load_appointment(ctx, appointment_id)
         a = rec.appointment
         role = caller.role_for_appointment(rec.practice_id, a.client_id, a.clinician_id, admin=False)
-        if deps.video is None:
+        if ctx.video is None:
             raise Unavailable("video rooms are not configured", metadata={"dependency": "video"})
         if a.modality is not Modality.VIDEO:
             raise _link_refused("only video appointments have a video room")
-        opens = a.start - deps.check_in_policy.opens_before
+        opens = a.start - ctx.check_in_policy.opens_before
         closes = a.end + LINK_GRACE
         if not opens <= now < closes:
             raise _link_refused(
@@ -142,14 +142,14 @@ class SessionUseCases:
             if a.status is AppointmentStatus.BOOKED:
                 raise _link_refused("check in first: state where you are now", rule_id=rules.LIC_04)
             raise _link_refused(f"the appointment is {a.status.value}")
-        link = deps.video.join_link(
+        link = ctx.video.join_link(
             room=rec.video_room,
             user_id=str(caller.user_id),
             moderator=role == CLINICIAN,
             not_before=opens,
-            expires_at=min(closes, now + timedelta(minutes=deps.settings.jitsi_link_ttl_minutes)),
+            expires_at=min(closes, now + timedelta(minutes=ctx.settings.jitsi_link_ttl_minutes)),
         )
-        async with deps.uow() as uow:
+        async with ctx.uow() as uow:
             audit_record(
                 uow,
                 action=audit.READ,
@@ -162,14 +162,14 @@ class SessionUseCases:
         return link
 
     async def start(self, caller: Caller, command: commands.StartSession) -> AppointmentRecord:
-        deps = self._ctx
+        ctx = self._ctx
         appointment_id = command.appointment_id
-        now = deps.now()
-        rec = await load_appointment(deps, appointment_id)
+        now = ctx.now()
+        rec = await load_appointment(ctx, appointment_id)
         a = rec.appointment
         caller.role_for_appointment(rec.practice_id, a.client_id, a.clinician_id, client=False, admin=False)
         updated = rec.with_appointment(start_session(a, now))
-        async with deps.uow() as uow:
+        async with ctx.uow() as uow:
             await uow.appointments.save(updated, a.version)
             uow.publish(started_event(updated))
             audit_record(
@@ -186,18 +186,18 @@ class SessionUseCases:
     async def complete(
         self, caller: Caller, command: commands.CompleteSession
     ) -> tuple[AppointmentRecord, CompletedSessionFacts]:
-        deps = self._ctx
+        ctx = self._ctx
         appointment_id, actual_minutes = command.appointment_id, command.actual_minutes
         delivered = command.delivered_modality
-        now = deps.now()
-        rec = await load_appointment(deps, appointment_id)
+        now = ctx.now()
+        rec = await load_appointment(ctx, appointment_id)
         a = rec.appointment
         caller.role_for_appointment(rec.practice_id, a.client_id, a.clinician_id, client=False, admin=False)
         completed, facts = complete_session(
             a, now, actual_minutes=actual_minutes, delivered_modality=delivered
         )
         updated = rec.with_appointment(completed, actual_minutes=actual_minutes)
-        async with deps.uow() as uow:
+        async with ctx.uow() as uow:
             await uow.appointments.save(updated, a.version)
             uow.publish(completed_event(updated, facts))
             audit_record(

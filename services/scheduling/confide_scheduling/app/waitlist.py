@@ -28,15 +28,13 @@ from confide_scheduling.domain.waitlist import (
 )
 
 
-async def _require_entry_allowance(
-    uow: UnitOfWork, deps: AppContext, caller: Caller, client_id: UUID
-) -> None:
+async def _require_entry_allowance(uow: UnitOfWork, ctx: AppContext, caller: Caller, client_id: UUID) -> None:
     """SCHED-10: freed slots are offered first in, first out, so one client keeps only a few open
     entries and cannot crowd out everyone else on the practice's waitlist."""
     await uow.waitlist.lock_client(client_id)
     practice = practice_uuid(caller.practice_id)
     open_entries = [e for e in await uow.waitlist.client_entries(client_id) if e.practice_id == practice]
-    limit = deps.settings.max_waitlist_entries_per_client
+    limit = ctx.settings.max_waitlist_entries_per_client
     if len(open_entries) >= limit:
         raise FailedPrecondition(
             RuleViolation(
@@ -59,8 +57,8 @@ async def _entry_for(uow: UnitOfWork, caller: Caller, entry_id: UUID, *, admin: 
     return entry
 
 
-async def _offer_for(deps: AppContext, caller: Caller, offer_id: UUID) -> tuple[WaitlistOffer, WaitlistEntry]:
-    async with deps.uow() as uow:
+async def _offer_for(ctx: AppContext, caller: Caller, offer_id: UUID) -> tuple[WaitlistOffer, WaitlistEntry]:
+    async with ctx.uow() as uow:
         practice = await uow.waitlist.offer_practice(offer_id)
         offer = await uow.waitlist.get_offer(offer_id)
         entry = await uow.waitlist.get_entry(offer.entry_id) if offer else None
@@ -71,9 +69,9 @@ async def _offer_for(deps: AppContext, caller: Caller, offer_id: UUID) -> tuple[
     return offer, entry
 
 
-async def expire_offers(deps: AppContext, now: datetime) -> int:
+async def expire_offers(ctx: AppContext, now: datetime) -> int:
     """Maintenance: pending offers past their expiry go back to waiting and the slot moves on."""
-    async with deps.uow() as uow:
+    async with ctx.uow() as uow:
         expired = await uow.waitlist.claim_expired_offers(now)
         for offer in expired:
             entry = await uow.waitlist.get_entry(offer.entry_id, for_update=True)
@@ -84,7 +82,7 @@ async def expire_offers(deps: AppContext, now: datetime) -> int:
             await uow.waitlist.save_entry_status(waiting)
             await uow.waitlist.resolve_offer(gone)
             if practice is not None:
-                await offer_freed_slot(uow, deps, gone.slot, practice, now)
+                await offer_freed_slot(uow, ctx, gone.slot, practice, now)
         await uow.commit()
     return len(expired)
 
@@ -96,14 +94,14 @@ class WaitlistUseCases:
         self._ctx = ctx
 
     async def join(self, caller: Caller, request: commands.JoinWaitlist) -> WaitlistEntry:
-        deps = self._ctx
-        known = {t.code for t in deps.catalogue.session_types}
+        ctx = self._ctx
+        known = {t.code for t in ctx.catalogue.session_types}
         unknown = sorted(request.session_type_codes - known)
         if unknown:
             raise InvalidArgument.field("session_type_codes", f"unknown codes: {', '.join(unknown)}")
 
-        now = deps.now()
-        async with deps.uow() as uow:
+        now = ctx.now()
+        async with ctx.uow() as uow:
             _, profile = await common.acting_for_client(uow, caller, request.client_id)
             practice_clinicians = {
                 s.clinician_id for s in await uow.schedules.list_for_practice(caller.practice_id)
@@ -124,8 +122,8 @@ class WaitlistUseCases:
             clinician_ids=request.clinician_ids,
             time_windows=request.time_windows,
         )
-        async with deps.uow() as uow:
-            await _require_entry_allowance(uow, deps, caller, request.client_id)
+        async with ctx.uow() as uow:
+            await _require_entry_allowance(uow, ctx, caller, request.client_id)
             await uow.waitlist.add_entry(entry, caller.practice_id)
             audit_record(
                 uow,
@@ -139,10 +137,10 @@ class WaitlistUseCases:
         return entry
 
     async def leave(self, caller: Caller, command: commands.LeaveWaitlist) -> WaitlistEntry:
-        deps = self._ctx
+        ctx = self._ctx
         entry_id = command.entry_id
-        now = deps.now()
-        async with deps.uow() as uow:
+        now = ctx.now()
+        async with ctx.uow() as uow:
             entry = await _entry_for(uow, caller, entry_id)
             for offer in await uow.waitlist.pending_offers_of_entries([entry.id]):
                 entry, declined = decline_offer(entry, offer, now)
@@ -163,8 +161,8 @@ class WaitlistUseCases:
     async def list_for_client(
         self, caller: Caller, client_id: UUID
     ) -> tuple[tuple[WaitlistEntry, ...], tuple[WaitlistOffer, ...]]:
-        deps = self._ctx
-        async with deps.uow() as uow:
+        ctx = self._ctx
+        async with ctx.uow() as uow:
             profile = await uow.clients.profile(client_id)
             await caller.role_for_client(
                 uow, client_id, profile.practice_id if profile else None, clinician=False
@@ -181,7 +179,7 @@ class WaitlistUseCases:
                 resource_type="waitlist_entry",
                 resource_id=f"client/{client_id}",
                 subject=client_id,
-                now=deps.now(),
+                now=ctx.now(),
             )
             await uow.commit()
         return tuple(entries), tuple(offers)
@@ -190,25 +188,25 @@ class WaitlistUseCases:
     async def accept_offer(
         self, caller: Caller, command: commands.AcceptWaitlistOffer
     ) -> tuple[AppointmentRecord, WaitlistOffer]:
-        deps = self._ctx
+        ctx = self._ctx
         offer_id, modality, client_state = command.offer_id, command.modality, command.client_state
-        now = deps.now()
-        offer, entry = await _offer_for(deps, caller, offer_id)
+        now = ctx.now()
+        offer, entry = await _offer_for(ctx, caller, offer_id)
         accept_offer(entry, offer, now)  # validates state and expiry before any remote call
         if modality not in offer.slot.modalities:
             raise InvalidArgument.field("modality", "is not one of the offer's modalities")
         request = commands.BookSlot(
             client_id=entry.client_id,
             clinician_id=offer.slot.clinician_id,
-            session_type=common.session_type(deps, offer.slot.session_type_code),
+            session_type=common.session_type(ctx, offer.slot.session_type_code),
             modality=modality,
             start=offer.slot.start,
             client_state=client_state,
         )
-        prepared = await booking.prepare_booking(deps, caller, request, now)
+        prepared = await booking.prepare_booking(ctx, caller, request, now)
         appointment_id = new_id()
         decision = await booking.authorize(
-            deps,
+            ctx,
             caller,
             prepared,
             clinician_id=request.clinician_id,
@@ -227,11 +225,11 @@ class WaitlistUseCases:
             start=request.start,
             now=now,
             authorization=decision,
-            min_notice=deps.settings.min_notice,
+            min_notice=ctx.settings.min_notice,
             clinician_review_required=prepared.clinician_review_required,
         )
         rec = booking.new_record(appointment, prepared, caller)
-        async with deps.uow() as uow:
+        async with ctx.uow() as uow:
             locked_entry = await uow.waitlist.get_entry(entry.id, for_update=True)
             locked_offer = await uow.waitlist.get_offer(offer.id, for_update=True)
             if locked_entry is None or locked_offer is None:
@@ -255,11 +253,11 @@ class WaitlistUseCases:
         return rec, accepted
 
     async def decline_offer(self, caller: Caller, command: commands.DeclineWaitlistOffer) -> WaitlistOffer:
-        deps = self._ctx
+        ctx = self._ctx
         offer_id = command.offer_id
-        now = deps.now()
-        offer, entry = await _offer_for(deps, caller, offer_id)
-        async with deps.uow() as uow:
+        now = ctx.now()
+        offer, entry = await _offer_for(ctx, caller, offer_id)
+        async with ctx.uow() as uow:
             locked_entry = await uow.waitlist.get_entry(entry.id, for_update=True)
             locked_offer = await uow.waitlist.get_offer(offer.id, for_update=True)
             if locked_entry is None or locked_offer is None:
@@ -267,6 +265,6 @@ class WaitlistUseCases:
             waiting, declined = decline_offer(locked_entry, locked_offer, now)
             await uow.waitlist.save_entry_status(waiting)
             await uow.waitlist.resolve_offer(declined)
-            await offer_freed_slot(uow, deps, declined.slot, caller.practice_id, now)
+            await offer_freed_slot(uow, ctx, declined.slot, caller.practice_id, now)
             await uow.commit()
         return declined
