@@ -13,13 +13,14 @@ import asyncio
 import json
 import sys
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import datetime, time
 from uuid import UUID
 
 from confide_chassis import db
+from confide_chassis.clock import utc_now
 from confide_chassis.settings import ServiceSettings
 from confide_scheduling.app.ports import ScheduleRecord
-from confide_scheduling.db.repository import SqlRepository
+from confide_scheduling.db.uow import SqlRepositories
 from confide_scheduling.domain.availability import WeeklyAvailability, WeeklyRule
 from confide_scheduling.domain.catalog import SYNCHRONOUS_MODALITIES, Weekday
 from confide_scheduling.settings import SchedulingSettings
@@ -69,12 +70,12 @@ async def seed_demo(database_url: str, now: datetime | None = None) -> dict[str,
     try:
         sessions = db.session_factory(engine)
         async with sessions() as session, session.begin():
-            repo = SqlRepository(session)
+            repositories = SqlRepositories(session)
             for clinician in DEMO_CLINICIANS:
-                if await repo.get_schedule(clinician.clinician_id, for_update=True) is not None:
+                if await repositories.schedules.get(clinician.clinician_id, for_update=True) is not None:
                     unchanged.append(str(clinician.clinician_id))
                     continue
-                await repo.save_schedule(demo_schedule(clinician, now or datetime.now(UTC)))
+                await repositories.schedules.save(demo_schedule(clinician, now or utc_now()))
                 created.append(str(clinician.clinician_id))
     finally:
         await engine.dispose()

@@ -54,6 +54,9 @@ class SchedulingSettings(ServiceSettings):
     late_cancel_window_minutes: int = Field(default=24 * 60, ge=0, le=7 * 24 * 60)
     no_show_grace_minutes: int = Field(default=15, ge=0, le=60)
     waitlist_offer_ttl_minutes: int = Field(default=120, ge=1, le=2 * 24 * 60)
+    # One client cannot block clinicians' calendars or the waitlist en masse (SCHED-10).
+    max_open_holds_per_client: int = Field(default=3, ge=1, le=50)
+    max_waitlist_entries_per_client: int = Field(default=5, ge=1, le=50)
 
     # Background jobs.
     reminder_offsets_minutes: str = "1440,60"

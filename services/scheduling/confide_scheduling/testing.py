@@ -24,11 +24,11 @@ from confide_chassis import migrations
 from confide_chassis.auth import TokenVerifier
 from confide_chassis.events import OutgoingEvent, build_headers, header_value
 from confide_chassis.service import RunningService, start
-from confide_scheduling.app.context import Deps
+from confide_scheduling.app.context import AppContext
+from confide_scheduling.app.event_messages import state_to_pb
 from confide_scheduling.app.ports import AuthorizationPort, VideoRoomPort
-from confide_scheduling.mapping import state_to_pb
-from confide_scheduling.service import MIGRATIONS, build_spec
 from confide_scheduling.settings import SchedulingSettings
+from confide_scheduling.wiring import MIGRATIONS, build_spec
 
 
 async def migrate(database_url: str) -> None:
@@ -55,7 +55,7 @@ def settings_for_tests(database_url: str, bootstrap_servers: str, **overrides: A
 @dataclass
 class StartedScheduling:
     running: RunningService
-    deps: Deps
+    deps: AppContext
 
     @property
     def port(self) -> int:
@@ -78,7 +78,7 @@ async def start_scheduling(
     ``confide_scheduling.app.jobs`` with the instant they want."""
     if migrate_first:
         await migrate(database_url)
-    captured: list[Deps] = []
+    captured: list[AppContext] = []
     spec = build_spec(
         clock=clock or (lambda: datetime.now(UTC)),
         authorization=authorization,

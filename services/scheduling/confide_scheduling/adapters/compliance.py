@@ -20,10 +20,10 @@ from confide.compliance.v1 import authorization_pb2, authorization_pb2_grpc
 from confide_chassis.errors import PermissionDenied, Unauthenticated, Unavailable
 from confide_chassis.logging import get_logger
 from confide_chassis.wire import optional_timestamp
+from confide_scheduling.app.event_messages import state_to_pb
 from confide_scheduling.app.ports import AuthorizationQuery
 from confide_scheduling.domain.appointments import AuthorizationDecision
 from confide_scheduling.domain.catalog import Modality
-from confide_scheduling.mapping import state_to_pb
 
 log = get_logger(__name__)
 

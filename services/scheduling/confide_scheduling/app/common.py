@@ -3,18 +3,26 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import ParamSpec, TypeVar
 from uuid import UUID
 
-from google.protobuf.message import Message
-
-from confide_chassis.errors import FailedPrecondition, InvalidArgument, NotFound, RuleViolation
-from confide_chassis.ids import parse_id
-from confide_scheduling.app.context import Caller, Deps
+from confide_chassis.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    RuleViolation,
+)
+from confide_chassis.roles import CLINICIAN
+from confide_scheduling import metrics
+from confide_scheduling.app.context import AppContext, Caller
 from confide_scheduling.app.ports import (
     AuthorizationQuery,
     ClientProfile,
-    Repository,
+    Repositories,
     ScheduleRecord,
     ScreeningRow,
 )
@@ -37,43 +45,25 @@ from confide_scheduling.domain.screening import (
 from confide_scheduling.domain.timekit import TimeRange
 
 
-def require_id(value: str, field_path: str) -> UUID:
-    if not value:
-        raise InvalidArgument.field(field_path, "is required")
-    parsed = parse_id(value)
-    if parsed is None:
-        raise InvalidArgument.field(field_path, "must be a UUID")
-    return parsed
-
-
-def request_fields(request: Message) -> dict[str, object]:
-    """What identifies a request for idempotency: its deterministic bytes without the key."""
-    copy = type(request)()
-    copy.CopyFrom(request)
-    if "idempotency_key" in copy.DESCRIPTOR.fields_by_name:
-        copy.ClearField("idempotency_key")
-    return {"request": copy.SerializeToString(deterministic=True).hex()}
-
-
-def session_type(deps: Deps, code: str, field_path: str = "session_type_code") -> SessionType:
+def session_type(ctx: AppContext, code: str, field_path: str = "session_type_code") -> SessionType:
     if not code:
         raise InvalidArgument.field(field_path, "is required")
-    for item in deps.catalogue.session_types:
+    for item in ctx.catalogue.session_types:
         if item.code == code:
             return item
     raise InvalidArgument.field(field_path, "is not a session type of the practice (ListSessionTypes)")
 
 
-async def client_profile(repo: Repository, client_id: UUID) -> ClientProfile:
+async def client_profile(uow: Repositories, client_id: UUID) -> ClientProfile:
     """The client's profile facts from identity; FAILED_PRECONDITION SCHED-08 until they arrived."""
-    return _known_profile(await repo.get_profile(client_id), client_id)
+    return _known_profile(await uow.clients.profile(client_id), client_id)
 
 
-async def acting_for_client(repo: Repository, caller: Caller, client_id: UUID) -> tuple[str, ClientProfile]:
+async def acting_for_client(uow: Repositories, caller: Caller, client_id: UUID) -> tuple[str, ClientProfile]:
     """The caller's role for the client (``Caller.role_for_client``), then the client's profile facts
     (SCHED-08), from one read of the profile."""
-    found = await repo.get_profile(client_id)
-    role = await caller.role_for_client(repo, client_id, found.practice_id if found else None)
+    found = await uow.clients.profile(client_id)
+    role = await caller.role_for_client(uow, client_id, found.practice_id if found else None)
     return role, _known_profile(found, client_id)
 
 
@@ -89,8 +79,33 @@ def _known_profile(profile: ClientProfile | None, client_id: UUID) -> ClientProf
     return profile
 
 
-async def clinician_schedule(repo: Repository, caller: Caller, clinician_id: UUID) -> ScheduleRecord:
-    schedule = await repo.get_schedule(clinician_id)
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def counts_booking_denials(use_case: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """Count a booking refused by a rule (FAILED_PRECONDITION) by its rule ids."""
+
+    @functools.wraps(use_case)
+    async def counted(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await use_case(*args, **kwargs)
+        except FailedPrecondition as error:
+            metrics.booking_denied(error.rule_ids)
+            raise
+
+    return counted
+
+
+def require_own_calendar(caller: Caller, role: str, clinician_id: UUID) -> None:
+    """A clinician acting for a client of their care team books into their own calendar only; a
+    colleague's calendar is the colleague's or a practice admin's to fill."""
+    if role == CLINICIAN and not caller.is_user(clinician_id):
+        raise PermissionDenied("a clinician books only into their own calendar")
+
+
+async def clinician_schedule(uow: Repositories, caller: Caller, clinician_id: UUID) -> ScheduleRecord:
+    schedule = await uow.schedules.get(clinician_id)
     if schedule is None or schedule.practice_id != caller.practice_id:
         raise NotFound("the clinician has no schedule in this practice")
     return schedule
@@ -110,12 +125,12 @@ def require_offered(schedule: ScheduleRecord, kind: SessionType, modality: Modal
 
 
 async def require_consent(
-    repo: Repository, profile: ClientProfile, modality: Modality, state: str, now: datetime
+    uow: Repositories, profile: ClientProfile, modality: Modality, state: str, now: datetime
 ) -> None:
     """SAFE-10/SAFE-12: a signature of the practice's current consent version, covering the modality and
     the client's state (a guardian's signature when identity says the client cannot consent alone)."""
-    current = await repo.current_consent_version(profile.practice_id, now)
-    consents = await repo.client_consents(profile.client_id)
+    current = await uow.clients.current_consent_version(profile.practice_id, now)
+    consents = await uow.clients.consents(profile.client_id)
     ok = current is not None and any(
         c.document_version == current
         and c.jurisdiction == state
@@ -141,16 +156,18 @@ async def require_consent(
         )
 
 
-def triage_of(row: ScreeningRow) -> TriageOutcome:
-    """Re-derive the triage of a stored screening (scoring is deterministic)."""
+def results_of(row: ScreeningRow) -> ScreeningResults:
+    """Re-derive the scores of a stored screening from its answers (scoring is deterministic)."""
     cssrs = CssrsAnswers(**row.cssrs_answers) if row.cssrs_answers is not None else None
-    return triage(
-        ScreeningResults(
-            phq9=score_phq9(row.phq9_answers) if row.phq9_answers is not None else None,
-            gad7=score_gad7(row.gad7_answers) if row.gad7_answers is not None else None,
-            cssrs=score_cssrs(cssrs) if cssrs is not None else None,
-        )
+    return ScreeningResults(
+        phq9=score_phq9(row.phq9_answers) if row.phq9_answers is not None else None,
+        gad7=score_gad7(row.gad7_answers) if row.gad7_answers is not None else None,
+        cssrs=score_cssrs(cssrs) if cssrs is not None else None,
     )
+
+
+def triage_of(row: ScreeningRow) -> TriageOutcome:
+    return triage(results_of(row))
 
 
 CRISIS_METADATA = {
@@ -159,10 +176,10 @@ CRISIS_METADATA = {
 }
 
 
-async def screening_gate(repo: Repository, client_id: UUID, role: str) -> bool:
+async def screening_gate(uow: Repositories, client_id: UUID, role: str) -> bool:
     """SAFE-23/24: a client whose latest screening is high-risk may not self-book online sessions (the
     error carries the crisis resources). Returns whether the booking carries a clinician-review flag."""
-    row = await repo.latest_screening(client_id)
+    row = await uow.screenings.latest(client_id)
     outcome = triage_of(row) if row is not None else None
     try:
         return check_booking_allowed(Booker(role), outcome)
@@ -171,8 +188,8 @@ async def screening_gate(repo: Repository, client_id: UUID, role: str) -> bool:
 
 
 async def require_available(
-    repo: Repository,
-    deps: Deps,
+    uow: Repositories,
+    ctx: AppContext,
     schedule: ScheduleRecord,
     kind: SessionType,
     modality: Modality,
@@ -184,11 +201,13 @@ async def require_available(
     local_day = start.astimezone(tz).date()
     exceptions = [
         e
-        for _, e in await repo.list_exceptions(
+        for _, e in await uow.schedules.exceptions(
             schedule.clinician_id, local_day - timedelta(days=1), local_day + timedelta(days=1)
         )
     ]
-    off = [r for _, r in await repo.list_time_off(schedule.clinician_id, TimeRange.of(start, kind.duration))]
+    off = [
+        r for _, r in await uow.schedules.time_off(schedule.clinician_id, TimeRange.of(start, kind.duration))
+    ]
     slots = generate_slots(
         schedule.availability,
         exceptions,
@@ -197,7 +216,7 @@ async def require_available(
         kind,
         start,
         start + timedelta(minutes=1),
-        deps.settings.granularity,
+        ctx.settings.granularity,
         timedelta(0),
         start,
         modality=modality,
@@ -211,20 +230,19 @@ async def require_available(
         )
 
 
-def require_min_notice(deps: Deps, start: datetime, now: datetime) -> None:
-    if start < now + deps.settings.min_notice:
+def require_min_notice(ctx: AppContext, start: datetime, now: datetime) -> None:
+    if start < now + ctx.settings.min_notice:
         raise FailedPrecondition(
             RuleViolation(rules.SCHED_MIN_NOTICE, "the start is in the past or inside the minimum notice")
         )
 
 
 async def ask_compliance(
-    deps: Deps,
+    ctx: AppContext,
     caller: Caller,
-    repo: Repository,
     *,
+    existing_client: bool,
     clinician_id: UUID,
-    client_id: UUID,
     client_state: str,
     clinician_state: str,
     start: datetime,
@@ -234,8 +252,7 @@ async def ask_compliance(
     appointment_id: UUID | None,
 ) -> AuthorizationDecision:
     """LIC-01/LIC-03, fail closed (the port raises Unavailable when there is no answer)."""
-    existing = await repo.has_completed_session(clinician_id, client_id)
-    return await deps.authorization.check(
+    return await ctx.authorization.check(
         AuthorizationQuery(
             clinician_id=clinician_id,
             client_state=client_state,
@@ -243,7 +260,7 @@ async def ask_compliance(
             session_start=start,
             client_time_zone=client_time_zone,
             modality=modality,
-            existing_client=existing,
+            existing_client=existing_client,
             purpose=purpose,
             appointment_id=appointment_id,
         ),

@@ -1,19 +1,27 @@
-"""What every use case gets: settings, ports (store, compliance, video rooms), catalogue, clock, and the
-calling user."""
+"""What every use case gets (the AppContext, built in wiring): settings, the unit-of-work factory, ports
+(compliance, video rooms), catalogue and clock; and the calling user."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from confide.audit.v1 import events_pb2 as audit_pb2
 from confide_chassis import audit
 from confide_chassis.auth import Principal
+from confide_chassis.clock import utc_now
 from confide_chassis.errors import NotFound, PermissionDenied
 from confide_chassis.ids import parse_id
-from confide_scheduling.app.ports import AuthorizationPort, Repository, Store, UnitOfWork, VideoRoomPort
+from confide_chassis.roles import CLIENT, CLINICIAN, PRACTICE_ADMIN
+from confide_scheduling.app.ports import (
+    AuthorizationPort,
+    Repositories,
+    UnitOfWork,
+    UnitOfWorkFactory,
+    VideoRoomPort,
+)
 from confide_scheduling.domain.checkin import CheckInPolicy
 from confide_scheduling.domain.policy import CancellationPolicy, Money
 from confide_scheduling.domain.reminders import ReminderPolicy
@@ -22,20 +30,11 @@ from confide_scheduling.settings import SchedulingSettings
 
 SERVICE = "scheduling"
 
-CLIENT = "client"
-CLINICIAN = "clinician"
-ADMIN = "practice_admin"
-SYSTEM = "system"
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
 
 @dataclass
-class Deps:
+class AppContext:
     settings: SchedulingSettings
-    store: Store
+    uow: UnitOfWorkFactory
     authorization: AuthorizationPort
     video: VideoRoomPort | None
     catalogue: SessionTypeCatalogue
@@ -58,8 +57,8 @@ class Deps:
             no_show_grace=timedelta(minutes=self.settings.no_show_grace_minutes),
         )
 
-    async def policy(self, repo: Repository, practice_id: str) -> CancellationPolicy:
-        return await repo.get_policy(practice_id) or self.default_policy()
+    async def policy(self, uow: Repositories, practice_id: str) -> CancellationPolicy:
+        return await uow.policies.get(practice_id) or self.default_policy()
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,11 +75,6 @@ class Caller:
     @property
     def practice_id(self) -> str:
         return self.principal.practice_id
-
-    @property
-    def key_scope(self) -> str:
-        """Idempotency keys are scoped per user."""
-        return f"{self.principal.practice_id}/{self.principal.subject}"
 
     def has(self, role: str) -> bool:
         return role in self.principal.roles
@@ -117,18 +111,18 @@ class Caller:
             if clinician:
                 self._staff_mfa()
                 return CLINICIAN
-        if self.has(ADMIN):
+        if self.has(PRACTICE_ADMIN):
             participant = True
             if admin:
                 self._staff_mfa()
-                return ADMIN
+                return PRACTICE_ADMIN
         if participant:
             raise PermissionDenied(f"the caller's role may not do this to the {resource}")
         raise NotFound(f"no such {resource}")
 
     async def role_for_client(
         self,
-        repo: Repository,
+        uow: Repositories,
         client_id: UUID,
         profile_practice: str | None,
         *,
@@ -141,12 +135,12 @@ class Caller:
             raise NotFound("no such client")
         if self.is_user(client_id) and self.has(CLIENT):
             return CLIENT
-        if admin and self.has(ADMIN):
+        if admin and self.has(PRACTICE_ADMIN):
             self._staff_mfa()
-            return ADMIN
+            return PRACTICE_ADMIN
         if clinician and self.has(CLINICIAN) and self.user_id is not None:
             self._staff_mfa()
-            if await repo.on_care_team(self.user_id, client_id):
+            if await uow.clients.on_care_team(self.user_id, client_id, self.practice_id):
                 return CLINICIAN
             raise PermissionDenied("the client is not on the clinician's care team")
         raise PermissionDenied("the caller may not act for this client")
@@ -158,9 +152,9 @@ class Caller:
         if self.is_user(clinician_id) and self.has(CLINICIAN):
             self._staff_mfa()
             return CLINICIAN
-        if self.has(ADMIN):
+        if self.has(PRACTICE_ADMIN):
             self._staff_mfa()
-            return ADMIN
+            return PRACTICE_ADMIN
         raise PermissionDenied("only the clinician or a practice admin may do this")
 
 

@@ -21,7 +21,7 @@ from confide.scheduling.v1 import events_pb2
 from confide_chassis.logging import get_logger
 from confide_chassis.wire import optional_timestamp
 from confide_scheduling.app import booking, waitlist
-from confide_scheduling.app.context import Deps
+from confide_scheduling.app.context import AppContext
 from confide_scheduling.app.offers import offer_freed_slot
 from confide_scheduling.domain.appointments import CancelReason, expire_hold
 from confide_scheduling.domain.policy import CancelledBy
@@ -31,13 +31,13 @@ from confide_scheduling.domain.waitlist import FreedSlot
 log = get_logger(__name__)
 
 
-async def emit_due_reminders(deps: Deps, now: datetime) -> int:
+async def emit_due_reminders(ctx: AppContext, now: datetime) -> int:
     """Emit every reminder due at ``now`` that was not emitted yet; returns how many this call emitted."""
-    policy = deps.reminder_policy
+    policy = ctx.reminder_policy
     horizon = max(policy.offsets)
-    async with deps.store.read() as repo:
-        candidates = await repo.reminder_candidates(now, horizon)
-        sent = await repo.sent_reminder_keys([c.id for c in candidates])
+    async with ctx.uow() as uow:
+        candidates = await uow.reminders.candidates(now, horizon)
+        sent = await uow.reminders.sent_keys([c.id for c in candidates])
     by_id = {c.id: c for c in candidates}
     due = due_reminders([c.appointment for c in candidates], now, policy, already_sent=sent)
     emitted = 0
@@ -45,8 +45,8 @@ async def emit_due_reminders(deps: Deps, now: datetime) -> int:
         rec = by_id[reminder.content.appointment_id]
         a = rec.appointment
         offset_minutes = reminder.offset // timedelta(minutes=1)
-        async with deps.store.unit_of_work() as uow:
-            inserted = await uow.repo.record_reminder(reminder.dedupe_key, a.id, offset_minutes, a.start, now)
+        async with ctx.uow() as uow:
+            inserted = await uow.reminders.record(reminder.dedupe_key, a.id, offset_minutes, a.start, now)
             if not inserted:
                 continue  # another replica emitted it (or the appointment changed meanwhile)
             uow.publish(
@@ -66,16 +66,16 @@ async def emit_due_reminders(deps: Deps, now: datetime) -> int:
     return emitted
 
 
-async def expire_holds(deps: Deps, now: datetime, batch: int = 100) -> int:
-    async with deps.store.unit_of_work() as uow:
-        rows = await uow.repo.claim_expired_holds(now, batch)
+async def expire_holds(ctx: AppContext, now: datetime, batch: int = 100) -> int:
+    async with ctx.uow() as uow:
+        rows = await uow.holds.claim_expired(now, batch)
         for rec in rows:
             expired = rec.with_appointment(expire_hold(rec.appointment, now), cancelled_by=CancelledBy.SYSTEM)
-            await uow.repo.update_appointment(expired, rec.appointment.version)
+            await uow.appointments.save(expired, rec.appointment.version)
             x = rec.appointment
             await offer_freed_slot(
                 uow,
-                deps,
+                ctx,
                 FreedSlot(
                     x.practice_id,
                     x.clinician_id,
@@ -91,14 +91,14 @@ async def expire_holds(deps: Deps, now: datetime, batch: int = 100) -> int:
     return len(rows)
 
 
-async def cancel_past_flagged(deps: Deps, now: datetime, batch: int = 100) -> int:
+async def cancel_past_flagged(ctx: AppContext, now: datetime, batch: int = 100) -> int:
     """A flagged appointment whose time has passed can no longer be restored: the system cancels it."""
-    async with deps.store.unit_of_work() as uow:
-        rows = await uow.repo.claim_past_flagged(now, batch)
+    async with ctx.uow() as uow:
+        rows = await uow.appointments.claim_past_flagged(now, batch)
         for rec in rows:
             await booking.cancel_in(
                 uow,
-                deps,
+                ctx,
                 rec,
                 CancelledBy.SYSTEM,
                 now,
@@ -109,22 +109,10 @@ async def cancel_past_flagged(deps: Deps, now: datetime, batch: int = 100) -> in
     return len(rows)
 
 
-# A retry with the same idempotency key is answered from the stored response for this long.
-IDEMPOTENCY_RETENTION = timedelta(days=7)
-
-
-async def prune_idempotency_keys(deps: Deps, now: datetime) -> int:
-    async with deps.store.unit_of_work() as uow:
-        removed = await uow.repo.prune_idempotency_keys(now - IDEMPOTENCY_RETENTION)
-        await uow.commit()
-    return removed
-
-
-async def maintain(deps: Deps, now: datetime) -> None:
-    await expire_holds(deps, now)
-    await prune_idempotency_keys(deps, now)
-    await waitlist.expire_offers(deps, now)
-    await cancel_past_flagged(deps, now)
+async def maintain(ctx: AppContext, now: datetime) -> None:
+    await expire_holds(ctx, now)
+    await waitlist.expire_offers(ctx, now)
+    await cancel_past_flagged(ctx, now)
 
 
 def periodic(

@@ -1,7 +1,7 @@
 """Ports: what the use cases need from the outside world, as protocols, and the records that cross them.
 
-- ``Store`` / ``UnitOfWork`` / ``Repository``: persistence; implemented over PostgreSQL by
-  ``confide_scheduling.db.repository`` (a unit of work commits state and outbox events together).
+- ``UnitOfWork``: persistence, one repository per aggregate; implemented over PostgreSQL by
+  ``confide_scheduling.db.uow`` and ``db.repositories`` (state and outbox events commit together).
 - ``AuthorizationPort``: compliance, implemented over gRPC by ``confide_scheduling.adapters.compliance``.
 - ``VideoRoomPort``: join links, implemented for Jitsi Meet by ``confide_scheduling.adapters.jitsi``.
 
@@ -12,10 +12,10 @@ and the database need.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import secrets
 import uuid
-from collections.abc import Collection, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from types import TracebackType
@@ -25,10 +25,11 @@ from uuid import UUID
 from google.protobuf.message import Message
 
 from confide_scheduling.domain.appointments import Appointment, AppointmentStatus, AuthorizationDecision
-from confide_scheduling.domain.availability import DateException, WeeklyAvailability
+from confide_scheduling.domain.availability import DateException, Slot, WeeklyAvailability
 from confide_scheduling.domain.catalog import Modality
-from confide_scheduling.domain.policy import CancellationPolicy, CancelledBy, PayerType
-from confide_scheduling.domain.recurrence import RecurringSeries
+from confide_scheduling.domain.policy import CancellationOutcome, CancellationPolicy, CancelledBy, PayerType
+from confide_scheduling.domain.recurrence import Occurrence, RecurringSeries
+from confide_scheduling.domain.screening import ScreeningResults, TriageOutcome
 from confide_scheduling.domain.timekit import TimeRange
 from confide_scheduling.domain.waitlist import WaitlistEntry, WaitlistOffer
 
@@ -137,34 +138,117 @@ class ScreeningRow:
     phq9_answers: tuple[int, ...] | None
     gad7_answers: tuple[int, ...] | None
     cssrs_answers: dict[str, Any] | None
-    result: bytes
+    risk_flag_id: UUID | None
     created_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class ScreeningRecord:
+    """A scored and triaged screening, as submitted (SAFE-20..24)."""
+
+    id: UUID
+    client_id: UUID
+    results: ScreeningResults
+    outcome: TriageOutcome
+    risk_flag_id: UUID | None
+    submitted_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AvailabilityExceptionRecord:
+    id: UUID
+    exception: DateException
+
+
+@dataclass(frozen=True, slots=True)
+class TimeOffRecord:
+    id: UUID
+    span: TimeRange
+
+
+@dataclass(frozen=True, slots=True)
+class ClinicianSchedule:
+    """A clinician's schedule with its date exceptions and time off."""
+
+    schedule: ScheduleRecord
+    exceptions: tuple[AvailabilityExceptionRecord, ...]
+    time_off: tuple[TimeOffRecord, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ClinicianSlot:
+    """A bookable slot of one clinician, with only the modalities the client may book."""
+
+    clinician_id: UUID
+    clinician_time_zone: str
+    slot: Slot
+
+
+@dataclass(frozen=True, slots=True)
+class SlotSearchResult:
+    slots: tuple[ClinicianSlot, ...]
+    client_time_zone: str
+    client_state: str
+
+
+class OccurrenceProblem(enum.StrEnum):
+    TOO_SOON = "too_soon"
+    UNAVAILABLE = "unavailable"
+    NOT_AUTHORIZED = "not_authorized"
+    CONFLICT = "conflict"
+
+
+@dataclass(frozen=True, slots=True)
+class OccurrenceConflict:
+    """An occurrence of a series that was not booked, and why (with the rule ids)."""
+
+    occurrence: Occurrence
+    problem: OccurrenceProblem
+    rule_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesBooking:
+    series: SeriesRecord
+    appointments: tuple[AppointmentRecord, ...]
+    conflicts: tuple[OccurrenceConflict, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OccurrenceChange:
+    """One occurrence skipped or moved: the series and the appointment it touched (with the
+    cancellation outcome when a booked appointment was cancelled)."""
+
+    series: SeriesRecord
+    appointment: AppointmentRecord | None
+    cancellation: CancellationOutcome | None
+
+
+@dataclass(frozen=True, slots=True)
+class FollowingRescheduled:
+    original: SeriesRecord | None  # None when the change started at the first occurrence
+    following: SeriesBooking
+
+
 # ----------------------------------------------------------------------------------------------- persistence
-class Repository(Protocol):
-    """Reads and writes inside one transaction. Constraint violations that mean "a concurrent change won"
-    raise ``Conflict`` (ABORTED); the exclusion constraint is the last guard against double booking."""
+class AppointmentRepository(Protocol):
+    """Appointments: reads, writes, the per-clinician booking lock, the calendar's busy time."""
 
-    # appointments
-    async def get_appointment(
-        self, appointment_id: UUID, *, for_update: bool = False
-    ) -> AppointmentRecord | None: ...
+    async def get(self, appointment_id: UUID, *, for_update: bool = False) -> AppointmentRecord | None: ...
 
-    async def insert_appointment(self, rec: AppointmentRecord) -> None: ...
+    async def add(self, rec: AppointmentRecord) -> None: ...
 
-    async def update_appointment(self, rec: AppointmentRecord, expected_version: int) -> None: ...
+    async def save(self, rec: AppointmentRecord, expected_version: int) -> None: ...
 
-    async def lock_clinician(self, clinician_id: UUID) -> None:
-        """Serialize bookings of one clinician for the rest of the transaction."""
-        ...
-
-    async def expire_stale_holds(
-        self, clinician_id: UUID, window: TimeRange, now: datetime
-    ) -> list[UUID]: ...
+    async def lock_clinician(self, clinician_id: UUID) -> None: ...
 
     async def busy_ranges(
-        self, clinician_id: UUID, window: TimeRange, now: datetime, *, exclude: UUID | None = None
+        self,
+        clinician_id: UUID,
+        window: TimeRange,
+        now: datetime,
+        *,
+        exclude: UUID | None = None,
     ) -> list[TimeRange]: ...
 
     async def busy_ranges_by_clinician(
@@ -173,19 +257,21 @@ class Repository(Protocol):
 
     async def has_completed_session(self, clinician_id: UUID, client_id: UUID) -> bool: ...
 
-    async def list_appointments(
-        self, filters: AppointmentFilter, *, limit: int, after: tuple[datetime, UUID] | None = None
+    async def find(
+        self,
+        filters: AppointmentFilter,
+        *,
+        limit: int,
+        after: tuple[datetime, UUID] | None = None,
     ) -> list[AppointmentRecord]: ...
 
-    async def series_appointment(
+    async def series_occurrence(
         self, series_id: UUID, occurrence_date: date, *, active_only: bool = True
     ) -> AppointmentRecord | None: ...
 
-    async def future_series_appointments(
-        self, series_id: UUID, from_date: date
-    ) -> list[AppointmentRecord]: ...
+    async def future_of_series(self, series_id: UUID, from_date: date) -> list[AppointmentRecord]: ...
 
-    async def appointments_to_flag(
+    async def to_flag(
         self,
         clinician_id: UUID,
         states: Sequence[str],
@@ -193,31 +279,50 @@ class Repository(Protocol):
         from_instant: datetime,
     ) -> list[AppointmentRecord]: ...
 
-    async def claim_expired_holds(self, now: datetime, limit: int) -> list[AppointmentRecord]: ...
-
     async def claim_past_flagged(self, now: datetime, limit: int) -> list[AppointmentRecord]: ...
 
-    # reminders
-    async def reminder_candidates(
+
+class HoldRepository(Protocol):
+    """Holds (appointments in status held) whose time is up."""
+
+    async def expire_stale(self, clinician_id: UUID, window: TimeRange, now: datetime) -> list[UUID]: ...
+
+    async def lock_client(self, client_id: UUID) -> None: ...
+
+    async def count_open(self, client_id: UUID, now: datetime) -> int: ...
+
+    async def claim_expired(self, now: datetime, limit: int) -> list[AppointmentRecord]: ...
+
+
+class ReminderRepository(Protocol):
+    """Reminder candidates and the dedupe rows of sent reminders (MSG-03)."""
+
+    async def candidates(
         self, now: datetime, horizon: timedelta, limit: int = 500
     ) -> list[AppointmentRecord]: ...
 
-    async def sent_reminder_keys(self, appointment_ids: Sequence[UUID]) -> set[str]: ...
+    async def sent_keys(self, appointment_ids: Sequence[UUID]) -> set[str]: ...
 
-    async def record_reminder(
-        self, dedupe_key: str, appointment_id: UUID, offset_minutes: int, start: datetime, now: datetime
+    async def record(
+        self,
+        dedupe_key: str,
+        appointment_id: UUID,
+        offset_minutes: int,
+        start: datetime,
+        now: datetime,
     ) -> bool: ...
 
-    # schedules
-    async def get_schedule(
-        self, clinician_id: UUID, *, for_update: bool = False
-    ) -> ScheduleRecord | None: ...
 
-    async def list_schedules(self, practice_id: str) -> list[ScheduleRecord]: ...
+class ScheduleRepository(Protocol):
+    """Clinician availability: weekly schedule, date exceptions, time off."""
 
-    async def save_schedule(self, record: ScheduleRecord) -> None: ...
+    async def get(self, clinician_id: UUID, *, for_update: bool = False) -> ScheduleRecord | None: ...
 
-    async def list_exceptions(
+    async def list_for_practice(self, practice_id: str) -> list[ScheduleRecord]: ...
+
+    async def save(self, record: ScheduleRecord) -> None: ...
+
+    async def exceptions(
         self, clinician_id: UUID, first_day: date | None = None, last_day: date | None = None
     ) -> list[tuple[UUID, DateException]]: ...
 
@@ -231,7 +336,7 @@ class Repository(Protocol):
 
     async def remove_exception(self, clinician_id: UUID, exception_id: UUID) -> bool: ...
 
-    async def list_time_off(
+    async def time_off(
         self, clinician_id: UUID, window: TimeRange | None = None
     ) -> list[tuple[UUID, TimeRange]]: ...
 
@@ -245,36 +350,47 @@ class Repository(Protocol):
 
     async def remove_time_off(self, clinician_id: UUID, time_off_id: UUID) -> bool: ...
 
-    # projections of identity facts
-    async def get_profile(self, client_id: UUID) -> ClientProfile | None: ...
 
-    async def client_consents(self, client_id: UUID) -> list[ConsentRecord]: ...
+class ClientRepository(Protocol):
+    """Projections of identity facts: client profiles, consents, care-team links."""
+
+    async def profile(self, client_id: UUID) -> ClientProfile | None: ...
+
+    async def save_profile(self, profile: ClientProfile, changed_at: datetime) -> None: ...
+
+    async def add_consent(self, consent: ConsentRecord) -> None: ...
+
+    async def consents(self, client_id: UUID) -> list[ConsentRecord]: ...
 
     async def current_consent_version(self, practice_id: str, now: datetime) -> int | None: ...
 
-    async def on_care_team(self, clinician_id: UUID, client_id: UUID) -> bool: ...
+    async def set_care_team_link(
+        self,
+        *,
+        link_id: str,
+        client_id: UUID,
+        clinician_id: UUID,
+        practice_id: str,
+        active: bool,
+        changed_at: datetime,
+    ) -> None: ...
+
+    async def on_care_team(self, clinician_id: UUID, client_id: UUID, practice_id: str) -> bool: ...
 
     async def care_team(self, client_id: UUID) -> list[UUID]: ...
 
-    # idempotency keys
-    async def idempotency_lookup(self, caller_id: str, key: str) -> tuple[str, bytes] | None: ...
 
-    async def idempotency_claim(self, caller_id: str, key: str, fingerprint: str, now: datetime) -> bool:
-        """Insert the key; waits for a concurrent transaction holding the same key. False = taken."""
-        ...
+class SeriesRepository(Protocol):
+    """Recurring series."""
 
-    async def idempotency_save(self, caller_id: str, key: str, response: bytes) -> None: ...
+    async def get(self, series_id: UUID) -> SeriesRecord | None: ...
 
-    async def idempotency_release(self, caller_id: str, key: str) -> None: ...
+    async def save(self, rec: SeriesRecord, *, expected_version: int | None) -> None: ...
 
-    async def prune_idempotency_keys(self, older_than: datetime) -> int: ...
 
-    # series
-    async def get_series(self, series_id: UUID) -> SeriesRecord | None: ...
+class WaitlistRepository(Protocol):
+    """Waitlist entries and the offers made to them."""
 
-    async def save_series(self, rec: SeriesRecord, *, expected_version: int | None) -> None: ...
-
-    # waitlist
     async def add_entry(self, entry: WaitlistEntry, practice_id: str) -> None: ...
 
     async def get_entry(self, entry_id: UUID, *, for_update: bool = False) -> WaitlistEntry | None: ...
@@ -286,6 +402,8 @@ class Repository(Protocol):
     async def waiting_entries(self, practice_id: str, limit: int = 500) -> list[WaitlistEntry]: ...
 
     async def client_entries(self, client_id: UUID) -> list[WaitlistEntry]: ...
+
+    async def lock_client(self, client_id: UUID) -> None: ...
 
     async def add_offer(self, offer: WaitlistOffer, practice_id: str) -> None: ...
 
@@ -301,8 +419,11 @@ class Repository(Protocol):
 
     async def offer_practice(self, offer_id: UUID) -> str | None: ...
 
-    # screening
-    async def add_screening(
+
+class ScreeningRepository(Protocol):
+    """Intake screenings."""
+
+    async def add(
         self,
         row: ScreeningRow,
         *,
@@ -314,20 +435,53 @@ class Repository(Protocol):
         risk_flag_id: UUID | None,
     ) -> None: ...
 
-    async def latest_screening(self, client_id: UUID) -> ScreeningRow | None: ...
-
-    # cancellation policy
-    async def get_policy(self, practice_id: str) -> CancellationPolicy | None: ...
-
-    async def save_policy(self, practice_id: str, policy: CancellationPolicy, now: datetime) -> None: ...
+    async def latest(self, client_id: UUID) -> ScreeningRow | None: ...
 
 
-class UnitOfWork(Protocol):
-    """One business transaction: changes through ``repo`` and the published events commit together at
-    ``commit()``; leaving the block without it rolls everything back."""
+class PolicyRepository(Protocol):
+    """Practice cancellation policies."""
+
+    async def get(self, practice_id: str) -> CancellationPolicy | None: ...
+
+    async def save(self, practice_id: str, policy: CancellationPolicy, now: datetime) -> None: ...
+
+
+class Repositories(Protocol):
+    """One repository per aggregate, all on the same transaction. Constraint violations that mean "a
+    concurrent change won" raise ``Conflict`` (ABORTED); the exclusion constraint is the last guard
+    against double booking."""
 
     @property
-    def repo(self) -> Repository: ...
+    def appointments(self) -> AppointmentRepository: ...
+
+    @property
+    def holds(self) -> HoldRepository: ...
+
+    @property
+    def reminders(self) -> ReminderRepository: ...
+
+    @property
+    def schedules(self) -> ScheduleRepository: ...
+
+    @property
+    def clients(self) -> ClientRepository: ...
+
+    @property
+    def series(self) -> SeriesRepository: ...
+
+    @property
+    def waitlist(self) -> WaitlistRepository: ...
+
+    @property
+    def screenings(self) -> ScreeningRepository: ...
+
+    @property
+    def policies(self) -> PolicyRepository: ...
+
+
+class UnitOfWork(Repositories, Protocol):
+    """One business transaction: changes through the repositories and the published events commit
+    together at ``commit()``; leaving the block without it rolls everything back."""
 
     async def __aenter__(self) -> UnitOfWork: ...
 
@@ -343,12 +497,7 @@ class UnitOfWork(Protocol):
     async def commit(self) -> None: ...
 
 
-class Store(Protocol):
-    def unit_of_work(self) -> UnitOfWork: ...
-
-    def read(self) -> AbstractAsyncContextManager[Repository]:
-        """Reads outside a unit of work (nothing is written or committed)."""
-        ...
+UnitOfWorkFactory = Callable[[], UnitOfWork]
 
 
 # --------------------------------------------------------------------------------------------- compliance

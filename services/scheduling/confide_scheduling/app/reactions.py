@@ -13,14 +13,14 @@ from google.protobuf.message import Message
 from confide.scheduling.v1 import events_pb2
 from confide_chassis import audit
 from confide_scheduling.app.context import SERVICE
-from confide_scheduling.app.ports import Repository
-from confide_scheduling.app.views import flagged_event
+from confide_scheduling.app.event_messages import flagged_event
+from confide_scheduling.app.ports import Repositories
 from confide_scheduling.domain.appointments import flag_authorization
 from confide_scheduling.domain.catalog import Modality
 
 
 async def flag_lost_authorization(
-    repo: Repository,
+    uow: Repositories,
     *,
     clinician_id: UUID,
     lost_states: Sequence[str],
@@ -35,13 +35,13 @@ async def flag_lost_authorization(
     Returns the flagged appointment ids and the events to stage with the changes."""
     if not lost_states:
         return [], []
-    affected = await repo.appointments_to_flag(clinician_id, lost_states, modalities, max(effective_at, now))
+    affected = await uow.appointments.to_flag(clinician_id, lost_states, modalities, max(effective_at, now))
     events: list[Message] = []
     flagged: list[UUID] = []
     for rec in affected:
         a = rec.appointment
         updated = rec.with_appointment(flag_authorization(a, now))
-        await repo.update_appointment(updated, a.version)
+        await uow.appointments.save(updated, a.version)
         state = a.check_in.location.state if a.check_in else rec.authorized_state
         events.append(
             flagged_event(

@@ -6,48 +6,33 @@ from __future__ import annotations
 import dataclasses
 from uuid import UUID
 
-from confide.scheduling.v1 import events_pb2, scheduling_pb2
+from confide.scheduling.v1 import events_pb2
 from confide_chassis import audit
 from confide_chassis.errors import InvalidArgument, NotFound
 from confide_chassis.ids import new_id
 from confide_chassis.wire import optional_timestamp
-from confide_scheduling.app.context import Caller, Deps, audit_record
-from confide_scheduling.app.idempotency import IdempotencyScope, run_idempotent
-from confide_scheduling.app.ports import ScreeningRow
-from confide_scheduling.app.views import crisis_resources_pb
+from confide_scheduling import metrics
+from confide_scheduling.app import commands, common
+from confide_scheduling.app.context import AppContext, Caller, audit_record
+from confide_scheduling.app.event_messages import (
+    ACTION_TO_PB,
+    ACTOR_ROLE_TO_PB,
+    RISK_REASON_TO_PB,
+    TRIAGE_TO_PB,
+)
+from confide_scheduling.app.ports import ScreeningRecord, ScreeningRow
 from confide_scheduling.domain.screening import (
-    CssrsAnswers,
     ScreeningResults,
+    TriageLevel,
     TriageOutcome,
     score_cssrs,
     score_gad7,
     score_phq9,
     triage,
 )
-from confide_scheduling.mapping import (
-    ACTION_TO_PB,
-    ACTOR_ROLE_TO_PB,
-    CSSRS_TO_PB,
-    GAD7_TO_PB,
-    PHQ9_TO_PB,
-    RISK_REASON_TO_PB,
-    SELF_BOOKING_TO_PB,
-    TRIAGE_TO_PB,
-    set_ts,
-)
-
-pb = scheduling_pb2
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class ScreeningInput:
-    client_id: UUID
-    phq9: tuple[int, ...] | None
-    gad7: tuple[int, ...] | None
-    cssrs: CssrsAnswers | None
-
-
-def score(data: ScreeningInput) -> tuple[ScreeningResults, TriageOutcome]:
+def score(data: commands.SubmitScreening) -> tuple[ScreeningResults, TriageOutcome]:
     if data.phq9 is None and data.gad7 is None and data.cssrs is None:
         raise InvalidArgument.field("phq9", "submit at least one of phq9, gad7 or cssrs")
     results = ScreeningResults(
@@ -58,64 +43,39 @@ def score(data: ScreeningInput) -> tuple[ScreeningResults, TriageOutcome]:
     return results, triage(results)
 
 
-def screening_pb(
-    screening_id: UUID,
-    client_id: UUID,
-    results: ScreeningResults,
-    outcome: TriageOutcome,
-    risk_flag_id: UUID | None,
-) -> pb.Screening:
-    out = pb.Screening(
-        screening_id=str(screening_id),
-        client_id=str(client_id),
-        triage_level=TRIAGE_TO_PB[outcome.level],
-        self_booking=SELF_BOOKING_TO_PB[outcome.self_booking],
-        reasons=[RISK_REASON_TO_PB[r] for r in outcome.reasons],
-        actions=sorted(ACTION_TO_PB[a] for a in outcome.actions),
-        crisis_resources=crisis_resources_pb(outcome),
-        rule_ids=list(outcome.rule_ids),
-        risk_flag_id=str(risk_flag_id) if risk_flag_id else "",
-    )
-    if results.phq9 is not None:
-        out.phq9_total = results.phq9.total
-        out.phq9_severity = PHQ9_TO_PB[results.phq9.severity]
-        out.phq9_item9_positive = results.phq9.risk_review_required
-    if results.gad7 is not None:
-        out.gad7_total = results.gad7.total
-        out.gad7_severity = GAD7_TO_PB[results.gad7.severity]
-    if results.cssrs is not None:
-        out.cssrs_risk = CSSRS_TO_PB[results.cssrs.risk]
-        out.cssrs_band_is_assumption = results.cssrs.band_is_assumption
-    return out
+class ScreeningUseCases:
+    """Submit a screening (a client for themself, a clinician of the care team); read the latest."""
 
+    def __init__(self, ctx: AppContext) -> None:
+        self._ctx = ctx
 
-async def submit(
-    deps: Deps, caller: Caller, data: ScreeningInput, key: str, fields: dict[str, object]
-) -> pb.SubmitScreeningResponse:
-    async def body(scope: IdempotencyScope) -> pb.SubmitScreeningResponse:
-        now = deps.now()
+    async def submit(self, caller: Caller, data: commands.SubmitScreening) -> ScreeningRecord:
+        now = self._ctx.now()
         results, outcome = score(data)
-        async with deps.store.read() as repo:
-            profile = await repo.get_profile(data.client_id)
+        async with self._ctx.uow() as uow:
+            profile = await uow.clients.profile(data.client_id)
             role = await caller.role_for_client(
-                repo, data.client_id, profile.practice_id if profile else None, admin=False
+                uow, data.client_id, profile.practice_id if profile else None, admin=False
             )
-            team = await repo.care_team(data.client_id)
-        screening_id = new_id()
-        risk_flag_id = new_id() if outcome.emit_risk_flag else None
-        message = screening_pb(screening_id, data.client_id, results, outcome, risk_flag_id)
-        set_ts(message.submit_time, now)
-        async with deps.store.unit_of_work() as uow:
-            await scope.claim(uow, deps)
-            await uow.repo.add_screening(
+            team = await uow.clients.care_team(data.client_id)
+        screening = ScreeningRecord(
+            id=new_id(),
+            client_id=data.client_id,
+            results=results,
+            outcome=outcome,
+            risk_flag_id=new_id() if outcome.emit_risk_flag else None,
+            submitted_at=now,
+        )
+        async with self._ctx.uow() as uow:
+            await uow.screenings.add(
                 ScreeningRow(
-                    id=screening_id,
+                    id=screening.id,
                     practice_id=caller.practice_id,
                     client_id=data.client_id,
                     phq9_answers=data.phq9,
                     gad7_answers=data.gad7,
                     cssrs_answers=dataclasses.asdict(data.cssrs) if data.cssrs is not None else None,
-                    result=message.SerializeToString(),
+                    risk_flag_id=screening.risk_flag_id,
                     created_at=now,
                 ),
                 submitted_by=caller.principal.subject,
@@ -123,17 +83,17 @@ async def submit(
                 triage_level=outcome.level.value,
                 self_booking=outcome.self_booking.value,
                 clinician_review_required=outcome.clinician_review_required,
-                risk_flag_id=risk_flag_id,
+                risk_flag_id=screening.risk_flag_id,
             )
-            if risk_flag_id is not None:
+            if screening.risk_flag_id is not None:
                 # Never a silent queue: the care team (or the on-call clinician when there is none yet)
                 # is told through the risk-flags stream in the same transaction.
                 uow.publish(
                     events_pb2.RiskFlagged(
                         client_id=str(data.client_id),
                         practice_id=caller.practice_id,
-                        risk_flag_id=str(risk_flag_id),
-                        screening_id=str(screening_id),
+                        risk_flag_id=str(screening.risk_flag_id),
+                        screening_id=str(screening.id),
                         level=TRIAGE_TO_PB[outcome.level],
                         reasons=[RISK_REASON_TO_PB[r] for r in outcome.reasons],
                         actions=sorted(ACTION_TO_PB[a] for a in outcome.actions),
@@ -147,34 +107,33 @@ async def submit(
                 uow,
                 action=audit.CREATE,
                 resource_type="screening",
-                resource_id=str(screening_id),
+                resource_id=str(screening.id),
                 subject=data.client_id,
                 rule_ids=outcome.rule_ids,
                 now=now,
             )
-            response = pb.SubmitScreeningResponse(screening=message)
-            await scope.finish(uow, response)
-        return response
+            await uow.commit()
+        if outcome.level is TriageLevel.HIGH_RISK:
+            metrics.high_risk_screening()
+        return screening
 
-    return await run_idempotent(
-        deps, caller, "SubmitScreening", key, fields, pb.SubmitScreeningResponse, body
-    )
-
-
-async def latest(deps: Deps, caller: Caller, client_id: UUID) -> pb.GetLatestScreeningResponse:
-    async with deps.store.unit_of_work() as uow:
-        profile = await uow.repo.get_profile(client_id)
-        await caller.role_for_client(uow.repo, client_id, profile.practice_id if profile else None)
-        row = await uow.repo.latest_screening(client_id)
-        if row is None or row.practice_id != caller.practice_id:
-            raise NotFound("the client has no screening")
-        audit_record(
-            uow,
-            action=audit.READ,
-            resource_type="screening",
-            resource_id=str(row.id),
-            subject=client_id,
-            now=deps.now(),
+    async def latest(self, caller: Caller, client_id: UUID) -> ScreeningRecord:
+        async with self._ctx.uow() as uow:
+            profile = await uow.clients.profile(client_id)
+            await caller.role_for_client(uow, client_id, profile.practice_id if profile else None)
+            row = await uow.screenings.latest(client_id)
+            if row is None or row.practice_id != caller.practice_id:
+                raise NotFound("the client has no screening")
+            audit_record(
+                uow,
+                action=audit.READ,
+                resource_type="screening",
+                resource_id=str(row.id),
+                subject=client_id,
+                now=self._ctx.now(),
+            )
+            await uow.commit()
+        results = common.results_of(row)
+        return ScreeningRecord(
+            row.id, row.client_id, results, triage(results), row.risk_flag_id, row.created_at
         )
-        await uow.commit()
-    return pb.GetLatestScreeningResponse(screening=pb.Screening.FromString(row.result))

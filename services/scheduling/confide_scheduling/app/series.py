@@ -10,31 +10,31 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from uuid import UUID
 
-from confide.scheduling.v1 import scheduling_pb2
 from confide_chassis import audit
 from confide_chassis.errors import FailedPrecondition, InvalidArgument, NotFound, RuleViolation
 from confide_chassis.ids import new_id
-from confide_scheduling.app import booking, common
+from confide_scheduling import metrics
+from confide_scheduling.app import booking, commands, common
 from confide_scheduling.app.booking import CANCELLED_BY_ROLE, Prepared
-from confide_scheduling.app.context import Caller, Deps, audit_record
-from confide_scheduling.app.idempotency import IdempotencyScope, run_idempotent
+from confide_scheduling.app.context import AppContext, Caller, audit_record
+from confide_scheduling.app.event_messages import (
+    booked_event,
+    rescheduled_event,
+)
 from confide_scheduling.app.ports import (
     AppointmentFilter,
     AppointmentRecord,
+    FollowingRescheduled,
+    OccurrenceChange,
+    OccurrenceConflict,
+    OccurrenceProblem,
+    SeriesBooking,
     SeriesRecord,
     UnitOfWork,
     practice_uuid,
-)
-from confide_scheduling.app.views import (
-    appointment_pb,
-    booked_event,
-    fee_pb,
-    rescheduled_event,
-    series_pb,
 )
 from confide_scheduling.domain import appointments as appts
 from confide_scheduling.domain import rules
@@ -43,7 +43,6 @@ from confide_scheduling.domain.catalog import Modality, SessionType
 from confide_scheduling.domain.policy import CancelledBy
 from confide_scheduling.domain.recurrence import (
     Occurrence,
-    RecurrenceFrequency,
     RecurringSeries,
     expand_series,
     find_conflicts,
@@ -53,34 +52,15 @@ from confide_scheduling.domain.recurrence import (
     truncate_series,
 )
 from confide_scheduling.domain.timekit import Nonexistent, TimeRange, local_to_utc, wall_clock
-from confide_scheduling.mapping import date_to_pb, time_range_to_pb
-
-pb = scheduling_pb2
 
 MAX_SPAN = timedelta(days=366)
 COMPLIANCE_CONCURRENCY = 8
 
 
-@dataclass(frozen=True, slots=True)
-class SeriesRequest:
-    client_id: UUID
-    clinician_id: UUID
-    session_type: SessionType
-    modality: Modality
-    first_start: datetime
-    frequency: RecurrenceFrequency
-    count: int | None
-    until: date | None
-    client_state: str | None
-
-
 def _conflict(
-    occurrence: Occurrence, problem: pb.OccurrenceProblem.ValueType, rule_ids: tuple[str, ...] = ()
-) -> pb.OccurrenceConflict:
-    out = pb.OccurrenceConflict(problem=problem, rule_ids=list(rule_ids))
-    date_to_pb(out.occurrence_date, occurrence.original_date)
-    time_range_to_pb(out.time, occurrence.range)
-    return out
+    occurrence: Occurrence, problem: OccurrenceProblem, rule_ids: tuple[str, ...] = ()
+) -> OccurrenceConflict:
+    return OccurrenceConflict(occurrence, problem, rule_ids)
 
 
 def _horizon(series: RecurringSeries) -> tuple[datetime, datetime]:
@@ -99,7 +79,7 @@ def _occurrences(series: RecurringSeries) -> tuple[Occurrence, ...]:
 
 
 async def _prepare(
-    deps: Deps,
+    ctx: AppContext,
     caller: Caller,
     client_id: UUID,
     clinician_id: UUID,
@@ -108,19 +88,20 @@ async def _prepare(
     client_state: str | None,
     now: datetime,
 ) -> Prepared:
-    async with deps.store.read() as repo:
-        role, profile = await common.acting_for_client(repo, caller, client_id)
-        schedule = await common.clinician_schedule(repo, caller, clinician_id)
+    async with ctx.uow() as uow:
+        role, profile = await common.acting_for_client(uow, caller, client_id)
+        common.require_own_calendar(caller, role, clinician_id)
+        schedule = await common.clinician_schedule(uow, caller, clinician_id)
         common.require_offered(schedule, kind, modality)
         state = client_state or profile.home_state
         assert state is not None
-        await common.require_consent(repo, profile, modality, state, now)
-        review = await common.screening_gate(repo, client_id, role)
+        await common.require_consent(uow, profile, modality, state, now)
+        review = await common.screening_gate(uow, client_id, role)
     return Prepared(role, profile, schedule, state, review)
 
 
 async def _plan(
-    deps: Deps,
+    ctx: AppContext,
     caller: Caller,
     prepared: Prepared,
     client_id: UUID,
@@ -129,29 +110,28 @@ async def _plan(
     modality: Modality,
     occurrences: tuple[Occurrence, ...],
     now: datetime,
-) -> tuple[list[tuple[Occurrence, AuthorizationDecision]], list[pb.OccurrenceConflict]]:
+) -> tuple[list[tuple[Occurrence, AuthorizationDecision]], list[OccurrenceConflict]]:
     """Per occurrence: notice, availability, authorization (concurrently, fail closed)."""
-    conflicts: list[pb.OccurrenceConflict] = []
+    conflicts: list[OccurrenceConflict] = []
     candidates: list[Occurrence] = []
-    async with deps.store.read() as repo:
+    async with ctx.uow() as uow:
         for occurrence in occurrences:
-            if occurrence.start < now + deps.settings.min_notice:
-                conflicts.append(_conflict(occurrence, pb.OCCURRENCE_PROBLEM_TOO_SOON))
+            if occurrence.start < now + ctx.settings.min_notice:
+                conflicts.append(_conflict(occurrence, OccurrenceProblem.TOO_SOON))
                 continue
             try:
-                await common.require_available(
-                    repo, deps, prepared.schedule, kind, modality, occurrence.start
-                )
+                await common.require_available(uow, ctx, prepared.schedule, kind, modality, occurrence.start)
             except FailedPrecondition as error:
-                conflicts.append(_conflict(occurrence, pb.OCCURRENCE_PROBLEM_UNAVAILABLE, error.rule_ids))
+                conflicts.append(_conflict(occurrence, OccurrenceProblem.UNAVAILABLE, error.rule_ids))
                 continue
             candidates.append(occurrence)
+        existing_client = await uow.appointments.has_completed_session(clinician_id, client_id)
     limit = asyncio.Semaphore(COMPLIANCE_CONCURRENCY)
 
     async def ask(occurrence: Occurrence) -> AuthorizationDecision:
         async with limit:
             return await booking.authorize(
-                deps,
+                ctx,
                 caller,
                 prepared,
                 clinician_id=clinician_id,
@@ -159,6 +139,7 @@ async def _plan(
                 start=occurrence.start,
                 modality=modality,
                 appointment_id=None,
+                existing_client=existing_client,
             )
 
     decisions = await asyncio.gather(*(ask(o) for o in candidates))
@@ -168,7 +149,7 @@ async def _plan(
             planned.append((occurrence, decision))
         else:
             conflicts.append(
-                _conflict(occurrence, pb.OCCURRENCE_PROBLEM_NOT_AUTHORIZED, decision.rule_ids or ("LIC-03",))
+                _conflict(occurrence, OccurrenceProblem.NOT_AUTHORIZED, decision.rule_ids or ("LIC-03",))
             )
     return planned, conflicts
 
@@ -185,19 +166,19 @@ async def _book_planned(
     planned: list[tuple[Occurrence, AuthorizationDecision]],
     now: datetime,
     min_notice: timedelta,
-) -> tuple[list[AppointmentRecord], list[pb.OccurrenceConflict]]:
+) -> tuple[list[AppointmentRecord], list[OccurrenceConflict]]:
     """Inside the transaction, under the clinician lock: book each planned occurrence that is still free."""
     booked: list[AppointmentRecord] = []
-    conflicts: list[pb.OccurrenceConflict] = []
+    conflicts: list[OccurrenceConflict] = []
     if not planned:
         return booked, conflicts
-    await uow.repo.lock_clinician(clinician_id)
+    await uow.appointments.lock_clinician(clinician_id)
     span = TimeRange(planned[0][0].start - kind.buffer, max(o.end for o, _ in planned) + kind.buffer)
-    await uow.repo.expire_stale_holds(clinician_id, span, now)
-    busy = await uow.repo.busy_ranges(clinician_id, span, now)
+    await uow.holds.expire_stale(clinician_id, span, now)
+    busy = await uow.appointments.busy_ranges(clinician_id, span, now)
     for occurrence, decision in planned:
         if find_conflicts([occurrence], busy, buffer=kind.buffer):
-            conflicts.append(_conflict(occurrence, pb.OCCURRENCE_PROBLEM_CONFLICT))
+            conflicts.append(_conflict(occurrence, OccurrenceProblem.CONFLICT))
             continue
         appointment = appts.book(
             appointment_id=new_id(),
@@ -215,7 +196,7 @@ async def _book_planned(
             occurrence_date=occurrence.original_date,
         )
         rec = booking.new_record(appointment, prepared, caller)
-        await uow.repo.insert_appointment(rec)
+        await uow.appointments.add(rec)
         busy.append(appointment.range)
         booked.append(rec)
         uow.publish(booked_event(rec, now))
@@ -230,19 +211,64 @@ async def _book_planned(
     return booked, conflicts
 
 
-async def create(
-    deps: Deps, caller: Caller, request: SeriesRequest, key: str, fields: dict[str, object]
-) -> pb.CreateSeriesResponse:
-    if request.count is None and request.until is None:
-        raise InvalidArgument.field("count", "set count (1-260) or until")
-    if request.count is not None and request.until is not None:
-        raise InvalidArgument.field("until", "set either count or until, not both")
+async def _load(ctx: AppContext, caller: Caller, series_id: UUID) -> tuple[SeriesRecord, str]:
+    async with ctx.uow() as uow:
+        record = await uow.series.get(series_id)
+    if record is None:
+        raise NotFound("no such series")
+    role = caller.role_for_appointment(
+        record.practice_id, record.client_id, record.clinician_id, resource="series"
+    )
+    if record.cancelled:
+        raise FailedPrecondition(RuleViolation(rules.SCHED_TRANSITION, "the series was cancelled"))
+    return record, role
 
-    async def body(scope: IdempotencyScope) -> pb.CreateSeriesResponse:
-        now = deps.now()
+
+def _bumped(
+    record: SeriesRecord, series: RecurringSeries | None, now: datetime, **changes: object
+) -> SeriesRecord:
+    return dataclasses.replace(
+        record,
+        series=series or record.series,
+        updated_at=now,
+        version=record.version + 1,
+        **changes,  # type: ignore[arg-type]
+    )
+
+
+async def _drop(uow: UnitOfWork, ctx: AppContext, rec: AppointmentRecord, now: datetime) -> None:
+    if rec.appointment.status is AppointmentStatus.HELD:
+        released = rec.with_appointment(
+            appts.release_hold(rec.appointment, now), cancelled_by=CancelledBy.SYSTEM
+        )
+        await uow.appointments.save(released, rec.appointment.version)
+        return
+    await booking.cancel_in(uow, ctx, rec, CancelledBy.SYSTEM, now, offer_to_waitlist=False)
+
+
+def _sorted_conflicts(conflicts: list[OccurrenceConflict]) -> tuple[OccurrenceConflict, ...]:
+    return tuple(sorted(conflicts, key=lambda c: (c.occurrence.start, c.problem.value)))
+
+
+class SeriesUseCases:
+    """Create (book every occurrence that can be booked, report the others), read, skip or move one
+    occurrence, reschedule or cancel this-and-following."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self._ctx = ctx
+
+    @common.counts_booking_denials
+    async def create(self, caller: Caller, request: commands.CreateSeries) -> SeriesBooking:
+        ctx = self._ctx
+        if request.count is None and request.until is None:
+            raise InvalidArgument.field("count", "set count (1-260) or until")
+        if request.count is not None and request.until is not None:
+            raise InvalidArgument.field("until", "set either count or until, not both")
+
+        now = ctx.now()
         kind, modality = request.session_type, request.modality
         prepared = await _prepare(
-            deps, caller, request.client_id, request.clinician_id, kind, modality, request.client_state, now
+            ctx, caller, request.client_id, request.clinician_id, kind, modality, request.client_state, now
         )
         tz = prepared.schedule.availability.tz
         local = request.first_start.astimezone(tz)
@@ -260,7 +286,7 @@ async def create(
         )
         occurrences = _occurrences(series)
         planned, conflicts = await _plan(
-            deps, caller, prepared, request.client_id, request.clinician_id, kind, modality, occurrences, now
+            ctx, caller, prepared, request.client_id, request.clinician_id, kind, modality, occurrences, now
         )
         record = SeriesRecord(
             series=series,
@@ -275,9 +301,8 @@ async def create(
             updated_at=now,
             version=1,
         )
-        async with deps.store.unit_of_work() as uow:
-            await scope.claim(uow, deps)
-            await uow.repo.save_series(record, expected_version=None)
+        async with ctx.uow() as uow:
+            await uow.series.save(record, expected_version=None)
             booked, busy_conflicts = await _book_planned(
                 uow,
                 caller,
@@ -289,7 +314,7 @@ async def create(
                 series.id,
                 planned,
                 now,
-                deps.settings.min_notice,
+                ctx.settings.min_notice,
             )
             audit_record(
                 uow,
@@ -299,119 +324,70 @@ async def create(
                 subject=request.client_id,
                 now=now,
             )
-            response = pb.CreateSeriesResponse(
-                series=series_pb(record),
-                appointments=[appointment_pb(r) for r in booked],
-                conflicts=sorted(
-                    [*conflicts, *busy_conflicts], key=lambda c: (c.time.start.seconds, c.problem)
-                ),
+            await uow.commit()
+        metrics.booked("series", len(booked))
+        return SeriesBooking(record, tuple(booked), _sorted_conflicts([*conflicts, *busy_conflicts]))
+
+    async def get(self, caller: Caller, series_id: UUID) -> SeriesBooking:
+        ctx = self._ctx
+        async with ctx.uow() as uow:
+            record = await uow.series.get(series_id)
+            if record is None:
+                raise NotFound("no such series")
+            caller.role_for_appointment(
+                record.practice_id, record.client_id, record.clinician_id, resource="series"
             )
-            await scope.finish(uow, response)
-        return response
+            rows = await uow.appointments.find(
+                AppointmentFilter(practice_id=record.practice_id, series_id=series_id),
+                limit=1000,
+            )
+            audit_record(
+                uow,
+                action=audit.READ,
+                resource_type="series",
+                resource_id=str(series_id),
+                subject=record.client_id,
+                now=ctx.now(),
+            )
+            await uow.commit()
+        return SeriesBooking(record, tuple(rows), ())
 
-    return await run_idempotent(deps, caller, "CreateSeries", key, fields, pb.CreateSeriesResponse, body)
-
-
-async def _load(deps: Deps, caller: Caller, series_id: UUID) -> tuple[SeriesRecord, str]:
-    async with deps.store.read() as repo:
-        record = await repo.get_series(series_id)
-    if record is None:
-        raise NotFound("no such series")
-    role = caller.role_for_appointment(
-        record.practice_id, record.client_id, record.clinician_id, resource="series"
-    )
-    if record.cancelled:
-        raise FailedPrecondition(RuleViolation(rules.SCHED_TRANSITION, "the series was cancelled"))
-    return record, role
-
-
-async def get(deps: Deps, caller: Caller, series_id: UUID) -> pb.GetSeriesResponse:
-    async with deps.store.unit_of_work() as uow:
-        record = await uow.repo.get_series(series_id)
-        if record is None:
-            raise NotFound("no such series")
-        caller.role_for_appointment(
-            record.practice_id, record.client_id, record.clinician_id, resource="series"
-        )
-        rows = await uow.repo.list_appointments(
-            AppointmentFilter(practice_id=record.practice_id, series_id=series_id),
-            limit=1000,
-        )
-        audit_record(
-            uow,
-            action=audit.READ,
-            resource_type="series",
-            resource_id=str(series_id),
-            subject=record.client_id,
-            now=deps.now(),
-        )
-        await uow.commit()
-    return pb.GetSeriesResponse(series=series_pb(record), appointments=[appointment_pb(r) for r in rows])
-
-
-def _bumped(
-    record: SeriesRecord, series: RecurringSeries | None, now: datetime, **changes: object
-) -> SeriesRecord:
-    return dataclasses.replace(
-        record,
-        series=series or record.series,
-        updated_at=now,
-        version=record.version + 1,
-        **changes,  # type: ignore[arg-type]
-    )
-
-
-async def skip(
-    deps: Deps, caller: Caller, series_id: UUID, day: date, key: str, fields: dict[str, object]
-) -> pb.SkipOccurrenceResponse:
-    async def body(scope: IdempotencyScope) -> pb.SkipOccurrenceResponse:
-        now = deps.now()
-        record, role = await _load(deps, caller, series_id)
+    async def skip_occurrence(self, caller: Caller, command: commands.SkipOccurrence) -> OccurrenceChange:
+        ctx = self._ctx
+        series_id, day = command.series_id, command.occurrence_date
+        now = ctx.now()
+        record, role = await _load(ctx, caller, series_id)
         updated = _bumped(record, skip_occurrence(record.series, day), now)
-        async with deps.store.unit_of_work() as uow:
-            await scope.claim(uow, deps)
-            await uow.repo.save_series(updated, expected_version=record.version)
-            response = pb.SkipOccurrenceResponse(series=series_pb(updated))
-            rec = await uow.repo.series_appointment(series_id, day)
+        async with ctx.uow() as uow:
+            await uow.series.save(updated, expected_version=record.version)
+            result = OccurrenceChange(updated, None, None)
+            rec = await uow.appointments.series_occurrence(series_id, day)
             if rec is not None:
                 if rec.appointment.status is AppointmentStatus.HELD:
                     released = rec.with_appointment(
                         appts.release_hold(rec.appointment, now), cancelled_by=CANCELLED_BY_ROLE[role]
                     )
-                    await uow.repo.update_appointment(released, rec.appointment.version)
-                    response.appointment.CopyFrom(appointment_pb(released))
+                    await uow.appointments.save(released, rec.appointment.version)
+                    result = OccurrenceChange(updated, released, None)
                 else:
-                    cancelled, outcome = await booking.cancel_in(uow, deps, rec, CANCELLED_BY_ROLE[role], now)
-                    response.appointment.CopyFrom(appointment_pb(cancelled))
-                    response.late = outcome.late
-                    response.fee.CopyFrom(fee_pb(outcome.fee))
-            await scope.finish(uow, response)
-        return response
+                    cancelled, outcome = await booking.cancel_in(uow, ctx, rec, CANCELLED_BY_ROLE[role], now)
+                    result = OccurrenceChange(updated, cancelled, outcome)
+            await uow.commit()
+        return result
 
-    return await run_idempotent(deps, caller, "SkipOccurrence", key, fields, pb.SkipOccurrenceResponse, body)
-
-
-async def move(
-    deps: Deps,
-    caller: Caller,
-    series_id: UUID,
-    day: date,
-    new_start: datetime,
-    key: str,
-    fields: dict[str, object],
-) -> pb.MoveOccurrenceResponse:
-    async def body(scope: IdempotencyScope) -> pb.MoveOccurrenceResponse:
-        now = deps.now()
-        record, role = await _load(deps, caller, series_id)
+    async def move_occurrence(self, caller: Caller, command: commands.MoveOccurrence) -> OccurrenceChange:
+        ctx = self._ctx
+        series_id, day, new_start = command.series_id, command.occurrence_date, command.new_start
+        now = ctx.now()
+        record, role = await _load(ctx, caller, series_id)
         updated_series = _bumped(record, move_occurrence(record.series, day, new_start), now)
-        async with deps.store.read() as repo:
-            rec = await repo.series_appointment(series_id, day)
+        async with ctx.uow() as uow:
+            rec = await uow.appointments.series_occurrence(series_id, day)
         if rec is None:
             raise NotFound("the occurrence has no booked appointment")
-        moved, previous = await booking.reschedule_checked(deps, caller, rec, role, new_start, now)
-        async with deps.store.unit_of_work() as uow:
-            await scope.claim(uow, deps)
-            await uow.repo.save_series(updated_series, expected_version=record.version)
+        moved, previous = await booking.reschedule_checked(ctx, caller, rec, role, new_start, now)
+        async with ctx.uow() as uow:
+            await uow.series.save(updated_series, expected_version=record.version)
             await booking.reserve(uow, moved, now, expected_version=rec.appointment.version)
             uow.publish(rescheduled_event(moved, previous, role, now))
             audit_record(
@@ -423,29 +399,16 @@ async def move(
                 rule_ids=(rules.LIC_03,),  # re-authorized for the new time, as a reschedule is
                 now=now,
             )
-            response = pb.MoveOccurrenceResponse(
-                series=series_pb(updated_series), appointment=appointment_pb(moved)
-            )
-            await scope.finish(uow, response)
-        return response
+            await uow.commit()
+        return OccurrenceChange(updated_series, moved, None)
 
-    return await run_idempotent(deps, caller, "MoveOccurrence", key, fields, pb.MoveOccurrenceResponse, body)
-
-
-@dataclass(frozen=True, slots=True)
-class FollowingChange:
-    from_date: date
-    new_first_date: date | None
-    new_local_start: time | None
-    new_frequency: RecurrenceFrequency | None
-
-
-async def reschedule_following(
-    deps: Deps, caller: Caller, series_id: UUID, change: FollowingChange, key: str, fields: dict[str, object]
-) -> pb.RescheduleFollowingResponse:
-    async def body(scope: IdempotencyScope) -> pb.RescheduleFollowingResponse:
-        now = deps.now()
-        record, _role = await _load(deps, caller, series_id)
+    async def reschedule_following(
+        self, caller: Caller, change: commands.RescheduleFollowing
+    ) -> FollowingRescheduled:
+        ctx = self._ctx
+        series_id = change.series_id
+        now = ctx.now()
+        record, _role = await _load(ctx, caller, series_id)
         split = split_series(
             record.series,
             change.from_date,
@@ -454,9 +417,9 @@ async def reschedule_following(
             new_local_start=change.new_local_start,
             new_frequency=change.new_frequency,
         )
-        kind = common.session_type(deps, record.session_type_code)
+        kind = common.session_type(ctx, record.session_type_code)
         prepared = await _prepare(
-            deps,
+            ctx,
             caller,
             record.client_id,
             record.clinician_id,
@@ -467,7 +430,7 @@ async def reschedule_following(
         )
         occurrences = _occurrences(split.following)
         planned, conflicts = await _plan(
-            deps,
+            ctx,
             caller,
             prepared,
             record.client_id,
@@ -495,14 +458,13 @@ async def reschedule_following(
             updated_at=now,
             version=1,
         )
-        async with deps.store.unit_of_work() as uow:
-            await scope.claim(uow, deps)
-            await uow.repo.save_series(original, expected_version=record.version)
-            await uow.repo.save_series(following, expected_version=None)
+        async with ctx.uow() as uow:
+            await uow.series.save(original, expected_version=record.version)
+            await uow.series.save(following, expected_version=None)
             # The replaced occurrences are cancelled by the platform (a reschedule, never a late
             # cancellation), then the new ones are booked against the freed calendar.
-            for old in await uow.repo.future_series_appointments(series_id, change.from_date):
-                await _drop(uow, deps, old, now)
+            for old in await uow.appointments.future_of_series(series_id, change.from_date):
+                await _drop(uow, ctx, old, now)
             booked, busy_conflicts = await _book_planned(
                 uow,
                 caller,
@@ -514,64 +476,39 @@ async def reschedule_following(
                 split.following.id,
                 planned,
                 now,
-                deps.settings.min_notice,
+                ctx.settings.min_notice,
             )
-            response = pb.RescheduleFollowingResponse(
-                following=series_pb(following),
-                appointments=[appointment_pb(r) for r in booked],
-                conflicts=sorted(
-                    [*conflicts, *busy_conflicts], key=lambda c: (c.time.start.seconds, c.problem)
-                ),
+            result = FollowingRescheduled(
+                original if split.original is not None else None,
+                SeriesBooking(following, tuple(booked), _sorted_conflicts([*conflicts, *busy_conflicts])),
             )
-            if split.original is not None:
-                response.original.CopyFrom(series_pb(original))
-            await scope.finish(uow, response)
-        return response
+            await uow.commit()
+        return result
 
-    return await run_idempotent(
-        deps, caller, "RescheduleFollowing", key, fields, pb.RescheduleFollowingResponse, body
-    )
-
-
-async def _drop(uow: UnitOfWork, deps: Deps, rec: AppointmentRecord, now: datetime) -> None:
-    if rec.appointment.status is AppointmentStatus.HELD:
-        released = rec.with_appointment(
-            appts.release_hold(rec.appointment, now), cancelled_by=CancelledBy.SYSTEM
-        )
-        await uow.repo.update_appointment(released, rec.appointment.version)
-        return
-    await booking.cancel_in(uow, deps, rec, CancelledBy.SYSTEM, now, offer_to_waitlist=False)
-
-
-async def cancel_following(
-    deps: Deps, caller: Caller, series_id: UUID, from_date: date, key: str, fields: dict[str, object]
-) -> pb.CancelFollowingResponse:
-    async def body(scope: IdempotencyScope) -> pb.CancelFollowingResponse:
-        now = deps.now()
-        record, role = await _load(deps, caller, series_id)
+    async def cancel_following(
+        self, caller: Caller, command: commands.CancelFollowing
+    ) -> tuple[SeriesRecord, int]:
+        ctx = self._ctx
+        series_id, from_date = command.series_id, command.from_date
+        now = ctx.now()
+        record, role = await _load(ctx, caller, series_id)
         truncated = truncate_series(record.series, from_date)
         updated = (
             _bumped(record, truncated, now)
             if truncated is not None
             else _bumped(record, None, now, cancelled=True)
         )
-        async with deps.store.unit_of_work() as uow:
-            await scope.claim(uow, deps)
-            await uow.repo.save_series(updated, expected_version=record.version)
+        async with ctx.uow() as uow:
+            await uow.series.save(updated, expected_version=record.version)
             count = 0
-            for rec in await uow.repo.future_series_appointments(series_id, from_date):
+            for rec in await uow.appointments.future_of_series(series_id, from_date):
                 if rec.appointment.status is AppointmentStatus.HELD:
                     released = rec.with_appointment(
                         appts.release_hold(rec.appointment, now), cancelled_by=CANCELLED_BY_ROLE[role]
                     )
-                    await uow.repo.update_appointment(released, rec.appointment.version)
+                    await uow.appointments.save(released, rec.appointment.version)
                 else:
-                    await booking.cancel_in(uow, deps, rec, CANCELLED_BY_ROLE[role], now)
+                    await booking.cancel_in(uow, ctx, rec, CANCELLED_BY_ROLE[role], now)
                 count += 1
-            response = pb.CancelFollowingResponse(series=series_pb(updated), cancelled_count=count)
-            await scope.finish(uow, response)
-        return response
-
-    return await run_idempotent(
-        deps, caller, "CancelFollowing", key, fields, pb.CancelFollowingResponse, body
-    )
+            await uow.commit()
+        return updated, count

@@ -14,7 +14,6 @@ from sqlalchemy import (
     Date,
     DateTime,
     Integer,
-    LargeBinary,
     MetaData,
     String,
     Table,
@@ -134,16 +133,6 @@ appointments = Table(
     Column("version", BigInteger, nullable=False),
 )
 
-idempotency_keys = Table(
-    "idempotency_keys",
-    metadata,
-    Column("caller_id", Text, primary_key=True),
-    Column("key", Text, primary_key=True),
-    Column("fingerprint", Text, nullable=False),
-    Column("response", LargeBinary, nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-)
-
 client_profiles = Table(
     "client_profiles",
     metadata,
@@ -238,7 +227,6 @@ screenings = Table(
     Column("phq9_answers", ARRAY(Integer), nullable=True),
     Column("gad7_answers", ARRAY(Integer), nullable=True),
     Column("cssrs_answers", JSONB, nullable=True),
-    Column("result", LargeBinary, nullable=False),
     Column("triage_level", Text, nullable=False),
     Column("self_booking", Text, nullable=False),
     Column("clinician_review_required", Boolean, nullable=False),

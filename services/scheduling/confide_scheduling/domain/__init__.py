@@ -7,7 +7,6 @@ rule ids (``rules``). Modules:
 - ``catalog``: modalities, weekdays, session types.
 - ``availability``: weekly rules, date exceptions, time off, ``generate_slots``.
 - ``appointments``: the appointment state machine, holds, booking, authorization flags.
-- ``idempotency``: idempotency-key semantics.
 - ``recurrence``: weekly/biweekly series (RRULE), exceptions, splits, conflicts.
 - ``policy``: cancellation / no-show outcomes and fees (BILL-41).
 - ``waitlist``: entries, FIFO matching of freed slots, expiring offers.

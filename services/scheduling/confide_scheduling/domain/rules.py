@@ -37,3 +37,5 @@ SCHED_OFFER: Final = "SCHED-06"  # waitlist offer state / expiry
 SCHED_UNAVAILABLE: Final = "SCHED-07"  # the requested time is not in the clinician's availability
 SCHED_PROFILE_UNKNOWN: Final = "SCHED-08"  # the client's profile (home state, time zone) is not known yet
 SCHED_VIDEO_LINK: Final = "SCHED-09"  # join links: video appointments, participants, inside the window
+SCHED_OPEN_LIMIT: Final = "SCHED-10"  # a client keeps a bounded number of open holds / waitlist entries
+SCHED_SCHEDULE_OWNER: Final = "SCHED-11"  # a clinician sets up their own schedule before admins manage it

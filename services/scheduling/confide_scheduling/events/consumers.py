@@ -31,7 +31,7 @@ from confide_chassis.logging import get_logger
 from confide_chassis.wire import jurisdiction_code
 from confide_scheduling.app.ports import ClientProfile, ConsentRecord
 from confide_scheduling.app.reactions import flag_lost_authorization
-from confide_scheduling.db.repository import SqlRepository
+from confide_scheduling.db.uow import SqlRepositories
 from confide_scheduling.domain.catalog import Modality
 from confide_scheduling.domain.policy import PayerType
 from confide_scheduling.domain.timekit import zone
@@ -91,10 +91,10 @@ def _zone_or_none(name: str) -> str | None:
 
 
 async def handle_identity(session: AsyncSession, event: ConsumedEvent) -> None:
-    repo = SqlRepository(session)
+    projections = SqlRepositories(session).clients
     if event.is_a(identity_events.ClientProfileChanged):
         profile = event.unpack(identity_events.ClientProfileChanged)
-        await repo.upsert_profile(
+        await projections.save_profile(
             ClientProfile(
                 client_id=_id(profile.client_id, "client_id"),
                 practice_id=profile.practice_id,
@@ -109,7 +109,7 @@ async def handle_identity(session: AsyncSession, event: ConsumedEvent) -> None:
         )
     elif event.is_a(identity_events.ConsentSigned):
         consent = event.unpack(identity_events.ConsentSigned)
-        await repo.add_consent(
+        await projections.add_consent(
             ConsentRecord(
                 signature_id=consent.signature_id or event.event_id,
                 client_id=_id(consent.client_id, "client_id"),
@@ -134,7 +134,7 @@ async def handle_identity(session: AsyncSession, event: ConsumedEvent) -> None:
             if assigned
             else event.unpack(identity_events.CareTeamRemoved)
         )
-        await repo.set_care_team_link(
+        await projections.set_care_team_link(
             link_id=link.link_id or event.event_id,
             client_id=_id(link.client_id, "client_id"),
             clinician_id=_id(link.clinician_id, "clinician_id"),
@@ -154,7 +154,7 @@ def compliance_handler(clock: Clock) -> Callable[[AsyncSession, ConsumedEvent], 
             return  # not a clinician scheduling knows (ids are UUIDs here): nothing booked to flag
         now = clock()
         flagged, events = await flag_lost_authorization(
-            SqlRepository(session),
+            SqlRepositories(session),
             clinician_id=clinician,
             lost_states=[s for s in (jurisdiction_code(j) for j in change.lost_jurisdictions) if s],
             modalities=[_COMPLIANCE_MODALITY[m] for m in change.modalities if m in _COMPLIANCE_MODALITY],

@@ -15,7 +15,7 @@ from confide.scheduling.v1 import scheduling_pb2 as pb
 from confide_chassis.errors import Conflict
 from confide_chassis.ids import new_id
 from confide_scheduling.app.ports import AppointmentRecord, new_room_name, practice_uuid
-from confide_scheduling.db.repository import SqlRepository
+from confide_scheduling.db.repositories import SqlAppointmentRepository
 from confide_scheduling.domain.appointments import AppointmentStatus, AuthorizationDecision, book
 from confide_scheduling.reference_data import load_session_types
 
@@ -84,7 +84,7 @@ async def test_exclusion_constraint_is_the_last_guard_against_double_booking(sta
         async with sessions() as session, session.begin():
             await gate.wait()
             try:
-                await SqlRepository(session).insert_appointment(rec)
+                await SqlAppointmentRepository(session).add(rec)
             except Conflict:
                 return "conflict"
         return "inserted"
@@ -96,18 +96,18 @@ async def test_exclusion_constraint_is_the_last_guard_against_double_booking(sta
         # A partial overlap is refused too ...
         with pytest.raises(Conflict):
             async with session.begin():
-                await SqlRepository(session).insert_appointment(record(timedelta(minutes=30)))
+                await SqlAppointmentRepository(session).add(record(timedelta(minutes=30)))
         # ... back-to-back is not an overlap ([start, end) ranges) ...
         async with session.begin():
-            await SqlRepository(session).insert_appointment(record(timedelta(minutes=60)))
+            await SqlAppointmentRepository(session).add(record(timedelta(minutes=60)))
         # ... and a cancelled appointment does not occupy the calendar.
         cancelled = record(timedelta(minutes=120))
         cancelled = cancelled.with_appointment(
             dataclasses.replace(cancelled.appointment, status=AppointmentStatus.CANCELLED)
         )
         async with session.begin():
-            await SqlRepository(session).insert_appointment(cancelled)
-            await SqlRepository(session).insert_appointment(record(timedelta(minutes=120)))
+            await SqlAppointmentRepository(session).add(cancelled)
+            await SqlAppointmentRepository(session).add(record(timedelta(minutes=120)))
 
 
 async def test_idempotent_retry_books_once(stack: Stack) -> None:

@@ -17,7 +17,7 @@ from confide_chassis.ids import new_id_str
 from confide_compliance.domain.credentials import CredentialStatus, Profession
 from confide_compliance.testing import license_, seed_clinician
 from confide_scheduling.app import jobs
-from confide_scheduling.db.repository import SqlStore
+from confide_scheduling.db.uow import unit_of_work_factory
 from confide_scheduling.testing import eventually
 
 from .conftest import Stack, error_info, new_world, next_slot, rule_ids
@@ -34,7 +34,7 @@ async def test_msg_03_reminder_is_emitted_once_with_two_concurrent_runners(stack
     # A second replica: its own engine and connection pool, the same database.
     deps = stack.scheduling.deps
     engine = db.create_engine(deps.settings.database_url or "")
-    replica = dataclasses.replace(deps, store=SqlStore(db.session_factory(engine)))
+    replica = dataclasses.replace(deps, uow=unit_of_work_factory(db.session_factory(engine)))
     try:
         tick = start - timedelta(minutes=59)  # the 1 h reminder is due; the 24 h one predates the booking
         counts = await asyncio.gather(

@@ -1,29 +1,23 @@
-"""The persistence ports of ``confide_scheduling.app.ports`` over PostgreSQL: rows ↔ records, the few
-queries the use cases need, and the unit of work.
+"""One repository per aggregate over PostgreSQL: rows <-> records and the few queries the use cases
+need (the ports of ``confide_scheduling.app.ports``).
 
-``SqlRepository`` works on the caller's ``AsyncSession`` (inside a unit of work), so a use case's reads
-and writes share one transaction. Constraint violations that mean "a concurrent change won" become
+Every repository works on the unit of work's ``AsyncSession`` (``db.uow``), so a use case's reads and
+writes share one transaction. Constraint violations that mean "a concurrent change won" become
 ``Conflict`` (ABORTED); the exclusion constraint is the last guard against double booking.
-``SqlUnitOfWork`` is the chassis unit of work (state + outbox events in one transaction) handing out the
-repository; ``SqlStore`` is what the use cases get.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from types import TracebackType
 from typing import Any
 from uuid import UUID
 
-from google.protobuf.message import Message
 from sqlalchemy import and_, delete, exists, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from confide_chassis.db import UnitOfWork as ChassisUnitOfWork
 from confide_chassis.errors import Conflict
 from confide_scheduling.app.ports import (
     AppointmentFilter,
@@ -364,23 +358,29 @@ def _offer_from_row(row: Any) -> WaitlistOffer:
     )
 
 
-class SqlRepository:
-    """The repositories over one ``AsyncSession`` (the caller's transaction)."""
+async def _claim_rows(
+    session: AsyncSession, where: Any, order_by: Any, limit: int
+) -> list[AppointmentRecord]:
+    """Appointments matching ``where``, locked with SKIP LOCKED (each row goes to one replica)."""
+    a = t.appointments
+    query = select(a).where(where).order_by(order_by).limit(limit).with_for_update(skip_locked=True)
+    return [appointment_from_row(r) for r in await session.execute(query)]
+
+
+class SqlAppointmentRepository:
+    """Appointments: reads, writes, the per-clinician booking lock, the calendar's busy time."""
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    # ------------------------------------------------------------------------------------ appointments
-    async def get_appointment(
-        self, appointment_id: UUID, *, for_update: bool = False
-    ) -> AppointmentRecord | None:
+    async def get(self, appointment_id: UUID, *, for_update: bool = False) -> AppointmentRecord | None:
         query = select(t.appointments).where(t.appointments.c.id == appointment_id)
         if for_update:
             query = query.with_for_update()
         row = (await self._session.execute(query)).first()
         return appointment_from_row(row) if row else None
 
-    async def insert_appointment(self, rec: AppointmentRecord) -> None:
+    async def add(self, rec: AppointmentRecord) -> None:
         values = _appointment_values(rec)
         try:
             async with self._session.begin_nested():
@@ -389,7 +389,7 @@ class SqlRepository:
             _raise_if_double_booking(error)
             raise
 
-    async def update_appointment(self, rec: AppointmentRecord, expected_version: int) -> None:
+    async def save(self, rec: AppointmentRecord, expected_version: int) -> None:
         values = _appointment_values(rec)
         values.pop("id")
         try:
@@ -412,32 +412,6 @@ class SqlRepository:
             text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
             {"key": f"scheduling:clinician:{clinician_id}"},
         )
-
-    async def expire_stale_holds(self, clinician_id: UUID, window: TimeRange, now: datetime) -> list[UUID]:
-        """Holds of this clinician overlapping ``window`` whose time is up are cancelled (hold_expired) so
-        that they stop occupying the calendar."""
-        a = t.appointments
-        result = await self._session.execute(
-            update(a)
-            .where(
-                a.c.clinician_id == clinician_id,
-                a.c.status == AppointmentStatus.HELD.value,
-                a.c.hold_expires_at <= now,
-                a.c.start_at < window.end,
-                a.c.end_at > window.start,
-            )
-            .values(
-                status=AppointmentStatus.CANCELLED.value,
-                cancel_reason=CancelReason.HOLD_EXPIRED.value,
-                cancelled_by=CancelledBy.SYSTEM.value,
-                cancelled_at=now,
-                hold_expires_at=None,
-                updated_at=now,
-                version=a.c.version + 1,
-            )
-            .returning(a.c.id)
-        )
-        return [row[0] for row in result]
 
     async def busy_ranges(
         self,
@@ -485,7 +459,7 @@ class SqlRepository:
             )
         )
 
-    async def list_appointments(
+    async def find(
         self,
         filters: AppointmentFilter,
         *,
@@ -511,7 +485,7 @@ class SqlRepository:
         query = query.order_by(a.c.start_at, a.c.id).limit(limit)
         return [appointment_from_row(r) for r in await self._session.execute(query)]
 
-    async def series_appointment(
+    async def series_occurrence(
         self, series_id: UUID, occurrence_date: date, *, active_only: bool = True
     ) -> AppointmentRecord | None:
         a = t.appointments
@@ -521,7 +495,7 @@ class SqlRepository:
         row = (await self._session.execute(query.order_by(a.c.created_at.desc()).limit(1))).first()
         return appointment_from_row(row) if row else None
 
-    async def future_series_appointments(self, series_id: UUID, from_date: date) -> list[AppointmentRecord]:
+    async def future_of_series(self, series_id: UUID, from_date: date) -> list[AppointmentRecord]:
         a = t.appointments
         query = (
             select(a)
@@ -540,7 +514,7 @@ class SqlRepository:
         )
         return [appointment_from_row(r) for r in await self._session.execute(query)]
 
-    async def appointments_to_flag(
+    async def to_flag(
         self,
         clinician_id: UUID,
         states: Sequence[str],
@@ -565,30 +539,91 @@ class SqlRepository:
         query = query.order_by(a.c.start_at).with_for_update()
         return [appointment_from_row(r) for r in await self._session.execute(query)]
 
-    async def _claim_rows(self, where: Any, order_by: Any, limit: int) -> list[AppointmentRecord]:
-        a = t.appointments
-        query = select(a).where(where).order_by(order_by).limit(limit).with_for_update(skip_locked=True)
-        return [appointment_from_row(r) for r in await self._session.execute(query)]
-
-    async def claim_expired_holds(self, now: datetime, limit: int) -> list[AppointmentRecord]:
-        """Holds whose time is up, oldest expiry first, locked (SKIP LOCKED: one replica each)."""
-        a = t.appointments
-        return await self._claim_rows(
-            (a.c.status == AppointmentStatus.HELD.value) & (a.c.hold_expires_at <= now),
-            a.c.hold_expires_at,
-            limit,
-        )
-
     async def claim_past_flagged(self, now: datetime, limit: int) -> list[AppointmentRecord]:
         """Flagged appointments that have ended, locked (SKIP LOCKED: one replica each)."""
         a = t.appointments
-        return await self._claim_rows(
+        return await _claim_rows(
+            self._session,
             (a.c.status == AppointmentStatus.FLAGGED_AUTHORIZATION.value) & (a.c.end_at <= now),
             a.c.end_at,
             limit,
         )
 
-    async def reminder_candidates(
+
+class SqlHoldRepository:
+    """Holds (appointments in status held) whose time is up."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def expire_stale(self, clinician_id: UUID, window: TimeRange, now: datetime) -> list[UUID]:
+        """Holds of this clinician overlapping ``window`` whose time is up are cancelled (hold_expired) so
+        that they stop occupying the calendar."""
+        a = t.appointments
+        result = await self._session.execute(
+            update(a)
+            .where(
+                a.c.clinician_id == clinician_id,
+                a.c.status == AppointmentStatus.HELD.value,
+                a.c.hold_expires_at <= now,
+                a.c.start_at < window.end,
+                a.c.end_at > window.start,
+            )
+            .values(
+                status=AppointmentStatus.CANCELLED.value,
+                cancel_reason=CancelReason.HOLD_EXPIRED.value,
+                cancelled_by=CancelledBy.SYSTEM.value,
+                cancelled_at=now,
+                hold_expires_at=None,
+                updated_at=now,
+                version=a.c.version + 1,
+            )
+            .returning(a.c.id)
+        )
+        return [row[0] for row in result]
+
+    async def lock_client(self, client_id: UUID) -> None:
+        """Serialize the hold placements of one client for the rest of the transaction (the open-hold
+        count and the insert see the same holds)."""
+        await self._session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": f"scheduling:client-holds:{client_id}"},
+        )
+
+    async def count_open(self, client_id: UUID, now: datetime) -> int:
+        """The client's holds that still reserve time."""
+        a = t.appointments
+        return int(
+            await self._session.scalar(
+                select(func.count())
+                .select_from(a)
+                .where(
+                    a.c.client_id == client_id,
+                    a.c.status == AppointmentStatus.HELD.value,
+                    a.c.hold_expires_at > now,
+                )
+            )
+            or 0
+        )
+
+    async def claim_expired(self, now: datetime, limit: int) -> list[AppointmentRecord]:
+        """Holds whose time is up, oldest expiry first, locked (SKIP LOCKED: one replica each)."""
+        a = t.appointments
+        return await _claim_rows(
+            self._session,
+            (a.c.status == AppointmentStatus.HELD.value) & (a.c.hold_expires_at <= now),
+            a.c.hold_expires_at,
+            limit,
+        )
+
+
+class SqlReminderRepository:
+    """Reminder candidates and the dedupe rows of sent reminders (MSG-03)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def candidates(
         self, now: datetime, horizon: timedelta, limit: int = 500
     ) -> list[AppointmentRecord]:
         a = t.appointments
@@ -604,7 +639,7 @@ class SqlRepository:
         )
         return [appointment_from_row(r) for r in await self._session.execute(query)]
 
-    async def sent_reminder_keys(self, appointment_ids: Sequence[UUID]) -> set[str]:
+    async def sent_keys(self, appointment_ids: Sequence[UUID]) -> set[str]:
         if not appointment_ids:
             return set()
         r = t.reminders_sent
@@ -613,7 +648,7 @@ class SqlRepository:
         )
         return {row[0] for row in rows}
 
-    async def record_reminder(
+    async def record(
         self,
         dedupe_key: str,
         appointment_id: UUID,
@@ -647,22 +682,28 @@ class SqlRepository:
         )
         return result.first() is not None
 
-    # --------------------------------------------------------------------------------------- schedules
-    async def get_schedule(self, clinician_id: UUID, *, for_update: bool = False) -> ScheduleRecord | None:
+
+class SqlScheduleRepository:
+    """Clinician availability: weekly schedule, date exceptions, time off."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self, clinician_id: UUID, *, for_update: bool = False) -> ScheduleRecord | None:
         query = select(t.clinician_schedules).where(t.clinician_schedules.c.clinician_id == clinician_id)
         if for_update:
             query = query.with_for_update()
         row = (await self._session.execute(query)).first()
         return _schedule_from_row(row) if row else None
 
-    async def list_schedules(self, practice_id: str) -> list[ScheduleRecord]:
+    async def list_for_practice(self, practice_id: str) -> list[ScheduleRecord]:
         s = t.clinician_schedules
         rows = await self._session.execute(
             select(s).where(s.c.practice_id == practice_id).order_by(s.c.clinician_id)
         )
         return [_schedule_from_row(r) for r in rows]
 
-    async def save_schedule(self, record: ScheduleRecord) -> None:
+    async def save(self, record: ScheduleRecord) -> None:
         s = t.clinician_schedules
         values = {
             "clinician_id": record.clinician_id,
@@ -682,7 +723,7 @@ class SqlRepository:
         )
         await self._session.execute(statement)
 
-    async def list_exceptions(
+    async def exceptions(
         self, clinician_id: UUID, first_day: date | None = None, last_day: date | None = None
     ) -> list[tuple[UUID, DateException]]:
         e = t.availability_exceptions
@@ -734,7 +775,7 @@ class SqlRepository:
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    async def list_time_off(
+    async def time_off(
         self, clinician_id: UUID, window: TimeRange | None = None
     ) -> list[tuple[UUID, TimeRange]]:
         o = t.time_off
@@ -781,8 +822,14 @@ class SqlRepository:
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    # ------------------------------------------------------------------------------------- projections
-    async def get_profile(self, client_id: UUID) -> ClientProfile | None:
+
+class SqlClientRepository:
+    """Projections of identity facts: client profiles, consents, care-team links."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def profile(self, client_id: UUID) -> ClientProfile | None:
         p = t.client_profiles
         row = (await self._session.execute(select(p).where(p.c.client_id == client_id))).first()
         if row is None:
@@ -798,7 +845,7 @@ class SqlRepository:
             profile_version=row.profile_version,
         )
 
-    async def upsert_profile(self, profile: ClientProfile, changed_at: datetime) -> None:
+    async def save_profile(self, profile: ClientProfile, changed_at: datetime) -> None:
         """Keep the newest profile version (older or equal versions are ignored)."""
         p = t.client_profiles
         values = {
@@ -838,7 +885,7 @@ class SqlRepository:
             .on_conflict_do_nothing(index_elements=[t.consents.c.signature_id])
         )
 
-    async def client_consents(self, client_id: UUID) -> list[ConsentRecord]:
+    async def consents(self, client_id: UUID) -> list[ConsentRecord]:
         c = t.consents
         rows = await self._session.execute(select(c).where(c.c.client_id == client_id))
         return [
@@ -896,12 +943,17 @@ class SqlRepository:
         )
         await self._session.execute(statement)
 
-    async def on_care_team(self, clinician_id: UUID, client_id: UUID) -> bool:
+    async def on_care_team(self, clinician_id: UUID, client_id: UUID, practice_id: str) -> bool:
         c = t.care_team_links
         return bool(
             await self._session.scalar(
                 select(
-                    exists().where(c.c.clinician_id == clinician_id, c.c.client_id == client_id, c.c.active)
+                    exists().where(
+                        c.c.clinician_id == clinician_id,
+                        c.c.client_id == client_id,
+                        c.c.practice_id == practice_id,
+                        c.c.active,
+                    )
                 )
             )
         )
@@ -913,46 +965,14 @@ class SqlRepository:
         )
         return sorted(r[0] for r in rows)
 
-    # ------------------------------------------------------------------------------------- idempotency
-    async def idempotency_lookup(self, caller_id: str, key: str) -> tuple[str, bytes] | None:
-        i = t.idempotency_keys
-        row = (
-            await self._session.execute(
-                select(i.c.fingerprint, i.c.response).where(i.c.caller_id == caller_id, i.c.key == key)
-            )
-        ).first()
-        if row is None or row.response is None:
-            return None
-        return row.fingerprint, bytes(row.response)
 
-    async def idempotency_claim(self, caller_id: str, key: str, fingerprint: str, now: datetime) -> bool:
-        """Insert the key; waits for a concurrent transaction holding the same key. False = taken."""
-        i = t.idempotency_keys
-        result = await self._session.execute(
-            pg_insert(i)
-            .values(caller_id=caller_id, key=key, fingerprint=fingerprint, response=None, created_at=now)
-            .on_conflict_do_nothing(index_elements=[i.c.caller_id, i.c.key])
-            .returning(i.c.key)
-        )
-        return result.first() is not None
+class SqlSeriesRepository:
+    """Recurring series."""
 
-    async def idempotency_save(self, caller_id: str, key: str, response: bytes) -> None:
-        i = t.idempotency_keys
-        await self._session.execute(
-            update(i).where(i.c.caller_id == caller_id, i.c.key == key).values(response=response)
-        )
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
 
-    async def prune_idempotency_keys(self, older_than: datetime) -> int:
-        i = t.idempotency_keys
-        result = await self._session.execute(delete(i).where(i.c.created_at < older_than))
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-    async def idempotency_release(self, caller_id: str, key: str) -> None:
-        i = t.idempotency_keys
-        await self._session.execute(delete(i).where(i.c.caller_id == caller_id, i.c.key == key))
-
-    # ------------------------------------------------------------------------------------------ series
-    async def get_series(self, series_id: UUID) -> SeriesRecord | None:
+    async def get(self, series_id: UUID) -> SeriesRecord | None:
         s = t.series
         row = (await self._session.execute(select(s).where(s.c.id == series_id))).first()
         if row is None:
@@ -982,7 +1002,7 @@ class SqlRepository:
             version=m["version"],
         )
 
-    async def save_series(self, rec: SeriesRecord, *, expected_version: int | None) -> None:
+    async def save(self, rec: SeriesRecord, *, expected_version: int | None) -> None:
         s = t.series
         values = {
             "id": rec.series.id,
@@ -1015,7 +1035,13 @@ class SqlRepository:
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise Conflict("the series changed meanwhile; read it again and retry")
 
-    # ---------------------------------------------------------------------------------------- waitlist
+
+class SqlWaitlistRepository:
+    """Waitlist entries and the offers made to them."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
     async def add_entry(self, entry: WaitlistEntry, practice_id: str) -> None:
         await self._session.execute(
             insert(t.waitlist_entries).values(
@@ -1078,6 +1104,13 @@ class SqlRepository:
             .order_by(w.c.enqueued_at)
         )
         return [_entry_from_row(r) for r in rows]
+
+    async def lock_client(self, client_id: UUID) -> None:
+        """Serialize the waitlist joins of one client for the rest of the transaction."""
+        await self._session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": f"scheduling:client-waitlist:{client_id}"},
+        )
 
     async def add_offer(self, offer: WaitlistOffer, practice_id: str) -> None:
         await self._session.execute(
@@ -1147,8 +1180,14 @@ class SqlRepository:
         value = await self._session.scalar(select(o.c.practice_id).where(o.c.id == offer_id))
         return str(value) if value is not None else None
 
-    # --------------------------------------------------------------------------------------- screening
-    async def add_screening(
+
+class SqlScreeningRepository:
+    """Intake screenings."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(
         self,
         row: ScreeningRow,
         *,
@@ -1169,7 +1208,6 @@ class SqlRepository:
                 phq9_answers=list(row.phq9_answers) if row.phq9_answers is not None else None,
                 gad7_answers=list(row.gad7_answers) if row.gad7_answers is not None else None,
                 cssrs_answers=row.cssrs_answers,
-                result=row.result,
                 triage_level=triage_level,
                 self_booking=self_booking,
                 clinician_review_required=clinician_review_required,
@@ -1178,7 +1216,7 @@ class SqlRepository:
             )
         )
 
-    async def latest_screening(self, client_id: UUID) -> ScreeningRow | None:
+    async def latest(self, client_id: UUID) -> ScreeningRow | None:
         s = t.screenings
         row = (
             await self._session.execute(
@@ -1197,12 +1235,18 @@ class SqlRepository:
             phq9_answers=tuple(row.phq9_answers) if row.phq9_answers is not None else None,
             gad7_answers=tuple(row.gad7_answers) if row.gad7_answers is not None else None,
             cssrs_answers=row.cssrs_answers,
-            result=bytes(row.result),
+            risk_flag_id=row.risk_flag_id,
             created_at=row.created_at,
         )
 
-    # ------------------------------------------------------------------------------------------ policy
-    async def get_policy(self, practice_id: str) -> CancellationPolicy | None:
+
+class SqlPolicyRepository:
+    """Practice cancellation policies."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self, practice_id: str) -> CancellationPolicy | None:
         p = t.practice_policies
         row = (await self._session.execute(select(p).where(p.c.practice_id == practice_id))).first()
         if row is None:
@@ -1218,7 +1262,7 @@ class SqlRepository:
             else None,
         )
 
-    async def save_policy(self, practice_id: str, policy: CancellationPolicy, now: datetime) -> None:
+    async def save(self, practice_id: str, policy: CancellationPolicy, now: datetime) -> None:
         p = t.practice_policies
         values = {
             "practice_id": practice_id,
@@ -1236,53 +1280,3 @@ class SqlRepository:
             set_={k: statement.excluded[k] for k in values if k != "practice_id"},
         )
         await self._session.execute(statement)
-
-
-class SqlUnitOfWork:
-    """The chassis unit of work (state + outbox events in one transaction) with this service's
-    repository."""
-
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._inner = ChassisUnitOfWork(sessions)
-        self._repo: SqlRepository | None = None
-
-    @property
-    def repo(self) -> SqlRepository:
-        if self._repo is None:
-            raise RuntimeError("UnitOfWork used outside `async with`")
-        return self._repo
-
-    async def __aenter__(self) -> SqlUnitOfWork:
-        await self._inner.__aenter__()
-        self._repo = SqlRepository(self._inner.session)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._repo = None
-        await self._inner.__aexit__(exc_type, exc, tb)
-
-    def publish(self, *events: Message) -> None:
-        self._inner.publish(*events)
-
-    async def commit(self) -> None:
-        await self._inner.commit()
-
-
-class SqlStore:
-    """``Store`` over a session factory: units of work, and plain sessions for reads."""
-
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self.sessions = sessions
-
-    def unit_of_work(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.sessions)
-
-    @contextlib.asynccontextmanager
-    async def read(self) -> AsyncIterator[SqlRepository]:
-        async with self.sessions() as session:
-            yield SqlRepository(session)
