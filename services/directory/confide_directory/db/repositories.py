@@ -60,6 +60,10 @@ def content_from_json(doc: dict[str, Any]) -> ProfileContent:
     )
 
 
+def _weight(letter: str) -> sa.ColumnElement[Any]:
+    return sa.literal_column(f"'{letter}'::\"char\"")
+
+
 def search_document(content: ProfileContent) -> sa.ColumnElement[Any]:
     """Weighted text: vocabulary terms (A) over the name (B) over the bio (C). Terms use the 'simple'
     configuration (codes are not English words); the bio is stemmed as English."""
@@ -69,9 +73,9 @@ def search_document(content: ProfileContent) -> sa.ColumnElement[Any]:
     english: sa.ColumnElement[Any] = sa.literal_column("'english'::regconfig")
     simple: sa.ColumnElement[Any] = sa.literal_column("'simple'::regconfig")
     return (
-        sa.func.setweight(sa.func.to_tsvector(simple, terms), "A")
-        .op("||")(sa.func.setweight(sa.func.to_tsvector(simple, content.display_name), "B"))
-        .op("||")(sa.func.setweight(sa.func.to_tsvector(english, content.bio), "C"))
+        sa.func.setweight(sa.func.to_tsvector(simple, terms), _weight("A"))
+        .op("||")(sa.func.setweight(sa.func.to_tsvector(simple, content.display_name), _weight("B")))
+        .op("||")(sa.func.setweight(sa.func.to_tsvector(english, content.bio), _weight("C")))
     )
 
 
