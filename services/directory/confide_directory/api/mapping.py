@@ -177,6 +177,11 @@ def search_criteria(
         max_time_zone_difference_hours=request.max_time_zone_difference_hours or None,
         query=query or None,
         page_size=min(request.page.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE),
+        requested_start=(
+            datetime_of(request.earliest_start).replace(microsecond=0)
+            if request.HasField("earliest_start")
+            else None
+        ),
     )
 
 

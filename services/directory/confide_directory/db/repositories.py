@@ -22,7 +22,7 @@ from confide_directory.domain.profiles import (
     ProfileContent,
     ProfileStatus,
 )
-from confide_directory.domain.search import CareKind, SearchCriteria
+from confide_directory.domain.search import CareKind, SearchCriteria, folded
 
 
 def content_to_json(content: ProfileContent) -> dict[str, Any]:
@@ -106,7 +106,7 @@ def candidates_query(criteria: SearchCriteria, authorized: Collection[str] | Non
             sa.func.websearch_to_tsquery(sa.literal_column("'simple'::regconfig"), criteria.query)
         )
         # pg_trgm word similarity: "chen" finds "Dr. Wei Chen", "andersn" finds "Andersen".
-        name_match = sa.literal(criteria.query).op("<%")(p.c.display_name)
+        name_match = sa.literal(folded(criteria.query)).op("<%")(p.c.search_name)
         conditions.append(sa.or_(text_match, simple_match, name_match))
     return sa.select(p.c.clinician_id, p.c.specialties, p.c.time_zone).where(*conditions)
 
@@ -160,6 +160,7 @@ class SqlProfileRepository:
             "practice_id": profile.practice_id,
             "version": listing.version,
             "display_name": c.display_name,
+            "search_name": folded(c.display_name),
             "profession": c.profession.value,
             "is_coach": c.is_coach,
             "specialties": list(c.specialties),

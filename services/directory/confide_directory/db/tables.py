@@ -28,6 +28,7 @@ profiles = sa.Table(
     sa.Column("practice_id", postgresql.UUID(as_uuid=False), nullable=False),
     sa.Column("version", sa.Integer(), nullable=False),
     sa.Column("display_name", sa.Text(), nullable=False),
+    sa.Column("search_name", sa.Text(), nullable=False),
     sa.Column("profession", sa.Text(), nullable=False),
     sa.Column("is_coach", sa.Boolean(), nullable=False),
     sa.Column("specialties", postgresql.ARRAY(sa.Text()), nullable=False),

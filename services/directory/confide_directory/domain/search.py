@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -78,6 +79,8 @@ class SearchCriteria:
     max_time_zone_difference_hours: int | None
     query: str | None
     page_size: int
+    # The earliest start the caller asked for (None = "now", which moves between pages).
+    requested_start: datetime | None = None
 
     def fingerprint(self) -> str:
         """What a page token is bound to: every filter, not the page position."""
@@ -91,7 +94,7 @@ class SearchCriteria:
             sorted(self.specialties),
             self.language,
             self.max_fee_minor,
-            self.earliest_start.isoformat(),
+            self.requested_start.isoformat() if self.requested_start else None,
             self.max_time_zone_difference_hours,
             self.query,
         ]
@@ -109,6 +112,13 @@ class Candidate:
 
 
 SortKey = tuple[int, int, str, str]
+
+
+def folded(text: str) -> str:
+    """Lower case without accents ("Fernández" -> "fernandez"), for trigram name matching; PostgreSQL
+    does the matching and scoring (pg_trgm)."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
 
 
 def fairness_hash(clinician_id: str) -> str:

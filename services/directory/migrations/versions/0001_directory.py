@@ -51,6 +51,8 @@ def upgrade() -> None:
             practice_id uuid NOT NULL,
             version integer NOT NULL,
             display_name text NOT NULL,
+            -- the name folded to lower case without accents, for trigram matching
+            search_name text NOT NULL,
             profession text NOT NULL,
             is_coach boolean NOT NULL,
             specialties text[] NOT NULL,
@@ -76,7 +78,7 @@ def upgrade() -> None:
     # GIN indexes below (docs/adr/0010-directory.md, tests/integration/test_search_plan.py).
     op.execute("CREATE INDEX ix_profiles_practice ON profiles (practice_id, is_coach) WHERE active")
     op.execute("CREATE INDEX ix_profiles_search ON profiles USING gin (search_document)")
-    op.execute("CREATE INDEX ix_profiles_name_trgm ON profiles USING gin (display_name gin_trgm_ops)")
+    op.execute("CREATE INDEX ix_profiles_name_trgm ON profiles USING gin (search_name gin_trgm_ops)")
     op.execute("CREATE INDEX ix_profiles_specialties ON profiles USING gin (specialties)")
     op.execute("CREATE INDEX ix_profiles_languages ON profiles USING gin (languages)")
     op.execute(
