@@ -83,8 +83,9 @@ def candidates_query(criteria: SearchCriteria, authorized: Collection[str] | Non
     p = t.profiles
     conditions: list[sa.ColumnElement[bool]] = [
         p.c.practice_id == criteria.practice_id,
-        p.c.active.is_(True),
-        p.c.is_coach.is_(criteria.care_kind is CareKind.COACHING),
+        # plain comparisons (not IS TRUE) so the partial index (practice_id, is_coach) WHERE active applies
+        p.c.active,
+        p.c.is_coach == (criteria.care_kind is CareKind.COACHING),
         p.c.modalities.contains([criteria.modality.value]),
     ]
     if authorized is not None:

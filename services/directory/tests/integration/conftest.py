@@ -87,11 +87,11 @@ class Stack:
 
     @property
     def search(self) -> pb_grpc.DirectoryServiceAsyncStub:
-        return pb_grpc.DirectoryServiceStub(self.channel)  # type: ignore[return-value]
+        return pb_grpc.DirectoryServiceStub(self.channel)
 
     @property
     def profiles(self) -> pb_grpc.ProfileServiceAsyncStub:
-        return pb_grpc.ProfileServiceStub(self.channel)  # type: ignore[return-value]
+        return pb_grpc.ProfileServiceStub(self.channel)
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import date
 
 import grpc
@@ -80,12 +81,12 @@ async def test_a_suspended_license_removes_the_clinician_after_the_event(world: 
     assert await world.found("AZ", client_time_zone="America/Phoenix") == []
 
 
-async def _contains(values: object, wanted: int) -> bool:
-    return wanted in await values  # type: ignore[operator]
+async def _contains(values: Awaitable[list[int]], wanted: int) -> bool:
+    return wanted in await values
 
 
-async def _lacks(values: object, unwanted: int) -> bool:
-    return unwanted not in await values  # type: ignore[operator]
+async def _lacks(values: Awaitable[list[int]], unwanted: int) -> bool:
+    return unwanted not in await values
 
 
 async def test_lic_81_coaches_never_in_therapy_results_and_only_when_coaching_is_asked(world: World) -> None:
