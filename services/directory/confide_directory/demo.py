@@ -133,7 +133,7 @@ async def seed_demo(ctx: AppContext) -> dict[str, Any]:
     return {"practice_id": DEMO_PRACTICE_ID, "profiles": seeded}
 
 
-async def _seed(database_url: str) -> dict[str, Any]:
+async def seed_demo_database(database_url: str) -> dict[str, Any]:
     engine = db.create_engine(database_url, pool_size=2)
     try:
         sessions = db.session_factory(engine)
@@ -161,5 +161,7 @@ def seed_demo_command(settings: ServiceSettings, args: list[str]) -> int:
     if not directory.database_url:
         sys.stderr.write("directory seed-demo: DIRECTORY_DATABASE_URL is required\n")
         return 2
-    sys.stdout.write(json.dumps(asyncio.run(_seed(directory.database_url)), sort_keys=True) + "\n")
+    sys.stdout.write(
+        json.dumps(asyncio.run(seed_demo_database(directory.database_url)), sort_keys=True) + "\n"
+    )
     return 0
