@@ -41,7 +41,9 @@ class TokenFactory:
         }
         return jwt.encode(claims, self._key, algorithm="EdDSA", headers={"kid": self._kid})
 
-    def metadata(self, subject: str, practice: str, *roles: str, mfa: bool = True) -> tuple[tuple[str, str], ...]:
+    def metadata(
+        self, subject: str, practice: str, *roles: str, mfa: bool = True
+    ) -> tuple[tuple[str, str], ...]:
         return (("authorization", f"Bearer {self.token(subject, practice, roles, mfa=mfa)}"),)
 
 
