@@ -418,7 +418,8 @@ class LocalStack:
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
         try:
-            out, _ = await asyncio.wait_for(proc.communicate(), timeout=30)
+            # Generous: importing a service takes seconds, and much longer on a loaded 2-core machine.
+            out, _ = await asyncio.wait_for(proc.communicate(), timeout=cfg.service_timeout)
         except TimeoutError:  # not an argparse program: it offers nothing we can see
             proc.kill()
             await proc.wait()

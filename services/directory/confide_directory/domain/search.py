@@ -1,6 +1,6 @@
 """Matching a client to clinicians: the ranking, the explanation of each result and the page token.
 
-Ranking is transparent and deterministic for the same inputs (docs/adr/0013-directory.md):
+Ranking is transparent and deterministic for the same inputs (docs/adr/0017-directory.md):
 
 1. continuity — the client's current clinician (care team) first;
 2. fit — how many of the client's needs (specialties) the clinician lists;

@@ -75,7 +75,7 @@ def upgrade() -> None:
         """
     )
     # The search always filters by practice and kind among active profiles; the other filters use the
-    # GIN indexes below (docs/adr/0013-directory.md, tests/integration/test_search_plan.py).
+    # GIN indexes below (docs/adr/0017-directory.md, tests/integration/test_search_plan.py).
     op.execute("CREATE INDEX ix_profiles_practice ON profiles (practice_id, is_coach) WHERE active")
     op.execute("CREATE INDEX ix_profiles_search ON profiles USING gin (search_document)")
     op.execute("CREATE INDEX ix_profiles_name_trgm ON profiles USING gin (search_name gin_trgm_ops)")
