@@ -4,7 +4,7 @@
 Nothing here is a hand list: the RPCs are those each running service registered (read from the
 descriptor pool by the names the services added), the requests are built from their descriptors, and
 the caller's token carries a role the RPC's declared access admits. The real services (identity,
-compliance, scheduling, billing) run in-process over real gRPC, PostgreSQL and Kafka, demo-seeded
+compliance, scheduling, billing, directory) run in-process over real gRPC, PostgreSQL and Kafka, demo-seeded
 as `make run` seeds them, so a plausible request reaches the domain and each mutation of one field
 probes how far a boundary value gets.
 
@@ -59,6 +59,8 @@ from confide_compliance.wiring import seed_demo_command as compliance_seed_demo
 from confide_devstack.devkeys import DevKeys
 from confide_devstack.postgres import PostgresCluster
 from confide_devstack.pytest_plugin import unique_database_name
+from confide_directory import demo as directory_demo
+from confide_directory import testing as directory_testing
 from confide_identity import seed as identity_seed
 from confide_identity.settings import IdentitySettings
 from confide_identity.wiring import COMMANDS as IDENTITY_COMMANDS
@@ -153,9 +155,9 @@ async def platform(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Platform]:
     bootstrap = str(kafka_broker.bootstrap_servers)
-    identity_url, compliance_url, scheduling_url, billing_url = [
+    identity_url, compliance_url, scheduling_url, billing_url, directory_url = [
         await postgres_cluster.create_database_async(unique_database_name(f"wire_{name}"))
-        for name in ("identity", "compliance", "scheduling", "billing")
+        for name in ("identity", "compliance", "scheduling", "billing", "directory")
     ]
     identity_settings = IdentitySettings(
         grpc_port=0,
@@ -183,6 +185,8 @@ async def platform(
     assert await asyncio.to_thread(scheduling_seed_demo, scheduling_seed, []) == 0
     await billing_testing.migrate(billing_url)
     await billing_seed_demo(billing_url)
+    await directory_testing.migrate(directory_url)
+    await directory_demo.seed_demo_database(directory_url)
 
     jwks = str(dev_keys.jwks_path)
     async with contextlib.AsyncExitStack() as stack:
@@ -203,7 +207,17 @@ async def platform(
         stack.push_async_callback(scheduling.running.stop, 0)
         billing = await billing_testing.start_billing(billing_url, bootstrap, jwks_file=jwks)
         stack.push_async_callback(billing.stop, 0)
-        services = [identity, compliance, scheduling.running, billing]
+        directory = await directory_testing.start_directory(
+            directory_url,
+            bootstrap,
+            migrate_first=False,
+            jwks_file=jwks,
+            compliance_target=f"127.0.0.1:{compliance.port}",
+            compliance_deadline_seconds=5.0,
+            scheduling_target=f"127.0.0.1:{scheduling.port}",
+        )
+        stack.push_async_callback(directory.stop, 0)
+        services = [identity, compliance, scheduling.running, billing, directory]
         channels = {}
         for running in services:
             channel = grpc.aio.insecure_channel(

@@ -233,7 +233,7 @@ def decode_token(token: str, fingerprint: str) -> SortKey | None:
         key = document["k"]
         parsed: SortKey = (int(key[0]), int(key[1]), str(key[2]), str(key[3]))
         version, bound = document["v"], document["f"]
-    except (ValueError, KeyError, TypeError, IndexError):
+    except (ValueError, KeyError, TypeError, IndexError, OverflowError):
         raise InvalidArgument.field("page.page_token", "not a page token of this search") from None
     if version != _TOKEN_VERSION or bound != fingerprint:
         raise InvalidArgument.field("page.page_token", "issued for a search with other filters")
