@@ -4,8 +4,8 @@
 Nothing here is a hand list: the RPCs are those each running service registered (read from the
 descriptor pool by the names the services added), the requests are built from their descriptors, and
 the caller's token carries a role the RPC's declared access admits. The real services (identity,
-compliance, scheduling, billing, messaging) run in-process over real gRPC, PostgreSQL and Kafka, demo-seeded
-as `make run` seeds them, so a plausible request reaches the domain and each mutation of one field
+compliance, scheduling, billing, messaging, directory) run in-process over real gRPC, PostgreSQL and
+Kafka, demo-seeded as `make run` seeds them, so a plausible request reaches the domain and each mutation of one field
 probes how far a boundary value gets.
 
 For each RPC: a plausible baseline request (ids of the demo data, a time zone, instants a few days
@@ -59,6 +59,8 @@ from confide_compliance.wiring import seed_demo_command as compliance_seed_demo
 from confide_devstack.devkeys import DevKeys
 from confide_devstack.postgres import PostgresCluster
 from confide_devstack.pytest_plugin import unique_database_name
+from confide_directory import demo as directory_demo
+from confide_directory import testing as directory_testing
 from confide_identity import seed as identity_seed
 from confide_identity.settings import IdentitySettings
 from confide_identity.wiring import COMMANDS as IDENTITY_COMMANDS
@@ -154,9 +156,9 @@ async def platform(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Platform]:
     bootstrap = str(kafka_broker.bootstrap_servers)
-    identity_url, compliance_url, scheduling_url, billing_url, messaging_url = [
+    identity_url, compliance_url, scheduling_url, billing_url, messaging_url, directory_url = [
         await postgres_cluster.create_database_async(unique_database_name(f"wire_{name}"))
-        for name in ("identity", "compliance", "scheduling", "billing", "messaging")
+        for name in ("identity", "compliance", "scheduling", "billing", "messaging", "directory")
     ]
     identity_settings = IdentitySettings(
         grpc_port=0,
@@ -184,6 +186,8 @@ async def platform(
     assert await asyncio.to_thread(scheduling_seed_demo, scheduling_seed, []) == 0
     await billing_testing.migrate(billing_url)
     await billing_seed_demo(billing_url)
+    await directory_testing.migrate(directory_url)
+    await directory_demo.seed_demo_database(directory_url)
 
     jwks = str(dev_keys.jwks_path)
     async with contextlib.AsyncExitStack() as stack:
@@ -206,7 +210,17 @@ async def platform(
         stack.push_async_callback(billing.stop, 0)
         messaging = await messaging_testing.start_messaging(messaging_url, bootstrap, jwks_file=jwks)
         stack.push_async_callback(messaging.running.stop, 0)
-        services = [identity, compliance, scheduling.running, billing, messaging.running]
+        directory = await directory_testing.start_directory(
+            directory_url,
+            bootstrap,
+            migrate_first=False,
+            jwks_file=jwks,
+            compliance_target=f"127.0.0.1:{compliance.port}",
+            compliance_deadline_seconds=5.0,
+            scheduling_target=f"127.0.0.1:{scheduling.port}",
+        )
+        stack.push_async_callback(directory.stop, 0)
+        services = [identity, compliance, scheduling.running, billing, messaging.running, directory]
         channels = {}
         for running in services:
             channel = grpc.aio.insecure_channel(

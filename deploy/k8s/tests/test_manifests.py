@@ -49,13 +49,15 @@ PORTS: dict[str, tuple[int, int]] = {
     "billing": (50054, 9104),
     "compliance": (50055, 9105),
     "gateway": (8080, 9106),
+    "directory": (50056, 9107),
 }
 # Synchronous gRPC calls (ARCHITECTURE.md): the gateway calls every service; scheduling asks
-# compliance CheckAuthorization; every service fetches identity's JWKS (AuthService/GetJwks,
+# compliance CheckAuthorization; directory asks compliance FindAuthorizedClinicians and scheduling
+# SearchSlots; every service fetches identity's JWKS (AuthService/GetJwks,
 # JWKS_GRPC_TARGET). Nothing else may reach a gRPC port.
 CALLS = (
     {("gateway", name) for name in PORTS if name != "gateway"}
-    | {("scheduling", "compliance")}
+    | {("scheduling", "compliance"), ("directory", "compliance"), ("directory", "scheduling")}
     | {(name, "identity") for name in PORTS if name != "identity"}
 )
 # Keys of the Secret CloudNativePG creates for the application owner (<cluster>-app).

@@ -61,6 +61,7 @@ DEFAULT_PORTS: dict[str, tuple[int, int]] = {
     "billing": (50054, 9104),
     "compliance": (50055, 9105),
     "gateway": (8080, 9106),
+    "directory": (50056, 9107),
 }
 # Ports for a service that is not in the table yet (so a new service runs before the docs catch up).
 _EXTRA_GRPC_BASE, _EXTRA_METRICS_BASE = 50060, 9120
