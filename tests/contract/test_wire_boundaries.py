@@ -5,8 +5,8 @@ Nothing here is a hand list: the RPCs are those each running service registered 
 descriptor pool by the names the services added), the requests are built from their descriptors, and
 the caller's token carries a role the RPC's declared access admits. The real services (identity,
 compliance, scheduling, billing, messaging, directory) run in-process over real gRPC, PostgreSQL and
-Kafka, demo-seeded as `make run` seeds them, so a plausible request reaches the domain and each mutation of one field
-probes how far a boundary value gets.
+Kafka, demo-seeded as `make run` seeds them, so a plausible request reaches the domain and each
+mutation of one field probes how far a boundary value gets.
 
 For each RPC: a plausible baseline request (ids of the demo data, a time zone, instants a few days
 ahead), then, for every field reachable in the request (nested messages and the first element of lists

@@ -6,7 +6,18 @@ import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { Jurisdiction } from "../../clients/ts/gen/confide/common/v1/jurisdiction_pb.js";
 import { TimeRangeSchema } from "../../clients/ts/gen/confide/common/v1/time_pb.js";
+import {
+  CareKind,
+  DirectoryService,
+  Modality as DirectoryModality,
+  type SearchResult,
+} from "../../clients/ts/gen/confide/directory/v1/directory_pb.js";
 import { AuthService } from "../../clients/ts/gen/confide/identity/v1/identity_pb.js";
+import {
+  MessageKind,
+  MessagingService,
+  type Message,
+} from "../../clients/ts/gen/confide/messaging/v1/messaging_pb.js";
 import {
   AppointmentService,
   AvailabilityService,
@@ -18,6 +29,7 @@ import {
 let accessToken: string | null = null;
 let clientId = "";
 let appointmentId = "";
+let threadId = "";
 
 const withToken: Interceptor = (next) => async (request) => {
   if (accessToken) request.header.set("authorization", `Bearer ${accessToken}`);
@@ -29,6 +41,9 @@ const auth = createClient(AuthService, transport);
 const availability = createClient(AvailabilityService, transport);
 const appointments = createClient(AppointmentService, transport);
 const sessions = createClient(SessionService, transport);
+const directory = createClient(DirectoryService, transport);
+const messaging = createClient(MessagingService, transport);
+const clientTimeZone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 const show = (id: string, visible = true): void => {
@@ -97,23 +112,64 @@ async function findClinicians(): Promise<void> {
   const results = $("results");
   results.replaceChildren();
   try {
+    // Only clinicians who may lawfully treat the client where they will be (compliance decides).
+    const reply = await directory.searchClinicians({
+      clientId,
+      clientState: state(),
+      clientTimeZone,
+      careKind: CareKind.THERAPY,
+      modality: DirectoryModality.VIDEO,
+    });
+    if (reply.results.length === 0) {
+      say("No clinician may see you in that state.");
+      return;
+    }
+    for (const result of reply.results) results.append(resultCard(result));
+  } catch (error) {
+    say(explain(error));
+  }
+}
+
+function resultCard(result: SearchResult): HTMLElement {
+  const card = document.createElement("div");
+  card.className = "result";
+  const profile = result.profile;
+  const title = document.createElement("strong");
+  title.textContent = `${profile?.content?.displayName ?? "Clinician"} — ${profile?.professionLabel ?? ""}`;
+  const why = document.createElement("p");
+  why.textContent = result.explanation?.reasons.join(" · ") ?? "";
+  const times = document.createElement("button");
+  times.className = "see-times";
+  times.textContent = "See times";
+  times.addEventListener("click", () => void showSlots(profile?.clinicianId ?? "", title.textContent ?? ""));
+  card.append(title, why, times);
+  return card;
+}
+
+async function showSlots(clinicianId: string, name: string): Promise<void> {
+  say("");
+  const list = $("slots");
+  list.replaceChildren();
+  $("clinician-name").textContent = name;
+  try {
     const now = new Date();
     const reply = await availability.searchSlots({
       clientId,
       sessionTypeCode: "psychotherapy_45",
       modality: Modality.VIDEO,
       clientState: state(),
+      clinicianIds: [clinicianId],
       window: create(TimeRangeSchema, {
-        start: timestampFromDate(now),
+        start: timestampFromDate(new Date(now.getTime() + 60 * 1000)),
         end: timestampFromDate(new Date(now.getTime() + 7 * 24 * 3600 * 1000)),
       }),
       maxResults: 20,
     });
     if (reply.slots.length === 0) {
-      say("No clinician may see you in that state this week.");
+      say("No free time this week.");
       return;
     }
-    for (const slot of reply.slots) results.append(slotButton(slot));
+    for (const slot of reply.slots) list.append(slotButton(slot));
     show("book");
   } catch (error) {
     say(explain(error));
@@ -123,7 +179,7 @@ async function findClinicians(): Promise<void> {
 function slotButton(slot: Slot): HTMLButtonElement {
   const button = document.createElement("button");
   button.className = "slot";
-  button.textContent = `${slot.clientLocalStart} (clinician ${slot.clinicianId.slice(-4)})`;
+  button.textContent = slot.clientLocalStart;
   button.addEventListener("click", () => void book(slot));
   return button;
 }
@@ -146,8 +202,8 @@ async function book(slot: Slot): Promise<void> {
     show("find", false);
     show("book", false);
     show("appointment");
-    show("chat");
     say("Booked.");
+    void openChat();
   } catch (error) {
     say(explain(error));
   }
@@ -168,7 +224,55 @@ async function checkIn(): Promise<void> {
   }
 }
 
+async function openChat(): Promise<void> {
+  try {
+    const reply = await messaging.createThread({ clientId, idempotencyKey: `thread-${clientId}` });
+    threadId = reply.thread?.threadId ?? "";
+    show("chat");
+    void follow(0n);
+  } catch (error) {
+    say(explain(error));
+  }
+}
+
+function render(message: Message): void {
+  const line = document.createElement("p");
+  line.className = "message";
+  line.textContent = message.body;
+  $("chat-log").append(line);
+}
+
+// Live chat: a server stream through the gateway; after a drop it resumes from the last sequence seen.
+async function follow(after: bigint): Promise<void> {
+  let last = after;
+  for (let attempt = 0; attempt < 5; attempt += 1) {
+    try {
+      for await (const event of messaging.streamMessages({ threadId, afterSequence: last })) {
+        if (event.message) {
+          render(event.message);
+          last = event.message.sequence;
+        }
+      }
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 1000 * (attempt + 1)));
+    }
+  }
+}
+
+async function send(): Promise<void> {
+  const input = $<HTMLInputElement>("chat-text");
+  const body = input.value.trim();
+  if (!body || !threadId) return;
+  try {
+    await messaging.sendMessage({ threadId, kind: MessageKind.LIVE_CHAT, body, idempotencyKey: newKey() });
+    input.value = "";
+  } catch (error) {
+    say(explain(error));
+  }
+}
+
 fillStates();
+$("chat-send").addEventListener("click", () => void send());
 $("sign-in-button").addEventListener("click", () => void signIn());
 $("search-button").addEventListener("click", () => void findClinicians());
 $("check-in-button").addEventListener("click", () => void checkIn());
