@@ -72,7 +72,7 @@ lint: proto
 	node_modules/.bin/tsc -p web
 
 # pytest exits 5 when it collected no test: that is a failure, never a pass.
-test: lint
+test: lint web
 	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 
