@@ -49,15 +49,21 @@ PORTS: dict[str, tuple[int, int]] = {
     "billing": (50054, 9104),
     "compliance": (50055, 9105),
     "gateway": (8080, 9106),
+    "directory": (50056, 9107),
 }
-# Synchronous gRPC calls (ARCHITECTURE.md): the gateway calls every service; scheduling asks
-# compliance CheckAuthorization; every service fetches identity's JWKS (AuthService/GetJwks,
-# JWKS_GRPC_TARGET). Nothing else may reach a gRPC port.
-CALLS = (
-    {("gateway", name) for name in PORTS if name != "gateway"}
-    | {("scheduling", "compliance")}
-    | {(name, "identity") for name in PORTS if name != "identity"}
-)
+
+
+# Synchronous gRPC calls (ARCHITECTURE.md): the gateway calls every service; scheduling asks compliance
+# CheckAuthorization; directory asks compliance (licenses) and scheduling (availability); every service
+# fetches identity's JWKS (AuthService/GetJwks, JWKS_GRPC_TARGET). Nothing else may reach a gRPC port.
+def calls() -> set[tuple[str, str]]:
+    return (
+        {("gateway", name) for name in PORTS if name != "gateway"}
+        | {("scheduling", "compliance"), ("directory", "compliance"), ("directory", "scheduling")}
+        | {(name, "identity") for name in PORTS if name != "identity"}
+    )
+
+
 # Keys of the Secret CloudNativePG creates for the application owner (<cluster>-app).
 CNPG_APP_SECRET_KEYS = {"username", "password", "host", "port", "dbname", "uri", "jdbc-uri", "pgpass"}
 CORE_API_GROUPS = {
@@ -364,7 +370,7 @@ def check_no_placeholders(docs: Sequence[Doc]) -> list[str]:
         elif isinstance(node, list):
             for v in node:
                 yield from walk(v, where)
-        elif isinstance(node, str) and "SERVICE" in node:
+        elif isinstance(node, str) and ("SERVICE" in node or "SITE_" in node):
             yield f"{where}: template placeholder left in {node!r}"
 
     for d in docs:
@@ -743,7 +749,7 @@ def check_flows(docs: Sequence[Doc]) -> list[str]:
         for caller_name, caller in callers.items():
             if caller_name == name:
                 continue
-            ok = (caller_name, name) in CALLS
+            ok = (caller_name, name) in calls()
             if caller_name in servers:
                 expect(ok, caller, server, "grpc")
             elif not ok and allowed(docs, caller, server, "grpc"):
@@ -766,6 +772,14 @@ def check_flows(docs: Sequence[Doc]) -> list[str]:
             expect(True, server, broker, 9092)
         for cluster, db in dbs.items():
             expect(cluster == f"{name}-db", server, db, 5432)
+    # Outside the cluster: only messaging's SMTP relay (587) and billing's Stripe API (443).
+    for name, server in servers.items():
+        expect(name == "messaging", server, external, 587)
+        expect(name == "billing", server, external, 443)
+    # The public edge: the Gateway API data plane reaches the gateway, and nothing else.
+    edge = Pod("gateway-proxy", {"app.kubernetes.io/name": "envoy"}, namespace="gateway-system")
+    for name, server in servers.items():
+        expect(name == "gateway", edge, server, "grpc")
     for job in jobs:
         name = job.labels["app.kubernetes.io/name"]
         expect(True, job, dbs[f"{name}-db"], 5432)
@@ -1129,8 +1143,18 @@ def server_env(docs: Sequence[Doc], name: str) -> dict[str, str]:
     return config_env(docs, c)
 
 
+# Services that cannot work without their Secret (messaging: key-encryption keys; billing: the Stripe
+# key): the pod waits for it rather than start half-working. The others' Secret is optional.
+REQUIRED_SECRETS = {"messaging", "billing"}
+# Environment variables the gateway reads for its upstreams (confide_gateway.settings).
+UPSTREAM_KEYS = {
+    f"{name.upper()}_GRPC_{part}" for name in PORTS if name != "gateway" for part in ("HOST", "PORT")
+}
+SECRET_SUFFIXES = ("_SECRET", "_KEY", "_KEYS", "_KEKS", "_PASSWORD", "_TOKEN")
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_every_server_loads_its_own_config_map_and_optional_secret(overlay: str) -> None:
+def test_every_server_loads_its_own_config_map_and_its_secret(overlay: str) -> None:
     docs = built(overlay)
     maps = {name_of(m) for m in of_kind(docs, "ConfigMap")}
     for d in of_kind(docs, "Deployment"):
@@ -1142,15 +1166,27 @@ def test_every_server_loads_its_own_config_map_and_optional_secret(overlay: str)
         assert all(m in maps for m in config_maps), f"{ref(d)}: envFrom names a missing ConfigMap"
         assert [m.rsplit("-", 1)[0] for m in config_maps] == ["confide-env", f"{name}-env"], ref(d)
         assert all(not m.get("optional") for s in sources for m in [s.get("configMapRef", {})])
-        assert secrets == [{"name": f"{name}-secrets", "optional": True}], ref(d)
+        optional = name not in REQUIRED_SECRETS
+        assert secrets == [{"name": f"{name}-secrets", "optional": optional}], ref(d)
         env = config_env(docs, c)
         prefix = f"{name.upper()}_"
         own = {
             k for m in of_kind(docs, "ConfigMap") if name_of(m).startswith(f"{name}-env-") for k in m["data"]
         }
         assert own, f"{name}-env is empty"
-        assert all(k.startswith(prefix) for k in own), f"{name}-env holds another prefix: {own}"
+        foreign = {k for k in own if not k.startswith(prefix)}
+        assert foreign <= (UPSTREAM_KEYS if name == "gateway" else set()), f"{name}-env holds {foreign}"
         assert own <= set(env)
+
+
+def grpc_service_address(docs: Sequence[Doc], name: str) -> tuple[str, int]:
+    (svc,) = [
+        s
+        for s in of_kind(docs, "Service")
+        if s["spec"].get("selector", {}).get("app.kubernetes.io/name") == name
+    ]
+    (grpc,) = [p for p in svc["spec"]["ports"] if p["name"] == "grpc"]
+    return name_of(svc), int(grpc["port"])
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -1158,41 +1194,104 @@ def test_scheduling_reaches_compliance_service(overlay: str) -> None:
     """scheduling's compliance address is compliance's Service and gRPC port, which the policy admits."""
     docs = built(overlay)
     env = server_env(docs, "scheduling")
-    (svc,) = [
-        s
-        for s in of_kind(docs, "Service")
-        if s["spec"].get("selector", {}).get("app.kubernetes.io/name") == "compliance"
-    ]
-    (grpc,) = [p for p in svc["spec"]["ports"] if p["name"] == "grpc"]
-    assert env.get("SCHEDULING_COMPLIANCE_TARGET") == f"{name_of(svc)}:{grpc['port']}"
+    host, port = grpc_service_address(docs, "compliance")
+    assert env.get("SCHEDULING_COMPLIANCE_TARGET") == f"{host}:{port}"
     # COMPLIANCE_GRPC_HOST/_PORT are compliance's own listen settings; the target must win alone.
     assert "COMPLIANCE_GRPC_HOST" not in env
     assert "COMPLIANCE_GRPC_PORT" not in env
     compliance_env = server_env(docs, "compliance")
-    assert compliance_env["COMPLIANCE_GRPC_PORT"] == str(grpc["port"])
+    assert compliance_env["COMPLIANCE_GRPC_PORT"] == str(port)
     pods = {p.name: p for p in workload_pods(docs)}
-    assert allowed(docs, pods["Deployment/scheduling"], pods["Deployment/compliance"], grpc["port"])
+    assert allowed(docs, pods["Deployment/scheduling"], pods["Deployment/compliance"], port)
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_environment_specific_settings_are_set(overlay: str) -> None:
+def test_directory_reaches_compliance_and_scheduling(overlay: str) -> None:
     docs = built(overlay)
+    env = server_env(docs, "directory")
+    pods = {p.name: p for p in workload_pods(docs)}
+    for target in ("compliance", "scheduling"):
+        host, port = grpc_service_address(docs, target)
+        assert env.get(f"DIRECTORY_{target.upper()}_TARGET") == f"{host}:{port}"
+        assert allowed(docs, pods["Deployment/directory"], pods[f"Deployment/{target}"], port)
+    assert not allowed(docs, pods["Deployment/directory"], pods["Deployment/billing"], "grpc")
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_gateway_upstreams_are_the_services(overlay: str) -> None:
+    """Every upstream the gateway dials (<SERVICE>_GRPC_HOST/_PORT) is that Service's gRPC port, admitted."""
+    docs = built(overlay)
+    env = server_env(docs, "gateway")
+    pods = {p.name: p for p in workload_pods(docs)}
+    for name in PORTS:
+        if name == "gateway":
+            continue
+        host, port = grpc_service_address(docs, name)
+        assert (env[f"{name.upper()}_GRPC_HOST"], env[f"{name.upper()}_GRPC_PORT"]) == (host, str(port))
+        assert allowed(docs, pods["Deployment/gateway"], pods[f"Deployment/{name}"], port), name
+    # Its own listen address is the pod's, and the HTTPRoute's backend is that port.
+    assert env["GATEWAY_GRPC_HOST"] == "0.0.0.0"
+    assert env["GATEWAY_GRPC_PORT"] == str(PORTS["gateway"][0])
+
+
+def site(overlay: str) -> dict[str, str]:
+    doc = yaml.safe_load((K8S / "overlays" / overlay / "site.yaml").read_text(encoding="utf-8"))
+    spec: dict[str, str] = doc["spec"]
+    return spec
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_environment_specific_settings_come_from_the_site_file(overlay: str) -> None:
+    docs = built(overlay)
+    values = site(overlay)
     identity, scheduling = server_env(docs, "identity"), server_env(docs, "scheduling")
-    url, jitsi = identity["IDENTITY_PUBLIC_BASE_URL"], scheduling["SCHEDULING_JITSI_DOMAIN"]
+    gateway, messaging = server_env(docs, "gateway"), server_env(docs, "messaging")
+    assert identity["IDENTITY_PUBLIC_BASE_URL"] == values["appUrl"]
+    assert scheduling["SCHEDULING_JITSI_DOMAIN"] == values["jitsiDomain"]
+    assert gateway["GATEWAY_CORS_ORIGINS"] == values["corsOrigins"]
+    assert messaging["MESSAGING_PORTAL_URL"] == values["messagesUrl"]
+    assert messaging["MESSAGING_SMTP_HOST"] == values["smtpHost"]
+    assert messaging["MESSAGING_MAIL_FROM"] == values["mailFrom"]
+    routes = of_kind(docs, "HTTPRoute")
+    if overlay != "local":
+        assert [r["spec"]["hostnames"] for r in routes] == [[values["apiHost"]]]
     assert scheduling["SCHEDULING_JITSI_APP_ID"]
+    url, jitsi = values["appUrl"], values["jitsiDomain"]
+    origins = values["corsOrigins"].split(",")
     if overlay == "local":
         assert url.startswith("http://")
     else:
-        # Real deployments are reached over https (the committed values are .example placeholders
-        # until the real names are set; the runbook says so). The Jitsi setting is a bare domain.
+        # Real deployments are reached over https; the Jitsi setting and API host are bare domains.
         assert url.startswith("https://"), url
-        assert DNS_LABEL_RE.match(jitsi), jitsi
-        assert DNS_LABEL_RE.match(url.removeprefix("https://").rstrip("/")), url
-    for name in ("identity", "scheduling", "compliance"):
-        env = server_env(docs, name)
-        assert not {k for k in env if k.endswith(("_SECRET", "_KEY", "_KEYS", "_PASSWORD"))}, (
-            f"{name}: secret-looking settings belong in {name}-secrets, not a ConfigMap"
+        assert all(o.startswith("https://") and o.count("/") == 2 for o in origins), origins
+        for host in (jitsi, values["apiHost"], values["smtpHost"], url.removeprefix("https://").rstrip("/")):
+            assert DNS_LABEL_RE.match(host), host
+    for d in of_kind(docs, "Deployment"):
+        env = server_env(docs, name_of(d))
+        assert not {k for k in env if k.endswith(SECRET_SUFFIXES)}, (
+            f"{name_of(d)}: secret-looking settings belong in {name_of(d)}-secrets, not a ConfigMap"
         )
+
+
+def test_site_values_reach_the_output_and_roll_the_pods(tmp_path: Path) -> None:
+    """Editing site.yaml changes the rendered hostnames and the ConfigMap names (hash), so pods roll."""
+    tree = tmp_path / "k8s"
+    shutil.copytree(K8S, tree, ignore=shutil.ignore_patterns("tests", "__pycache__"))
+    site_file = tree / "overlays" / "staging" / "site.yaml"
+    before = {name_of(m) for m in of_kind(kustomize(tree / "overlays" / "staging"), "ConfigMap")}
+    text = site_file.read_text(encoding="utf-8")
+    text = text.replace("apiHost: api.staging.confide.example", "apiHost: api.staging.therapy.test")
+    text = text.replace(
+        "corsOrigins: https://app.staging.confide.example", "corsOrigins: https://app.therapy.test"
+    )
+    site_file.write_text(text, encoding="utf-8")
+    docs = kustomize(tree / "overlays" / "staging")
+    (route,) = of_kind(docs, "HTTPRoute")
+    assert route["spec"]["hostnames"] == ["api.staging.therapy.test"]
+    assert server_env(docs, "gateway")["GATEWAY_CORS_ORIGINS"] == "https://app.therapy.test"
+    after = {name_of(m) for m in of_kind(docs, "ConfigMap")}
+    changed = {n.rsplit("-", 1)[0] for n in before ^ after}
+    assert changed == {"gateway-env"}
 
 
 # --- alert rules --------------------------------------------------------------------------------
@@ -1355,44 +1454,47 @@ def test_grafana_dashboard_uses_only_defined_metrics(overlay: str) -> None:
 # --- adding a service by copying a folder ----------------------------------------------------------
 
 
-def test_a_copied_service_folder_is_a_complete_deployable(tmp_path: Path) -> None:
-    """ADR 0005's promise: billing is added by copying a folder and changing its values."""
+def test_a_copied_service_folder_is_a_complete_deployable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ADR 0005's promise: a new deployable is added by copying a folder and changing its values."""
+    monkeypatch.setitem(PORTS, "reports", (50057, 9108))  # ARCHITECTURE.md would list it
     tree = tmp_path / "k8s"
     shutil.copytree(K8S, tree, ignore=shutil.ignore_patterns("tests", "__pycache__"))
-    source, target = tree / "base" / "services" / "scheduling", tree / "base" / "services" / "billing"
+    source, target = tree / "base" / "services" / "scheduling", tree / "base" / "services" / "reports"
     shutil.copytree(source, target)
     for path in target.iterdir():
         text = path.read_text(encoding="utf-8")
-        if path.name == "networkpolicy.yaml":  # billing's callers: the gateway; it calls no one
+        if path.name == "networkpolicy.yaml":  # reports' callers: the gateway; it calls no one
             text = text.split("\n---\n")[0] + "\n"
-        text = text.replace("scheduling", "billing").replace("SCHEDULING", "BILLING")
-        text = text.replace("50052", "50054").replace("9102", "9104")
+        text = text.replace("scheduling", "reports").replace("SCHEDULING", "REPORTS")
+        text = text.replace("50052", "50057").replace("9102", "9108")
         path.write_text(text, encoding="utf-8")
     base = tree / "base" / "kustomization.yaml"
     base.write_text(
         base.read_text(encoding="utf-8").replace(
-            "  - services/compliance\n", "  - services/compliance\n  - services/billing\n"
+            "  - services/gateway\n", "  - services/gateway\n  - services/reports\n"
         )
     )
 
     docs = kustomize(tree / "overlays" / "production")
     tag = release_tag(tree / "overlays" / "production")
-    billing = {ref(d) for d in docs if "billing" in name_of(d)}
+    reports = {ref(d) for d in docs if "reports" in name_of(d)}
     assert {
-        "Deployment/billing",
-        "Service/billing",
-        "ServiceAccount/billing",
-        "HorizontalPodAutoscaler/billing",
-        "PodDisruptionBudget/billing",
-        "ServiceMonitor/billing",
-        "Cluster/billing-db",
-        f"Job/billing-migrate-{tag}",
-        "NetworkPolicy/billing-callers",
-    } <= billing
-    (deployment,) = [d for d in of_kind(docs, "Deployment") if name_of(d) == "billing"]
+        "Deployment/reports",
+        "Service/reports",
+        "ServiceAccount/reports",
+        "HorizontalPodAutoscaler/reports",
+        "PodDisruptionBudget/reports",
+        "ServiceMonitor/reports",
+        "Cluster/reports-db",
+        f"Job/reports-migrate-{tag}",
+        "NetworkPolicy/reports-callers",
+    } <= reports
+    (deployment,) = [d for d in of_kind(docs, "Deployment") if name_of(d) == "reports"]
     env = env_values(pod_spec(deployment)["containers"][0])
-    assert env["BILLING_GRPC_PORT"] == "50054"
-    assert env["BILLING_DATABASE_URL"].startswith("postgresql+asyncpg://")
+    assert env["REPORTS_GRPC_PORT"] == "50057"
+    assert env["REPORTS_DATABASE_URL"].startswith("postgresql+asyncpg://")
     assert all_problems(docs, "production", tag) == []
 
 
