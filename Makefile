@@ -24,7 +24,7 @@ help:
 	@echo "make lint   - ruff, mypy --strict, import-linter, buf lint, buf breaking"
 	@echo "make proto  - regenerate Python code and stubs from protos/"
 	@echo "make bench  - benchmarks, each beside its baseline"
-	@echo "make k8s-topics - regenerate deploy/k8s/base/kafka/topics.yaml from protos/topics.yaml"
+	@echo "make k8s-topics - regenerate deploy/k8s/base/kafka/{topics,users}.yaml from protos/topics.yaml"
 
 $(STAMP): requirements/lock.txt $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -72,7 +72,7 @@ run: proto
 bench: proto
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
-# Regenerate the Strimzi KafkaTopic manifests after changing protos/topics.yaml.
+# Regenerate the Strimzi KafkaTopic and KafkaUser manifests after changing protos/topics.yaml.
 k8s-topics: venv
 	$(BIN)/python deploy/k8s/gen_topics.py
 

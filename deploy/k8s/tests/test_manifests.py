@@ -769,7 +769,8 @@ def check_flows(docs: Sequence[Doc]) -> list[str]:
         expect(True, server, otel, 4317)
         expect(False, server, external, 5432)
         for broker in brokers:
-            expect(True, server, broker, 9092)
+            for listener in client_listeners(docs):
+                expect(True, server, broker, listener["port"])
         for cluster, db in dbs.items():
             expect(cluster == f"{name}-db", server, db, 5432)
     # Outside the cluster: only messaging's SMTP relay (587) and billing's Stripe API (443).
@@ -857,6 +858,12 @@ def check_databases(docs: Sequence[Doc], overlay: str) -> list[str]:
     return problems
 
 
+def client_listeners(docs: Iterable[Doc]) -> list[dict[str, Any]]:
+    (kafka,) = of_kind(docs, "Kafka")
+    listeners: list[dict[str, Any]] = kafka["spec"]["kafka"]["listeners"]
+    return listeners
+
+
 def check_kafka(docs: Sequence[Doc], overlay: str) -> list[str]:
     problems = []
     (kafka,) = of_kind(docs, "Kafka")
@@ -888,9 +895,10 @@ def check_kafka(docs: Sequence[Doc], overlay: str) -> list[str]:
         for c in pod_spec(w)["containers"]
     }
     kafka_env.discard(None)
-    if kafka_env != {f"{cluster}-kafka-bootstrap:9092"}:
+    ports = {listener["port"] for listener in client_listeners(docs)}
+    if kafka_env != {f"{cluster}-kafka-bootstrap:{port}" for port in ports} or len(ports) != 1:
         problems.append(
-            f"KAFKA_BOOTSTRAP_SERVERS {kafka_env} is not Strimzi's {cluster}-kafka-bootstrap:9092"
+            f"KAFKA_BOOTSTRAP_SERVERS {kafka_env} is not the bootstrap of the one listener {ports}"
         )
     for topic in of_kind(docs, "KafkaTopic"):
         spec = topic["spec"]
@@ -1128,6 +1136,85 @@ def test_generated_topics_keep_the_registry_overrides() -> None:
     assert audit["spec"]["partitions"] == 12
     assert audit["spec"]["config"]["retention.ms"] == -1
     assert audit["metadata"]["annotations"]["confide.dev/producer"] == "*"
+
+
+def test_committed_users_file_is_current() -> None:
+    gen = load_gen_topics()
+    committed = (K8S / "base" / "kafka" / "users.yaml").read_text(encoding="utf-8")
+    assert committed == gen.render_users(), "run: python deploy/k8s/gen_topics.py"
+
+
+def acls_of(docs: Iterable[Doc], user: str) -> dict[str, set[str]]:
+    """Topic name -> operations the KafkaUser may perform on it."""
+    (found,) = [u for u in of_kind(docs, "KafkaUser") if name_of(u) == user]
+    return {
+        acl["resource"]["name"]: set(acl["operations"])
+        for acl in found["spec"]["authorization"]["acls"]
+        if acl["resource"]["type"] == "topic"
+    }
+
+
+def test_kafka_users_may_use_exactly_their_registry_topics() -> None:
+    docs = built("production")
+    scheduling = acls_of(docs, "scheduling")
+    assert {"Read", "Describe"} <= scheduling["confide.compliance.authorizations.v1"]
+    assert "Write" not in scheduling["confide.compliance.authorizations.v1"]
+    assert {"Write", "Describe"} <= scheduling["confide.scheduling.appointments.v1"]
+    assert {"Write", "Read"} <= scheduling["confide.scheduling.dlq.v1"]  # dead-letter, inspect, replay
+    assert "Write" in scheduling["confide.audit.events.v1"]  # producer "*"
+    assert "confide.identity.users.v1" in scheduling
+    assert "Write" not in scheduling["confide.identity.users.v1"]
+    assert "confide.billing.payments.v1" not in scheduling
+    assert "confide.billing.dlq.v1" not in scheduling
+    # Only compliance reads the audit stream.
+    readers = {
+        name_of(u)
+        for u in of_kind(docs, "KafkaUser")
+        if "Read" in acls_of(docs, name_of(u)).get("confide.audit.events.v1", set())
+    }
+    assert readers == {"compliance"}
+    for user in of_kind(docs, "KafkaUser"):
+        groups = [a for a in user["spec"]["authorization"]["acls"] if a["resource"]["type"] == "group"]
+        assert [(g["resource"]["name"], g["resource"]["patternType"]) for g in groups] == [
+            (f"{name_of(user)}.", "prefix")
+        ], "consumer groups are <service>.<consumer> (confide_chassis.consumer)"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_server_authenticates_to_kafka_as_its_own_user(overlay: str) -> None:
+    docs = built(overlay)
+    users = {name_of(u): u for u in of_kind(docs, "KafkaUser")}
+    (kafka,) = of_kind(docs, "Kafka")
+    (listener,) = client_listeners(docs)
+    for d in of_kind(docs, "Deployment"):
+        name = name_of(d)
+        (c,) = [c for c in pod_spec(d)["containers"] if c["name"] == "server"]
+        env = {e["name"]: e for e in env_list(c)}
+        assert name in users, f"{name} has no KafkaUser"
+        assert users[name]["spec"]["authentication"]["type"] == "scram-sha-512"
+        secret = env["KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"]
+        assert (secret["name"], secret["key"]) == (name, "password"), (
+            "Strimzi's Secret is named after the user"
+        )
+        field = env["KAFKA_SASL_USERNAME"]["valueFrom"]["fieldRef"]["fieldPath"]
+        assert field == "metadata.labels['app.kubernetes.io/name']"
+        assert d["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"] == name
+        settings = config_env(docs, c)
+        if overlay == "local":
+            assert settings.get("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT") == "PLAINTEXT"
+            assert listener["tls"] is False
+            continue
+        # Staging and production: TLS + SCRAM only, ACLs enforced, brokers verified against the CA.
+        assert settings["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+        assert settings["KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+        assert listener["tls"] is True
+        assert listener["authentication"]["type"] == "scram-sha-512"
+        assert kafka["spec"]["kafka"]["authorization"]["type"] == "simple"
+        mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
+        volumes = {v["name"]: v for v in pod_spec(d)["volumes"]}
+        ca_dir = mounts["kafka-ca"]
+        assert settings["KAFKA_SSL_CAFILE"] == f"{ca_dir}/ca.crt"
+        assert volumes["kafka-ca"]["secret"]["secretName"] == f"{name_of(kafka)}-cluster-ca-cert"
 
 
 # --- per-service configuration ------------------------------------------------------------------
