@@ -4,7 +4,8 @@ Every overlay is built with ``kubectl kustomize`` (a missing kubectl fails the r
 its output is checked against the security policy, the wiring between resources (Service → pod ports,
 NetworkPolicy → pods, HPA/PDB/ServiceMonitor → targets), the topic registry and the alert rules
 (``promtool check rules`` and ``promtool test rules`` with promtool from ``scripts/ensure_promtool.sh``).
-Core resources are schema-validated with kubernetes-validate ``--strict``; YAML is linted by yamllint.
+Core resources are schema-validated with kubernetes-validate ``--strict``, operator resources against
+their CRDs' schemas (fetched as Go modules; Strimzi's by policy only); YAML is linted by yamllint.
 
 Checks are functions that return a list of problems, so one test shows every problem at once and the
 "add a service by copying a folder" test can run all of them on a copied tree.
@@ -14,6 +15,7 @@ Checks are functions that return a list of problems, so one test shows every pro
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import json
 import re
@@ -27,6 +29,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import jsonschema  # type: ignore[import-untyped]
 import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
@@ -1583,6 +1586,138 @@ def test_a_copied_service_folder_is_a_complete_deployable(
     assert env["REPORTS_GRPC_PORT"] == "50057"
     assert env["REPORTS_DATABASE_URL"].startswith("postgresql+asyncpg://")
     assert all_problems(docs, "production", tag) == []
+
+
+# --- CRD schemas -----------------------------------------------------------------------------------
+# Operator resources (CloudNativePG, Prometheus Operator, Gateway API) against their CRDs' schemas.
+#
+# The CRD YAML comes from the projects' Go modules (``go mod download`` through the Go module proxy,
+# cached in the module cache): Gateway API's ``config/crd/standard``, CloudNativePG's
+# ``config/crd/bases`` and the Prometheus Operator's ``example/prometheus-operator-crd``. Each
+# resource is validated against its version's ``openAPIV3Schema`` strictly, like the API server does
+# for structural schemas: unknown fields are errors unless the schema preserves them.
+#
+# Strimzi (Kafka, KafkaNodePool, KafkaTopic, KafkaUser) publishes no Go module or Python/npm package
+# with its CRDs in the registries we use; test_manifests.py checks those resources by policy instead.
+
+# Versions of the operators the runbook installs (docs/runbooks/deploy.md, "Prerequisites").
+CRD_MODULES = {
+    "sigs.k8s.io/gateway-api@v1.4.1": "config/crd/standard",
+    "github.com/cloudnative-pg/cloudnative-pg@v1.27.0": "config/crd/bases",
+    "github.com/prometheus-operator/prometheus-operator@v0.85.0": "example/prometheus-operator-crd",
+}
+# Kinds that must be covered by a CRD schema here (Strimzi's are not: see the module docstring).
+CHECKED = {"HTTPRoute", "Cluster", "ScheduledBackup", "PodMonitor", "ServiceMonitor", "PrometheusRule"}
+CRD_FILES = tuple(
+    f"_{plural}.yaml"
+    for plural in (
+        "httproutes",
+        "clusters",
+        "scheduledbackups",
+        "podmonitors",
+        "servicemonitors",
+        "prometheusrules",
+    )
+)
+
+
+class _CrdLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """Safe loading; a bare ``=`` in an enum is YAML 1.1's value tag, read as the string it is."""
+
+
+_CrdLoader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.construct_scalar(node))
+
+
+def module_dir(module: str) -> Path:
+    go = shutil.which("go")
+    if go is None:
+        pytest.fail("go is required to fetch the CRDs (it is part of the toolchain)")
+    proc = subprocess.run(
+        [go, "mod", "download", "-json", module], capture_output=True, text=True, check=False, timeout=600
+    )
+    info = json.loads(proc.stdout or "{}")
+    if proc.returncode != 0 or "Dir" not in info:
+        pytest.fail(f"go mod download {module} failed: {info.get('Error') or proc.stderr}")
+    return Path(info["Dir"])
+
+
+@cache
+def crd_schemas() -> dict[tuple[str, str, str], dict[str, Any]]:
+    """(group, version, kind) -> openAPIV3Schema."""
+    schemas: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for module, folder in CRD_MODULES.items():
+        for path in sorted((module_dir(module) / folder).glob("*.yaml")):
+            if not path.name.endswith(CRD_FILES):
+                continue
+            for crd in yaml.load_all(path.read_text(encoding="utf-8"), Loader=_CrdLoader):
+                if not crd or crd.get("kind") != "CustomResourceDefinition":
+                    continue
+                spec = crd["spec"]
+                for version in spec["versions"]:
+                    key = (spec["group"], version["name"], spec["names"]["kind"])
+                    schemas[key] = version["schema"]["openAPIV3Schema"]
+    return schemas
+
+
+def strict(schema: Any) -> Any:
+    """Unknown fields are errors where the structural schema lists properties and keeps no unknowns."""
+    if isinstance(schema, dict):
+        schema = {k: strict(v) for k, v in schema.items()}
+        if (
+            "properties" in schema
+            and "additionalProperties" not in schema
+            and not schema.get("x-kubernetes-preserve-unknown-fields")
+        ):
+            schema["additionalProperties"] = False
+        return schema
+    if isinstance(schema, list):
+        return [strict(v) for v in schema]
+    return schema
+
+
+@cache
+def validator(group: str, version: str, kind: str) -> Any:
+    schema = crd_schemas().get((group, version, kind))
+    if schema is None:
+        return None
+    strict_schema = strict(copy.deepcopy(schema))
+    # ObjectMeta is validated by the API server itself, not by the CRD schema.
+    strict_schema["properties"]["metadata"] = {"type": "object"}
+    return jsonschema.Draft7Validator(strict_schema)
+
+
+def problems(doc: Doc) -> Iterator[str]:
+    group, _, version = str(doc["apiVersion"]).rpartition("/")
+    check = validator(group, version, doc["kind"])
+    if check is None:
+        return
+    for error in check.iter_errors(doc):
+        where = "/".join(str(p) for p in error.absolute_path)
+        yield f"{ref(doc)} {where}: {error.message}"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_operator_resources_match_their_crds(overlay: str) -> None:
+    docs = built(overlay)
+    checked = {d["kind"] for d in docs if d["kind"] in CHECKED}
+    if overlay != "local":  # local has no Prometheus Operator or Gateway API objects
+        assert checked == CHECKED
+    for d in docs:
+        if d["kind"] in CHECKED:
+            group, _, version = str(d["apiVersion"]).rpartition("/")
+            assert validator(group, version, d["kind"]) is not None, f"no CRD schema for {d['apiVersion']}"
+    assert [p for d in docs for p in problems(d)] == []
+
+
+def test_crd_validation_rejects_a_misspelt_field_and_a_wrong_type() -> None:
+    (route,) = [d for d in built("production") if d["kind"] == "HTTPRoute"]
+    broken = copy.deepcopy(route)
+    broken["spec"]["hostname"] = broken["spec"].pop("hostnames")
+    assert any("hostname" in p for p in problems(broken))
+    (cluster, *_) = [d for d in built("production") if d["kind"] == "Cluster"]
+    broken = copy.deepcopy(cluster)
+    broken["spec"]["instances"] = "three"
+    assert any("instances" in p for p in problems(broken))
 
 
 # --- CLI: print the PrometheusRule's groups as a Prometheus rule file ---------------------------------
