@@ -9,9 +9,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 # Every installable Python project: shared libraries first, then each service.
-PY_PROJECTS := libs/protos libs/chassis libs/devstack $(sort $(dir $(wildcard services/*/pyproject.toml)))
+PY_PROJECTS := libs/protos libs/chassis libs/devstack libs/confidectl $(sort $(dir $(wildcard services/*/pyproject.toml)))
 # Importable top-level packages that mypy checks (generated `confide` protos are checked through them).
-PY_PACKAGES := confide_chassis confide_devstack $(foreach s,$(notdir $(patsubst %/,%,$(sort $(dir $(wildcard services/*/pyproject.toml))))),confide_$(s))
+PY_PACKAGES := confide_chassis confide_devstack confidectl $(foreach s,$(notdir $(patsubst %/,%,$(sort $(dir $(wildcard services/*/pyproject.toml))))),confide_$(s))
 
 # Test folders type-checked by `make lint` (each separately: they share module names like conftest).
 TEST_DIRS := $(wildcard libs/*/tests services/*/tests) $(wildcard tests)
