@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from confide_chassis import metrics
 from confide_chassis.db import inbox_table
 from confide_chassis.events import ConsumedEvent, EnvelopeError, header_value
+from confide_chassis.idempotency import joined_transaction
 from confide_chassis.logging import get_logger
 from confide_chassis.retry import backoff_delays
 from confide_chassis.telemetry import consume_span
@@ -226,7 +227,8 @@ class IdempotentConsumer:
                             continue
                         fresh.discard(event.event_id)  # a second copy in this run is a duplicate
                         try:
-                            await self._handler(session, event)
+                            with joined_transaction(session):
+                                await self._handler(session, event)
                         except Exception as exc:
                             raise _FailedAt(position, exc) from exc
                         outcomes.append("processed")
@@ -349,7 +351,8 @@ class IdempotentConsumer:
         """The inbox row and the handler's work, in the caller's transaction."""
         if event.event_id not in await self._claim_inbox(session, [event]):
             return "duplicate"
-        await self._handler(session, event)
+        with joined_transaction(session):
+            await self._handler(session, event)
         return "processed"
 
     async def _remember(self, event: ConsumedEvent, outcome: str) -> None:

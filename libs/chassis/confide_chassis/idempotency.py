@@ -21,10 +21,11 @@ is released, so a retry runs again. Keys are scoped to the calling user and kept
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import hashlib
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -82,6 +83,18 @@ _ambient: contextvars.ContextVar[AmbientTransaction | None] = contextvars.Contex
 
 def ambient_transaction() -> AmbientTransaction | None:
     return _ambient.get()
+
+
+@contextlib.contextmanager
+def joined_transaction(session: AsyncSession) -> Iterator[AmbientTransaction]:
+    """Let units of work opened inside join `session`'s transaction as savepoints (event handlers
+    run in the consumer's transaction, beside the inbox row)."""
+    ambient = AmbientTransaction(session)
+    token = _ambient.set(ambient)
+    try:
+        yield ambient
+    finally:
+        _ambient.reset(token)
 
 
 def is_idempotent(request: Message) -> bool:
