@@ -7,8 +7,9 @@
 One KafkaUser per deployable (every folder in base/services/: the chassis gives each a producer),
 authenticated with SCRAM-SHA-512, with ACLs derived from the registry: Write on the topics it produces
 (its own streams, its DLQ, and ``producer: "*"`` topics such as the audit stream), Read on the topics
-it consumes and on its DLQ (inspect and replay), and Read on its consumer groups (``<service>.``
-prefix, the chassis' group ids). Strimzi puts the password in a Secret named after the user.
+it consumes, on its DLQ (inspect and replay) and on identity's users topic (the chassis' revocation
+watcher), and Read on its consumer groups (``<service>.`` prefix, the chassis' group ids).
+Strimzi puts the password in a Secret named after the user.
 
 The registry is read and rendered by `confide_devstack.topics`, the same code that creates the
 topics of the dev stack and the tests, so the cluster and the laptop cannot disagree. Every topic
@@ -31,6 +32,9 @@ REGISTRY = ROOT / "protos" / "topics.yaml"
 OUTPUT = ROOT / "deploy" / "k8s" / "base" / "kafka" / "topics.yaml"
 SERVICES = ROOT / "deploy" / "k8s" / "base" / "services"
 CLUSTER = "confide"
+# Every service but its producer reads identity's users topic without a consumer group, to refuse the
+# tokens of deactivated users (confide_chassis.revocation.USERS_TOPIC; a test keeps the two equal).
+REVOCATION_TOPIC = "confide.identity.users.v1"
 
 
 def deployables(services: Path = SERVICES) -> list[str]:
@@ -61,7 +65,12 @@ def render_users(registry: Path = REGISTRY, services: Path = SERVICES) -> str:
             operations = []
             if topic.producer in (service, "*"):
                 operations.append("Write")
-            if service in topic.consumers or (topic.kind == "dlq" and topic.producer == service):
+            reads_revocations = topic.name == REVOCATION_TOPIC and topic.producer != service
+            if (
+                service in topic.consumers
+                or reads_revocations
+                or (topic.kind == "dlq" and topic.producer == service)
+            ):
                 operations.append("Read")
             if operations:
                 acls.append(_acl("topic", topic.name, [*operations, "Describe"]))

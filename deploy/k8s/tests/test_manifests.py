@@ -36,6 +36,7 @@ import yaml
 from yamllint import linter  # type: ignore[import-untyped]
 from yamllint.config import YamlLintConfig  # type: ignore[import-untyped]
 
+from confide_chassis.revocation import USERS_TOPIC
 from confide_devstack.topics import load_topics
 
 K8S = Path(__file__).resolve().parents[1]
@@ -1169,6 +1170,15 @@ def test_kafka_users_may_use_exactly_their_registry_topics() -> None:
     assert "Write" not in scheduling["confide.identity.users.v1"]
     assert "confide.billing.payments.v1" not in scheduling
     assert "confide.billing.dlq.v1" not in scheduling
+    # Every service but identity follows identity's users topic (revoked tokens), without a group.
+    gen = load_gen_topics()
+    assert gen.REVOCATION_TOPIC == USERS_TOPIC
+    followers = {
+        name_of(u)
+        for u in of_kind(docs, "KafkaUser")
+        if "Read" in acls_of(docs, name_of(u)).get(USERS_TOPIC, set())
+    }
+    assert followers == {name_of(u) for u in of_kind(docs, "KafkaUser")} - {"identity"}
     # Only compliance reads the audit stream.
     readers = {
         name_of(u)

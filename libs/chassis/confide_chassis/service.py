@@ -274,6 +274,7 @@ async def start(
             revocations,
             bootstrap_servers=settings.kafka_servers,
             client_id=f"{settings.service_name}-revocations",
+            security=kafka_security_options(settings),
         )
         tasks.append(asyncio.create_task(watcher.run(stop_event), name="revocation-watcher"))
         checks["revocations"] = watcher.readiness_check

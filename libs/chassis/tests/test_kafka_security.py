@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from confide_chassis.consumer import IdempotentConsumer
 from confide_chassis.kafka import kafka_security_options
 from confide_chassis.outbox import new_producer
+from confide_chassis.revocation import Revocations, RevocationWatcher
 from confide_chassis.settings import ConfigurationError, ServiceSettings
 
 KAFKA_VARIABLES = (
@@ -99,7 +100,16 @@ async def build_clients(
         security=options,
     )
     made.extend([producer, consumer._consumer])
-    return [producer, consumer._consumer]
+    # The revocation watcher (every service but identity) reads identity's users topic.
+    watcher = RevocationWatcher(
+        Revocations(max_token_lifetime=datetime.timedelta(minutes=15), leeway=datetime.timedelta(seconds=30)),
+        bootstrap_servers="kafka:9093",
+        client_id="test-revocations",
+        security=options,
+    )
+    revocations = watcher._new_consumer()
+    made.append(revocations)
+    return [producer, consumer._consumer, revocations]
 
 
 async def test_defaults_stay_plaintext(monkeypatch: pytest.MonkeyPatch, clients: list[Any]) -> None:

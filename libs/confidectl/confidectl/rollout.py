@@ -1,6 +1,6 @@
 """Roll out a rendered overlay: foundation, migrations, Deployments; roll back if they do not come up.
 
-Order and rules (docs/adr/0011-k8s.md, docs/runbooks/deploy.md):
+Order and rules (docs/adr/0017-k8s.md, docs/runbooks/deploy.md):
 1. Every kind must be served: an operator that is not installed stops the rollout before any change.
 2. Everything but the Deployments and the migration Jobs is applied server-side (namespace, config,
    policies, Kafka, topics, users, databases, monitoring, route).
