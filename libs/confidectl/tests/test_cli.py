@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -33,11 +34,18 @@ def test_the_plan_puts_the_namespace_first_and_separates_migrations_and_deployme
     assert kinds.index("ConfigMap") < kinds.index("Service")
 
 
-def test_committed_overlays_still_hold_placeholders_and_rollout_refuses_them(
-    capsys: pytest.CaptureFixture[str],
+def test_rollout_refuses_placeholder_names_outside_local(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert "apiHost=api.confide.example" in placeholder_values(OVERLAYS / "production")
-    code = main(["--kubeconfig", "/nonexistent", "rollout", "--overlay", str(OVERLAYS / "production")])
+    tree = tmp_path / "k8s"
+    shutil.copytree(OVERLAYS.parent, tree, ignore=shutil.ignore_patterns("tests"))
+    site = tree / "overlays" / "production" / "site.yaml"
+    text = site.read_text(encoding="utf-8")
+    site.write_text(re.sub(r"apiHost: .*", "apiHost: api.confide.example", text), encoding="utf-8")
+    assert "apiHost=api.confide.example" in placeholder_values(tree / "overlays" / "production")
+    code = main(
+        ["--kubeconfig", "/nonexistent", "rollout", "--overlay", str(tree / "overlays" / "production")]
+    )
     assert code == 1
     assert "placeholder names" in capsys.readouterr().err
 
