@@ -9,9 +9,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 # Every installable Python project: shared libraries first, then each service.
-PY_PROJECTS := libs/protos libs/chassis libs/devstack $(sort $(dir $(wildcard services/*/pyproject.toml)))
+PY_PROJECTS := libs/protos libs/chassis libs/devstack libs/confidectl $(sort $(dir $(wildcard services/*/pyproject.toml)))
 # Importable top-level packages that mypy checks (generated `confide` protos are checked through them).
-PY_PACKAGES := confide_chassis confide_devstack $(foreach s,$(notdir $(patsubst %/,%,$(sort $(dir $(wildcard services/*/pyproject.toml))))),confide_$(s))
+PY_PACKAGES := confide_chassis confide_devstack confidectl $(foreach s,$(notdir $(patsubst %/,%,$(sort $(dir $(wildcard services/*/pyproject.toml))))),confide_$(s))
 
 # Test folders type-checked by `make lint` (each separately: they share module names like conftest).
 TEST_DIRS := $(wildcard libs/*/tests services/*/tests) $(wildcard tests)
@@ -24,7 +24,7 @@ help:
 	@echo "make lint   - ruff, mypy --strict, import-linter, buf lint, buf breaking"
 	@echo "make proto  - regenerate Python code and stubs (and the TypeScript clients) from protos/"
 	@echo "make bench  - benchmarks, each beside its baseline"
-	@echo "make k8s-topics - regenerate deploy/k8s/base/kafka/topics.yaml from protos/topics.yaml"
+	@echo "make k8s-topics - regenerate deploy/k8s/base/kafka/{topics,users}.yaml from protos/topics.yaml"
 
 $(STAMP): requirements/lock.txt $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -85,7 +85,7 @@ run: proto web
 bench: proto
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
-# Regenerate the Strimzi KafkaTopic manifests after changing protos/topics.yaml.
+# Regenerate the Strimzi KafkaTopic and KafkaUser manifests after changing protos/topics.yaml.
 k8s-topics: venv
 	$(BIN)/python deploy/k8s/gen_topics.py
 

@@ -4,7 +4,8 @@ Every overlay is built with ``kubectl kustomize`` (a missing kubectl fails the r
 its output is checked against the security policy, the wiring between resources (Service → pod ports,
 NetworkPolicy → pods, HPA/PDB/ServiceMonitor → targets), the topic registry and the alert rules
 (``promtool check rules`` and ``promtool test rules`` with promtool from ``scripts/ensure_promtool.sh``).
-Core resources are schema-validated with kubernetes-validate ``--strict``; YAML is linted by yamllint.
+Core resources are schema-validated with kubernetes-validate ``--strict``, operator resources against
+their CRDs' schemas (fetched as Go modules; Strimzi's by policy only); YAML is linted by yamllint.
 
 Checks are functions that return a list of problems, so one test shows every problem at once and the
 "add a service by copying a folder" test can run all of them on a copied tree.
@@ -14,6 +15,7 @@ Checks are functions that return a list of problems, so one test shows every pro
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import json
 import re
@@ -27,12 +29,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import jsonschema  # type: ignore[import-untyped]
 import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
 from yamllint import linter  # type: ignore[import-untyped]
 from yamllint.config import YamlLintConfig  # type: ignore[import-untyped]
 
+from confide_chassis.revocation import USERS_TOPIC
 from confide_devstack.topics import load_topics
 
 K8S = Path(__file__).resolve().parents[1]
@@ -51,15 +55,19 @@ PORTS: dict[str, tuple[int, int]] = {
     "gateway": (8080, 9106),
     "directory": (50056, 9107),
 }
-# Synchronous gRPC calls (ARCHITECTURE.md): the gateway calls every service; scheduling asks
-# compliance CheckAuthorization; directory asks compliance FindAuthorizedClinicians and scheduling
-# SearchSlots; every service fetches identity's JWKS (AuthService/GetJwks,
-# JWKS_GRPC_TARGET). Nothing else may reach a gRPC port.
-CALLS = (
-    {("gateway", name) for name in PORTS if name != "gateway"}
-    | {("scheduling", "compliance"), ("directory", "compliance"), ("directory", "scheduling")}
-    | {(name, "identity") for name in PORTS if name != "identity"}
-)
+
+
+# Synchronous gRPC calls (ARCHITECTURE.md): the gateway calls every service; scheduling asks compliance
+# CheckAuthorization; directory asks compliance (licenses) and scheduling (availability); every service
+# fetches identity's JWKS (AuthService/GetJwks, JWKS_GRPC_TARGET). Nothing else may reach a gRPC port.
+def calls() -> set[tuple[str, str]]:
+    return (
+        {("gateway", name) for name in PORTS if name != "gateway"}
+        | {("scheduling", "compliance"), ("directory", "compliance"), ("directory", "scheduling")}
+        | {(name, "identity") for name in PORTS if name != "identity"}
+    )
+
+
 # Keys of the Secret CloudNativePG creates for the application owner (<cluster>-app).
 CNPG_APP_SECRET_KEYS = {"username", "password", "host", "port", "dbname", "uri", "jdbc-uri", "pgpass"}
 CORE_API_GROUPS = {
@@ -366,7 +374,7 @@ def check_no_placeholders(docs: Sequence[Doc]) -> list[str]:
         elif isinstance(node, list):
             for v in node:
                 yield from walk(v, where)
-        elif isinstance(node, str) and "SERVICE" in node:
+        elif isinstance(node, str) and ("SERVICE" in node or "SITE_" in node):
             yield f"{where}: template placeholder left in {node!r}"
 
     for d in docs:
@@ -745,7 +753,7 @@ def check_flows(docs: Sequence[Doc]) -> list[str]:
         for caller_name, caller in callers.items():
             if caller_name == name:
                 continue
-            ok = (caller_name, name) in CALLS
+            ok = (caller_name, name) in calls()
             if caller_name in servers:
                 expect(ok, caller, server, "grpc")
             elif not ok and allowed(docs, caller, server, "grpc"):
@@ -765,9 +773,18 @@ def check_flows(docs: Sequence[Doc]) -> list[str]:
         expect(True, server, otel, 4317)
         expect(False, server, external, 5432)
         for broker in brokers:
-            expect(True, server, broker, 9092)
+            for listener in client_listeners(docs):
+                expect(True, server, broker, listener["port"])
         for cluster, db in dbs.items():
             expect(cluster == f"{name}-db", server, db, 5432)
+    # Outside the cluster: only messaging's SMTP relay (587) and billing's Stripe API (443).
+    for name, server in servers.items():
+        expect(name == "messaging", server, external, 587)
+        expect(name == "billing", server, external, 443)
+    # The public edge: the Gateway API data plane reaches the gateway, and nothing else.
+    edge = Pod("gateway-proxy", {"app.kubernetes.io/name": "envoy"}, namespace="gateway-system")
+    for name, server in servers.items():
+        expect(name == "gateway", edge, server, "grpc")
     for job in jobs:
         name = job.labels["app.kubernetes.io/name"]
         expect(True, job, dbs[f"{name}-db"], 5432)
@@ -845,6 +862,12 @@ def check_databases(docs: Sequence[Doc], overlay: str) -> list[str]:
     return problems
 
 
+def client_listeners(docs: Iterable[Doc]) -> list[dict[str, Any]]:
+    (kafka,) = of_kind(docs, "Kafka")
+    listeners: list[dict[str, Any]] = kafka["spec"]["kafka"]["listeners"]
+    return listeners
+
+
 def check_kafka(docs: Sequence[Doc], overlay: str) -> list[str]:
     problems = []
     (kafka,) = of_kind(docs, "Kafka")
@@ -876,9 +899,10 @@ def check_kafka(docs: Sequence[Doc], overlay: str) -> list[str]:
         for c in pod_spec(w)["containers"]
     }
     kafka_env.discard(None)
-    if kafka_env != {f"{cluster}-kafka-bootstrap:9092"}:
+    ports = {listener["port"] for listener in client_listeners(docs)}
+    if kafka_env != {f"{cluster}-kafka-bootstrap:{port}" for port in ports} or len(ports) != 1:
         problems.append(
-            f"KAFKA_BOOTSTRAP_SERVERS {kafka_env} is not Strimzi's {cluster}-kafka-bootstrap:9092"
+            f"KAFKA_BOOTSTRAP_SERVERS {kafka_env} is not the bootstrap of the one listener {ports}"
         )
     for topic in of_kind(docs, "KafkaTopic"):
         spec = topic["spec"]
@@ -1118,6 +1142,94 @@ def test_generated_topics_keep_the_registry_overrides() -> None:
     assert audit["metadata"]["annotations"]["confide.dev/producer"] == "*"
 
 
+def test_committed_users_file_is_current() -> None:
+    gen = load_gen_topics()
+    committed = (K8S / "base" / "kafka" / "users.yaml").read_text(encoding="utf-8")
+    assert committed == gen.render_users(), "run: python deploy/k8s/gen_topics.py"
+
+
+def acls_of(docs: Iterable[Doc], user: str) -> dict[str, set[str]]:
+    """Topic name -> operations the KafkaUser may perform on it."""
+    (found,) = [u for u in of_kind(docs, "KafkaUser") if name_of(u) == user]
+    return {
+        acl["resource"]["name"]: set(acl["operations"])
+        for acl in found["spec"]["authorization"]["acls"]
+        if acl["resource"]["type"] == "topic"
+    }
+
+
+def test_kafka_users_may_use_exactly_their_registry_topics() -> None:
+    docs = built("production")
+    scheduling = acls_of(docs, "scheduling")
+    assert {"Read", "Describe"} <= scheduling["confide.compliance.authorizations.v1"]
+    assert "Write" not in scheduling["confide.compliance.authorizations.v1"]
+    assert {"Write", "Describe"} <= scheduling["confide.scheduling.appointments.v1"]
+    assert {"Write", "Read"} <= scheduling["confide.scheduling.dlq.v1"]  # dead-letter, inspect, replay
+    assert "Write" in scheduling["confide.audit.events.v1"]  # producer "*"
+    assert "confide.identity.users.v1" in scheduling
+    assert "Write" not in scheduling["confide.identity.users.v1"]
+    assert "confide.billing.payments.v1" not in scheduling
+    assert "confide.billing.dlq.v1" not in scheduling
+    # Every service but identity follows identity's users topic (revoked tokens), without a group.
+    gen = load_gen_topics()
+    assert gen.REVOCATION_TOPIC == USERS_TOPIC
+    followers = {
+        name_of(u)
+        for u in of_kind(docs, "KafkaUser")
+        if "Read" in acls_of(docs, name_of(u)).get(USERS_TOPIC, set())
+    }
+    assert followers == {name_of(u) for u in of_kind(docs, "KafkaUser")} - {"identity"}
+    # Only compliance reads the audit stream.
+    readers = {
+        name_of(u)
+        for u in of_kind(docs, "KafkaUser")
+        if "Read" in acls_of(docs, name_of(u)).get("confide.audit.events.v1", set())
+    }
+    assert readers == {"compliance"}
+    for user in of_kind(docs, "KafkaUser"):
+        groups = [a for a in user["spec"]["authorization"]["acls"] if a["resource"]["type"] == "group"]
+        assert [(g["resource"]["name"], g["resource"]["patternType"]) for g in groups] == [
+            (f"{name_of(user)}.", "prefix")
+        ], "consumer groups are <service>.<consumer> (confide_chassis.consumer)"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_server_authenticates_to_kafka_as_its_own_user(overlay: str) -> None:
+    docs = built(overlay)
+    users = {name_of(u): u for u in of_kind(docs, "KafkaUser")}
+    (kafka,) = of_kind(docs, "Kafka")
+    (listener,) = client_listeners(docs)
+    for d in of_kind(docs, "Deployment"):
+        name = name_of(d)
+        (c,) = [c for c in pod_spec(d)["containers"] if c["name"] == "server"]
+        env = {e["name"]: e for e in env_list(c)}
+        assert name in users, f"{name} has no KafkaUser"
+        assert users[name]["spec"]["authentication"]["type"] == "scram-sha-512"
+        secret = env["KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"]
+        assert (secret["name"], secret["key"]) == (name, "password"), (
+            "Strimzi's Secret is named after the user"
+        )
+        field = env["KAFKA_SASL_USERNAME"]["valueFrom"]["fieldRef"]["fieldPath"]
+        assert field == "metadata.labels['app.kubernetes.io/name']"
+        assert d["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"] == name
+        settings = config_env(docs, c)
+        if overlay == "local":
+            assert settings.get("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT") == "PLAINTEXT"
+            assert listener["tls"] is False
+            continue
+        # Staging and production: TLS + SCRAM only, ACLs enforced, brokers verified against the CA.
+        assert settings["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+        assert settings["KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+        assert listener["tls"] is True
+        assert listener["authentication"]["type"] == "scram-sha-512"
+        assert kafka["spec"]["kafka"]["authorization"]["type"] == "simple"
+        mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
+        volumes = {v["name"]: v for v in pod_spec(d)["volumes"]}
+        ca_dir = mounts["kafka-ca"]
+        assert settings["KAFKA_SSL_CAFILE"] == f"{ca_dir}/ca.crt"
+        assert volumes["kafka-ca"]["secret"]["secretName"] == f"{name_of(kafka)}-cluster-ca-cert"
+
+
 # --- per-service configuration ------------------------------------------------------------------
 
 
@@ -1131,8 +1243,18 @@ def server_env(docs: Sequence[Doc], name: str) -> dict[str, str]:
     return config_env(docs, c)
 
 
+# Services that cannot work without their Secret (messaging: key-encryption keys; billing: the Stripe
+# key): the pod waits for it rather than start half-working. The others' Secret is optional.
+REQUIRED_SECRETS = {"messaging", "billing"}
+# Environment variables the gateway reads for its upstreams (confide_gateway.settings).
+UPSTREAM_KEYS = {
+    f"{name.upper()}_GRPC_{part}" for name in PORTS if name != "gateway" for part in ("HOST", "PORT")
+}
+SECRET_SUFFIXES = ("_SECRET", "_KEY", "_KEYS", "_KEKS", "_PASSWORD", "_TOKEN")
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_every_server_loads_its_own_config_map_and_optional_secret(overlay: str) -> None:
+def test_every_server_loads_its_own_config_map_and_its_secret(overlay: str) -> None:
     docs = built(overlay)
     maps = {name_of(m) for m in of_kind(docs, "ConfigMap")}
     for d in of_kind(docs, "Deployment"):
@@ -1144,15 +1266,27 @@ def test_every_server_loads_its_own_config_map_and_optional_secret(overlay: str)
         assert all(m in maps for m in config_maps), f"{ref(d)}: envFrom names a missing ConfigMap"
         assert [m.rsplit("-", 1)[0] for m in config_maps] == ["confide-env", f"{name}-env"], ref(d)
         assert all(not m.get("optional") for s in sources for m in [s.get("configMapRef", {})])
-        assert secrets == [{"name": f"{name}-secrets", "optional": True}], ref(d)
+        optional = name not in REQUIRED_SECRETS
+        assert secrets == [{"name": f"{name}-secrets", "optional": optional}], ref(d)
         env = config_env(docs, c)
         prefix = f"{name.upper()}_"
         own = {
             k for m in of_kind(docs, "ConfigMap") if name_of(m).startswith(f"{name}-env-") for k in m["data"]
         }
         assert own, f"{name}-env is empty"
-        assert all(k.startswith(prefix) for k in own), f"{name}-env holds another prefix: {own}"
+        foreign = {k for k in own if not k.startswith(prefix)}
+        assert foreign <= (UPSTREAM_KEYS if name == "gateway" else set()), f"{name}-env holds {foreign}"
         assert own <= set(env)
+
+
+def grpc_service_address(docs: Sequence[Doc], name: str) -> tuple[str, int]:
+    (svc,) = [
+        s
+        for s in of_kind(docs, "Service")
+        if s["spec"].get("selector", {}).get("app.kubernetes.io/name") == name
+    ]
+    (grpc,) = [p for p in svc["spec"]["ports"] if p["name"] == "grpc"]
+    return name_of(svc), int(grpc["port"])
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -1160,41 +1294,104 @@ def test_scheduling_reaches_compliance_service(overlay: str) -> None:
     """scheduling's compliance address is compliance's Service and gRPC port, which the policy admits."""
     docs = built(overlay)
     env = server_env(docs, "scheduling")
-    (svc,) = [
-        s
-        for s in of_kind(docs, "Service")
-        if s["spec"].get("selector", {}).get("app.kubernetes.io/name") == "compliance"
-    ]
-    (grpc,) = [p for p in svc["spec"]["ports"] if p["name"] == "grpc"]
-    assert env.get("SCHEDULING_COMPLIANCE_TARGET") == f"{name_of(svc)}:{grpc['port']}"
+    host, port = grpc_service_address(docs, "compliance")
+    assert env.get("SCHEDULING_COMPLIANCE_TARGET") == f"{host}:{port}"
     # COMPLIANCE_GRPC_HOST/_PORT are compliance's own listen settings; the target must win alone.
     assert "COMPLIANCE_GRPC_HOST" not in env
     assert "COMPLIANCE_GRPC_PORT" not in env
     compliance_env = server_env(docs, "compliance")
-    assert compliance_env["COMPLIANCE_GRPC_PORT"] == str(grpc["port"])
+    assert compliance_env["COMPLIANCE_GRPC_PORT"] == str(port)
     pods = {p.name: p for p in workload_pods(docs)}
-    assert allowed(docs, pods["Deployment/scheduling"], pods["Deployment/compliance"], grpc["port"])
+    assert allowed(docs, pods["Deployment/scheduling"], pods["Deployment/compliance"], port)
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_environment_specific_settings_are_set(overlay: str) -> None:
+def test_directory_reaches_compliance_and_scheduling(overlay: str) -> None:
     docs = built(overlay)
+    env = server_env(docs, "directory")
+    pods = {p.name: p for p in workload_pods(docs)}
+    for target in ("compliance", "scheduling"):
+        host, port = grpc_service_address(docs, target)
+        assert env.get(f"DIRECTORY_{target.upper()}_TARGET") == f"{host}:{port}"
+        assert allowed(docs, pods["Deployment/directory"], pods[f"Deployment/{target}"], port)
+    assert not allowed(docs, pods["Deployment/directory"], pods["Deployment/billing"], "grpc")
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_gateway_upstreams_are_the_services(overlay: str) -> None:
+    """Every upstream the gateway dials (<SERVICE>_GRPC_HOST/_PORT) is that Service's gRPC port, admitted."""
+    docs = built(overlay)
+    env = server_env(docs, "gateway")
+    pods = {p.name: p for p in workload_pods(docs)}
+    for name in PORTS:
+        if name == "gateway":
+            continue
+        host, port = grpc_service_address(docs, name)
+        assert (env[f"{name.upper()}_GRPC_HOST"], env[f"{name.upper()}_GRPC_PORT"]) == (host, str(port))
+        assert allowed(docs, pods["Deployment/gateway"], pods[f"Deployment/{name}"], port), name
+    # Its own listen address is the pod's, and the HTTPRoute's backend is that port.
+    assert env["GATEWAY_GRPC_HOST"] == "0.0.0.0"
+    assert env["GATEWAY_GRPC_PORT"] == str(PORTS["gateway"][0])
+
+
+def site(overlay: str) -> dict[str, str]:
+    doc = yaml.safe_load((K8S / "overlays" / overlay / "site.yaml").read_text(encoding="utf-8"))
+    spec: dict[str, str] = doc["spec"]
+    return spec
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_environment_specific_settings_come_from_the_site_file(overlay: str) -> None:
+    docs = built(overlay)
+    values = site(overlay)
     identity, scheduling = server_env(docs, "identity"), server_env(docs, "scheduling")
-    url, jitsi = identity["IDENTITY_PUBLIC_BASE_URL"], scheduling["SCHEDULING_JITSI_DOMAIN"]
+    gateway, messaging = server_env(docs, "gateway"), server_env(docs, "messaging")
+    assert identity["IDENTITY_PUBLIC_BASE_URL"] == values["appUrl"]
+    assert scheduling["SCHEDULING_JITSI_DOMAIN"] == values["jitsiDomain"]
+    assert gateway["GATEWAY_CORS_ORIGINS"] == values["corsOrigins"]
+    assert messaging["MESSAGING_PORTAL_URL"] == values["messagesUrl"]
+    assert messaging["MESSAGING_SMTP_HOST"] == values["smtpHost"]
+    assert messaging["MESSAGING_MAIL_FROM"] == values["mailFrom"]
+    routes = of_kind(docs, "HTTPRoute")
+    if overlay != "local":
+        assert [r["spec"]["hostnames"] for r in routes] == [[values["apiHost"]]]
     assert scheduling["SCHEDULING_JITSI_APP_ID"]
+    url, jitsi = values["appUrl"], values["jitsiDomain"]
+    origins = values["corsOrigins"].split(",")
     if overlay == "local":
         assert url.startswith("http://")
     else:
-        # Real deployments are reached over https (the committed values are .example placeholders
-        # until the real names are set; the runbook says so). The Jitsi setting is a bare domain.
+        # Real deployments are reached over https; the Jitsi setting and API host are bare domains.
         assert url.startswith("https://"), url
-        assert DNS_LABEL_RE.match(jitsi), jitsi
-        assert DNS_LABEL_RE.match(url.removeprefix("https://").rstrip("/")), url
-    for name in ("identity", "scheduling", "compliance", "messaging"):
-        env = server_env(docs, name)
-        assert not {k for k in env if k.endswith(("_SECRET", "_KEY", "_KEYS", "_PASSWORD"))}, (
-            f"{name}: secret-looking settings belong in {name}-secrets, not a ConfigMap"
+        assert all(o.startswith("https://") and o.count("/") == 2 for o in origins), origins
+        for host in (jitsi, values["apiHost"], values["smtpHost"], url.removeprefix("https://").rstrip("/")):
+            assert DNS_LABEL_RE.match(host), host
+    for d in of_kind(docs, "Deployment"):
+        env = server_env(docs, name_of(d))
+        assert not {k for k in env if k.endswith(SECRET_SUFFIXES)}, (
+            f"{name_of(d)}: secret-looking settings belong in {name_of(d)}-secrets, not a ConfigMap"
         )
+
+
+def test_site_values_reach_the_output_and_roll_the_pods(tmp_path: Path) -> None:
+    """Editing site.yaml changes the rendered hostnames and the ConfigMap names (hash), so pods roll."""
+    tree = tmp_path / "k8s"
+    shutil.copytree(K8S, tree, ignore=shutil.ignore_patterns("tests", "__pycache__"))
+    site_file = tree / "overlays" / "staging" / "site.yaml"
+    before = {name_of(m) for m in of_kind(kustomize(tree / "overlays" / "staging"), "ConfigMap")}
+    text = site_file.read_text(encoding="utf-8")
+    text = text.replace("apiHost: api.staging.confide.example", "apiHost: api.staging.therapy.test")
+    text = text.replace(
+        "corsOrigins: https://app.staging.confide.example", "corsOrigins: https://app.therapy.test"
+    )
+    site_file.write_text(text, encoding="utf-8")
+    docs = kustomize(tree / "overlays" / "staging")
+    (route,) = of_kind(docs, "HTTPRoute")
+    assert route["spec"]["hostnames"] == ["api.staging.therapy.test"]
+    assert server_env(docs, "gateway")["GATEWAY_CORS_ORIGINS"] == "https://app.therapy.test"
+    after = {name_of(m) for m in of_kind(docs, "ConfigMap")}
+    changed = {n.rsplit("-", 1)[0] for n in before ^ after}
+    assert changed == {"gateway-env"}
 
 
 # --- alert rules --------------------------------------------------------------------------------
@@ -1357,45 +1554,180 @@ def test_grafana_dashboard_uses_only_defined_metrics(overlay: str) -> None:
 # --- adding a service by copying a folder ----------------------------------------------------------
 
 
-def test_a_copied_service_folder_is_a_complete_deployable(tmp_path: Path) -> None:
-    """ADR 0005's promise: billing is added by copying a folder and changing its values."""
+def test_a_copied_service_folder_is_a_complete_deployable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ADR 0005's promise: a new deployable is added by copying a folder and changing its values."""
+    monkeypatch.setitem(PORTS, "reports", (50057, 9108))  # ARCHITECTURE.md would list it
     tree = tmp_path / "k8s"
     shutil.copytree(K8S, tree, ignore=shutil.ignore_patterns("tests", "__pycache__"))
-    source, target = tree / "base" / "services" / "scheduling", tree / "base" / "services" / "billing"
+    source, target = tree / "base" / "services" / "scheduling", tree / "base" / "services" / "reports"
     shutil.copytree(source, target)
     for path in target.iterdir():
         text = path.read_text(encoding="utf-8")
-        if path.name == "networkpolicy.yaml":  # billing's callers: the gateway; it calls no one
+        if path.name == "networkpolicy.yaml":  # reports' callers: the gateway; it calls no one
             text = text.split("\n---\n")[0] + "\n"
-        text = text.replace("scheduling", "billing").replace("SCHEDULING", "BILLING")
-        text = text.replace("50052", "50054").replace("9102", "9104")
+        text = text.replace("scheduling", "reports").replace("SCHEDULING", "REPORTS")
+        text = text.replace("50052", "50057").replace("9102", "9108")
         path.write_text(text, encoding="utf-8")
     base = tree / "base" / "kustomization.yaml"
     base.write_text(
         base.read_text(encoding="utf-8").replace(
-            "  - services/compliance\n", "  - services/compliance\n  - services/billing\n"
+            "  - services/gateway\n", "  - services/gateway\n  - services/reports\n"
         )
     )
 
     docs = kustomize(tree / "overlays" / "production")
     tag = release_tag(tree / "overlays" / "production")
-    billing = {ref(d) for d in docs if "billing" in name_of(d)}
+    reports = {ref(d) for d in docs if "reports" in name_of(d)}
     assert {
-        "Deployment/billing",
-        "Service/billing",
-        "ServiceAccount/billing",
-        "HorizontalPodAutoscaler/billing",
-        "PodDisruptionBudget/billing",
-        "ServiceMonitor/billing",
-        "Cluster/billing-db",
-        f"Job/billing-migrate-{tag}",
-        "NetworkPolicy/billing-callers",
-    } <= billing
-    (deployment,) = [d for d in of_kind(docs, "Deployment") if name_of(d) == "billing"]
+        "Deployment/reports",
+        "Service/reports",
+        "ServiceAccount/reports",
+        "HorizontalPodAutoscaler/reports",
+        "PodDisruptionBudget/reports",
+        "ServiceMonitor/reports",
+        "Cluster/reports-db",
+        f"Job/reports-migrate-{tag}",
+        "NetworkPolicy/reports-callers",
+    } <= reports
+    (deployment,) = [d for d in of_kind(docs, "Deployment") if name_of(d) == "reports"]
     env = env_values(pod_spec(deployment)["containers"][0])
-    assert env["BILLING_GRPC_PORT"] == "50054"
-    assert env["BILLING_DATABASE_URL"].startswith("postgresql+asyncpg://")
+    assert env["REPORTS_GRPC_PORT"] == "50057"
+    assert env["REPORTS_DATABASE_URL"].startswith("postgresql+asyncpg://")
     assert all_problems(docs, "production", tag) == []
+
+
+# --- CRD schemas -----------------------------------------------------------------------------------
+# Operator resources (CloudNativePG, Prometheus Operator, Gateway API) against their CRDs' schemas.
+#
+# The CRD YAML comes from the projects' Go modules (``go mod download`` through the Go module proxy,
+# cached in the module cache): Gateway API's ``config/crd/standard``, CloudNativePG's
+# ``config/crd/bases`` and the Prometheus Operator's ``example/prometheus-operator-crd``. Each
+# resource is validated against its version's ``openAPIV3Schema`` strictly, like the API server does
+# for structural schemas: unknown fields are errors unless the schema preserves them.
+#
+# Strimzi (Kafka, KafkaNodePool, KafkaTopic, KafkaUser) publishes no Go module or Python/npm package
+# with its CRDs in the registries we use; test_manifests.py checks those resources by policy instead.
+
+# Versions of the operators the runbook installs (docs/runbooks/deploy.md, "Prerequisites").
+CRD_MODULES = {
+    "sigs.k8s.io/gateway-api@v1.4.1": "config/crd/standard",
+    "github.com/cloudnative-pg/cloudnative-pg@v1.27.0": "config/crd/bases",
+    "github.com/prometheus-operator/prometheus-operator@v0.85.0": "example/prometheus-operator-crd",
+}
+# Kinds that must be covered by a CRD schema here (Strimzi's are not: see the module docstring).
+CHECKED = {"HTTPRoute", "Cluster", "ScheduledBackup", "PodMonitor", "ServiceMonitor", "PrometheusRule"}
+CRD_FILES = tuple(
+    f"_{plural}.yaml"
+    for plural in (
+        "httproutes",
+        "clusters",
+        "scheduledbackups",
+        "podmonitors",
+        "servicemonitors",
+        "prometheusrules",
+    )
+)
+
+
+class _CrdLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """Safe loading; a bare ``=`` in an enum is YAML 1.1's value tag, read as the string it is."""
+
+
+_CrdLoader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.construct_scalar(node))
+
+
+def module_dir(module: str) -> Path:
+    go = shutil.which("go")
+    if go is None:
+        pytest.fail("go is required to fetch the CRDs (it is part of the toolchain)")
+    proc = subprocess.run(
+        [go, "mod", "download", "-json", module], capture_output=True, text=True, check=False, timeout=600
+    )
+    info = json.loads(proc.stdout or "{}")
+    if proc.returncode != 0 or "Dir" not in info:
+        pytest.fail(f"go mod download {module} failed: {info.get('Error') or proc.stderr}")
+    return Path(info["Dir"])
+
+
+@cache
+def crd_schemas() -> dict[tuple[str, str, str], dict[str, Any]]:
+    """(group, version, kind) -> openAPIV3Schema."""
+    schemas: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for module, folder in CRD_MODULES.items():
+        for path in sorted((module_dir(module) / folder).glob("*.yaml")):
+            if not path.name.endswith(CRD_FILES):
+                continue
+            for crd in yaml.load_all(path.read_text(encoding="utf-8"), Loader=_CrdLoader):
+                if not crd or crd.get("kind") != "CustomResourceDefinition":
+                    continue
+                spec = crd["spec"]
+                for version in spec["versions"]:
+                    key = (spec["group"], version["name"], spec["names"]["kind"])
+                    schemas[key] = version["schema"]["openAPIV3Schema"]
+    return schemas
+
+
+def strict(schema: Any) -> Any:
+    """Unknown fields are errors where the structural schema lists properties and keeps no unknowns."""
+    if isinstance(schema, dict):
+        schema = {k: strict(v) for k, v in schema.items()}
+        if (
+            "properties" in schema
+            and "additionalProperties" not in schema
+            and not schema.get("x-kubernetes-preserve-unknown-fields")
+        ):
+            schema["additionalProperties"] = False
+        return schema
+    if isinstance(schema, list):
+        return [strict(v) for v in schema]
+    return schema
+
+
+@cache
+def validator(group: str, version: str, kind: str) -> Any:
+    schema = crd_schemas().get((group, version, kind))
+    if schema is None:
+        return None
+    strict_schema = strict(copy.deepcopy(schema))
+    # ObjectMeta is validated by the API server itself, not by the CRD schema.
+    strict_schema["properties"]["metadata"] = {"type": "object"}
+    return jsonschema.Draft7Validator(strict_schema)
+
+
+def problems(doc: Doc) -> Iterator[str]:
+    group, _, version = str(doc["apiVersion"]).rpartition("/")
+    check = validator(group, version, doc["kind"])
+    if check is None:
+        return
+    for error in check.iter_errors(doc):
+        where = "/".join(str(p) for p in error.absolute_path)
+        yield f"{ref(doc)} {where}: {error.message}"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_operator_resources_match_their_crds(overlay: str) -> None:
+    docs = built(overlay)
+    checked = {d["kind"] for d in docs if d["kind"] in CHECKED}
+    if overlay != "local":  # local has no Prometheus Operator or Gateway API objects
+        assert checked == CHECKED
+    for d in docs:
+        if d["kind"] in CHECKED:
+            group, _, version = str(d["apiVersion"]).rpartition("/")
+            assert validator(group, version, d["kind"]) is not None, f"no CRD schema for {d['apiVersion']}"
+    assert [p for d in docs for p in problems(d)] == []
+
+
+def test_crd_validation_rejects_a_misspelt_field_and_a_wrong_type() -> None:
+    (route,) = [d for d in built("production") if d["kind"] == "HTTPRoute"]
+    broken = copy.deepcopy(route)
+    broken["spec"]["hostname"] = broken["spec"].pop("hostnames")
+    assert any("hostname" in p for p in problems(broken))
+    (cluster, *_) = [d for d in built("production") if d["kind"] == "Cluster"]
+    broken = copy.deepcopy(cluster)
+    broken["spec"]["instances"] = "three"
+    assert any("instances" in p for p in problems(broken))
 
 
 # --- CLI: print the PrometheusRule's groups as a Prometheus rule file ---------------------------------

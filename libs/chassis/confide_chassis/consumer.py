@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -104,6 +104,7 @@ class IdempotentConsumer:
         backoff_initial: float = 0.2,
         backoff_max: float = 10.0,
         auto_offset_reset: str = "earliest",
+        security: Mapping[str, Any] | None = None,
     ) -> None:
         self.name = name
         self._service = service
@@ -119,6 +120,7 @@ class IdempotentConsumer:
         self._handled: dict[TopicPartition, int] = {}  # next offset per partition, for the lag gauge
         self._processing = asyncio.Lock()
         self._consumer = AIOKafkaConsumer(
+            **dict(security or {}),
             bootstrap_servers=bootstrap_servers,
             group_id=group_id or f"{service}.{name}",
             client_id=f"{service}-{name}",

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -83,9 +83,15 @@ def asyncpg_dsn(engine: AsyncEngine) -> str:
     return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def new_producer(bootstrap_servers: list[str] | str, client_id: str) -> AIOKafkaProducer:
-    """Idempotent producer with acks=all: a retried send never duplicates or reorders a record."""
+def new_producer(
+    bootstrap_servers: list[str] | str, client_id: str, security: Mapping[str, Any] | None = None
+) -> AIOKafkaProducer:
+    """Idempotent producer with acks=all: a retried send never duplicates or reorders a record.
+
+    ``security``: ``confide_chassis.kafka.kafka_security_options`` (TLS, SASL); none = PLAINTEXT.
+    """
     return AIOKafkaProducer(
+        **dict(security or {}),
         bootstrap_servers=bootstrap_servers,
         client_id=client_id,
         enable_idempotence=True,

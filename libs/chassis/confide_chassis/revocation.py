@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -97,6 +97,7 @@ class RevocationWatcher:
         bootstrap_servers: list[str] | str,
         client_id: str,
         topic: str = USERS_TOPIC,
+        security: Mapping[str, Any] | None = None,
         lookback: timedelta | None = None,
         poll_seconds: float = 0.5,
         partition_check_seconds: float = 30.0,
@@ -104,6 +105,7 @@ class RevocationWatcher:
         self._revocations = revocations
         self._bootstrap = bootstrap_servers
         self._client_id = client_id
+        self._security = dict(security or {})  # confide_chassis.kafka.kafka_security_options
         self._topic = topic
         # One more margin for the clock of the Kafka producer that stamped the records.
         self._lookback = lookback if lookback is not None else revocations.window + revocations.margin
@@ -135,17 +137,21 @@ class RevocationWatcher:
             with contextlib.suppress(Exception):
                 await consumer.stop()
 
+    def _new_consumer(self) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            **self._security,
+            bootstrap_servers=self._bootstrap,
+            group_id=None,  # every replica reads every partition; nothing to commit
+            client_id=self._client_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+        )
+
     async def _connect(self, stop: asyncio.Event) -> AIOKafkaConsumer | None:
         delay = 0.5
         while not stop.is_set():
-            consumer = AIOKafkaConsumer(
-                bootstrap_servers=self._bootstrap,
-                group_id=None,  # every replica reads every partition; nothing to commit
-                client_id=self._client_id,
-                enable_auto_commit=False,
-                auto_offset_reset="earliest",
-                isolation_level="read_committed",
-            )
+            consumer = self._new_consumer()
             try:
                 await consumer.start()
                 return consumer

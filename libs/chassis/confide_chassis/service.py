@@ -35,6 +35,7 @@ from confide_chassis.auth import Access, GrpcJwks, TokenVerifier, UrlJwks, verif
 from confide_chassis.consumer import Handler, IdempotentConsumer
 from confide_chassis.grpc.interceptor import ServiceInterceptor
 from confide_chassis.health import LIVENESS, Check, Readiness, database_check, kafka_check
+from confide_chassis.kafka import kafka_security_options
 from confide_chassis.logging import configure_logging, get_logger
 from confide_chassis.metrics import start_metrics_server, track_db_pool
 from confide_chassis.outbox import OutboxRelay, new_producer
@@ -115,6 +116,7 @@ class ServiceContext:
                 handler=handler,
                 sessions=self.require_sessions(),
                 bootstrap_servers=self.settings.kafka_servers,
+                security=kafka_security_options(self.settings),
                 dlq_topic=dlq_topic_for(self.service),
                 dlq_producer=self.producer,
                 max_attempts=self.settings.consumer_max_attempts,
@@ -211,7 +213,11 @@ async def start(
         else None
     )
     sessions = db.session_factory(engine) if engine is not None else None
-    producer = new_producer(settings.kafka_servers, client_id=f"{settings.service_name}-producer")
+    producer = new_producer(
+        settings.kafka_servers,
+        client_id=f"{settings.service_name}-producer",
+        security=kafka_security_options(settings),
+    )
     await _start_producer(producer)
 
     access: dict[str, Access] = {}
@@ -268,6 +274,7 @@ async def start(
             revocations,
             bootstrap_servers=settings.kafka_servers,
             client_id=f"{settings.service_name}-revocations",
+            security=kafka_security_options(settings),
         )
         tasks.append(asyncio.create_task(watcher.run(stop_event), name="revocation-watcher"))
         checks["revocations"] = watcher.readiness_check

@@ -10,6 +10,10 @@ service (Kafka, JWKS, telemetry, logging) are read without a prefix.
 | `<NAME>_METRICS_HOST` / `<NAME>_METRICS_PORT` | Prometheus /metrics | 127.0.0.1 / per service |
 | `<NAME>_DATABASE_URL` | SQLAlchemy URL (postgresql+asyncpg://...) | required to serve |
 | `KAFKA_BOOTSTRAP_SERVERS` | comma-separated host:port | 127.0.0.1:9092 |
+| `KAFKA_SECURITY_PROTOCOL` | PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL | PLAINTEXT |
+| `KAFKA_SASL_MECHANISM` | PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (SASL_* protocols) | SCRAM-SHA-512 |
+| `KAFKA_SASL_USERNAME` / `KAFKA_SASL_PASSWORD` | SASL credentials; required with SASL_* | unset |
+| `KAFKA_SSL_CAFILE` | PEM CA bundle that signed the brokers' certificates (SSL, SASL_SSL) | system CAs |
 | `JWKS_GRPC_TARGET` | identity's gRPC address; keys from `AuthService/GetJwks`, refreshed each minute | |
 | `JWKS_FILE` / `JWKS_URL` | keys from a file (re-read on change) or HTTPS | none: all tokens refused |
 | `JWT_ISSUER` / `JWT_AUDIENCE` | expected `iss` / `aud` claims | confide-identity / confide |
@@ -23,7 +27,9 @@ service (Kafka, JWKS, telemetry, logging) are read without a prefix.
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -55,6 +61,19 @@ class ServiceSettings(BaseSettings):
     kafka_bootstrap_servers: str = Field(
         default="127.0.0.1:9092", validation_alias=_shared("KAFKA_BOOTSTRAP_SERVERS")
     )
+    # Kafka client security (confide_chassis.kafka.kafka_security_options turns these into client
+    # arguments). PLAINTEXT locally; staging and production use SCRAM over TLS (docs/adr).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", validation_alias=_shared("KAFKA_SECURITY_PROTOCOL")
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        default="SCRAM-SHA-512", validation_alias=_shared("KAFKA_SASL_MECHANISM")
+    )
+    kafka_sasl_username: str | None = Field(default=None, validation_alias=_shared("KAFKA_SASL_USERNAME"))
+    kafka_sasl_password: SecretStr | None = Field(
+        default=None, validation_alias=_shared("KAFKA_SASL_PASSWORD")
+    )
+    kafka_ssl_cafile: str | None = Field(default=None, validation_alias=_shared("KAFKA_SSL_CAFILE"))
     jwks_file: str | None = Field(default=None, validation_alias=_shared("JWKS_FILE"))
     jwks_url: str | None = Field(default=None, validation_alias=_shared("JWKS_URL"))
     jwks_grpc_target: str | None = Field(default=None, validation_alias=_shared("JWKS_GRPC_TARGET"))
