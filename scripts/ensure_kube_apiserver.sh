@@ -16,6 +16,9 @@ dest="${KUBE_APISERVER_DIR:-$root/.cache/kube-apiserver}"
 version="${KUBE_VERSION:-1.34.4}"
 say() { echo "ensure_kube_apiserver: $*" >&2; }
 mkdir -p "$dest"
+# One build at a time: CI starts this early in the background and the test fixture waits here.
+exec 9>"$dest/.lock"
+flock 9
 
 if ! [[ -x "$dest/etcd" ]]; then
   tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
