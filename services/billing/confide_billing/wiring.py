@@ -25,6 +25,7 @@ from confide_billing.app.ports import PaymentProvider
 from confide_billing.app.reactions import Reactions
 from confide_billing.app.setup import SetupUseCases
 from confide_billing.db.uow import unit_of_work_factory
+from confide_billing.demo import seed_demo_command
 from confide_billing.events.consumers import (
     IDENTITY_TOPICS,
     SCHEDULING_TOPICS,
@@ -94,7 +95,11 @@ def build_spec(
             on_configured(app)
 
     return ServiceSpec(
-        name="billing", settings_type=BillingSettings, configure=configure, migrations=MIGRATIONS
+        name="billing",
+        settings_type=BillingSettings,
+        configure=configure,
+        migrations=MIGRATIONS,
+        commands={"seed-demo": seed_demo_command},
     )
 
 

@@ -405,3 +405,10 @@ async def test_demo_seed_is_idempotent_and_prices_the_demo_practice(billing: Bil
         await billing.scalar("SELECT count(*) FROM price_lists WHERE practice_id = :p", p=DEMO_PRACTICE) == 1
     )
     assert await billing.scalar("SELECT count(*) FROM plans WHERE practice_id = :p", p=DEMO_PRACTICE) == 2
+
+
+def test_make_run_finds_the_seed_command() -> None:
+    """The dev stack seeds a service only if `python -m confide_billing` offers `seed-demo`."""
+    from confide_billing.wiring import SPEC
+
+    assert "seed-demo" in SPEC.commands
