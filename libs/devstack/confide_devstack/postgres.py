@@ -191,6 +191,10 @@ class PostgresCluster:
 
     # -- lifecycle ----------------------------------------------------------------------------
 
+    def postmaster_pid(self) -> int | None:
+        """The pid in ``postmaster.pid`` (the server of this data directory, or a stale file)."""
+        return _postmaster_pid(self.data_dir)
+
     def is_running(self) -> bool:
         """True while a postmaster serves this data directory (read from ``postmaster.pid``)."""
         pid = _postmaster_pid(self.data_dir)
