@@ -236,7 +236,7 @@ async def test_stack_without_services_starts_prints_and_stops_cleanly(
         await conn.close()
         assert _read(Path(info["jwks_file"])).startswith("{")
         kafka_pid = int((run_dir / "kafka" / "kafka.pid").read_text())
-        pg_pid = int((run_dir / "postgres" / "data" / "postmaster.pid").read_text().split()[0])
+        pg_pid = int((Path(info["postgres"]["data_dir"]) / "postmaster.pid").read_text().split()[0])
         assert any("127.0.0.1:" + env["CONFIDE_KAFKA_PORT"] in line for line in lines)
     finally:
         proc.send_signal(signal.SIGINT)  # Ctrl-C
@@ -277,7 +277,7 @@ async def test_stack_runs_a_service_and_stops_everything_when_it_dies(
         await conn.close()
         assert any("fake serving" in line for line in lines)
         assert any("fake seeded" in line for line in lines)  # it offers seed-demo, so the stack seeded it
-        pg_pid = int((run_dir / "postgres" / "data" / "postmaster.pid").read_text().split()[0])
+        pg_pid = int((Path(info["postgres"]["data_dir"]) / "postmaster.pid").read_text().split()[0])
         os.kill(fake["pid"], signal.SIGKILL)  # the service dies
         code = await asyncio.wait_for(proc.wait(), 60)
     finally:
