@@ -16,13 +16,13 @@ PY_PACKAGES := confide_chassis confide_devstack $(foreach s,$(notdir $(patsubst 
 # Test folders type-checked by `make lint` (each separately: they share module names like conftest).
 TEST_DIRS := $(wildcard libs/*/tests services/*/tests) $(wildcard tests)
 
-.PHONY: help venv proto lint typecheck test unit run bench clean lock k8s-topics
+.PHONY: help venv proto ts web lint typecheck test unit run bench clean lock k8s-topics
 
 help:
 	@echo "make run    - start Kafka, PostgreSQL and every service locally (Ctrl-C stops all)"
 	@echo "make test   - lint, type-check and run every test against real Kafka and PostgreSQL"
 	@echo "make lint   - ruff, mypy --strict, import-linter, buf lint, buf breaking"
-	@echo "make proto  - regenerate Python code and stubs from protos/"
+	@echo "make proto  - regenerate Python code and stubs (and the TypeScript clients) from protos/"
 	@echo "make bench  - benchmarks, each beside its baseline"
 	@echo "make k8s-topics - regenerate deploy/k8s/base/kafka/topics.yaml from protos/topics.yaml"
 
@@ -44,6 +44,18 @@ node_modules/.installed: package.json package-lock.json
 
 proto: venv node_modules/.installed
 	$(BIN)/python scripts/protogen.py
+	node_modules/.bin/buf generate
+
+# TypeScript clients (clients/ts/gen, git-ignored) for frontend teams; `make proto` makes them too.
+ts: node_modules/.installed
+	node_modules/.bin/buf generate
+
+# The reference web client (web/dist, git-ignored), served by the gateway at / under `make run`.
+web: proto
+	node_modules/.bin/tsc -p web
+	node_modules/.bin/esbuild web/src/main.ts --bundle --format=esm --target=es2022 --minify \
+	  --outfile=web/dist/app.js --log-level=warning
+	cp web/index.html web/dist/index.html
 
 typecheck: proto
 	$(BIN)/mypy $(addprefix -p ,$(PY_PACKAGES))
@@ -60,6 +72,7 @@ lint: proto
 	$(BIN)/lint-imports
 	$(BIN)/python scripts/buf.py lint
 	$(BIN)/python scripts/buf.py breaking
+	node_modules/.bin/tsc -p web
 
 # pytest exits 5 when it collected no test: that is a failure, never a pass.
 test: lint
@@ -69,7 +82,7 @@ test: lint
 unit: proto
 	$(BIN)/python -m pytest -m "not integration" $(PYTEST_ARGS)
 
-run: proto
+run: proto web
 	$(BIN)/python -m confide_devstack run
 
 bench: proto
@@ -91,4 +104,4 @@ lock:
 	$(PIP_COMPILE) --output-file dev.lock dev.in
 
 clean:
-	rm -rf $(VENV) node_modules .run libs/protos/confide .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) node_modules .run libs/protos/confide clients/ts/gen web/dist .mypy_cache .ruff_cache .pytest_cache

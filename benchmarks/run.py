@@ -23,7 +23,7 @@ import resource
 import shutil
 import statistics
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +79,12 @@ class Echo(devtest_pb2_grpc.SampleServiceServicer):
 
     async def Fail(self, request: devtest_pb2.FailRequest, context: Any) -> devtest_pb2.FailResponse:  # noqa: N802
         return devtest_pb2.FailResponse()
+
+    async def Count(  # noqa: N802
+        self, request: devtest_pb2.CountRequest, context: Any
+    ) -> AsyncIterator[devtest_pb2.CountResponse]:
+        for number in range(1, request.count + 1):
+            yield devtest_pb2.CountResponse(number=number)
 
 
 async def _drive(port: int, total: int, concurrency: int, metadata: Any) -> tuple[float, list[float]]:

@@ -57,13 +57,13 @@ from confide_compliance.service import seed_demo_command as compliance_seed_demo
 from confide_compliance.settings import ComplianceSettings
 from confide_devstack.postgres import PostgresCluster
 from confide_devstack.pytest_plugin import unique_database_name
-from confide_identity import cli as identity_cli
 from confide_identity import seed as identity_seed
-from confide_identity.mail.dev import DevFileMailer
-from confide_identity.service import MIGRATIONS as IDENTITY_MIGRATIONS
-from confide_identity.service import build as build_identity
-from confide_identity.service import start_identity
+from confide_identity.adapters.mail.dev import DevFileMailer
 from confide_identity.settings import IdentitySettings
+from confide_identity.wiring import COMMANDS as IDENTITY_COMMANDS
+from confide_identity.wiring import MIGRATIONS as IDENTITY_MIGRATIONS
+from confide_identity.wiring import build as build_identity
+from confide_identity.wiring import start_identity
 from confide_scheduling import testing as scheduling_testing
 from confide_scheduling.demo import seed_demo_command as scheduling_seed_demo
 from confide_scheduling.settings import SchedulingSettings
@@ -171,7 +171,7 @@ async def stack(
     # `make run`: migrate each database, then each service's `seed-demo` (dev mode), then serve. The
     # seeds write through the use cases, so their events wait in each outbox until the service serves.
     await asyncio.to_thread(migrations.upgrade, IDENTITY_MIGRATIONS, identity_url)
-    assert await asyncio.to_thread(identity_cli.seed_demo_command, identity_settings, []) == 0
+    assert await asyncio.to_thread(IDENTITY_COMMANDS["seed-demo"], identity_settings, []) == 0
     await compliance_testing.migrate(compliance_url)
     compliance_seed_settings = ComplianceSettings(database_url=compliance_url, dev_mode=True)
     assert await asyncio.to_thread(compliance_seed_demo, compliance_seed_settings, []) == 0

@@ -188,7 +188,8 @@ def test_the_entrypoint_starts_the_service_module(service: str) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "serve" in proc.stdout
-    assert "migrate" in proc.stdout
+    if (ROOT / "services" / service / "migrations").is_dir():  # the migration Job runs `migrate`
+        assert "migrate" in proc.stdout
 
 
 def test_the_build_context_leaves_out_generated_code_and_caches() -> None:

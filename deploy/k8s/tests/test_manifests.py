@@ -1285,8 +1285,8 @@ def exported_metrics() -> dict[str, tuple[str, ...]]:
     found: dict[str, tuple[str, ...]] = {}
     for collector in list(REGISTRY._collector_to_names):  # no public way to list collectors
         for family in collector.describe() if hasattr(collector, "describe") else collector.collect():
-            if not family.name.startswith(METRIC_PREFIX):
-                continue
+            if family.name.startswith(("python_", "process_")):
+                continue  # prometheus_client's own collectors
             name = family.name + ("_total" if family.type == "counter" else "")
             # A metric object knows its label names; a custom collector's families do.
             owner = collector if isinstance(collector, MetricWrapperBase) else family

@@ -19,8 +19,11 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import jwt
+from google.protobuf.descriptor import MethodDescriptor
 
+from confide.common.v1 import access_pb2
 from confide_chassis.errors import PermissionDenied, Unauthenticated
+from confide_chassis.roles import role_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +46,26 @@ class Access:
     public: bool = False
     roles: frozenset[str] = field(default_factory=frozenset)
     require_mfa: bool = False
+    # Served to browsers by the gateway (the proto option's `gateway`); no effect on the check.
+    gateway: bool = False
+
+    @classmethod
+    def from_rule(cls, rule: access_pb2.AccessRule) -> Access:
+        """The access rule a proto declares with `option (confide.common.v1.access)`."""
+        return cls(
+            public=rule.public,
+            roles=frozenset(role_name(r) for r in rule.roles),
+            require_mfa=rule.require_mfa,
+            gateway=rule.gateway,
+        )
+
+    @classmethod
+    def of_method(cls, method: MethodDescriptor) -> Access | None:
+        """The declared access of an RPC, or None when it declares none (then nobody may call it)."""
+        options = method.GetOptions()
+        if not options.HasExtension(access_pb2.access):
+            return None
+        return cls.from_rule(options.Extensions[access_pb2.access])
 
     def check(self, principal: Principal | None) -> None:
         if self.public:

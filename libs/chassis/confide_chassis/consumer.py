@@ -25,7 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from confide_chassis import metrics
 from confide_chassis.db import inbox_table
 from confide_chassis.events import ConsumedEvent, EnvelopeError, header_value
+from confide_chassis.idempotency import joined_transaction
 from confide_chassis.logging import get_logger
+from confide_chassis.retry import backoff_delays
 from confide_chassis.telemetry import consume_span
 
 log = get_logger(__name__)
@@ -223,7 +225,8 @@ class IdempotentConsumer:
                             continue
                         fresh.discard(event.event_id)  # a second copy in this run is a duplicate
                         try:
-                            await self._handler(session, event)
+                            with joined_transaction(session):
+                                await self._handler(session, event)
                         except Exception as exc:
                             raise _FailedAt(position, exc) from exc
                         outcomes.append("processed")
@@ -279,7 +282,7 @@ class IdempotentConsumer:
                 return "dead_lettered"
             span.set_attribute("messaging.message.id", event.event_id)
             attempt = 0
-            delay = self._backoff_initial
+            delays = backoff_delays(self._backoff_initial, max(self._backoff_max, self._backoff_initial))
             while True:
                 attempt += 1
                 try:
@@ -316,8 +319,7 @@ class IdempotentConsumer:
                         attempt=attempt,
                         error=type(exc).__name__,
                     )
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, self._backoff_max)
+                    await asyncio.sleep(next(delays))
 
     async def _handle_once(self, event: ConsumedEvent) -> str:
         async with self._sessions() as session, session.begin():
@@ -347,7 +349,8 @@ class IdempotentConsumer:
         """The inbox row and the handler's work, in the caller's transaction."""
         if event.event_id not in await self._claim_inbox(session, [event]):
             return "duplicate"
-        await self._handler(session, event)
+        with joined_transaction(session):
+            await self._handler(session, event)
         return "processed"
 
     async def _remember(self, event: ConsumedEvent, outcome: str) -> None:

@@ -31,10 +31,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    AsyncSessionTransaction,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
 
 from confide_chassis.events import OutgoingEvent
+from confide_chassis.idempotency import AmbientTransaction, ambient_transaction, idempotency_metadata
 from confide_chassis.telemetry import current_traceparent
 
 OUTBOX_CHANNEL = "confide_outbox"
@@ -138,9 +145,11 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 
 async def install_messaging_tables(engine: AsyncEngine) -> None:
-    """Create outbox/inbox directly (tests and tools); services use their Alembic migrations."""
+    """Create outbox/inbox (and the idempotency table) directly (tests and tools); services use their
+    Alembic migrations."""
     async with engine.begin() as conn:
         await conn.run_sync(messaging_metadata.create_all)
+        await conn.run_sync(idempotency_metadata.create_all)
         for ddl in OUTBOX_NOTIFY_DDL:
             await conn.execute(text(ddl))
 
@@ -177,11 +186,15 @@ class UnitOfWork:
             await uow.commit()
 
     Leaving the block without `commit()` rolls back, so a failed request leaves nothing half-written.
+    Inside an idempotent RPC (`confide_chassis.idempotency`) the unit of work is a savepoint of the
+    call's ambient transaction: `commit()` releases it, and the call's stored response commits with it.
     """
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
         self._session: AsyncSession | None = None
+        self._savepoint: AsyncSessionTransaction | None = None
+        self._ambient: AmbientTransaction | None = None
         self._pending: list[Message | OutgoingEvent] = []
         self.committed_event_ids: list[str] = []
 
@@ -192,9 +205,14 @@ class UnitOfWork:
         return self._session
 
     async def __aenter__(self) -> UnitOfWork:
-        self._session = self._sessions()
-        await self._session.begin()
         self._pending = []
+        self._ambient = ambient_transaction()
+        if self._ambient is not None:
+            self._session = self._ambient.session
+            self._savepoint = await self._session.begin_nested()
+        else:
+            self._session = self._sessions()
+            await self._session.begin()
         return self
 
     def publish(self, *events: Message | OutgoingEvent) -> None:
@@ -203,13 +221,23 @@ class UnitOfWork:
     async def commit(self) -> None:
         session = self.session
         ids = await add_events(session, self._pending)
-        await session.commit()
+        if self._savepoint is not None:
+            await self._savepoint.commit()
+            self._savepoint = await session.begin_nested()  # later changes in this block stay undoable
+            assert self._ambient is not None
+            self._ambient.committed_work = True
+        else:
+            await session.commit()
         self.committed_event_ids = ids
         self._pending = []
 
     async def rollback(self) -> None:
         self._pending = []
-        await self.session.rollback()
+        if self._savepoint is not None:
+            await self._savepoint.rollback()
+            self._savepoint = await self.session.begin_nested()
+        else:
+            await self.session.rollback()
 
     async def __aexit__(
         self,
@@ -219,8 +247,14 @@ class UnitOfWork:
     ) -> None:
         session = self.session
         try:
-            if session.in_transaction():
+            if self._savepoint is not None:
+                if self._savepoint.is_active:
+                    await self._savepoint.rollback()
+            elif session.in_transaction():
                 await session.rollback()
         finally:
-            await session.close()
+            if self._ambient is None:
+                await session.close()
             self._session = None
+            self._savepoint = None
+            self._ambient = None

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from confide_chassis.db import OUTBOX_NOTIFY_DDL, messaging_metadata
+from confide_chassis.idempotency import idempotency_metadata
 
 
 def alembic_config(script_location: Path, database_url: str) -> Config:
@@ -66,3 +67,12 @@ def drop_messaging_tables() -> None:
     bind.execute(text("DROP TRIGGER IF EXISTS outbox_notify ON outbox"))
     bind.execute(text("DROP FUNCTION IF EXISTS confide_outbox_notify()"))
     messaging_metadata.drop_all(bind=bind)
+
+
+def create_idempotency_table() -> None:
+    """Inside a revision's upgrade(): the table of idempotent RPCs' stored responses."""
+    idempotency_metadata.create_all(bind=op.get_bind())
+
+
+def drop_idempotency_table() -> None:
+    idempotency_metadata.drop_all(bind=op.get_bind())

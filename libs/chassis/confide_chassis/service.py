@@ -18,16 +18,19 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import grpc
 from aiokafka import AIOKafkaProducer
+from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from confide_chassis import db, migrations
+from confide_chassis import db, idempotency, migrations
 from confide_chassis.auth import Access, GrpcJwks, TokenVerifier, verifier_from_settings
 from confide_chassis.consumer import Handler, IdempotentConsumer
 from confide_chassis.grpc.interceptor import ServiceInterceptor
@@ -35,6 +38,7 @@ from confide_chassis.health import LIVENESS, Check, Readiness, database_check, k
 from confide_chassis.logging import configure_logging, get_logger
 from confide_chassis.metrics import start_metrics_server, track_db_pool
 from confide_chassis.outbox import OutboxRelay, new_producer
+from confide_chassis.retry import backoff_delays
 from confide_chassis.settings import ConfigurationError, ServiceSettings
 from confide_chassis.telemetry import (
     configure_tracing,
@@ -79,11 +83,23 @@ class ServiceContext:
             raise RuntimeError(f"{self.service} needs {self.service.upper()}_DATABASE_URL")
         return self.sessions
 
-    def add_grpc_service(self, full_name: str, access: dict[str, Access]) -> None:
-        """Register a gRPC service's access table: method name (e.g. "GetUser") → who may call it."""
-        self.service_names.append(full_name)
-        for method, policy in access.items():
-            self.access[f"/{full_name}/{method}"] = policy
+    def add_grpc_service(
+        self, service: ServiceDescriptor | str, access: Mapping[str, Access] | None = None
+    ) -> None:
+        """Register a gRPC service. Who may call each RPC is read from its proto declaration
+        (`option (confide.common.v1.access)`); an RPC without one stays uncallable. The older form,
+        a full name and a hand-written table (method name → Access), is kept while services move
+        their tables into the protos."""
+        if isinstance(service, str):
+            self.service_names.append(service)
+            for method_name, policy in (access or {}).items():
+                self.access[f"/{service}/{method_name}"] = policy
+            return
+        self.service_names.append(service.full_name)
+        for method in service.methods:
+            declared = Access.of_method(method)
+            if declared is not None:
+                self.access[f"/{service.full_name}/{method.name}"] = declared
 
     def add_consumer(self, name: str, topics: Sequence[str], handler: Handler) -> None:
         self.consumers.append(
@@ -166,7 +182,7 @@ class RunningService:
 
 async def _start_producer(producer: AIOKafkaProducer, attempts: int = 30) -> None:
     # Kafka may still be starting (dev stack, rolling restarts): wait for it rather than crash-loop.
-    delay = 0.5
+    delays = backoff_delays(0.5, 5.0)
     for attempt in range(1, attempts + 1):
         try:
             await producer.start()
@@ -175,8 +191,7 @@ async def _start_producer(producer: AIOKafkaProducer, attempts: int = 30) -> Non
             if attempt == attempts:
                 raise
             log.warning("Kafka not reachable yet; retrying", attempt=attempt)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+            await asyncio.sleep(next(delays))
 
 
 async def start(
@@ -202,7 +217,9 @@ async def start(
         settings.jwt_audience,
         settings.jwks_grpc_target,
     )
-    interceptor = ServiceInterceptor(service=settings.service_name, verifier=verifier, access=access)
+    interceptor = ServiceInterceptor(
+        service=settings.service_name, verifier=verifier, access=access, sessions=sessions
+    )
     server = grpc.aio.server(interceptors=[interceptor], options=[("grpc.so_reuseport", 0)])
     ctx = ServiceContext(
         settings=settings,
@@ -251,6 +268,13 @@ async def start(
             poll_interval=settings.outbox_poll_interval_seconds,
         )
         tasks.append(asyncio.create_task(relay.run(stop_event), name="outbox-relay"))
+        assert sessions is not None
+        tasks.append(
+            asyncio.create_task(
+                _prune_idempotency_keys(sessions, settings.idempotency_retention_hours, stop_event),
+                name="idempotency-prune",
+            )
+        )
     for consumer in ctx.consumers:
         await consumer.start()
         tasks.append(asyncio.create_task(consumer.run(stop_event), name=f"consumer-{consumer.name}"))
@@ -260,6 +284,22 @@ async def start(
         tasks.append(asyncio.create_task(job(stop_event), name=name))
     log.info("service started", grpc_port=port, metrics_port=settings.metrics_port)
     return RunningService(ctx, port, readiness, stop_event, tasks, stop_metrics)
+
+
+async def _prune_idempotency_keys(
+    sessions: async_sessionmaker[AsyncSession], retention_hours: float, stop: asyncio.Event
+) -> None:
+    """Forget idempotent RPCs' answers after the retention period, hourly (every replica may run
+    it: the delete is idempotent). A service without the table (no idempotent RPC) skips it."""
+    while not stop.is_set():
+        try:
+            await idempotency.prune(sessions, timedelta(hours=retention_hours))
+        except ProgrammingError:
+            return  # no rpc_idempotency table: this service has no idempotent RPCs
+        except Exception as exc:  # database restarting: try again next round
+            log.warning("idempotency prune failed", error=type(exc).__name__)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=3600)
 
 
 async def serve(spec: ServiceSpec, settings: ServiceSettings) -> None:

@@ -71,6 +71,10 @@ class ServiceSettings(BaseSettings):
     consumer_max_attempts: int = Field(default=5, ge=1)
     consumer_backoff_initial_seconds: float = Field(default=0.2, gt=0)
     consumer_backoff_max_seconds: float = Field(default=10.0, gt=0)
+    # How long idempotent RPCs remember their answers (a client retries within minutes, not days).
+    idempotency_retention_hours: float = Field(
+        default=24.0, gt=0, validation_alias=_shared("IDEMPOTENCY_RETENTION_HOURS")
+    )
 
     @property
     def kafka_servers(self) -> list[str]:

@@ -543,6 +543,8 @@ class LocalStack:
         # written to files, demo seeding) are allowed here and nowhere else.
         env.setdefault(f"{spec.env_prefix}_DEV_MODE", "true")
         env.setdefault(f"{spec.env_prefix}_DEV_MAIL_DIR", str(cfg.run_dir / "mail" / spec.name))
+        if spec.name == "gateway":  # the reference web client, built by `make web`
+            env.setdefault("GATEWAY_WEB_ROOT", str(cfg.root / "web" / "dist"))
         if spec.name in self.database_urls:
             env[f"{spec.env_prefix}_DATABASE_URL"] = self.database_urls[spec.name]
         return env
@@ -561,7 +563,8 @@ class LocalStack:
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
         try:
-            out, _ = await asyncio.wait_for(proc.communicate(), timeout=30)
+            # Generous: importing a service takes seconds, and much longer on a loaded 2-core machine.
+            out, _ = await asyncio.wait_for(proc.communicate(), timeout=cfg.service_timeout)
         except TimeoutError:  # not an argparse program: it offers nothing we can see
             proc.kill()
             await proc.wait()

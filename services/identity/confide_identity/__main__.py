@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from confide_chassis.service import main
-from confide_identity.service import SPEC
+from confide_identity.wiring import SPEC
 
 if __name__ == "__main__":
     main(SPEC)

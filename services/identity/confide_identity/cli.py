@@ -5,7 +5,7 @@
     seed-demo         the demo practice for `make run` (IDENTITY_DEV_MODE=true only; idempotent)
 
 They talk to the database directly (no gRPC, no Kafka): the events they cause wait in the outbox until
-identity serves.
+identity serves. `wiring` gives them the application (`commands(open_app)`), built like the served one.
 """
 
 from __future__ import annotations
@@ -15,25 +15,36 @@ import asyncio
 import re
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from functools import partial
+from typing import Any
 
-from confide_chassis import db
+from confide_chassis.clock import utc_now
 from confide_chassis.errors import DomainError, InvalidArgument, ValidationCollector
+from confide_chassis.service import Command
 from confide_chassis.settings import ConfigurationError, ServiceSettings
 from confide_identity import seed
-from confide_identity.app.context import AppContext, utc_now
-from confide_identity.app.keys import KeyManager, KeyStore
-from confide_identity.app.support import check_email
+from confide_identity.api.mapping import check_email
+from confide_identity.app import commands as app_commands
+from confide_identity.app.context import AppContext
 from confide_identity.app.use_cases import UseCases
-from confide_identity.crypto import sealer_from_settings
-from confide_identity.db.uow import unit_of_work_factory
 from confide_identity.domain.passwords import PasswordContext
 from confide_identity.domain.roles import Role
-from confide_identity.mail.memory import InMemoryMailer
 from confide_identity.settings import IdentitySettings
 
-T = TypeVar("T")
+
+@dataclass(frozen=True, slots=True)
+class OperatorApp:
+    """The wired application a command works with (its mailer keeps the e-mails instead of sending)."""
+
+    app: AppContext
+    use_cases: UseCases
+
+
+OpenApp = Callable[[IdentitySettings, Callable[[], datetime]], AbstractAsyncContextManager[OperatorApp]]
+"""Opens the application on the settings' database with this clock; closes the engine on exit."""
 
 
 def _out(text: str = "") -> None:
@@ -51,27 +62,13 @@ def _identity(settings: ServiceSettings) -> IdentitySettings:
 
 
 async def _with_app(
+    open_app: OpenApp,
     settings: IdentitySettings,
-    work: Callable[[AppContext, UseCases, InMemoryMailer], Awaitable[T]],
+    work: Callable[[OperatorApp], Awaitable[int]],
     clock: Callable[[], datetime] = utc_now,
-) -> T:
-    if not settings.database_url:
-        raise ConfigurationError("IDENTITY_DATABASE_URL is required")
-    sealer = sealer_from_settings(settings)
-    engine = db.create_engine(settings.database_url)
-    try:
-        uow = unit_of_work_factory(db.session_factory(engine), sealer)
-
-        # Imported here: the service module lists these commands in its spec.
-        from confide_identity.service import app_context, rotation_policy
-
-        store = KeyStore(rotation_policy(settings), clock)
-        mailer = InMemoryMailer()
-        app = app_context(settings, uow, sealer, store, mailer, clock)
-        keys = KeyManager(uow, sealer, store, clock=clock, random_bytes=app.random_bytes)
-        return await work(app, UseCases.of(app, keys), mailer)
-    finally:
-        await engine.dispose()
+) -> int:
+    async with open_app(settings, clock) as operator:
+        return await work(operator)
 
 
 def _run(coro: Coroutine[Any, Any, int]) -> int:
@@ -94,7 +91,7 @@ def slugify(name: str) -> str:
     return slug if len(slug) >= 3 else f"practice-{slug}".strip("-")
 
 
-def create_practice_command(settings: ServiceSettings, args: list[str]) -> int:
+def create_practice_command(open_app: OpenApp, settings: ServiceSettings, args: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m confide_identity create-practice",
         description="Create a practice and its first practice admin.",
@@ -116,8 +113,8 @@ def create_practice_command(settings: ServiceSettings, args: list[str]) -> int:
     options = parser.parse_args(args)
     identity = _identity(settings)
 
-    async def work(app: AppContext, use_cases: UseCases, mailer: InMemoryMailer) -> int:
-
+    async def work(operator: OperatorApp) -> int:
+        app, use_cases = operator.app, operator.use_cases
         errors = ValidationCollector()
         email = check_email(errors, options.admin_email, "--admin-email")
         errors.raise_if_any()
@@ -128,8 +125,7 @@ def create_practice_command(settings: ServiceSettings, args: list[str]) -> int:
                 password, PasswordContext(email=email, names=(options.admin_name,)), "password"
             )
             password_hash = await app.hash_password(password)
-        practice, created = await use_cases.practices.create_practice(
-            None,
+        command = app_commands.CreatePractice(
             display_name=" ".join(options.name.split()),
             slug=options.slug or slugify(options.name),
             admin_email=email,
@@ -139,6 +135,7 @@ def create_practice_command(settings: ServiceSettings, args: list[str]) -> int:
             if options.platform_operator
             else frozenset(),
         )
+        practice, created = await use_cases.practices.create_practice(None, command)
         _out(f"practice_id: {practice.practice_id}")
         _out(f"slug:        {practice.slug}")
         _out(f"admin_id:    {created.user.user_id}")
@@ -150,10 +147,10 @@ def create_practice_command(settings: ServiceSettings, args: list[str]) -> int:
             _out("admin password set from stdin; sign in and enrol MFA")
         return 0
 
-    return _run(_with_app(identity, work))
+    return _run(_with_app(open_app, identity, work))
 
 
-def seed_demo_command(settings: ServiceSettings, args: list[str]) -> int:
+def seed_demo_command(open_app: OpenApp, settings: ServiceSettings, args: list[str]) -> int:
     argparse.ArgumentParser(
         prog="python -m confide_identity seed-demo",
         description="Create the demo practice for the local stack (IDENTITY_DEV_MODE=true only).",
@@ -167,8 +164,8 @@ def seed_demo_command(settings: ServiceSettings, args: list[str]) -> int:
         return 2
     frozen = utc_now()
 
-    async def work(app: AppContext, use_cases: UseCases, mailer: InMemoryMailer) -> int:
-        report = await seed.seed_demo(app, use_cases)
+    async def work(operator: OperatorApp) -> int:
+        report = await seed.seed_demo(operator.app, operator.use_cases)
         outcome = "created" if report.created else "already there (completed what was missing)"
         _out(f"{seed.DEMO_NAME}: {outcome}")
         _out(f"practice_id: {report.practice.practice_id}  (slug {report.practice.slug})")
@@ -179,10 +176,12 @@ def seed_demo_command(settings: ServiceSettings, args: list[str]) -> int:
             _out(f"  {key:<18} {user.email:<32} {roles:<36} {user.user_id}")
         return 0
 
-    return _run(_with_app(identity, work, clock=lambda: frozen))
+    return _run(_with_app(open_app, identity, work, clock=lambda: frozen))
 
 
-COMMANDS = {
-    "create-practice": create_practice_command,
-    "seed-demo": seed_demo_command,
-}
+def commands(open_app: OpenApp) -> dict[str, Command]:
+    """The commands for the service spec, working on the application `open_app` opens."""
+    return {
+        "create-practice": partial(create_practice_command, open_app),
+        "seed-demo": partial(seed_demo_command, open_app),
+    }

@@ -30,7 +30,7 @@ from uuid import UUID
 
 from confide_chassis import audit
 from confide_chassis.auth import Principal as CallerToken
-from confide_identity.app import events
+from confide_identity.app import commands, events
 from confide_identity.app.context import AppContext
 from confide_identity.app.models import Practice, User
 from confide_identity.app.support import audit_record
@@ -156,13 +156,15 @@ async def seed_demo(app: AppContext, use_cases: UseCases) -> SeedReport:
     if practice is None:
         practice, _ = await use_cases.practices.create_practice(
             None,
-            display_name=DEMO_NAME,
-            slug=DEMO_SLUG,
-            admin_email=ADMIN.email,
-            admin_display_name=ADMIN.display_name,
-            admin_password_hash=password_hash,
-            practice_id=DEMO_PRACTICE_ID,
-            admin_id=ADMIN.user_id,
+            commands.CreatePractice(
+                display_name=DEMO_NAME,
+                slug=DEMO_SLUG,
+                admin_email=ADMIN.email,
+                admin_display_name=ADMIN.display_name,
+                admin_password_hash=password_hash,
+                practice_id=DEMO_PRACTICE_ID,
+                admin_id=ADMIN.user_id,
+            ),
         )
         created = True
 
@@ -215,25 +217,27 @@ async def seed_demo(app: AppContext, use_cases: UseCases) -> SeedReport:
     for demo in (ADMIN, OPERATOR, *CLINICIANS):
         async with app.uow() as uow:
             user_id = users[demo.key].user_id
-            existing = await uow.credentials.get_totp(user_id)
+            existing = await uow.mfa_factors.get_totp(user_id)
             if existing is None or not existing.confirmed:
-                await uow.credentials.save_totp(
+                await uow.mfa_factors.save_totp(
                     user_id, TotpCredential(secret=DEMO_TOTP_SECRET, created_at=now, confirmed_at=now)
                 )
                 await uow.commit()
 
     # The telehealth consent document (every modality, every jurisdiction), effective now.
     async with app.uow() as uow:
-        documents = await uow.consents.documents(practice.practice_id)
+        documents = await uow.consent_documents.for_practice(practice.practice_id)
     if not documents:
         await use_cases.consents.publish(
             admin_token,
-            version=1,
-            effective_at=now,
-            modalities=[m.value for m in Modality],
-            jurisdictions=sorted(US_JURISDICTIONS),
-            title="Telehealth informed consent",
-            content=CONSENT_TEXT,
+            commands.PublishConsentDocument(
+                version=1,
+                effective_at=now,
+                modalities=tuple(m.value for m in Modality),
+                jurisdictions=tuple(sorted(US_JURISDICTIONS)),
+                title="Telehealth informed consent",
+                content=CONSENT_TEXT,
+            ),
         )
     current = await use_cases.consents.current(admin_token)
 
@@ -242,23 +246,29 @@ async def seed_demo(app: AppContext, use_cases: UseCases) -> SeedReport:
         async with app.uow() as uow:
             profile = await uow.profiles.get(practice.practice_id, client.user_id)
             links = await uow.care_teams.for_client(practice.practice_id, client.user_id)
-            signatures = await uow.consents.signatures(practice.practice_id, client.user_id)
+            signatures = await uow.consent_signatures.for_client(practice.practice_id, client.user_id)
         values = PROFILES[demo.key]
         if profile is None:
-            await use_cases.profiles.update(admin_token, client.user_id, values, frozenset())
+            await use_cases.profiles.update(
+                admin_token, commands.UpdateClientProfile(client.user_id, values, frozenset())
+            )
         clinician = users[CARE_TEAMS[demo.key]]
         if not any(link.clinician_id == clinician.user_id for link in links):
-            await use_cases.care_teams.assign(admin_token, client.user_id, clinician.user_id)
+            await use_cases.care_teams.assign(
+                admin_token, commands.AssignClinician(client.user_id, clinician.user_id)
+            )
         if not any(s.document_id == current.document.document_id and s.active for s in signatures):
             await use_cases.consents.sign(
                 _token(client, mfa=False),
-                client_id=client.user_id,
-                document_id=current.document.document_id,
-                document_version=current.document.version,
-                jurisdiction=values.home_state,
-                signer_role=SignerRole.CLIENT,
-                method=SignatureMethod.CLICK,
-                signer_name="",
+                commands.SignConsent(
+                    client_id=client.user_id,
+                    document_id=current.document.document_id,
+                    document_version=current.document.version,
+                    jurisdiction=values.home_state,
+                    signer_role=SignerRole.CLIENT,
+                    method=SignatureMethod.CLICK,
+                    signer_name="",
+                ),
             )
 
     return SeedReport(practice=practice, users=users, created=created)

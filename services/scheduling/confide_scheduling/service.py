@@ -118,6 +118,7 @@ def build_spec(
 
     async def configure(ctx: ServiceContext) -> None:
         settings = scheduling_settings(ctx.settings)
+        ctx.interceptor.idempotency = False  # scheduling still keeps its own idempotency records
         compliance = authorization
         if compliance is None:
             client = GrpcComplianceClient(

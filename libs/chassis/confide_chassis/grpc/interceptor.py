@@ -13,10 +13,12 @@ from typing import Any
 
 import grpc
 from google.rpc import status_pb2
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from confide_chassis import errors, metrics
 from confide_chassis.auth import PUBLIC, Access, Principal, TokenVerifier, reset_principal, set_principal
 from confide_chassis.grpc.status import STATUS_DETAILS_KEY, internal_status, to_status
+from confide_chassis.idempotency import is_idempotent, run_idempotent
 from confide_chassis.logging import get_logger
 
 log = get_logger(__name__)
@@ -41,11 +43,34 @@ def bearer_token(metadata: Iterable[tuple[str, str | bytes]] | None) -> str | No
     return None
 
 
+def _passthrough(serializer: Callable[[Any], bytes] | None) -> Callable[[Any], bytes] | None:
+    """A response serializer that sends stored (already serialized) idempotent replies as they are."""
+    if serializer is None:
+        return None
+    inner = serializer
+
+    def serialize(response: Any) -> bytes:
+        return response if isinstance(response, bytes) else inner(response)
+
+    return serialize
+
+
 class ServiceInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, *, service: str, verifier: TokenVerifier, access: Mapping[str, Access]) -> None:
+    def __init__(
+        self,
+        *,
+        service: str,
+        verifier: TokenVerifier,
+        access: Mapping[str, Access],
+        sessions: async_sessionmaker[AsyncSession] | None = None,
+    ) -> None:
         self._service = service
         self.verifier = verifier
         self._access = access
+        # The service's database, where idempotent RPCs keep their answers (None: no database).
+        self.sessions = sessions
+        # Transitional: a service that still stores idempotent answers itself turns this off.
+        self.idempotency = True
 
     def _policy(self, method: str) -> Access | None:
         if method.startswith(ALWAYS_PUBLIC_PREFIXES):
@@ -96,6 +121,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
 
         if handler.unary_unary is not None:
             inner_uu: Any = handler.unary_unary
+            serializer: Any = handler.response_serializer or (lambda r: r.SerializeToString())
 
             async def unary_unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
                 started = time.perf_counter()
@@ -103,7 +129,17 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 token = None
                 code = grpc.StatusCode.OK
                 try:
-                    token = set_principal(self._authenticate(method, metadata))
+                    principal = self._authenticate(method, metadata)
+                    token = set_principal(principal)
+                    if self.idempotency and self.sessions is not None and is_idempotent(request):
+                        return await run_idempotent(
+                            self.sessions,
+                            caller=principal.subject if principal is not None else "anonymous",
+                            method=method,
+                            request=request,
+                            handler=lambda: inner_uu(request, context),
+                            serialize=serializer,
+                        )
                     return await inner_uu(request, context)
                 except grpc.aio.AbortError:
                     code = context.code() or grpc.StatusCode.UNKNOWN
@@ -121,7 +157,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             return grpc.unary_unary_rpc_method_handler(
                 unary_unary,
                 request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
+                response_serializer=_passthrough(handler.response_serializer),
             )
 
         if handler.unary_stream is not None:

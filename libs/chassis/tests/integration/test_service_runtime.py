@@ -74,6 +74,12 @@ class SampleServicer(devtest_pb2_grpc.SampleServiceServicer):
             raise errors.NotFound("no such sample")
         raise RuntimeError("a bug, with details nobody outside may see: jane@example.com")
 
+    async def Count(
+        self, request: devtest_pb2.CountRequest, context: Any
+    ) -> AsyncIterator[devtest_pb2.CountResponse]:
+        for number in range(1, request.count + 1):
+            yield devtest_pb2.CountResponse(number=number)
+
 
 def _retopic(event: OutgoingEvent, topic: str) -> OutgoingEvent:
     return dataclasses.replace(event, topic=topic)

@@ -21,12 +21,14 @@ from confide_chassis.errors import (
     FailedPrecondition,
     InvalidArgument,
     PermissionDenied,
+    ResourceExhausted,
     RuleViolation,
     Unauthenticated,
 )
 from confide_chassis.ids import new_id
 from confide_chassis.logging import get_logger
-from confide_identity.app import events
+from confide_identity import metrics
+from confide_identity.app import commands, events
 from confide_identity.app.context import AppContext
 from confide_identity.app.keys import KeyManager
 from confide_identity.app.mail import MailKind, OutgoingMail
@@ -47,11 +49,13 @@ from confide_identity.app.support import (
 from confide_identity.domain.authorization import Action, Resource, authorize
 from confide_identity.domain.common import b64url
 from confide_identity.domain.lockout import (
+    SignInThrottle,
     ensure_sign_in_allowed,
     invalid_credentials_error,
     record_failed_sign_in,
     record_successful_sign_in,
 )
+from confide_identity.domain.mail_quota import may_send
 from confide_identity.domain.mfa import (
     RECOVERY_CODE_BYTES,
     RECOVERY_CODE_COUNT,
@@ -141,6 +145,7 @@ class AuthUseCases:
         purpose: TokenPurpose,
         now: datetime,
         ttl: timedelta | None = None,
+        password_hash: str | None = None,
     ) -> str:
         issued = issue_one_time_token(
             user_id=user.user_id,
@@ -148,9 +153,23 @@ class AuthUseCases:
             random_bytes=self.ctx.random_bytes(TOKEN_BYTES),
             now=now,
             ttl=ttl,
+            password_hash=password_hash,
         )
-        await uow.credentials.add_token(issued.record)
+        await uow.one_time_tokens.add(issued.record)
         return issued.token
+
+    async def _within_mail_quota(
+        self, uow: IdentityUnitOfWork, user: User, kind: MailKind, now: datetime
+    ) -> bool:
+        """IDN-AUTH-03: count one more self-service e-mail to `user`, or False when the account's quota is
+        spent (then send nothing; the caller answers as usual). Call with the user's row locked."""
+        quota = self.ctx.config.mail_quota
+        start = quota.window_start(now)
+        if not may_send(await uow.account_mails.sent_since(user.user_id, start), now=now, quota=quota):
+            log.info("account e-mail quota spent; nothing sent", kind=kind.value, user_id=str(user.user_id))
+            return False
+        await uow.account_mails.add(user.user_id, kind.value, now, forget_before=start)
+        return True
 
     def _mail(
         self, kind: MailKind, user: User, path: str | None = None, token: str | None = None
@@ -182,6 +201,13 @@ class AuthUseCases:
             outcome=outcome,
         )
 
+    def _ensure_not_locked(self, state: SignInThrottle, now: datetime) -> None:
+        try:
+            ensure_sign_in_allowed(state, now=now)
+        except ResourceExhausted:
+            metrics.sign_in_failed("locked")
+            raise
+
     def _login_audit(
         self, user: User, *, mfa: bool, outcome: audit_pb2.AuditOutcome.ValueType, now: datetime
     ) -> audit_pb2.AuditEvent:
@@ -189,12 +215,14 @@ class AuthUseCases:
 
     # --- registration --------------------------------------------------------------------------------
 
-    async def sign_up(self, practice_id: UUID, email: str, password: str) -> None:
+    async def sign_up(self, command: commands.SignUp) -> None:
         ctx = self.ctx
+        practice_id, email, password = command.practice_id, command.email, command.password
         self.check_password(password, self._password_context(email), "password")
         password_hash = await ctx.hash_password(password)  # always: the same cost for known addresses
         now = ctx.now()
         mail: OutgoingMail | None = None
+        outcome = "ignored"
         try:
             async with ctx.uow() as uow:
                 practice = await require_practice(uow, practice_id)
@@ -213,7 +241,10 @@ class AuthUseCases:
                         created_at=now,
                     )
                     await uow.users.add(user)
-                    token = await self._issue_token(uow, user, TokenPurpose.EMAIL_VERIFICATION, now)
+                    await self._within_mail_quota(uow, user, MailKind.VERIFY_EMAIL, now)  # a new account
+                    token = await self._issue_token(
+                        uow, user, TokenPurpose.EMAIL_VERIFICATION, now, password_hash=password_hash
+                    )
                     uow.publish(
                         events.user_registered(
                             user_id=user.user_id,
@@ -225,44 +256,67 @@ class AuthUseCases:
                         self._self_audit(user, audit.CREATE, "user", now),
                     )
                     mail = self._mail(MailKind.VERIFY_EMAIL, user, "verify-email", token)
+                    outcome = "created"
                 elif (
                     existing.active
                     and existing.email_verified_at is None
                     and existing.password_hash is not None
                 ):
-                    token = await self._issue_token(uow, existing, TokenPurpose.EMAIL_VERIFICATION, now)
-                    mail = self._mail(MailKind.VERIFY_EMAIL, existing, "verify-email", token)
-                elif existing.active:
+                    if await self._within_mail_quota(uow, existing, MailKind.VERIFY_EMAIL, now):
+                        # IDN-AUTH-02: this sign-up's password takes effect through this link only; the
+                        # account's stored password stays that of the first sign-up until then.
+                        token = await self._issue_token(
+                            uow, existing, TokenPurpose.EMAIL_VERIFICATION, now, password_hash=password_hash
+                        )
+                        mail = self._mail(MailKind.VERIFY_EMAIL, existing, "verify-email", token)
+                        outcome = "verification_resent"
+                elif existing.active and await self._within_mail_quota(
+                    uow, existing, MailKind.ACCOUNT_EXISTS, now
+                ):
                     mail = self._mail(MailKind.ACCOUNT_EXISTS, existing)
+                    outcome = "account_exists"
                 await uow.commit()
         except AlreadyExists:
-            return  # a concurrent sign-up with the same address won; answer as for any existing account
+            # A concurrent sign-up with the same address won; answer as for any existing account.
+            metrics.signed_up("ignored")
+            return
+        metrics.signed_up(outcome)
         if mail is not None:
             await ctx.send_mail(mail)
 
-    async def verify_email(self, token: str) -> None:
+    async def verify_email(self, command: commands.VerifyEmail) -> None:
         ctx = self.ctx
+        token = command.token
         now = ctx.now()
         async with ctx.uow() as uow:
-            record = await uow.credentials.get_token(hash_token(token))
+            record = await uow.one_time_tokens.get(hash_token(token))
             used = consume_one_time_token(record, token, purpose=TokenPurpose.EMAIL_VERIFICATION, now=now)
             user = await uow.users.get_any(used.user_id)
             if user is None or not user.active:
                 raise invalid_token_error()
-            await uow.credentials.mark_token_used(used)
-            await uow.credentials.spend_unused_tokens(user.user_id, TokenPurpose.EMAIL_VERIFICATION, now)
+            await uow.one_time_tokens.mark_used(used)
+            await uow.one_time_tokens.spend_unused(user.user_id, TokenPurpose.EMAIL_VERIFICATION, now)
             if user.email_verified_at is None:
-                await uow.users.update(replace(user, email_verified_at=now))
+                # IDN-AUTH-02: the password of the sign-up this link was sent for (a later verification
+                # link, e.g. after a password reset verified the address, changes nothing).
+                password_hash = used.password_hash or user.password_hash
+                await uow.users.update(replace(user, email_verified_at=now, password_hash=password_hash))
             uow.publish(self._self_audit(user, audit.UPDATE, "user", now))
             await uow.commit()
 
-    async def resend_verification(self, practice_id: UUID, email: str) -> None:
+    async def resend_verification(self, command: commands.ResendVerificationEmail) -> None:
         ctx = self.ctx
         now = ctx.now()
         mail = None
         async with ctx.uow() as uow:
-            user = await uow.users.get_by_email(practice_id, email)
-            if user is not None and user.active and user.email_verified_at is None and user.password_hash:
+            user = await uow.users.get_by_email(command.practice_id, command.email, for_update=True)
+            if (
+                user is not None
+                and user.active
+                and user.email_verified_at is None
+                and user.password_hash
+                and await self._within_mail_quota(uow, user, MailKind.VERIFY_EMAIL, now)
+            ):
                 token = await self._issue_token(uow, user, TokenPurpose.EMAIL_VERIFICATION, now)
                 mail = self._mail(MailKind.VERIFY_EMAIL, user, "verify-email", token)
             await uow.commit()
@@ -271,27 +325,31 @@ class AuthUseCases:
 
     # --- sign-in -------------------------------------------------------------------------------------
 
-    async def sign_in(self, practice_id: UUID, email: str, password: str) -> SignInResult:
+    async def sign_in(self, command: commands.SignIn) -> SignInResult:
         ctx = self.ctx
+        practice_id, email, password = command.practice_id, command.email, command.password
         now = ctx.now()
         key = self.throttle_key(practice_id, email)
         failure: Exception | None = None
         async with ctx.uow() as uow:
             # The throttle row stays locked until commit: concurrent guesses at one address queue up.
             state = await uow.throttles.get(key)
-            ensure_sign_in_allowed(state, now=now)
+            self._ensure_not_locked(state, now)
             user = await uow.users.get_by_email(practice_id, email)
             usable = user if user is not None and user.active and user.password_hash else None
             correct = await ctx.verify_password(usable.password_hash if usable else None, password)
             if usable is None or not correct:
-                await uow.throttles.save(
-                    key, record_failed_sign_in(state, now=now, policy=ctx.config.lockout_policy), now
-                )
+                failed = record_failed_sign_in(state, now=now, policy=ctx.config.lockout_policy)
+                await uow.throttles.save(key, failed, now)
                 if user is not None:
                     uow.publish(self._login_audit(user, mfa=False, outcome=audit.FAILED, now=now))
                 await uow.commit()
+                metrics.sign_in_failed("invalid_credentials")
+                if failed.is_locked(now):
+                    metrics.locked_out()
                 failure = invalid_credentials_error()
             elif usable.email_verified_at is None:
+                metrics.sign_in_failed("email_not_verified")
                 failure = FailedPrecondition(
                     RuleViolation(
                         IDN_AUTH_01, "verify your e-mail address before signing in", subject="email"
@@ -312,7 +370,7 @@ class AuthUseCases:
             # Parameters changed since this hash was made: upgrade it now that we know the password.
             user = replace(user, password_hash=await ctx.hash_password(password))
             await uow.users.update(user)
-        totp = await uow.credentials.get_totp(user.user_id)
+        totp = await uow.mfa_factors.get_totp(user.user_id)
         step = next_sign_in_step(user.roles, totp_confirmed=totp is not None and totp.confirmed)
         if step is SignInStep.MFA_CHALLENGE:
             token = b64url(ctx.random_bytes(TOKEN_BYTES))
@@ -324,7 +382,7 @@ class AuthUseCases:
                 issued_at=now,
                 expires_at=now + ctx.config.mfa_challenge_ttl,
             )
-            await uow.credentials.add_challenge(challenge)
+            await uow.mfa_challenges.add(challenge)
             await uow.commit()
             return SignInResult(step=step, challenge_token=token, challenge_expires_at=challenge.expires_at)
         practice = await require_practice(uow, user.practice_id)
@@ -335,46 +393,50 @@ class AuthUseCases:
         await uow.commit()
         return SignInResult(step=step, session=session)
 
-    async def verify_mfa(
-        self, challenge_token: str, *, totp_code: str, recovery_code: str
-    ) -> tuple[IssuedSession, int]:
+    async def verify_mfa(self, command: commands.VerifyMfa) -> tuple[IssuedSession, int]:
         ctx = self.ctx
+        challenge_token, totp_code = command.challenge_token, command.totp_code
         now = ctx.now()
         failure: Exception | None = None
         async with ctx.uow() as uow:
-            challenge = await uow.credentials.get_challenge(hash_token(challenge_token))
+            challenge = await uow.mfa_challenges.get(hash_token(challenge_token))
             if challenge is None or challenge.used_at is not None or now >= challenge.expires_at:
+                metrics.sign_in_failed("mfa_challenge_expired")
                 raise challenge_expired_error()
             state = await uow.throttles.get(challenge.throttle_key)
-            ensure_sign_in_allowed(state, now=now)
+            self._ensure_not_locked(state, now)
             user = await uow.users.get_any(challenge.user_id)
             if user is None or not user.active:
+                metrics.sign_in_failed("mfa_challenge_expired")
                 raise challenge_expired_error()
-            codes = await uow.credentials.get_recovery_codes(user.user_id)
+            codes = await uow.mfa_factors.get_recovery_codes(user.user_id)
             try:
                 if totp_code:
-                    credential = await uow.credentials.get_totp(user.user_id)
+                    credential = await uow.mfa_factors.get_totp(user.user_id)
                     if credential is None:
                         raise invalid_mfa_code_error()
-                    await uow.credentials.save_totp(user.user_id, verify_totp(credential, totp_code, now=now))
+                    await uow.mfa_factors.save_totp(user.user_id, verify_totp(credential, totp_code, now=now))
                 else:
                     if codes is None:
                         raise invalid_mfa_code_error()
-                    codes = use_recovery_code(codes, recovery_code, now=now)
-                    await uow.credentials.save_recovery_codes(user.user_id, codes)
+                    codes = use_recovery_code(codes, command.recovery_code, now=now)
+                    await uow.mfa_factors.save_recovery_codes(user.user_id, codes)
             except Unauthenticated as wrong:
                 attempts = challenge.attempts + 1
                 spent = attempts >= ctx.config.mfa_challenge_max_attempts
-                await uow.credentials.save_challenge(
+                await uow.mfa_challenges.save(
                     replace(challenge, attempts=attempts, used_at=now if spent else None)
                 )
                 failed = record_failed_sign_in(state, now=now, policy=ctx.config.lockout_policy)
                 await uow.throttles.save(challenge.throttle_key, failed, now)
                 uow.publish(self._login_audit(user, mfa=False, outcome=audit.FAILED, now=now))
                 await uow.commit()
+                metrics.mfa_failed("totp" if totp_code else "recovery_code")
+                if failed.is_locked(now):
+                    metrics.locked_out()
                 failure = wrong
             else:
-                await uow.credentials.save_challenge(replace(challenge, used_at=now))
+                await uow.mfa_challenges.save(replace(challenge, used_at=now))
                 await uow.throttles.save(challenge.throttle_key, record_successful_sign_in(state), now)
                 practice = await require_practice(uow, user.practice_id)
                 session = await open_session(ctx, uow, user, practice, mfa=True, now=now)
@@ -386,8 +448,9 @@ class AuthUseCases:
 
     # --- sessions --------------------------------------------------------------------------------------
 
-    async def refresh(self, refresh_token: str) -> IssuedSession:
+    async def refresh(self, command: commands.Refresh) -> IssuedSession:
         ctx = self.ctx
+        refresh_token = command.refresh_token
         now = ctx.now()
         failure: Exception | None = None
         async with ctx.uow() as uow:
@@ -414,6 +477,7 @@ class AuthUseCases:
                     await uow.sessions.save(outcome.family)
                 if outcome.reason is RejectReason.REUSE_DETECTED:
                     log.warning("refresh-token reuse: session revoked", user_id=str(user.user_id))
+                    metrics.refresh_token_reused()
                     uow.publish(
                         audit_record(
                             action=audit.LOGOUT,
@@ -437,7 +501,7 @@ class AuthUseCases:
         assert failure is not None
         raise failure
 
-    async def sign_out(self, token: CallerToken, refresh_token: str) -> None:
+    async def sign_out(self, token: CallerToken, command: commands.SignOut) -> None:
         ctx = self.ctx
         now = ctx.now()
         async with ctx.uow() as uow:
@@ -445,7 +509,7 @@ class AuthUseCases:
             authorize(
                 caller.principal, Action.SESSION_SIGN_OUT, Resource.person(caller.practice_id, caller.user_id)
             )
-            family = await uow.sessions.get_by_token(hash_refresh_token(refresh_token))
+            family = await uow.sessions.get_by_token(hash_refresh_token(command.refresh_token))
             if family is not None and family.user_id == caller.user_id and not family.revoked:
                 await uow.sessions.save(revoke_family(family, reason=RevocationReason.SIGN_OUT, now=now))
                 uow.publish(
@@ -461,12 +525,12 @@ class AuthUseCases:
                 )
             await uow.commit()
 
-    async def sign_out_everywhere(self, token: CallerToken, user_id: UUID | None) -> int:
+    async def sign_out_everywhere(self, token: CallerToken, command: commands.SignOutEverywhere) -> int:
         ctx = self.ctx
         now = ctx.now()
         async with ctx.uow() as uow:
             caller = await load_caller(uow, token)
-            target_id = user_id or caller.user_id
+            target_id = command.user_id or caller.user_id
             target = await require_user(uow, caller.practice_id, target_id)
             await authorize_or_audit(
                 ctx,
@@ -499,24 +563,29 @@ class AuthUseCases:
 
     # --- password reset --------------------------------------------------------------------------------
 
-    async def request_password_reset(self, practice_id: UUID, email: str) -> None:
+    async def request_password_reset(self, command: commands.RequestPasswordReset) -> None:
         ctx = self.ctx
         now = ctx.now()
         mail = None
         async with ctx.uow() as uow:
-            user = await uow.users.get_by_email(practice_id, email)
-            if user is not None and user.active:
+            user = await uow.users.get_by_email(command.practice_id, command.email, for_update=True)
+            if (
+                user is not None
+                and user.active
+                and await self._within_mail_quota(uow, user, MailKind.PASSWORD_RESET, now)
+            ):
                 token = await self._issue_token(uow, user, TokenPurpose.PASSWORD_RESET, now)
                 mail = self._mail(MailKind.PASSWORD_RESET, user, "reset-password", token)
             await uow.commit()
         if mail is not None:
             await ctx.send_mail(mail)
 
-    async def reset_password(self, token: str, new_password: str) -> None:
+    async def reset_password(self, command: commands.ResetPassword) -> None:
         ctx = self.ctx
+        token, new_password = command.token, command.new_password
         now = ctx.now()
         async with ctx.uow() as uow:
-            record = await uow.credentials.get_token(hash_token(token))
+            record = await uow.one_time_tokens.get(hash_token(token))
             used = consume_one_time_token(record, token, purpose=TokenPurpose.PASSWORD_RESET, now=now)
             user = await uow.users.get_any(used.user_id)
             if user is None or not user.active:
@@ -525,8 +594,8 @@ class AuthUseCases:
                 new_password, self._password_context(user.email, user.display_name), "new_password"
             )
             password_hash = await ctx.hash_password(new_password)
-            await uow.credentials.mark_token_used(used)
-            await uow.credentials.spend_unused_tokens(user.user_id, TokenPurpose.PASSWORD_RESET, now)
+            await uow.one_time_tokens.mark_used(used)
+            await uow.one_time_tokens.spend_unused(user.user_id, TokenPurpose.PASSWORD_RESET, now)
             await uow.users.update(
                 replace(user, password_hash=password_hash, email_verified_at=user.email_verified_at or now)
             )
@@ -558,37 +627,38 @@ class AuthUseCases:
         async with ctx.uow() as uow:
             caller = await load_caller(uow, token)
             authorize(caller.principal, Action.MFA_ENROL, Resource.person(caller.practice_id, caller.user_id))
-            existing = await uow.credentials.get_totp(caller.user_id)
+            existing = await uow.mfa_factors.get_totp(caller.user_id)
             if existing is not None and existing.confirmed:
                 raise self._mfa_rule("an authenticator is already enrolled; a practice admin can reset it")
             enrolment = begin_totp_enrolment(
                 random_bytes=ctx.random_bytes(TOTP_SECRET_BYTES), account_name=caller.user.email, now=now
             )
-            await uow.credentials.save_totp(caller.user_id, enrolment.credential)
+            await uow.mfa_factors.save_totp(caller.user_id, enrolment.credential)
             uow.publish(self._mfa_audit(token, caller.user_id, now))
             await uow.commit()
         return MfaEnrolment(provisioning_uri=enrolment.provisioning_uri, secret=enrolment.credential.secret)
 
     async def confirm_mfa_enrolment(
-        self, token: CallerToken, code: str
+        self, token: CallerToken, command: commands.ConfirmMfaEnrolment
     ) -> tuple[tuple[str, ...], IssuedSession]:
         ctx = self.ctx
         now = ctx.now()
         async with ctx.uow() as uow:
             caller = await load_caller(uow, token)
             authorize(caller.principal, Action.MFA_ENROL, Resource.person(caller.practice_id, caller.user_id))
-            credential = await uow.credentials.get_totp(caller.user_id)
+            credential = await uow.mfa_factors.get_totp(caller.user_id)
             if credential is None or credential.confirmed:
                 raise self._mfa_rule("there is no pending enrolment; begin enrolment first")
             try:
-                confirmed = confirm_totp_enrolment(credential, code, now=now)
+                confirmed = confirm_totp_enrolment(credential, command.totp_code, now=now)
             except Unauthenticated as exc:
+                metrics.mfa_failed("enrolment")
                 raise InvalidArgument.field("totp_code", "the verification code is not valid") from exc
-            await uow.credentials.save_totp(caller.user_id, confirmed)
+            await uow.mfa_factors.save_totp(caller.user_id, confirmed)
             issued = generate_recovery_codes(
                 random_bytes=ctx.random_bytes(RECOVERY_CODE_COUNT * RECOVERY_CODE_BYTES), now=now
             )
-            await uow.credentials.replace_recovery_codes(caller.user_id, issued.stored)
+            await uow.mfa_factors.replace_recovery_codes(caller.user_id, issued.stored)
             await end_all_sessions(uow, caller.user_id, RevocationReason.MFA_CHANGED, now)
             practice = await require_practice(uow, caller.practice_id)
             session = await open_session(ctx, uow, caller.user, practice, mfa=True, now=now)
@@ -602,13 +672,13 @@ class AuthUseCases:
         async with ctx.uow() as uow:
             caller = await load_caller(uow, token)
             authorize(caller.principal, Action.MFA_ENROL, Resource.person(caller.practice_id, caller.user_id))
-            credential = await uow.credentials.get_totp(caller.user_id)
+            credential = await uow.mfa_factors.get_totp(caller.user_id)
             if credential is None or not credential.confirmed:
                 raise self._mfa_rule("enrol an authenticator first")
             issued = generate_recovery_codes(
                 random_bytes=ctx.random_bytes(RECOVERY_CODE_COUNT * RECOVERY_CODE_BYTES), now=now
             )
-            await uow.credentials.replace_recovery_codes(caller.user_id, issued.stored)
+            await uow.mfa_factors.replace_recovery_codes(caller.user_id, issued.stored)
             uow.publish(self._mfa_audit(token, caller.user_id, now))
             await uow.commit()
         return issued.codes

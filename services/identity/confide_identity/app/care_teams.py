@@ -11,7 +11,7 @@ from confide_chassis import audit
 from confide_chassis.auth import Principal as CallerToken
 from confide_chassis.errors import NotFound
 from confide_chassis.ids import new_id
-from confide_identity.app import events
+from confide_identity.app import commands, events
 from confide_identity.app.context import AppContext
 from confide_identity.app.ports import IdentityUnitOfWork
 from confide_identity.app.support import (
@@ -64,8 +64,9 @@ class CareTeamUseCases:
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
 
-    async def assign(self, token: CallerToken, client_id: UUID, clinician_id: UUID) -> CareTeamEntry:
+    async def assign(self, token: CallerToken, command: commands.AssignClinician) -> CareTeamEntry:
         ctx = self.ctx
+        client_id, clinician_id = command.client_id, command.clinician_id
         now = ctx.now()
         async with ctx.uow() as uow:
             caller = await load_caller(uow, token)
@@ -101,8 +102,9 @@ class CareTeamUseCases:
             await uow.commit()
         return CareTeamEntry(link=link, clinician_display_name=clinician.display_name or "")
 
-    async def remove(self, token: CallerToken, link_id: UUID) -> None:
+    async def remove(self, token: CallerToken, command: commands.RemoveClinician) -> None:
         ctx = self.ctx
+        link_id = command.link_id
         now = ctx.now()
         async with ctx.uow() as uow:
             caller = await load_caller(uow, token)

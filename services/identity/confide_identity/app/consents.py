@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from uuid import UUID
 
 from confide_chassis import audit
 from confide_chassis.auth import Principal as CallerToken
 from confide_chassis.errors import FailedPrecondition, InvalidArgument, NotFound, RuleViolation
 from confide_chassis.ids import new_id
-from confide_identity.app import events
+from confide_identity.app import commands, events
 from confide_identity.app.context import AppContext
 from confide_identity.app.models import StoredConsentDocument
 from confide_identity.app.profiles import assess_minor
@@ -26,7 +26,6 @@ from confide_identity.domain.consent import (
     ConsentSignature,
     Modality,
     SignatureMethod,
-    SignerRole,
     consent_violations,
     current_consent_document,
     publish_consent_document,
@@ -60,18 +59,11 @@ class ConsentUseCases:
         self.ctx = ctx
 
     async def publish(
-        self,
-        token: CallerToken,
-        *,
-        version: int,
-        effective_at: datetime | None,
-        modalities: list[str],
-        jurisdictions: list[str],
-        title: str,
-        content: str,
+        self, token: CallerToken, command: commands.PublishConsentDocument
     ) -> StoredConsentDocument:
         ctx = self.ctx
         now = ctx.now()
+        effective_at = command.effective_at
         if effective_at is None or timedelta(0) < now - effective_at <= CLOCK_SKEW:
             effective_at = now  # "effective immediately" (a client's clock may run a little behind)
         async with ctx.uow() as uow:
@@ -79,22 +71,22 @@ class ConsentUseCases:
             authorize(
                 caller.principal, Action.CONSENT_DOCUMENT_PUBLISH, Resource.practice(caller.practice_id)
             )
-            existing = await uow.consents.documents(caller.practice_id, lock=True)
+            existing = await uow.consent_documents.for_practice(caller.practice_id, lock=True)
             document = publish_consent_document(
                 document_id=new_id(),
                 practice_id=caller.practice_id,
-                version=version,
+                version=command.version,
                 effective_at=effective_at,
-                modalities=modalities,
-                jurisdictions=jurisdictions,
-                content_sha256=sha256_hex(content),
+                modalities=command.modalities,
+                jurisdictions=command.jurisdictions,
+                content_sha256=sha256_hex(command.content),
                 existing=[item.document for item in existing],
                 now=now,
             )
             stored = StoredConsentDocument(
-                document=document, title=title, content=content, published_by=caller.user_id
+                document=document, title=command.title, content=command.content, published_by=caller.user_id
             )
-            await uow.consents.add_document(stored)
+            await uow.consent_documents.add(stored)
             await uow.commit()
         return stored
 
@@ -103,7 +95,7 @@ class ConsentUseCases:
         async with ctx.uow() as uow:
             caller = await load_caller(uow, token)
             authorize(caller.principal, Action.CONSENT_DOCUMENT_READ, Resource.practice(caller.practice_id))
-            documents = await uow.consents.documents(caller.practice_id)
+            documents = await uow.consent_documents.for_practice(caller.practice_id)
         current = current_consent_document(
             [item.document for item in documents], practice_id=caller.practice_id, now=ctx.now()
         )
@@ -111,22 +103,12 @@ class ConsentUseCases:
             raise NotFound("the practice has no telehealth consent document in effect")
         return next(item for item in documents if item.document.document_id == current.document_id)
 
-    async def sign(
-        self,
-        token: CallerToken,
-        *,
-        client_id: UUID,
-        document_id: UUID,
-        document_version: int,
-        jurisdiction: str,
-        signer_role: SignerRole,
-        method: SignatureMethod,
-        signer_name: str,
-    ) -> ConsentSignature:
+    async def sign(self, token: CallerToken, command: commands.SignConsent) -> ConsentSignature:
         ctx = self.ctx
         now = ctx.now()
         async with ctx.uow() as uow:
             caller = await load_caller(uow, token)
+            client_id, method = command.client_id, command.method
             client, resource = await client_resource(uow, caller.practice_id, client_id)
             await authorize_or_audit(
                 ctx,
@@ -144,9 +126,15 @@ class ConsentUseCases:
                 raise InvalidArgument.field("method", "verbal consent is documented by a clinician")
             if caller.user_id != client_id and not verbal:
                 raise InvalidArgument.field("method", "a clinician may only document verbal consent")
-            documents = [item.document for item in await uow.consents.documents(caller.practice_id)]
+            documents = [
+                item.document for item in await uow.consent_documents.for_practice(caller.practice_id)
+            ]
             current = current_consent_document(documents, practice_id=caller.practice_id, now=now)
-            if current is None or current.document_id != document_id or current.version != document_version:
+            if (
+                current is None
+                or current.document_id != command.document_id
+                or current.version != command.document_version
+            ):
                 raise FailedPrecondition(
                     RuleViolation(
                         SAFE_10, "sign the practice's current consent version", subject="document_id"
@@ -157,15 +145,15 @@ class ConsentUseCases:
                 signature_id=new_id(),
                 client_id=client_id,
                 client_practice_id=caller.practice_id,
-                jurisdiction=jurisdiction,
-                signer_role=signer_role,
+                jurisdiction=command.jurisdiction,
+                signer_role=command.signer_role,
                 signed_by=caller.user_id,
                 method=method,
                 now=now,
-                signer_name=signer_name or None,
+                signer_name=command.signer_name or None,
                 documented_by=caller.user_id if verbal else None,
             )
-            await uow.consents.add_signature(signature)
+            await uow.consent_signatures.add(signature)
             uow.publish(
                 events.consent_signed(signature, current),
                 caller_audit(
@@ -195,10 +183,14 @@ class ConsentUseCases:
                 resource_type="consent",
                 resource_id=client_id,
             )
-            stored_documents = await uow.consents.documents(caller.practice_id)
+            stored_documents = await uow.consent_documents.for_practice(caller.practice_id)
             signatures = tuple(
                 sorted(
-                    (s for s in await uow.consents.signatures(caller.practice_id, client_id) if s.active),
+                    (
+                        s
+                        for s in await uow.consent_signatures.for_client(caller.practice_id, client_id)
+                        if s.active
+                    ),
                     key=lambda s: s.signed_at,
                     reverse=True,
                 )

@@ -6,8 +6,9 @@ import asyncio
 import os
 from collections.abc import Callable, Container
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from confide_chassis.clock import utc_now
 from confide_chassis.logging import get_logger
 from confide_identity.app.keys import KeyStore
 from confide_identity.app.mail import Mailer, OutgoingMail
@@ -16,16 +17,13 @@ from confide_identity.crypto import Sealer
 from confide_identity.domain.age_of_consent import AgeOfConsentTable
 from confide_identity.domain.claims import DEFAULT_AUDIENCE, DEFAULT_ISSUER
 from confide_identity.domain.lockout import LockoutPolicy
+from confide_identity.domain.mail_quota import MailQuota
 from confide_identity.domain.password_hashing import Argon2PasswordHasher, verify_or_dummy
 from confide_identity.domain.passwords import PasswordPolicy
 
 log = get_logger(__name__)
 
 SERVICE = "identity"
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +37,7 @@ class AppConfig:
     accept_unverified_consent_ages: bool = False
     password_policy: PasswordPolicy = field(default_factory=PasswordPolicy)
     lockout_policy: LockoutPolicy = field(default_factory=LockoutPolicy)
+    mail_quota: MailQuota = field(default_factory=MailQuota)
 
     def link(self, path: str, token: str) -> str:
         return f"{self.public_base_url.rstrip('/')}/{path}?token={token}"

@@ -64,15 +64,27 @@ class UserRepository(Protocol):
     async def get_many(self, practice_id: UUID, user_ids: Sequence[UUID]) -> dict[UUID, User]: ...
 
 
-class CredentialRepository(Protocol):
-    async def add_token(self, record: OneTimeTokenRecord) -> None: ...
-    async def get_token(self, token_hash: str) -> OneTimeTokenRecord | None:
+class OneTimeTokenRepository(Protocol):
+    async def add(self, record: OneTimeTokenRecord) -> None: ...
+    async def get(self, token_hash: str) -> OneTimeTokenRecord | None:
         """Locks the row (single use under concurrency)."""
         ...
 
-    async def mark_token_used(self, record: OneTimeTokenRecord) -> None: ...
-    async def spend_unused_tokens(self, user_id: UUID, purpose: TokenPurpose, now: datetime) -> None: ...
+    async def mark_used(self, record: OneTimeTokenRecord) -> None: ...
+    async def spend_unused(self, user_id: UUID, purpose: TokenPurpose, now: datetime) -> None: ...
 
+
+class AccountMailRepository(Protocol):
+    async def sent_since(self, user_id: UUID, since: datetime) -> Sequence[datetime]:
+        """When self-service e-mails went to the account after `since`."""
+        ...
+
+    async def add(self, user_id: UUID, kind: str, sent_at: datetime, *, forget_before: datetime) -> None:
+        """Record one e-mail; entries at or before `forget_before` no longer count and may go."""
+        ...
+
+
+class MfaFactorRepository(Protocol):
     async def get_totp(self, user_id: UUID) -> TotpCredential | None:
         """Locks the row (TOTP replay protection under concurrency)."""
         ...
@@ -89,12 +101,14 @@ class CredentialRepository(Protocol):
         """Which of these users have a confirmed TOTP factor."""
         ...
 
-    async def add_challenge(self, challenge: MfaChallenge) -> None: ...
-    async def get_challenge(self, token_hash: str) -> MfaChallenge | None:
+
+class MfaChallengeRepository(Protocol):
+    async def add(self, challenge: MfaChallenge) -> None: ...
+    async def get(self, token_hash: str) -> MfaChallenge | None:
         """Locks the row."""
         ...
 
-    async def save_challenge(self, challenge: MfaChallenge) -> None: ...
+    async def save(self, challenge: MfaChallenge) -> None: ...
 
 
 class ThrottleRepository(Protocol):
@@ -138,13 +152,17 @@ class ProfileRepository(Protocol):
     async def save(self, profile: ClientProfile, *, version: int, now: datetime) -> None: ...
 
 
-class ConsentRepository(Protocol):
-    async def documents(
-        self, practice_id: UUID, *, lock: bool = False
-    ) -> Sequence[StoredConsentDocument]: ...
-    async def add_document(self, document: StoredConsentDocument) -> None: ...
-    async def signatures(self, practice_id: UUID, client_id: UUID) -> Sequence[ConsentSignature]: ...
-    async def add_signature(self, signature: ConsentSignature) -> None: ...
+class ConsentDocumentRepository(Protocol):
+    async def for_practice(self, practice_id: UUID, *, lock: bool = False) -> Sequence[StoredConsentDocument]:
+        """Every version, oldest first; `lock` serialises publications in the practice."""
+        ...
+
+    async def add(self, document: StoredConsentDocument) -> None: ...
+
+
+class ConsentSignatureRepository(Protocol):
+    async def for_client(self, practice_id: UUID, client_id: UUID) -> Sequence[ConsentSignature]: ...
+    async def add(self, signature: ConsentSignature) -> None: ...
 
 
 class CareTeamRepository(Protocol):
@@ -167,16 +185,21 @@ class CareTeamRepository(Protocol):
 
 
 class IdentityUnitOfWork(Protocol):
-    """One transaction: repositories, events and audit records commit together or not at all."""
+    """One transaction, one repository per aggregate: changes, events and audit records commit together
+    or not at all."""
 
     practices: PracticeRepository
     users: UserRepository
-    credentials: CredentialRepository
+    one_time_tokens: OneTimeTokenRepository
+    account_mails: AccountMailRepository
+    mfa_factors: MfaFactorRepository
+    mfa_challenges: MfaChallengeRepository
     throttles: ThrottleRepository
     sessions: SessionRepository
     keys: SigningKeyRepository
     profiles: ProfileRepository
-    consents: ConsentRepository
+    consent_documents: ConsentDocumentRepository
+    consent_signatures: ConsentSignatureRepository
     care_teams: CareTeamRepository
 
     def publish(self, *events: Message) -> None: ...

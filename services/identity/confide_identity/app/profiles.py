@@ -11,7 +11,7 @@ from uuid import UUID
 from confide_chassis import audit
 from confide_chassis.auth import Principal as CallerToken
 from confide_chassis.errors import NotFound
-from confide_identity.app import events
+from confide_identity.app import commands, events
 from confide_identity.app.context import AppContext
 from confide_identity.app.models import StoredProfile
 from confide_identity.app.support import (
@@ -124,11 +124,10 @@ class ProfileUseCases:
             await uow.commit()
         return ProfileView(stored=stored, minor=assess_minor(ctx, stored.profile, now))
 
-    async def update(
-        self, token: CallerToken, client_id: UUID, values: ClientProfileInput, paths: frozenset[str]
-    ) -> ProfileView:
+    async def update(self, token: CallerToken, command: commands.UpdateClientProfile) -> ProfileView:
         """Create (every field from `values`) or update (the fields in `paths`; all when empty)."""
         ctx = self.ctx
+        client_id, values, paths = command.client_id, command.values, command.paths
         now = ctx.now()
         async with ctx.uow() as uow:
             caller = await load_caller(uow, token)

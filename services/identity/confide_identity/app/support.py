@@ -1,9 +1,7 @@
-"""Helpers shared by the use cases: callers, authorization with audit, e-mail addresses, sessions."""
+"""Helpers shared by the use cases: callers, authorization with audit, sessions."""
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,9 +9,10 @@ from uuid import UUID
 
 from confide.audit.v1 import events_pb2 as audit_pb2
 from confide_chassis import audit
+from confide_chassis import roles as chassis_roles
 from confide_chassis.auth import Principal as CallerToken
-from confide_chassis.errors import NotFound, PermissionDenied, Unauthenticated, ValidationCollector
-from confide_chassis.ids import new_id, parse_id
+from confide_chassis.errors import NotFound, PermissionDenied, Unauthenticated
+from confide_chassis.ids import new_id
 from confide_identity.app.context import SERVICE, AppContext
 from confide_identity.app.models import Practice, User
 from confide_identity.app.ports import IdentityUnitOfWork
@@ -30,60 +29,6 @@ from confide_identity.domain.sessions import (
 )
 from confide_identity.domain.tokens import sign_access_token
 
-MAX_EMAIL_LENGTH = 254
-_EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
-
-
-# --- input helpers --------------------------------------------------------------------------------
-
-
-def normalize_email(raw: str) -> str:
-    return raw.strip().lower()
-
-
-def check_email(errors: ValidationCollector, raw: str, path: str = "email") -> str:
-    email = normalize_email(raw)
-    if not email:
-        errors.add(path, "is required")
-    elif len(email) > MAX_EMAIL_LENGTH or not _EMAIL_RE.fullmatch(email):
-        errors.add(path, "must be an e-mail address")
-    elif has_control_characters(email):
-        errors.add(path, "must not contain control characters")
-    return email
-
-
-def check_id(errors: ValidationCollector, raw: str, path: str, *, required: bool = True) -> UUID | None:
-    value = raw.strip()
-    if not value:
-        if required:
-            errors.add(path, "is required")
-        return None
-    parsed = parse_id(value)
-    if parsed is None:
-        errors.add(path, "must be a UUID")
-    return parsed
-
-
-def has_control_characters(value: str, *, allow_newlines: bool = False) -> bool:
-    allowed = {"\n", "\r", "\t"} if allow_newlines else set()
-    return any(unicodedata.category(char) == "Cc" and char not in allowed for char in value)
-
-
-def check_text(
-    errors: ValidationCollector, raw: str, path: str, *, max_length: int, required: bool = True
-) -> str:
-    """A single-line text: whitespace collapsed, no control characters, bounded length."""
-    value = " ".join(raw.split())
-    if not value:
-        if required:
-            errors.add(path, "is required")
-    elif len(value) > max_length:
-        errors.add(path, f"must be at most {max_length} characters")
-    elif has_control_characters(value):
-        errors.add(path, "must not contain control characters")
-    return value
-
-
 # --- callers ----------------------------------------------------------------------------------------
 
 
@@ -93,7 +38,7 @@ def domain_principal(token: CallerToken) -> Principal:
         subject, practice = UUID(token.subject), UUID(token.practice_id)
     except ValueError as exc:
         raise Unauthenticated("invalid access token") from exc
-    roles = frozenset(Role(name) for name in token.roles if name in Role.__members__.values())
+    roles = frozenset(Role(name) for name in token.roles if name in chassis_roles.EVERY_ROLE)
     return Principal(subject_id=subject, practice_id=practice, roles=roles, mfa=token.mfa)
 
 

@@ -18,7 +18,7 @@ from confide_chassis.errors import (
     RuleViolation,
 )
 from confide_chassis.ids import new_id
-from confide_identity.app import events
+from confide_identity.app import commands, events
 from confide_identity.app.care_teams import end_links_involving
 from confide_identity.app.context import AppContext
 from confide_identity.app.mail import MailKind, OutgoingMail
@@ -40,7 +40,7 @@ from confide_identity.domain.common import b64url, b64url_decode
 from confide_identity.domain.one_time_tokens import TOKEN_BYTES, TokenPurpose, issue_one_time_token
 from confide_identity.domain.roles import MFA_REQUIRED_ROLES, Role
 from confide_identity.domain.rules import IDN_USER_01
-from confide_identity.domain.sessions import RevocationReason, SessionPolicy, session_policy
+from confide_identity.domain.sessions import RevocationReason, SessionPolicy
 
 INVITATION = events_pb2.REGISTRATION_CHANNEL_INVITATION
 ADMIN_CLI = events_pb2.REGISTRATION_CHANNEL_ADMIN_CLI
@@ -110,7 +110,7 @@ async def add_user(
             now=now,
             ttl=ctx.config.invitation_ttl,
         )
-        await uow.credentials.add_token(issued.record)
+        await uow.one_time_tokens.add(issued.record)
         token = issued.token
     uow.publish(
         events.user_registered(
@@ -175,21 +175,13 @@ class PracticeUseCases:
         self.ctx = ctx
 
     async def create_practice(
-        self,
-        token: CallerToken | None,
-        *,
-        display_name: str,
-        slug: str,
-        admin_email: str,
-        admin_display_name: str,
-        admin_password_hash: str | None = None,
-        admin_extra_roles: frozenset[Role] = frozenset(),
-        practice_id: UUID | None = None,
-        admin_id: UUID | None = None,
+        self, token: CallerToken | None, command: commands.CreatePractice
     ) -> tuple[Practice, NewUser]:
-        """`token` None: the admin CLI (trusted operator on the host), which may also fix the ids (the demo
-        seed shares its ids with the other services' seeds)."""
+        """`token` None: the admin CLI (trusted operator on the host), which may also set the admin's
+        password, grant the platform operator role and fix the ids (the demo seed shares its ids with the
+        other services' seeds)."""
         ctx = self.ctx
+        slug = command.slug
         now = ctx.now()
         async with ctx.uow() as uow:
             if token is not None:
@@ -199,9 +191,9 @@ class PracticeUseCases:
                 raise AlreadyExists("a practice with this slug exists")
             policy = SessionPolicy()
             practice = Practice(
-                practice_id=practice_id if token is None and practice_id else new_id(),
+                practice_id=command.practice_id if token is None and command.practice_id else new_id(),
                 slug=slug,
-                display_name=display_name,
+                display_name=command.display_name,
                 session_policy=policy,
                 client_sign_up_enabled=True,
                 created_at=now,
@@ -212,14 +204,15 @@ class PracticeUseCases:
                 ctx,
                 uow,
                 practice_id=practice.practice_id,
-                email=admin_email,
-                display_name=admin_display_name,
-                roles=frozenset({Role.PRACTICE_ADMIN}) | admin_extra_roles,
+                email=command.admin_email,
+                display_name=command.admin_display_name,
+                roles=frozenset({Role.PRACTICE_ADMIN})
+                | (command.admin_extra_roles if token is None else frozenset()),
                 channel=INVITATION if token is not None else ADMIN_CLI,
                 actor=token,
                 now=now,
-                password_hash=admin_password_hash,
-                user_id=admin_id if token is None else None,
+                password_hash=command.admin_password_hash if token is None else None,
+                user_id=command.admin_id if token is None else None,
             )
             await uow.commit()
         mail = invitation_mail(ctx, created)
@@ -233,28 +226,8 @@ class PracticeUseCases:
             authorize(caller.principal, Action.PRACTICE_READ, Resource.practice(caller.practice_id))
             return await require_practice(uow, caller.practice_id)
 
-    async def update_settings(
-        self,
-        token: CallerToken,
-        *,
-        idle_timeout_seconds: int,
-        absolute_lifetime_seconds: int,
-        client_sign_up_enabled: bool,
-    ) -> Practice:
+    async def update_settings(self, token: CallerToken, command: commands.UpdatePracticeSettings) -> Practice:
         ctx = self.ctx
-        try:
-            policy = session_policy(
-                idle_timeout_seconds=idle_timeout_seconds, absolute_lifetime_seconds=absolute_lifetime_seconds
-            )
-        except InvalidArgument as exc:
-            paths = {
-                "session_policy.idle_timeout": "settings.idle_timeout_seconds",
-                "session_policy.absolute_lifetime": "settings.absolute_session_lifetime_seconds",
-                "session_policy": "settings",
-            }
-            raise InvalidArgument(
-                [replace(v, field=paths.get(v.field, v.field)) for v in exc.violations]
-            ) from exc
         async with ctx.uow() as uow:
             caller = await load_caller(uow, token)
             authorize(
@@ -263,8 +236,8 @@ class PracticeUseCases:
             practice = await require_practice(uow, caller.practice_id)
             updated = replace(
                 practice,
-                session_policy=policy,
-                client_sign_up_enabled=client_sign_up_enabled,
+                session_policy=command.session_policy,
+                client_sign_up_enabled=command.client_sign_up_enabled,
                 updated_at=ctx.now(),
             )
             await uow.practices.update(updated)
@@ -286,7 +259,7 @@ class UserUseCases:
 
     async def _view(self, uow: IdentityUnitOfWork, user: User) -> UserView:
         return UserView(
-            user=user, mfa_enrolled=bool(await uow.credentials.confirmed_totp_users([user.user_id]))
+            user=user, mfa_enrolled=bool(await uow.mfa_factors.confirmed_totp_users([user.user_id]))
         )
 
     def _audit(
@@ -301,13 +274,12 @@ class UserUseCases:
             now=now,
         )
 
-    async def create_user(
-        self, token: CallerToken, *, email: str, display_name: str, roles: frozenset[Role]
-    ) -> UserView:
+    async def create_user(self, token: CallerToken, command: commands.CreateUser) -> UserView:
         ctx = self.ctx
+        roles = command.roles
         if Role.PLATFORM_OPERATOR in roles:
             raise user_rule("the platform operator role is granted only with the admin CLI", "roles")
-        _check_staff_name(roles, display_name)
+        _check_staff_name(roles, command.display_name)
         now = ctx.now()
         async with ctx.uow() as uow:
             caller = await load_caller(uow, token)
@@ -316,8 +288,8 @@ class UserUseCases:
                 ctx,
                 uow,
                 practice_id=caller.practice_id,
-                email=email,
-                display_name=display_name,
+                email=command.email,
+                display_name=command.display_name,
                 roles=roles,
                 channel=INVITATION,
                 actor=token,
@@ -348,18 +320,11 @@ class UserUseCases:
             await uow.commit()
         return view
 
-    async def list_users(
-        self,
-        token: CallerToken,
-        *,
-        role: Role | None,
-        include_deactivated: bool,
-        page_size: int,
-        page_token: str,
-    ) -> UserPage:
+    async def list_users(self, token: CallerToken, query: commands.ListUsers) -> UserPage:
         ctx = self.ctx
-        size = DEFAULT_PAGE_SIZE if page_size == 0 else min(page_size, MAX_PAGE_SIZE)
-        after = _decode_page(page_token, role, include_deactivated)
+        role, include_deactivated = query.role, query.include_deactivated
+        size = DEFAULT_PAGE_SIZE if query.page_size == 0 else min(query.page_size, MAX_PAGE_SIZE)
+        after = _decode_page(query.page_token, role, include_deactivated)
         async with ctx.uow() as uow:
             caller = await load_caller(uow, token)
             authorize(caller.principal, Action.USER_LIST, Resource.practice(caller.practice_id))
@@ -374,7 +339,7 @@ class UserUseCases:
             )
             more = len(found) > size
             found = found[:size]
-            enrolled = await uow.credentials.confirmed_totp_users([u.user_id for u in found])
+            enrolled = await uow.mfa_factors.confirmed_totp_users([u.user_id for u in found])
             now = ctx.now()
             for user in found:
                 uow.publish(self._audit(caller, user.user_id, audit.SEARCH, now))
@@ -393,8 +358,9 @@ class UserUseCases:
         ):
             raise user_rule("the practice's last active admin keeps the admin role")
 
-    async def deactivate_user(self, token: CallerToken, user_id: UUID) -> UserView:
+    async def deactivate_user(self, token: CallerToken, command: commands.DeactivateUser) -> UserView:
         ctx = self.ctx
+        user_id = command.user_id
         now = ctx.now()
         async with ctx.uow() as uow:
             caller = await load_caller(uow, token)
@@ -434,8 +400,9 @@ class UserUseCases:
             await uow.commit()
         return view
 
-    async def change_roles(self, token: CallerToken, user_id: UUID, roles: frozenset[Role]) -> UserView:
+    async def change_roles(self, token: CallerToken, command: commands.ChangeUserRoles) -> UserView:
         ctx = self.ctx
+        user_id, roles = command.user_id, command.roles
         now = ctx.now()
         async with ctx.uow() as uow:
             caller = await load_caller(uow, token)
@@ -488,8 +455,9 @@ class UserUseCases:
             await uow.commit()
         return view
 
-    async def reset_mfa(self, token: CallerToken, user_id: UUID) -> UserView:
+    async def reset_mfa(self, token: CallerToken, command: commands.ResetUserMfa) -> UserView:
         ctx = self.ctx
+        user_id = command.user_id
         now = ctx.now()
         async with ctx.uow() as uow:
             caller = await load_caller(uow, token)
@@ -503,8 +471,8 @@ class UserUseCases:
                 resource_type="mfa",
                 resource_id=user_id,
             )
-            await uow.credentials.delete_totp(user.user_id)
-            await uow.credentials.delete_recovery_codes(user.user_id)
+            await uow.mfa_factors.delete_totp(user.user_id)
+            await uow.mfa_factors.delete_recovery_codes(user.user_id)
             await end_all_sessions(uow, user.user_id, RevocationReason.MFA_CHANGED, now)
             uow.publish(
                 audit_record(

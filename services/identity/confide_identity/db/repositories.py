@@ -256,6 +256,7 @@ def _token(row: RowMapping) -> OneTimeTokenRecord:
         issued_at=row["issued_at"],
         expires_at=row["expires_at"],
         used_at=row["used_at"],
+        password_hash=row["password_hash"],
     )
 
 
@@ -271,14 +272,13 @@ def _challenge(row: RowMapping) -> MfaChallenge:
     )
 
 
-class SqlCredentialRepository:
-    """One-time tokens (hashed), TOTP factors (sealed secret), recovery codes (hashed), MFA challenges."""
+class SqlOneTimeTokenRepository:
+    """E-mail verification and password-reset tokens (hashed)."""
 
-    def __init__(self, session: AsyncSession, sealer: Sealer) -> None:
+    def __init__(self, session: AsyncSession) -> None:
         self.session = session
-        self.sealer = sealer
 
-    async def add_token(self, record: OneTimeTokenRecord) -> None:
+    async def add(self, record: OneTimeTokenRecord) -> None:
         await self.session.execute(
             insert(t.one_time_tokens).values(
                 token_hash=record.token_hash,
@@ -287,24 +287,25 @@ class SqlCredentialRepository:
                 issued_at=record.issued_at,
                 expires_at=record.expires_at,
                 used_at=record.used_at,
+                password_hash=record.password_hash,
             )
         )
 
-    async def get_token(self, token_hash: str) -> OneTimeTokenRecord | None:
+    async def get(self, token_hash: str) -> OneTimeTokenRecord | None:
         query = (
             select(t.one_time_tokens).where(t.one_time_tokens.c.token_hash == token_hash).with_for_update()
         )
         row = (await self.session.execute(query)).mappings().first()
         return _token(row) if row else None
 
-    async def mark_token_used(self, record: OneTimeTokenRecord) -> None:
+    async def mark_used(self, record: OneTimeTokenRecord) -> None:
         await self.session.execute(
             update(t.one_time_tokens)
             .where(t.one_time_tokens.c.token_hash == record.token_hash)
             .values(used_at=record.used_at)
         )
 
-    async def spend_unused_tokens(self, user_id: UUID, purpose: TokenPurpose, now: datetime) -> None:
+    async def spend_unused(self, user_id: UUID, purpose: TokenPurpose, now: datetime) -> None:
         await self.session.execute(
             update(t.one_time_tokens)
             .where(
@@ -314,6 +315,14 @@ class SqlCredentialRepository:
             )
             .values(used_at=now)
         )
+
+
+class SqlMfaFactorRepository:
+    """A user's second factor: the TOTP credential (sealed secret) and recovery codes (hashed)."""
+
+    def __init__(self, session: AsyncSession, sealer: Sealer) -> None:
+        self.session = session
+        self.sealer = sealer
 
     def _context(self, user_id: UUID) -> str:
         return f"totp:{user_id}"
@@ -396,7 +405,14 @@ class SqlCredentialRepository:
     async def delete_recovery_codes(self, user_id: UUID) -> None:
         await self.session.execute(delete(t.recovery_codes).where(t.recovery_codes.c.user_id == user_id))
 
-    async def add_challenge(self, challenge: MfaChallenge) -> None:
+
+class SqlMfaChallengeRepository:
+    """Pending second steps of sign-ins (token hashed)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, challenge: MfaChallenge) -> None:
         await self.session.execute(
             insert(t.mfa_challenges).values(
                 token_hash=challenge.token_hash,
@@ -409,16 +425,43 @@ class SqlCredentialRepository:
             )
         )
 
-    async def get_challenge(self, token_hash: str) -> MfaChallenge | None:
+    async def get(self, token_hash: str) -> MfaChallenge | None:
         query = select(t.mfa_challenges).where(t.mfa_challenges.c.token_hash == token_hash).with_for_update()
         row = (await self.session.execute(query)).mappings().first()
         return _challenge(row) if row else None
 
-    async def save_challenge(self, challenge: MfaChallenge) -> None:
+    async def save(self, challenge: MfaChallenge) -> None:
         await self.session.execute(
             update(t.mfa_challenges)
             .where(t.mfa_challenges.c.token_hash == challenge.token_hash)
             .values(attempts=challenge.attempts, used_at=challenge.used_at)
+        )
+
+
+# --- account e-mails (quota) ---------------------------------------------------------------------------
+
+
+class SqlAccountMailRepository:
+    """When self-service e-mails went to an account (IDN-AUTH-03); rows older than the quota window are
+    dropped as new ones arrive, so an account keeps a handful at most."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def sent_since(self, user_id: UUID, since: datetime) -> Sequence[datetime]:
+        query = select(t.account_mails.c.sent_at).where(
+            t.account_mails.c.user_id == user_id, t.account_mails.c.sent_at > since
+        )
+        return list((await self.session.execute(query)).scalars().all())
+
+    async def add(self, user_id: UUID, kind: str, sent_at: datetime, *, forget_before: datetime) -> None:
+        await self.session.execute(
+            delete(t.account_mails).where(
+                t.account_mails.c.user_id == user_id, t.account_mails.c.sent_at <= forget_before
+            )
+        )
+        await self.session.execute(
+            insert(t.account_mails).values(user_id=user_id, kind=kind, sent_at=sent_at)
         )
 
 
@@ -744,11 +787,11 @@ def _signature(row: RowMapping) -> ConsentSignature:
     )
 
 
-class SqlConsentRepository:
+class SqlConsentDocumentRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def documents(self, practice_id: UUID, *, lock: bool = False) -> Sequence[StoredConsentDocument]:
+    async def for_practice(self, practice_id: UUID, *, lock: bool = False) -> Sequence[StoredConsentDocument]:
         if lock:
             # Serialise publications per practice (version numbers only go up).
             await self.session.execute(
@@ -761,7 +804,7 @@ class SqlConsentRepository:
         )
         return [_document(row) for row in (await self.session.execute(query)).mappings().all()]
 
-    async def add_document(self, document: StoredConsentDocument) -> None:
+    async def add(self, document: StoredConsentDocument) -> None:
         doc = document.document
         await _insert(
             self.session,
@@ -781,7 +824,12 @@ class SqlConsentRepository:
             AlreadyExists("this consent version exists"),
         )
 
-    async def signatures(self, practice_id: UUID, client_id: UUID) -> Sequence[ConsentSignature]:
+
+class SqlConsentSignatureRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def for_client(self, practice_id: UUID, client_id: UUID) -> Sequence[ConsentSignature]:
         query = (
             select(t.consent_signatures)
             .where(
@@ -792,7 +840,7 @@ class SqlConsentRepository:
         )
         return [_signature(row) for row in (await self.session.execute(query)).mappings().all()]
 
-    async def add_signature(self, signature: ConsentSignature) -> None:
+    async def add(self, signature: ConsentSignature) -> None:
         await self.session.execute(
             insert(t.consent_signatures).values(
                 id=signature.signature_id,

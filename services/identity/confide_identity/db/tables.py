@@ -119,8 +119,21 @@ one_time_tokens = Table(
     _ts("issued_at"),
     _ts("expires_at"),
     _ts("used_at", nullable=True),
+    # IDN-AUTH-02: the argon2id hash of the password a self sign-up chose (set when the token is used).
+    Column("password_hash", Text, nullable=True),
     CheckConstraint(_in("purpose", ("email_verification", "password_reset")), name="purpose_known"),
     CheckConstraint("expires_at > issued_at", name="expires_after_issue"),
+)
+
+account_mails = Table(
+    # IDN-AUTH-03: when self-service e-mails went to an account (no address, no link), for the quota.
+    "account_mails",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("user_id", UUID(as_uuid=True), ForeignKey("users.id"), nullable=False),
+    Column("kind", String(32), nullable=False),
+    _ts("sent_at"),
+    Index("ix_account_mails_user_sent", "user_id", "sent_at"),
 )
 
 mfa_challenges = Table(

@@ -8,10 +8,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from confide_chassis.db import UnitOfWork
 from confide_identity.app.ports import (
+    AccountMailRepository,
     CareTeamRepository,
-    ConsentRepository,
-    CredentialRepository,
+    ConsentDocumentRepository,
+    ConsentSignatureRepository,
     IdentityUnitOfWork,
+    MfaChallengeRepository,
+    MfaFactorRepository,
+    OneTimeTokenRepository,
     PracticeRepository,
     ProfileRepository,
     SessionRepository,
@@ -22,9 +26,13 @@ from confide_identity.app.ports import (
 )
 from confide_identity.crypto import Sealer
 from confide_identity.db.repositories import (
+    SqlAccountMailRepository,
     SqlCareTeamRepository,
-    SqlConsentRepository,
-    SqlCredentialRepository,
+    SqlConsentDocumentRepository,
+    SqlConsentSignatureRepository,
+    SqlMfaChallengeRepository,
+    SqlMfaFactorRepository,
+    SqlOneTimeTokenRepository,
     SqlPracticeRepository,
     SqlProfileRepository,
     SqlSessionRepository,
@@ -37,12 +45,16 @@ from confide_identity.db.repositories import (
 class SqlIdentityUnitOfWork(UnitOfWork):
     practices: PracticeRepository
     users: UserRepository
-    credentials: CredentialRepository
+    one_time_tokens: OneTimeTokenRepository
+    account_mails: AccountMailRepository
+    mfa_factors: MfaFactorRepository
+    mfa_challenges: MfaChallengeRepository
     throttles: ThrottleRepository
     sessions: SessionRepository
     keys: SigningKeyRepository
     profiles: ProfileRepository
-    consents: ConsentRepository
+    consent_documents: ConsentDocumentRepository
+    consent_signatures: ConsentSignatureRepository
     care_teams: CareTeamRepository
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], sealer: Sealer) -> None:
@@ -54,12 +66,16 @@ class SqlIdentityUnitOfWork(UnitOfWork):
         session = self.session
         self.practices = SqlPracticeRepository(session)
         self.users = SqlUserRepository(session)
-        self.credentials = SqlCredentialRepository(session, self._sealer)
+        self.one_time_tokens = SqlOneTimeTokenRepository(session)
+        self.account_mails = SqlAccountMailRepository(session)
+        self.mfa_factors = SqlMfaFactorRepository(session, self._sealer)
+        self.mfa_challenges = SqlMfaChallengeRepository(session)
         self.throttles = SqlThrottleRepository(session)
         self.sessions = SqlSessionRepository(session)
         self.keys = SqlSigningKeyRepository(session)
         self.profiles = SqlProfileRepository(session)
-        self.consents = SqlConsentRepository(session)
+        self.consent_documents = SqlConsentDocumentRepository(session)
+        self.consent_signatures = SqlConsentSignatureRepository(session)
         self.care_teams = SqlCareTeamRepository(session)
         return self
 

@@ -10,6 +10,7 @@ Modules:
     one_time_tokens             e-mail verification / password reset tokens (hash-only storage)
     mfa                         TOTP enrolment and verification, recovery codes
     lockout                     sign-in throttling with exponential backoff
+    mail_quota                  how many self-service e-mails an account receives (IDN-AUTH-03)
     sessions                    refresh-token families: rotation, reuse detection, idle/absolute timeout
     claims, tokens              access-token claims; Ed25519 JWT signing/verification, JWKS, key rotation
     age_of_consent, profile     client profile and minor detection by state

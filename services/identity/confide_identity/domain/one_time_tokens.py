@@ -56,6 +56,9 @@ class OneTimeTokenRecord:
     issued_at: datetime
     expires_at: datetime
     used_at: datetime | None = None
+    password_hash: str | None = None
+    """IDN-AUTH-02: the password a self sign-up chose, set on the account when this verification token is
+    used (None: the account keeps its password)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +79,7 @@ def issue_one_time_token(
     random_bytes: bytes,
     now: datetime,
     ttl: timedelta | None = None,
+    password_hash: str | None = None,
 ) -> IssuedToken:
     require_utc(now)
     require_random_bytes(random_bytes, TOKEN_BYTES)
@@ -88,6 +92,7 @@ def issue_one_time_token(
         token_hash=hash_token(token),
         issued_at=now,
         expires_at=now + lifetime,
+        password_hash=password_hash,
     )
     return IssuedToken(token=token, record=record)
 

@@ -10,6 +10,9 @@ from uuid import UUID
 
 
 class Role(StrEnum):
+    """The platform's roles; each value is the token role name of `confide_chassis.roles` (the domain
+    keeps its own enum to stay free of generated code; a unit test keeps the two equal)."""
+
     CLIENT = "client"
     CLINICIAN = "clinician"
     PRACTICE_ADMIN = "practice_admin"

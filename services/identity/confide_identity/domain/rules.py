@@ -43,6 +43,15 @@ IDN_AUTH_01: Final = "IDN-AUTH-01"
 """Sign-in needs a verified e-mail address (the verification link, or a password set through an invitation
 or reset link, proves it). Reported only after a correct password, so it reveals nothing to others."""
 
+IDN_AUTH_02: Final = "IDN-AUTH-02"
+"""A password chosen at self sign-up takes effect only through the verification link of that sign-up: a
+stranger signing up first with someone else's address cannot choose the password that person will have
+once they verify (account pre-hijacking)."""
+
+IDN_AUTH_03: Final = "IDN-AUTH-03"
+"""Public requests that e-mail an account's owner (sign-up, resend verification, password reset) send at most
+a few e-mails per account per hour; beyond that they answer as usual and send nothing."""
+
 IDN_MFA_01: Final = "IDN-MFA-01"
 """A user has at most one TOTP factor. A confirmed factor is replaced only after a practice admin resets it
 (ResetUserMfa); confirming needs a pending enrolment."""

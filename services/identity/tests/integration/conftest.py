@@ -31,15 +31,16 @@ from confide_chassis.service import RunningService
 from confide_devstack.devkeys import DevKeys
 from confide_devstack.postgres import PostgresCluster
 from confide_devstack.pytest_plugin import unique_database_name
+from confide_identity.adapters.mail.memory import InMemoryMailer
+from confide_identity.app import commands
 from confide_identity.app.models import Practice, User
 from confide_identity.app.use_cases import UseCases
 from confide_identity.domain.claims import build_access_claims
 from confide_identity.domain.mfa import TotpCredential
 from confide_identity.domain.roles import Principal, Role
 from confide_identity.domain.tokens import sign_access_token
-from confide_identity.mail.memory import InMemoryMailer
-from confide_identity.service import IdentityService, build, start_identity
 from confide_identity.settings import IdentitySettings
+from confide_identity.wiring import IdentityService, build, start_identity
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 PASSWORD = "Velvet-Compass-Orchard-77"
@@ -126,11 +127,13 @@ class Harness:
         slug = f"p-{uuid.uuid4().hex[:12]}"
         practice, created = await self.uc.practices.create_practice(
             None,
-            display_name=f"Practice {slug}",
-            slug=slug,
-            admin_email=f"admin@{slug}.test",
-            admin_display_name="Admin Person",
-            admin_password_hash=await self.app.hash_password(PASSWORD),
+            commands.CreatePractice(
+                display_name=f"Practice {slug}",
+                slug=slug,
+                admin_email=f"admin@{slug}.test",
+                admin_display_name="Admin Person",
+                admin_password_hash=await self.app.hash_password(PASSWORD),
+            ),
         )
         await self.enrol_totp(created.user)
         if not sign_up:
@@ -176,7 +179,7 @@ class Harness:
     async def enrol_totp(self, user: User) -> None:
         now = self.clock()
         async with self.app.uow() as uow:
-            await uow.credentials.save_totp(
+            await uow.mfa_factors.save_totp(
                 user.user_id, TotpCredential(secret=TOTP_SECRET, created_at=now, confirmed_at=now)
             )
             await uow.commit()

@@ -24,6 +24,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from confide.common.v1 import jurisdiction_pb2, time_pb2
 from confide.identity.v1 import identity_pb2
+from confide_identity.app import commands
 from confide_identity.app.models import Practice, User
 from confide_identity.domain.consent import Modality, current_consent_document
 from confide_identity.domain.profile import ClientProfileInput
@@ -67,28 +68,34 @@ async def tenant(h: Harness) -> Tenant:
     admin_caller = h.caller(admin)
     await h.uc.profiles.update(
         admin_caller,
-        client.user_id,
-        ClientProfileInput(
-            legal_name="Robin Example",
-            preferred_name=None,
-            date_of_birth="1990-01-02",
-            home_state="CA",
-            time_zone="America/Los_Angeles",
-            emergency_contact_name="Kim Example",
-            emergency_contact_phone="+14155550100",
-            payer_type="self_pay",
+        commands.UpdateClientProfile(
+            client.user_id,
+            ClientProfileInput(
+                legal_name="Robin Example",
+                preferred_name=None,
+                date_of_birth="1990-01-02",
+                home_state="CA",
+                time_zone="America/Los_Angeles",
+                emergency_contact_name="Kim Example",
+                emergency_contact_phone="+14155550100",
+                payer_type="self_pay",
+            ),
+            frozenset(),
         ),
-        frozenset(),
     )
-    await h.uc.care_teams.assign(admin_caller, client.user_id, callers[Role.CLINICIAN].user_id)
+    await h.uc.care_teams.assign(
+        admin_caller, commands.AssignClinician(client.user_id, callers[Role.CLINICIAN].user_id)
+    )
     await h.uc.consents.publish(
         admin_caller,
-        version=1,
-        effective_at=None,
-        modalities=[m.value for m in Modality],
-        jurisdictions=["CA", "TX"],
-        title="Consent",
-        content="Telehealth consent text.",
+        commands.PublishConsentDocument(
+            version=1,
+            effective_at=None,
+            modalities=tuple(m.value for m in Modality),
+            jurisdictions=("CA", "TX"),
+            title="Consent",
+            content="Telehealth consent text.",
+        ),
     )
     return Tenant(practice=practice, admin=admin, callers=callers, client=client)
 
@@ -236,7 +243,7 @@ async def current_consent(w: World, t: Tenant, md: Any) -> Message:
 
 async def sign_consent(w: World, t: Tenant, md: Any) -> Message:
     async with w.h.app.uow() as uow:
-        documents = await uow.consents.documents(t.practice.practice_id)
+        documents = await uow.consent_documents.for_practice(t.practice.practice_id)
     current = current_consent_document(
         [d.document for d in documents], practice_id=t.practice.practice_id, now=w.h.clock()
     )
@@ -269,7 +276,9 @@ async def assign(w: World, t: Tenant, md: Any) -> Message:
 async def remove(w: World, t: Tenant, md: Any) -> Message:
     client = await _fresh(w, t, [Role.CLIENT])
     clinician = await _fresh(w, t, [Role.CLINICIAN])
-    entry = await w.h.uc.care_teams.assign(w.h.caller(t.admin), client.user_id, clinician.user_id)
+    entry = await w.h.uc.care_teams.assign(
+        w.h.caller(t.admin), commands.AssignClinician(client.user_id, clinician.user_id)
+    )
     request = identity_pb2.RemoveClinicianRequest(link_id=str(entry.link.link_id))
     return await w.h.care_teams.RemoveClinician(request, metadata=md)
 
@@ -397,7 +406,7 @@ async def test_tokens_of_deactivated_users_stop_working_in_identity_at_once(worl
     leaver = await h.add_user(home.practice.practice_id, [Role.CLIENT])
     md = h.auth_md(leaver, mfa=False)
     await h.users.GetUser(identity_pb2.GetUserRequest(user_id=str(leaver.user_id)), metadata=md)
-    await h.uc.users.deactivate_user(h.caller(home.admin), leaver.user_id)
+    await h.uc.users.deactivate_user(h.caller(home.admin), commands.DeactivateUser(leaver.user_id))
     with pytest.raises(grpc.aio.AioRpcError) as gone:
         await h.users.GetUser(identity_pb2.GetUserRequest(user_id=str(leaver.user_id)), metadata=md)
     assert gone.value.code() is grpc.StatusCode.UNAUTHENTICATED

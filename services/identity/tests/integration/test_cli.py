@@ -11,8 +11,9 @@ import pyotp
 import pytest
 
 from confide.identity.v1 import identity_pb2
-from confide_identity import cli, seed
+from confide_identity import seed
 from confide_identity.domain.jurisdictions import US_JURISDICTIONS
+from confide_identity.wiring import COMMANDS
 
 from .conftest import Harness, bearer
 
@@ -37,7 +38,7 @@ async def test_create_practice_prints_a_one_time_setup_link(
         "--admin-name",
         "Pat Owner",
     ]
-    assert await asyncio.to_thread(cli.create_practice_command, h.service.settings, args) == 0
+    assert await asyncio.to_thread(COMMANDS["create-practice"], h.service.settings, args) == 0
     out = capsys.readouterr().out
     assert lines_with(out, "slug") == "lakeside-counseling"
     link = out.split("password-setup link (single use, valid 72 h): ", 1)[1].strip()
@@ -51,7 +52,7 @@ async def test_create_practice_prints_a_one_time_setup_link(
     assert result.next_step == identity_pb2.SIGN_IN_STEP_MFA_ENROLMENT_REQUIRED
 
     # The same slug again is refused, without a traceback.
-    assert await asyncio.to_thread(cli.create_practice_command, h.service.settings, args) == 1
+    assert await asyncio.to_thread(COMMANDS["create-practice"], h.service.settings, args) == 1
     assert "exists" in capsys.readouterr().err
 
 
@@ -69,12 +70,12 @@ async def test_create_practice_takes_the_password_from_stdin(
         "Ops",
         "--password-stdin",
     ]
-    assert await asyncio.to_thread(cli.create_practice_command, h.service.settings, args) == 2
+    assert await asyncio.to_thread(COMMANDS["create-practice"], h.service.settings, args) == 2
     assert "password:" in capsys.readouterr().err
 
     monkeypatch.setattr("sys.stdin", io.StringIO(ADMIN_PASSWORD + "\n"))
     args = [*args, "--platform-operator"]
-    assert await asyncio.to_thread(cli.create_practice_command, h.service.settings, args) == 0
+    assert await asyncio.to_thread(COMMANDS["create-practice"], h.service.settings, args) == 0
     out = capsys.readouterr().out
     assert "password set from stdin" in out
     result = await h.auth.SignIn(
@@ -92,14 +93,14 @@ async def test_seed_demo_is_dev_only_and_idempotent(
     identity: Harness, capsys: pytest.CaptureFixture[str]
 ) -> None:
     h = identity
-    assert await asyncio.to_thread(cli.seed_demo_command, h.service.settings, []) == 2
+    assert await asyncio.to_thread(COMMANDS["seed-demo"], h.service.settings, []) == 2
     assert "IDENTITY_DEV_MODE" in capsys.readouterr().err
 
     dev = h.service.settings.model_copy(update={"dev_mode": True})
-    assert await asyncio.to_thread(cli.seed_demo_command, dev, []) == 0
+    assert await asyncio.to_thread(COMMANDS["seed-demo"], dev, []) == 0
     first = capsys.readouterr().out
     assert "Demo Practice: created" in first
-    assert await asyncio.to_thread(cli.seed_demo_command, dev, []) == 0
+    assert await asyncio.to_thread(COMMANDS["seed-demo"], dev, []) == 0
     second = capsys.readouterr().out
     assert "already there" in second
     practice_id = first.split("practice_id: ", 1)[1].split()[0]

@@ -1,10 +1,12 @@
-"""Every RPC of every identity service declares who may call it; exactly the sign-in surface is public,
-and staff-only operations require MFA at the gate (SEC-03)."""
+"""Every RPC of every identity service declares who may call it in identity.proto; exactly the sign-in
+surface is public, staff-only operations require MFA at the gate (SEC-03), and browsers reach everything
+but the platform's internal and operator RPCs."""
 
 from __future__ import annotations
 
 from confide.identity.v1 import identity_pb2
-from confide_identity.api.access import ACCESS
+from confide_chassis import roles
+from confide_chassis.auth import Access
 
 PUBLIC = {
     "SignUp",
@@ -32,22 +34,37 @@ CLIENT_REACHABLE = {
     "GetConsentStatus",
     "ListCareTeam",
 }
+NOT_FOR_BROWSERS = {"GetJwks", "RotateSigningKey", "CreatePractice"}
+
+
+def declared() -> dict[str, Access]:
+    found: dict[str, Access] = {}
+    for service in identity_pb2.DESCRIPTOR.services_by_name.values():
+        for method in service.methods:
+            access = Access.of_method(method)
+            assert access is not None, f"{service.name}.{method.name} declares no access"
+            found[method.name] = access
+    return found
 
 
 def test_every_rpc_is_declared() -> None:
-    for service in identity_pb2.DESCRIPTOR.services_by_name.values():
-        declared = ACCESS[service.full_name]
-        assert set(declared) == {method.name for method in service.methods}, service.name
+    methods = {m.name for s in identity_pb2.DESCRIPTOR.services_by_name.values() for m in s.methods}
+    assert set(declared()) == methods
 
 
 def test_public_surface_and_mfa_for_staff_only_operations() -> None:
-    for table in ACCESS.values():
-        for method, access in table.items():
-            assert access.public == (method in PUBLIC), method
-            if access.public:
-                continue
-            if method in CLIENT_REACHABLE:
-                assert "client" in access.roles, method
-            else:
-                assert "client" not in access.roles, method
-                assert access.require_mfa, method
+    for method, access in declared().items():
+        assert access.public == (method in PUBLIC), method
+        if access.public:
+            continue
+        assert access.roles <= roles.EVERY_ROLE, method
+        if method in CLIENT_REACHABLE:
+            assert roles.CLIENT in access.roles, method
+        else:
+            assert roles.CLIENT not in access.roles, method
+            assert access.require_mfa, method
+
+
+def test_the_gateway_serves_what_people_use_and_not_the_operator_or_internal_rpcs() -> None:
+    for method, access in declared().items():
+        assert access.gateway == (method not in NOT_FOR_BROWSERS), method

@@ -15,9 +15,9 @@ from uuid import uuid4
 import pytest
 import structlog
 
+from confide_identity.adapters.mail.dev import DevFileMailer
+from confide_identity.adapters.mail.memory import InMemoryMailer
 from confide_identity.app.mail import Mailer, MailKind, OutgoingMail
-from confide_identity.mail.dev import DevFileMailer
-from confide_identity.mail.memory import InMemoryMailer
 
 SECRET_TOKEN = "tok-0123456789abcdefghijklmnopqrstuvwxyzABCDEF"
 ADDRESS = "private.person@example.test"
@@ -88,9 +88,9 @@ async def test_the_dev_mailer_writes_private_files(tmp_path: Path) -> None:
 
 
 async def test_outside_dev_mode_no_mail_is_written_anywhere(tmp_path: Path) -> None:
-    from confide_identity.mail.unconfigured import MailerNotConfigured
-    from confide_identity.service import default_mailer
+    from confide_identity.adapters.mail.unconfigured import MailerNotConfigured
     from confide_identity.settings import IdentitySettings
+    from confide_identity.wiring import default_mailer
 
     assert isinstance(
         default_mailer(IdentitySettings(dev_mode=True, dev_mail_dir=str(tmp_path))), DevFileMailer
