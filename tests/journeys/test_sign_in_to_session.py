@@ -53,8 +53,8 @@ from confide_chassis.service import RunningService
 from confide_chassis.telemetry import configure_tracing
 from confide_compliance import demo as compliance_demo
 from confide_compliance import testing as compliance_testing
-from confide_compliance.service import seed_demo_command as compliance_seed_demo
 from confide_compliance.settings import ComplianceSettings
+from confide_compliance.wiring import seed_demo_command as compliance_seed_demo
 from confide_devstack.postgres import PostgresCluster
 from confide_devstack.pytest_plugin import unique_database_name
 from confide_identity import seed as identity_seed

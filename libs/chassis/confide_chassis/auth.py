@@ -15,8 +15,8 @@ import time
 import urllib.request
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
 
 import jwt
 from google.protobuf.descriptor import MethodDescriptor
@@ -24,6 +24,9 @@ from google.protobuf.descriptor import MethodDescriptor
 from confide.common.v1 import access_pb2
 from confide_chassis.errors import PermissionDenied, Unauthenticated
 from confide_chassis.roles import role_name
+
+if TYPE_CHECKING:
+    from confide_chassis.revocation import Revocations
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +37,7 @@ class Principal:
     mfa: bool
     token_id: str = ""
     expires_at: datetime | None = None
+    issued_at: datetime | None = None
 
     def has_any_role(self, roles: Iterable[str]) -> bool:
         return not self.roles.isdisjoint(roles)
@@ -145,25 +149,44 @@ class FileJwks:
 
 
 class UrlJwks:
-    """JWKS over HTTP(S), cached for `ttl_seconds`; a stale copy is kept when the fetch fails."""
+    """JWKS over HTTP(S), refreshed in the background (`run`) every `ttl_seconds`.
 
-    def __init__(self, url: str, ttl_seconds: float = 300.0) -> None:
+    `keys()` never blocks the event loop: it returns the last good copy (a failed fetch keeps it).
+    The fetch itself is blocking `urllib`, so it runs in a worker thread.
+    """
+
+    def __init__(self, url: str, ttl_seconds: float = 300.0, timeout_seconds: float = 3.0) -> None:
         if not url.startswith(("https://", "http://127.0.0.1", "http://localhost")):
             raise ValueError("JWKS_URL must be https (or loopback http for development)")
         self._url = url
         self._ttl = ttl_seconds
-        self._fetched_at = 0.0
+        self._timeout = timeout_seconds
         self._keys: dict[str, Any] = {}
+        self._document: bytes | None = None
 
     def keys(self) -> Mapping[str, Any]:
-        if time.monotonic() - self._fetched_at > self._ttl:
-            try:
-                with urllib.request.urlopen(self._url, timeout=3) as resp:  # noqa: S310 - scheme checked
-                    self._keys = _parse_jwks(json.load(resp))
-                self._fetched_at = time.monotonic()
-            except (OSError, ValueError):
-                pass
         return self._keys
+
+    def _fetch(self) -> bytes:
+        with urllib.request.urlopen(self._url, timeout=self._timeout) as resp:  # noqa: S310 - scheme checked
+            body: bytes = resp.read()
+        return body
+
+    async def refresh(self) -> None:
+        document = await asyncio.to_thread(self._fetch)
+        if document != self._document:  # unchanged keys keep their identity: verdicts stay remembered
+            self._keys = _parse_jwks(json.loads(document))
+            self._document = document
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.refresh()
+                wait = self._ttl
+            except Exception:  # server down or a bad document: keep the old keys, retry soon
+                wait = 2.0 if not self._keys else min(self._ttl, 10.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=wait)
 
 
 GET_JWKS_METHOD = "/confide.identity.v1.AuthService/GetJwks"
@@ -228,23 +251,62 @@ class NoJwks:
 class TokenVerifier:
     """Verifies access tokens; remembers recent verdicts so a client's next call skips the signature check.
 
-    The memory is keyed by the exact token text and forgotten at the token's expiry or as soon as the
-    key set changes (rotation or revocation of a key), so it never accepts what a fresh check refuses.
+    The memory is keyed by the exact token text and forgotten at the token's expiry, as soon as the
+    key set changes (rotation or revocation of a key), or when its subject is deactivated, so it never
+    accepts what a fresh check refuses.
+
+    Tokens may live at most `max_lifetime_seconds` (identity issues ≤ 15 min): revocation relies on it,
+    since it remembers a deactivation only as long as a token issued before it can live.
     """
 
     CACHE_SIZE = 4096
+    MAX_LIFETIME_SECONDS = 900
 
-    def __init__(self, source: JwksSource, *, issuer: str, audience: str, leeway_seconds: int = 30) -> None:
+    def __init__(
+        self,
+        source: JwksSource,
+        *,
+        issuer: str,
+        audience: str,
+        leeway_seconds: int = 30,
+        max_lifetime_seconds: int = MAX_LIFETIME_SECONDS,
+    ) -> None:
         self.source = source
         self._source = source
         self._issuer = issuer
         self._audience = audience
         self._leeway = leeway_seconds
+        self._max_lifetime = max_lifetime_seconds
         self._verified: dict[str, Principal] = {}
         self._keys_seen: Mapping[str, Any] | None = None
+        self._revocations: Revocations | None = None
+
+    @property
+    def leeway(self) -> timedelta:
+        return timedelta(seconds=self._leeway)
+
+    @property
+    def max_lifetime(self) -> timedelta:
+        return timedelta(seconds=self._max_lifetime)
+
+    def use_revocations(self, revocations: Revocations) -> None:
+        """Refuse tokens of deactivated users (see `confide_chassis.revocation`)."""
+        self._revocations = revocations
+        revocations.on_revoke(self.forget_subject)
+
+    def forget_subject(self, subject: str) -> None:
+        for token in [t for t, p in self._verified.items() if p.subject == subject]:
+            del self._verified[token]
 
     def verify(self, token: str) -> Principal:
         """The principal of a valid token; Unauthenticated (with no detail that helps forgery) otherwise."""
+        principal = self._verify(token)
+        revocations = self._revocations
+        if revocations is not None and revocations.refuses(principal.subject, principal.issued_at):
+            raise Unauthenticated("the account is not active")
+        return principal
+
+    def _verify(self, token: str) -> Principal:
         keys = self._source.keys()
         if keys is not self._keys_seen:
             self._verified.clear()
@@ -286,13 +348,17 @@ class TokenVerifier:
         practice = claims.get("practice")
         if not isinstance(roles, list) or not isinstance(practice, str) or not practice:
             raise Unauthenticated("invalid access token")
+        issued_at, expires_at = int(claims["iat"]), int(claims["exp"])
+        if expires_at - issued_at > self._max_lifetime:
+            raise Unauthenticated("invalid access token")
         return Principal(
             subject=str(claims["sub"]),
             practice_id=practice,
             roles=frozenset(str(r) for r in roles),
             mfa=bool(claims.get("mfa", False)),
             token_id=str(claims.get("jti", "")),
-            expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
+            expires_at=datetime.fromtimestamp(expires_at, UTC),
+            issued_at=datetime.fromtimestamp(issued_at, UTC),
         )
 
 
@@ -302,6 +368,7 @@ def verifier_from_settings(
     issuer: str,
     audience: str,
     jwks_grpc_target: str | None = None,
+    max_lifetime_seconds: int = TokenVerifier.MAX_LIFETIME_SECONDS,
 ) -> TokenVerifier:
     source: JwksSource
     if jwks_grpc_target:
@@ -312,4 +379,4 @@ def verifier_from_settings(
         source = UrlJwks(jwks_url)
     else:
         source = NoJwks()
-    return TokenVerifier(source, issuer=issuer, audience=audience)
+    return TokenVerifier(source, issuer=issuer, audience=audience, max_lifetime_seconds=max_lifetime_seconds)

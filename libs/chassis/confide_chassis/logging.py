@@ -18,6 +18,9 @@ is `redact_phi`, which
 - scrubs free text (the event itself, exception tracebacks, every other string) of e-mail addresses,
   US/E.164 phone numbers, SSN-like numbers, JWTs and bearer credentials.
 
+Every string that reaches the output is also capped at `MAX_LOG_VALUE_CHARS` (its head and tail are
+kept, the middle is cut), so a request value echoed into an exception never makes a log line huge.
+
 Redaction is a safety net, not a licence: log ids (client_id, appointment_id), never the data.
 Ordinary ids, rule ids, status codes, timestamps and host:port strings pass through unchanged.
 """
@@ -42,9 +45,11 @@ from opentelemetry import trace
 from structlog.types import EventDict, Processor, WrappedLogger
 
 __all__ = [
+    "MAX_LOG_VALUE_CHARS",
     "REDACTED",
     "LogFormat",
     "add_trace_context",
+    "cap_text",
     "configure_logging",
     "get_logger",
     "is_phi_key",
@@ -284,6 +289,19 @@ _NUMBERS = re.compile(
 _DIGIT = re.compile(r"\d")
 
 
+MAX_LOG_VALUE_CHARS = 8192
+MAX_LOG_ITEMS = 100
+
+
+def cap_text(text: str, limit: int = MAX_LOG_VALUE_CHARS) -> str:
+    """`text` unchanged if short; else its head and tail around a marker saying how much was cut
+    (a traceback keeps its first frames and its last line)."""
+    if len(text) <= limit:
+        return text
+    keep = limit // 2
+    return f"{text[:keep]}…[{len(text) - 2 * keep} characters cut]…{text[-keep:]}"
+
+
 def scrub_text(text: str) -> str:
     """Replace e-mail addresses, phone numbers, SSN-like numbers, JWTs and bearer credentials.
 
@@ -313,7 +331,7 @@ def redact(value: Any, _depth: int = 0) -> Any:
     rendered with ``str()`` and scrubbed.
     """
     if isinstance(value, str):
-        return scrub_text(value)
+        return scrub_text(cap_text(value))
     if isinstance(value, _KEEP_TYPES):
         return value
     if _depth >= _MAX_DEPTH:
@@ -326,12 +344,15 @@ def redact(value: Any, _depth: int = 0) -> Any:
             for k, v in value.items()
         }
     if isinstance(value, list | tuple | set | frozenset):
-        return [redact(v, _depth + 1) for v in value]
+        items = [redact(v, _depth + 1) for v in list(value)[:MAX_LOG_ITEMS]]
+        if len(value) > MAX_LOG_ITEMS:
+            items.append(f"…[{len(value) - MAX_LOG_ITEMS} more items]")
+        return items
     if isinstance(value, enum.Enum):
         return value.name
     if isinstance(value, decimal.Decimal):
         return value
-    return scrub_text(str(value))
+    return scrub_text(cap_text(str(value)))
 
 
 # Written by our own processors, never from caller data: not worth scanning.

@@ -31,7 +31,7 @@ from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from confide_chassis import db, idempotency, migrations
-from confide_chassis.auth import Access, GrpcJwks, TokenVerifier, verifier_from_settings
+from confide_chassis.auth import Access, GrpcJwks, TokenVerifier, UrlJwks, verifier_from_settings
 from confide_chassis.consumer import Handler, IdempotentConsumer
 from confide_chassis.grpc.interceptor import ServiceInterceptor
 from confide_chassis.health import LIVENESS, Check, Readiness, database_check, kafka_check
@@ -39,6 +39,7 @@ from confide_chassis.logging import configure_logging, get_logger
 from confide_chassis.metrics import start_metrics_server, track_db_pool
 from confide_chassis.outbox import OutboxRelay, new_producer
 from confide_chassis.retry import backoff_delays
+from confide_chassis.revocation import USERS_TOPIC, Revocations, RevocationWatcher, publisher_of
 from confide_chassis.settings import ConfigurationError, ServiceSettings
 from confide_chassis.telemetry import (
     configure_tracing,
@@ -51,6 +52,10 @@ from confide_chassis.telemetry import (
 log = get_logger(__name__)
 
 BackgroundTask = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+
+# How long `start` waits for the deactivations to be read before it first decides readiness (the
+# replica becomes ready later, at the next readiness check, if reading takes longer).
+REVOCATION_CATCH_UP_WAIT_SECONDS = 5.0
 
 
 def dlq_topic_for(service: str) -> str:
@@ -216,11 +221,19 @@ async def start(
         settings.jwt_issuer,
         settings.jwt_audience,
         settings.jwks_grpc_target,
+        settings.access_token_max_lifetime_seconds,
     )
     interceptor = ServiceInterceptor(
         service=settings.service_name, verifier=verifier, access=access, sessions=sessions
     )
-    server = grpc.aio.server(interceptors=[interceptor], options=[("grpc.so_reuseport", 0)])
+    server = grpc.aio.server(
+        interceptors=[interceptor],
+        options=[
+            ("grpc.so_reuseport", 0),
+            ("grpc.max_receive_message_length", settings.grpc_max_receive_message_bytes),
+            ("grpc.max_send_message_length", settings.grpc_max_send_message_bytes),
+        ],
+    )
     ctx = ServiceContext(
         settings=settings,
         server=server,
@@ -244,6 +257,21 @@ async def start(
         raise RuntimeError(f"could not bind gRPC to {settings.grpc_address}")
 
     checks: dict[str, Check] = {"kafka": kafka_check(producer), **ctx.checks}
+    stop_event = asyncio.Event()
+    tasks: list[asyncio.Task[None]] = []
+    # identity refuses its deactivated users from its own database; every other service learns of them
+    # from identity's events and is not ready before it has read those of the last token lifetime.
+    if publisher_of(USERS_TOPIC) != settings.service_name:
+        revocations = Revocations(max_token_lifetime=verifier.max_lifetime, leeway=verifier.leeway)
+        verifier.use_revocations(revocations)
+        watcher = RevocationWatcher(
+            revocations,
+            bootstrap_servers=settings.kafka_servers,
+            client_id=f"{settings.service_name}-revocations",
+        )
+        tasks.append(asyncio.create_task(watcher.run(stop_event), name="revocation-watcher"))
+        checks["revocations"] = watcher.readiness_check
+        await watcher.wait_caught_up(REVOCATION_CATCH_UP_WAIT_SECONDS)
     if engine is not None:
         checks["database"] = database_check(engine)
         track_db_pool(settings.service_name, engine)
@@ -257,8 +285,7 @@ async def start(
     # Decide readiness before the first probe can ask, so it never sees an unknown service.
     await readiness.evaluate()
     await server.start()
-    stop_event = asyncio.Event()
-    tasks: list[asyncio.Task[None]] = [asyncio.create_task(readiness.run(stop_event), name="readiness")]
+    tasks.append(asyncio.create_task(readiness.run(stop_event), name="readiness"))
     if engine is not None:
         relay = OutboxRelay(
             engine,
@@ -278,7 +305,7 @@ async def start(
     for consumer in ctx.consumers:
         await consumer.start()
         tasks.append(asyncio.create_task(consumer.run(stop_event), name=f"consumer-{consumer.name}"))
-    if isinstance(verifier.source, GrpcJwks):
+    if isinstance(verifier.source, GrpcJwks | UrlJwks):
         tasks.append(asyncio.create_task(verifier.source.run(stop_event), name="jwks-refresh"))
     for name, job in ctx.background:
         tasks.append(asyncio.create_task(job(stop_event), name=name))

@@ -13,9 +13,12 @@ service (Kafka, JWKS, telemetry, logging) are read without a prefix.
 | `JWKS_GRPC_TARGET` | identity's gRPC address; keys from `AuthService/GetJwks`, refreshed each minute | |
 | `JWKS_FILE` / `JWKS_URL` | keys from a file (re-read on change) or HTTPS | none: all tokens refused |
 | `JWT_ISSUER` / `JWT_AUDIENCE` | expected `iss` / `aud` claims | confide-identity / confide |
+| `ACCESS_TOKEN_MAX_LIFETIME_SECONDS` | tokens living longer are refused; bounds revocation memory | 900 |
 | `OTEL_EXPORTER_OTLP_ENDPOINT` | OTLP gRPC collector; unset = no export | unset |
 | `LOG_LEVEL` / `LOG_FORMAT` | INFO / json (or console) | |
 | `SHUTDOWN_GRACE_SECONDS` | time in-flight RPCs get to finish on SIGTERM | 10 |
+| `<NAME>_GRPC_MAX_RECEIVE_MESSAGE_BYTES` | largest request accepted (else RESOURCE_EXHAUSTED) | 4 MiB |
+| `<NAME>_GRPC_MAX_SEND_MESSAGE_BYTES` | largest response the server sends | 16 MiB |
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ class ServiceSettings(BaseSettings):
 
     grpc_host: str = "127.0.0.1"
     grpc_port: int = Field(default=0, ge=0, le=65535)
+    grpc_max_receive_message_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    grpc_max_send_message_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=0, ge=0, le=65535)
     database_url: str | None = None
@@ -55,6 +60,9 @@ class ServiceSettings(BaseSettings):
     jwks_grpc_target: str | None = Field(default=None, validation_alias=_shared("JWKS_GRPC_TARGET"))
     jwt_issuer: str = Field(default="confide-identity", validation_alias=_shared("JWT_ISSUER"))
     jwt_audience: str = Field(default="confide", validation_alias=_shared("JWT_AUDIENCE"))
+    access_token_max_lifetime_seconds: int = Field(
+        default=900, ge=60, le=3600, validation_alias=_shared("ACCESS_TOKEN_MAX_LIFETIME_SECONDS")
+    )
 
     otel_exporter_otlp_endpoint: str | None = Field(
         default=None, validation_alias=_shared("OTEL_EXPORTER_OTLP_ENDPOINT")

@@ -102,7 +102,7 @@ def test_grpc_module_offers_stub_servicer_and_registration() -> None:
     assert hasattr(devtest_pb2_grpc, "SampleServiceServicer")
     assert hasattr(devtest_pb2_grpc, "add_SampleServiceServicer_to_server")
     service = devtest_pb2.DESCRIPTOR.services_by_name["SampleService"]
-    assert [m.name for m in service.methods] == ["Echo", "Fail"]
+    assert [m.name for m in service.methods] == ["Echo", "Fail", "Count"]
 
 
 def test_grpc_modules_exist_only_for_files_with_services() -> None:

@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from confide_chassis.auth import Principal
-from confide_compliance.app.common import COMPLIANCE_OFFICER, AppContext
-from confide_compliance.app.registry import Registry, VerificationInput
+from confide_chassis.roles import COMPLIANCE_OFFICER
+from confide_compliance.app.commands import PutCredential, SetNpi, UpsertClinician, VerificationInput
+from confide_compliance.app.context import AppContext
+from confide_compliance.app.registry import Registry
 from confide_compliance.domain.credentials import (
     CompactAuthority,
     CompactAuthorityKind,
@@ -187,28 +189,32 @@ async def seed_demo(ctx: AppContext) -> SeedReport:
     for clinician in DEMO_DATA:
         change = await registry.upsert_clinician(
             SEEDER,
-            clinician.clinician_id,
-            practice_jurisdiction=clinician.practice_jurisdiction,
-            is_supervisee=False,
-            primary_profession=clinician.profession,
-            reason=REASON,
+            UpsertClinician(
+                clinician.clinician_id,
+                practice_jurisdiction=clinician.practice_jurisdiction,
+                is_supervisee=False,
+                primary_profession=clinician.profession,
+                reason=REASON,
+            ),
         )
         count(change.changed)
         for credential, source in clinician.credentials:
             result = await registry.put_credential(
                 SEEDER,
-                credential,
-                verification=VerificationInput(source, VERIFIED_AT, "demo"),
-                reason=REASON,
+                PutCredential(
+                    credential, REASON, verification=VerificationInput(source, VERIFIED_AT, "demo")
+                ),
             )
             count(result.changed)
         if clinician.npi:
             npi_change = await registry.set_npi(
                 SEEDER,
-                clinician.clinician_id,
-                Npi(clinician.npi),
-                verification=VerificationInput(VerificationSource.NPPES, VERIFIED_AT, "demo"),
-                reason=REASON,
+                SetNpi(
+                    clinician.clinician_id,
+                    Npi(clinician.npi),
+                    REASON,
+                    verification=VerificationInput(VerificationSource.NPPES, VERIFIED_AT, "demo"),
+                ),
             )
             count(npi_change.changed)
     return report

@@ -74,5 +74,34 @@ audit_chain_verifications_total = bind_service(
 )
 
 
+# -- counters whose call sites pass SERVICE themselves ---------------------------------------------
+
+decisions_by_rule_total = Counter(
+    "confide_compliance_decisions_by_rule_total",
+    "Authorization decisions by outcome (allowed, denied) and decisive rule id: for a denial each "
+    "rule that failed, for an allow each rule the authorizing credential satisfied.",
+    ["service", "outcome", "rule_id"],
+)
+session_days_total = Counter(
+    "confide_compliance_session_days_total",
+    "SessionStarted events handled, by what they did to day-limited authorities (recorded: a new "
+    "day counted; already_recorded; not_day_limited; no_decision: no matching check-in decision).",
+    ["service", "outcome"],
+)
+day_limit_overruns_total = Counter(
+    "confide_compliance_day_limit_overruns_total",
+    "Days counted beyond a day-limited authority's limit (two sessions on different days checked "
+    "in before either started: see docs/adr). Alert on any increase.",
+    ["service"],
+)
+
+registry_conflicts_total = Counter(
+    "confide_compliance_registry_conflicts_total",
+    "Clinicians registered in another practice than the one identity says they belong to "
+    "(registered before identity's event arrived). Alert on any increase.",
+    ["service"],
+)
+
+
 def purpose_label(purpose: str) -> str:
     return purpose if purpose in KNOWN_PURPOSES else ("unspecified" if not purpose else "other")

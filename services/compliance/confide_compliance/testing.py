@@ -34,10 +34,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from confide_chassis import db, migrations
 from confide_chassis.auth import Principal, TokenVerifier
+from confide_chassis.clock import utc_now
+from confide_chassis.roles import COMPLIANCE_OFFICER
 from confide_chassis.service import RunningService, start
-from confide_compliance.app.common import COMPLIANCE_OFFICER, AppContext, utc_now
+from confide_compliance.app.commands import PutCredential, SetNpi, UpsertClinician, VerificationInput
+from confide_compliance.app.context import AppContext
 from confide_compliance.app.ports import Clock
-from confide_compliance.app.registry import Registry, VerificationInput
+from confide_compliance.app.registry import Registry
 from confide_compliance.domain.authorization import AuthorizationRequest
 from confide_compliance.domain.credentials import (
     BcTmhCredential,
@@ -325,7 +328,7 @@ _ID_NAMESPACE = uuid.UUID("0193a3a4-5c6d-7e8f-9a0b-1c2d3e4f5a6b")
 
 async def migrate(database_url: str) -> None:
     """Apply the compliance migrations to `database_url` (an empty database is fine)."""
-    from confide_compliance.service import MIGRATIONS
+    from confide_compliance.wiring import MIGRATIONS
 
     await asyncio.to_thread(migrations.upgrade, MIGRATIONS, database_url)
 
@@ -354,7 +357,7 @@ async def start_compliance(
     **overrides: Any,
 ) -> RunningService:
     """Migrate the database and start the service in-process; `running.port` is its gRPC port."""
-    from confide_compliance.service import SPEC
+    from confide_compliance.wiring import SPEC
 
     if migrate_first:
         await migrate(database_url)
@@ -370,7 +373,7 @@ def app_context(
     reference_data_dir: str | None = None,
 ) -> AppContext:
     """The app layer's context over a running service's database (or an engine)."""
-    from confide_compliance.service import build_context
+    from confide_compliance.wiring import build_context
 
     if isinstance(target, RunningService):
         engine = target.context.engine
@@ -449,11 +452,13 @@ async def seed_clinician(
     who = actor or seed_actor(practice_id)
     await registry.upsert_clinician(
         who,
-        clinician_id,
-        practice_jurisdiction=practice_jurisdiction,
-        is_supervisee=is_supervisee,
-        primary_profession=primary_profession,
-        reason="test seed",
+        UpsertClinician(
+            clinician_id,
+            practice_jurisdiction=practice_jurisdiction,
+            is_supervisee=is_supervisee,
+            primary_profession=primary_profession,
+            reason="test seed",
+        ),
     )
     items = list(credentials)
     ids = {c.id: _stable_id(clinician_id, c.id) for c in items}
@@ -466,10 +471,12 @@ async def seed_clinician(
         )
         await registry.put_credential(
             who,
-            dataclasses.replace(_rehome(credential, clinician_id, ids), verification=None),
-            verification=verification,
-            reason="test seed",
+            PutCredential(
+                dataclasses.replace(_rehome(credential, clinician_id, ids), verification=None),
+                "test seed",
+                verification=verification,
+            ),
         )
     if npi is not None:
-        await registry.set_npi(who, clinician_id, Npi(npi), reason="test seed")
+        await registry.set_npi(who, SetNpi(clinician_id, Npi(npi), "test seed"))
     return ids

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config
 
-from confide_chassis.auth import GrpcJwks, verifier_from_settings
+from confide_chassis.auth import GrpcJwks, UrlJwks, verifier_from_settings
 from confide_chassis.logging import configure_logging, get_logger
 from confide_chassis.metrics import start_metrics_server
 from confide_chassis.telemetry import configure_tracing, instrument_grpc_client, shutdown_tracing
@@ -25,7 +25,7 @@ from confide_gateway.upstream import Upstreams
 log = get_logger(__name__)
 
 
-def build(settings: GatewaySettings) -> tuple[Gateway, Upstreams, GrpcJwks | None]:
+def build(settings: GatewaySettings) -> tuple[Gateway, Upstreams, GrpcJwks | UrlJwks | None]:
     instrument_grpc_client()  # upstream calls carry the trace
     upstreams = Upstreams(settings.upstream_address)
     verifier = verifier_from_settings(
@@ -34,8 +34,10 @@ def build(settings: GatewaySettings) -> tuple[Gateway, Upstreams, GrpcJwks | Non
         settings.jwt_issuer,
         settings.jwt_audience,
         settings.jwks_grpc_target,
+        settings.access_token_max_lifetime_seconds,
     )
-    source = verifier.source if isinstance(verifier.source, GrpcJwks) else None
+    # Keys fetched over gRPC or HTTP are refreshed in the background (`serve` runs the refresher).
+    source = verifier.source if isinstance(verifier.source, GrpcJwks | UrlJwks) else None
     routes = gateway_routes(settings.upstream_services)
     return Gateway(settings, routes, upstreams, verifier), upstreams, source
 

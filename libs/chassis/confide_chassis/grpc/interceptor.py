@@ -1,8 +1,10 @@
-"""One server interceptor for every RPC: authenticate, authorize, time, log, and map errors.
+"""One server interceptor for every RPC: authenticate, authorize, validate, time, log, and map errors.
 
 Order matters and is fixed here: the principal is resolved first so that logs and metrics can
-say whether a call was authenticated; domain errors become rich statuses; any other exception is a
-bug and becomes a bare INTERNAL (the detail goes to the log, never to the caller).
+say whether a call was authenticated; then the request is validated against the wire rules
+(`confide_chassis.grpc.validation`; a request that does not even parse is INVALID_ARGUMENT too);
+domain errors become rich statuses; any other exception is a bug and becomes a bare INTERNAL (the
+detail goes to the log, never to the caller).
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from confide_chassis import errors, metrics
 from confide_chassis.auth import PUBLIC, Access, Principal, TokenVerifier, reset_principal, set_principal
-from confide_chassis.grpc.status import STATUS_DETAILS_KEY, internal_status, to_status
+from confide_chassis.grpc.status import grpc_status_of, internal_status, to_status
+from confide_chassis.grpc.validation import validate_request
 from confide_chassis.idempotency import is_idempotent, run_idempotent
 from confide_chassis.logging import get_logger
 
@@ -41,6 +44,37 @@ def bearer_token(metadata: Iterable[tuple[str, str | bytes]] | None) -> str | No
             if scheme.lower() == "bearer" and token:
                 return token.strip()
     return None
+
+
+class UndecodableRequest:
+    """Stands in for a request whose bytes did not parse, so the handler answers INVALID_ARGUMENT
+    (grpc's own answer would be INTERNAL "Exception deserializing request!")."""
+
+    __slots__ = ()
+
+
+UNDECODABLE = UndecodableRequest()
+
+
+def _lenient(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserializer is None:
+        return None
+    parse = deserializer
+
+    def deserialize(data: bytes) -> Any:
+        try:
+            return parse(data)
+        except Exception:
+            return UNDECODABLE
+
+    return deserialize
+
+
+def check_request(request: Any) -> None:
+    """The edge check every handler's request passes before the handler sees it."""
+    if request is UNDECODABLE:
+        raise errors.InvalidArgument.field("", "the request is not a valid message of its type")
+    validate_request(request)
 
 
 def _passthrough(serializer: Callable[[Any], bytes] | None) -> Callable[[Any], bytes] | None:
@@ -83,7 +117,15 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             # Deny by default: an RPC nobody declared access for is not callable.
             raise errors.PermissionDenied("operation not permitted")
         token = bearer_token(metadata)
-        principal = self.verifier.verify(token) if token else None
+        principal = None
+        if token:
+            try:
+                principal = self.verifier.verify(token)
+            except errors.Unauthenticated:
+                # A public RPC ignores a stale or bad token: a frontend that always attaches its access
+                # token must still be able to Refresh (or SignIn) once that token has expired.
+                if not policy.public:
+                    raise
         policy.check(principal)
         return principal
 
@@ -97,9 +139,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
     async def _abort(
         self, context: grpc.aio.ServicerContext[Any, Any], code: grpc.StatusCode, status: status_pb2.Status
     ) -> None:
-        await context.abort(
-            code, status.message, trailing_metadata=((STATUS_DETAILS_KEY, status.SerializeToString()),)
-        )
+        await context.abort_with_status(grpc_status_of(status))
 
     def _record(self, method: str, code: grpc.StatusCode, started: float) -> None:
         elapsed = time.perf_counter() - started
@@ -131,6 +171,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 try:
                     principal = self._authenticate(method, metadata)
                     token = set_principal(principal)
+                    check_request(request)
                     if self.idempotency and self.sessions is not None and is_idempotent(request):
                         return await run_idempotent(
                             self.sessions,
@@ -156,7 +197,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
 
             return grpc.unary_unary_rpc_method_handler(
                 unary_unary,
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=_lenient(handler.request_deserializer),
                 response_serializer=_passthrough(handler.response_serializer),
             )
 
@@ -172,6 +213,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 code = grpc.StatusCode.OK
                 try:
                     token = set_principal(self._authenticate(method, metadata))
+                    check_request(request)
                     async for item in inner_us(request, context):
                         yield item
                 except grpc.aio.AbortError:
@@ -189,7 +231,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
 
             return grpc.unary_stream_rpc_method_handler(
                 unary_stream,
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=_lenient(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
 

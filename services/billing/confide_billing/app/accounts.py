@@ -107,7 +107,7 @@ class AccountUseCases:
         )
         await uow.charges.add(charge)
         uow.publish(events.charge_created(charge, self._ctx.now()))
-        metrics.charges_created_total.labels("plan", "").inc()
+        metrics.charges_total.labels(metrics.SERVICE, "plan", "").inc()
 
     async def change_plan(self, actor: Principal, plan_id: str) -> PlanChange:
         async with self._ctx.uow() as uow:
@@ -252,7 +252,7 @@ class AccountUseCases:
                 await uow.invoices.save(invoice)
             uow.publish(events.payment_outcome(payment, now))
             await uow.commit()
-        metrics.payments_total.labels("card", payment.status).inc()
+        metrics.payments_total.labels(metrics.SERVICE, "card", payment.status).inc()
         return payment, invoice
 
     async def record_manual_payment(
@@ -277,7 +277,7 @@ class AccountUseCases:
             await uow.invoices.save(invoice)
             uow.publish(events.payment_outcome(payment, self._ctx.now()))
             await uow.commit()
-        metrics.payments_total.labels(command.method, "succeeded").inc()
+        metrics.payments_total.labels(metrics.SERVICE, command.method, "succeeded").inc()
         return payment, invoice
 
     async def refund(self, actor: Principal, command: commands.RefundPayment) -> Payment:
@@ -387,5 +387,5 @@ class AccountUseCases:
                         )
                 uow.publish(events.payment_outcome(updated, now))
                 await uow.commit()
-            metrics.payments_total.labels("card", "retry_" + updated.status).inc()
+            metrics.payments_total.labels(metrics.SERVICE, "card", "retry_" + updated.status).inc()
         return tried

@@ -125,7 +125,7 @@ class Reactions:
             return None
         prices = await uow.price_lists.current(account.practice_id)
         if prices is None:
-            metrics.estimates_blocked_total.labels("no_price_list").inc()
+            metrics.estimates_blocked_total.labels(metrics.SERVICE, "no_price_list").inc()
             log.warning("Good Faith Estimate blocked: the practice has no price list")
             return None
         determination = await uow.sliding_scale.latest(client_id)
@@ -148,7 +148,7 @@ class Reactions:
                     fee = fee_for(prices, line.cpt, day=day, determination=determination)
                     grouped[(line.cpt, fee.amount_minor)] += line.units
             except FailedPrecondition:
-                metrics.estimates_blocked_total.labels("uncodable_or_unpriced").inc()
+                metrics.estimates_blocked_total.labels(metrics.SERVICE, "uncodable_or_unpriced").inc()
                 return None
         services = tuple(
             EstimatedService(cpt, SERVICE_DESCRIPTIONS.get(cpt, cpt), quantity, Money(fee, prices.currency))
@@ -173,7 +173,7 @@ class Reactions:
             await uow.estimates.supersede(latest.estimate_id)
         await uow.estimates.add(estimate)
         uow.publish(events.estimate_issued(estimate, appointment_id))
-        metrics.estimates_issued_total.labels("late" if estimate.late else "on_time").inc()
+        metrics.estimates_issued_total.labels(metrics.SERVICE, "late" if estimate.late else "on_time").inc()
         return estimate
 
     async def session_completed(self, fact: commands.SessionCompleted) -> Charge | None:
@@ -190,7 +190,7 @@ class Reactions:
                     fact.kind, fact.minutes, fact.modality, at_home=fact.at_home, payer=account.payer_profile
                 )
             except FailedPrecondition:
-                metrics.sessions_not_billable_total.inc()
+                metrics.sessions_not_billable_total.labels(metrics.SERVICE).inc()
                 await uow.expected_sessions.set_status(fact.appointment_id, "completed")
                 await uow.commit()
                 return None
@@ -227,7 +227,7 @@ class Reactions:
             await uow.expected_sessions.set_status(fact.appointment_id, "completed")
             uow.publish(events.charge_created(charge, self._ctx.now()))
             await uow.commit()
-        metrics.charges_created_total.labels("session", coding.primary_code).inc()
+        metrics.charges_total.labels(metrics.SERVICE, "session", coding.primary_code).inc()
         return charge
 
     async def _flag_if_over_estimate(self, uow: BillingUnitOfWork, charge: Charge) -> Charge:
@@ -246,7 +246,7 @@ class Reactions:
             return charge
         flagged = replace(charge, exceeds_estimate=True)
         await uow.charges.save(flagged)
-        metrics.bills_over_estimate_total.inc()
+        metrics.bills_over_estimate_total.labels(metrics.SERVICE).inc()
         return flagged
 
     async def missed_appointment(self, fact: commands.MissedAppointment) -> Charge | None:
@@ -266,7 +266,7 @@ class Reactions:
                 scheduling_says_fee_applies=fact.fee_applies,
             )
             if decision.fee is None:
-                metrics.fees_waived_total.labels(kind).inc()
+                metrics.fees_waived_total.labels(metrics.SERVICE, kind).inc()
                 await uow.commit()
                 return None
             charge = Charge(
@@ -285,5 +285,5 @@ class Reactions:
                 return None
             uow.publish(events.charge_created(charge, self._ctx.now()))
             await uow.commit()
-        metrics.charges_created_total.labels(kind, "").inc()
+        metrics.charges_total.labels(metrics.SERVICE, kind, "").inc()
         return charge

@@ -7,20 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from confide.compliance.v1 import authorization_pb2, authorization_pb2_grpc
-from confide_chassis.auth import Access, allow, current_principal
-from confide_compliance.api import convert
+from confide_chassis.auth import current_principal
+from confide_compliance.api import mapping
 from confide_compliance.app.authorization import Authorizations
-from confide_compliance.app.common import COMPLIANCE_OFFICER, PRACTICE_ADMIN
 
-SERVICE = authorization_pb2.DESCRIPTOR.services_by_name["AuthorizationService"].full_name
-
-# Scheduling forwards the end user's token: any authenticated person of the practice may ask; the
-# clinician is looked up in the caller's practice only (another practice's clinician is denied).
-ACCESS: dict[str, Access] = {
-    "CheckAuthorization": allow(),
-    "FindAuthorizedClinicians": allow(),
-    "GetDecision": allow(PRACTICE_ADMIN, COMPLIANCE_OFFICER, mfa=True),
-}
+SERVICE = authorization_pb2.DESCRIPTOR.services_by_name["AuthorizationService"]
 
 
 class AuthorizationServicer(authorization_pb2_grpc.AuthorizationServiceServicer):
@@ -30,16 +21,16 @@ class AuthorizationServicer(authorization_pb2_grpc.AuthorizationServiceServicer)
     async def CheckAuthorization(
         self, request: authorization_pb2.CheckAuthorizationRequest, context: Any
     ) -> authorization_pb2.CheckAuthorizationResponse:
-        command = convert.check_command(request)
-        stored = await self._authorizations.check(current_principal(), command)
-        return authorization_pb2.CheckAuthorizationResponse(decision=convert.decision(stored))
+        question = mapping.authorization_question(request)
+        stored = await self._authorizations.check(current_principal(), question)
+        return authorization_pb2.CheckAuthorizationResponse(decision=mapping.decision(stored))
 
     async def FindAuthorizedClinicians(
         self, request: authorization_pb2.FindAuthorizedCliniciansRequest, context: Any
     ) -> authorization_pb2.FindAuthorizedCliniciansResponse:
-        result = await self._authorizations.find(current_principal(), convert.find_query(request))
+        result = await self._authorizations.find(current_principal(), mapping.find_authorized(request))
         return authorization_pb2.FindAuthorizedCliniciansResponse(
-            clinicians=[convert.authorized_clinician(c) for c in result.clinicians],
+            clinicians=[mapping.authorized_clinician(c) for c in result.clinicians],
             reference_data_version=result.reference_data_version,
         )
 
@@ -47,4 +38,4 @@ class AuthorizationServicer(authorization_pb2_grpc.AuthorizationServiceServicer)
         self, request: authorization_pb2.GetDecisionRequest, context: Any
     ) -> authorization_pb2.GetDecisionResponse:
         stored = await self._authorizations.get(current_principal(), request.decision_id)
-        return authorization_pb2.GetDecisionResponse(decision=convert.decision(stored))
+        return authorization_pb2.GetDecisionResponse(decision=mapping.decision(stored))

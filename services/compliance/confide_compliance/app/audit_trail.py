@@ -12,37 +12,33 @@ is returned), which comes back through Kafka into the chain.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from confide.audit.v1 import events_pb2 as audit_pb2
+from confide_chassis import audit
 from confide_chassis.auth import Principal
 from confide_chassis.errors import InvalidArgument, PermissionDenied
 from confide_chassis.logging import get_logger
+from confide_chassis.roles import COMPLIANCE_OFFICER, PLATFORM_OPERATOR
 from confide_compliance import metrics
-from confide_compliance.app import messages
-from confide_compliance.app.common import (
-    COMPLIANCE_OFFICER,
-    PLATFORM_OPERATOR,
-    AppContext,
-    practice_of,
-)
+from confide_compliance.app import events
+from confide_compliance.app.commands import AccessReportQuery, VerifyChain
+from confide_compliance.app.common import practice_of
+from confide_compliance.app.context import AppContext
 from confide_compliance.app.ports import (
     AuditFilter,
     AuditRepository,
     Page,
     Paged,
-    StoredAuditRecord,
 )
 from confide_compliance.domain.audit import (
     GENESIS_HASH,
     AuditEntry,
-    ChainAnchor,
     ChainVerification,
     append,
     verify_chain,
 )
+from confide_compliance.domain.records import StoredAuditRecord
 
 log = get_logger(__name__)
 
@@ -77,6 +73,13 @@ class AuditTrail:
     def __init__(self, ctx: AppContext) -> None:
         self._ctx = ctx
 
+    async def append(self, entry: AuditEntry) -> bool:
+        """Append an audit event to the chain; False when its event id is already there."""
+        async with self._ctx.uow() as uow:
+            stored = await append_entry(uow.audit, entry, self._ctx.now())
+            await uow.commit()
+        return stored
+
     def _officer_scope(self, actor: Principal) -> str | None:
         """The practice an officer may see (None: every practice, for platform operators)."""
         if PLATFORM_OPERATOR in actor.roles:
@@ -100,8 +103,8 @@ class AuditTrail:
         async with self._ctx.uow() as uow:
             result = await uow.audit.query(scoped, page)
             uow.publish(
-                messages.audit(
-                    action=audit_pb2.AUDIT_ACTION_SEARCH,
+                events.audit(
+                    action=audit.SEARCH,
                     resource_type="compliance.audit_trail",
                     resource_id="",
                     subject_person_id=audit_filter.subject_id or actor.subject,
@@ -113,39 +116,32 @@ class AuditTrail:
         return result
 
     async def access_report(
-        self,
-        actor: Principal,
-        subject_id: str,
-        *,
-        start: datetime | None,
-        end: datetime | None,
-        include_own_actions: bool,
-        page: Page,
+        self, actor: Principal, query: AccessReportQuery, page: Page
     ) -> tuple[str, Paged[StoredAuditRecord]]:
-        """Who accessed `subject_id`'s records: the person themself, or a compliance officer (MFA)
-        for the records of their practice."""
-        subject = subject_id or actor.subject
+        """Who accessed `query.subject_id`'s records: the person themself, or a compliance officer
+        (MFA) for the records of their practice."""
+        subject = query.subject_id or actor.subject
         _check_filter_text(subject, "subject_id")
         if subject == actor.subject:
             practice: str | None = None  # everything about oneself
-            purpose = audit_pb2.ACCESS_PURPOSE_INDIVIDUAL_ACCESS
+            purpose = audit.INDIVIDUAL_ACCESS
         elif COMPLIANCE_OFFICER in actor.roles and actor.mfa:
             practice = practice_of(actor)
-            purpose = audit_pb2.ACCESS_PURPOSE_OPERATIONS
+            purpose = audit.OPERATIONS
         else:
             raise PermissionDenied("a person may see only their own access report")
         report_filter = AuditFilter(
             subject_id=subject,
-            start=start,
-            end=end,
+            start=query.start,
+            end=query.end,
             practice_id=practice,
-            exclude_actor_id="" if include_own_actions else subject,
+            exclude_actor_id="" if query.include_own_actions else subject,
         )
         async with self._ctx.uow() as uow:
             result = await uow.audit.query(report_filter, page)
             uow.publish(
-                messages.audit(
-                    action=audit_pb2.AUDIT_ACTION_EXPORT,
+                events.audit(
+                    action=audit.EXPORT,
                     resource_type="compliance.access_report",
                     resource_id=subject,
                     subject_person_id=subject,
@@ -157,9 +153,9 @@ class AuditTrail:
             await uow.commit()
         return subject, result
 
-    async def verify(self, actor: Principal, anchors: Sequence[ChainAnchor] = ()) -> ChainReport:
+    async def verify(self, actor: Principal, query: VerifyChain) -> ChainReport:
         self._officer_scope(actor)
-        v_anchors = list(anchors)
+        v_anchors = list(query.anchors)
         for i, anchor in enumerate(v_anchors):
             if anchor.sequence < 1:
                 raise InvalidArgument.field(f"anchors[{i}].sequence", "must be at least 1")
@@ -193,8 +189,8 @@ class AuditTrail:
                     anchors=[a for a in v_anchors if a.sequence >= next_sequence],
                 )
             uow.publish(
-                messages.audit(
-                    action=audit_pb2.AUDIT_ACTION_READ,
+                events.audit(
+                    action=audit.READ,
                     resource_type="compliance.audit_chain",
                     resource_id="",
                     subject_person_id=actor.subject,

@@ -1,58 +1,29 @@
-"""What every use case shares: the application context, roles, scoping and the coverage announcer."""
+"""What the use cases share: practice scoping, id and reason checks, and the coverage announcer."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 
+from confide_chassis import roles
 from confide_chassis.auth import Principal
 from confide_chassis.errors import InvalidArgument, PermissionDenied
 from confide_chassis.events import OutgoingEvent
 from confide_chassis.ids import parse_id
-from confide_compliance.app import messages
-from confide_compliance.app.ports import (
-    ClinicianRecord,
-    Clock,
-    CredentialRecord,
-    SingleRunner,
-    UnitOfWork,
-    UnitOfWorkFactory,
-)
+from confide_compliance.app import events
+from confide_compliance.app.context import AppContext
+from confide_compliance.app.ports import UnitOfWork
 from confide_compliance.domain.credentials import ClinicianCredentials, Credential
+from confide_compliance.domain.records import ClinicianRecord, CredentialRecord
 from confide_compliance.domain.reference import ReferenceData
 from confide_compliance.domain.watch import Coverage, coverage, coverage_diff
 
-CLIENT = "client"
-CLINICIAN = "clinician"
-PRACTICE_ADMIN = "practice_admin"
-COMPLIANCE_OFFICER = "compliance_officer"
-PLATFORM_OPERATOR = "platform_operator"
-REGISTRY_ADMINS = frozenset({PRACTICE_ADMIN, COMPLIANCE_OFFICER})
+# Who may change the registry (the RPCs' declared roles say the same; this is the use cases' check).
+REGISTRY_ADMINS = frozenset({roles.PRACTICE_ADMIN, roles.COMPLIANCE_OFFICER})
 
 MAX_REASON_LENGTH = 500
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class AppContext:
-    """Everything the use cases run on; built once at start (reference data loaded once)."""
-
-    uow: UnitOfWorkFactory
-    reference: ReferenceData
-    clock: Clock = utc_now
-    runner: SingleRunner | None = None
-
-    def now(self) -> datetime:
-        return self.clock().astimezone(UTC)
-
-    def today(self) -> date:
-        return self.now().date()
 
 
 def practice_of(actor: Principal) -> str:
@@ -125,7 +96,7 @@ async def announce_coverage(
     if previous is not None:
         diff = coverage_diff(previous, now_coverage)
         if diff.changed:
-            event = messages.authorization_changed(
+            event = events.authorization_changed(
                 clinician.clinician_id,
                 diff,
                 rule_ids=rule_ids,
@@ -153,5 +124,5 @@ async def announce_coverage(
                     uow.publish(outgoing)
                     announced = True
     if previous != now_coverage or clinician.coverage_on != today:
-        await uow.registry.set_coverage(clinician.clinician_id, now_coverage, today, ctx.reference.version)
+        await uow.clinicians.set_coverage(clinician.clinician_id, now_coverage, today, ctx.reference.version)
     return announced

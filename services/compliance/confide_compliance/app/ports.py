@@ -1,8 +1,5 @@
-"""What the use cases need from the outside world: records, repositories and the unit of work.
-
-The use cases (`confide_compliance.app.*`) talk only to these protocols; `confide_compliance.db`
-implements them over PostgreSQL. Records are plain immutable values around the domain types.
-"""
+"""What the use cases need from the outside world: the unit of work with one repository per
+aggregate, and the single-runner lock. `confide_compliance.db` implements them over PostgreSQL."""
 
 from __future__ import annotations
 
@@ -17,138 +14,19 @@ from google.protobuf.message import Message
 
 from confide_chassis.events import OutgoingEvent
 from confide_compliance.domain.audit import ChainedRecord
-from confide_compliance.domain.authorization import AuthorityRef, Reason, Usage, UsageKey
-from confide_compliance.domain.credentials import (
-    BcTmhCredential,
-    Credential,
-    Npi,
-    Profession,
-    StateException,
-    StateLicense,
-    Verification,
+from confide_compliance.domain.authorization import Usage, UsageKey
+from confide_compliance.domain.records import (
+    ClinicianRecord,
+    CredentialRecord,
+    HistoryEntry,
+    StoredAuditRecord,
+    StoredDecision,
+    VerificationRecord,
 )
-from confide_compliance.domain.modality import Modality
-from confide_compliance.domain.watch import Coverage, CredentialKind
+from confide_compliance.domain.watch import Coverage
 
 Clock = Callable[[], datetime]
 T = TypeVar("T")
-
-CLINICIAN_RECORD = "clinician"
-CREDENTIAL_RECORD = "credential"
-NPI_RECORD_ID = "npi"
-
-
-@dataclass(frozen=True, slots=True)
-class ClinicianRecord:
-    """A clinician's registry profile (one practice), its version and the coverage last announced."""
-
-    clinician_id: str
-    practice_id: str
-    version: int
-    updated_at: datetime
-    updated_by: str
-    practice_jurisdiction: str | None = None
-    is_supervisee: bool = False
-    primary_profession: Profession | None = None
-    npi: Npi | None = None
-    # The coverage consumers were last told about (AuthorizationChanged), and the day it was for.
-    coverage: frozenset[Coverage] | None = None
-    coverage_on: date | None = None
-
-    def same_profile(self, other: ClinicianRecord) -> bool:
-        return (
-            self.practice_jurisdiction == other.practice_jurisdiction
-            and self.is_supervisee == other.is_supervisee
-            and self.primary_profession == other.primary_profession
-            and self.npi == other.npi
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class CredentialRecord:
-    credential: Credential
-    practice_id: str
-    version: int
-    updated_at: datetime
-    updated_by: str
-
-    @property
-    def credential_id(self) -> str:
-        return self.credential.id
-
-    @property
-    def clinician_id(self) -> str:
-        return self.credential.clinician_id
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryEntry:
-    """One version of a registry record, as it was after the change."""
-
-    practice_id: str
-    clinician_id: str
-    record_type: str  # CLINICIAN_RECORD | CREDENTIAL_RECORD
-    record_id: str
-    version: int
-    change: str  # created | updated | verified
-    changed_at: datetime
-    changed_by: str
-    reason: str
-    snapshot: CredentialRecord | ClinicianRecord
-
-
-@dataclass(frozen=True, slots=True)
-class VerificationRecord:
-    verification_id: str
-    practice_id: str
-    clinician_id: str
-    record_id: str  # credential id or NPI_RECORD_ID
-    record_version: int
-    verification: Verification
-    recorded_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class CheckCommand:
-    """One CheckAuthorization call, validated; stored with the decision so it can be explained."""
-
-    clinician_id: str
-    client_jurisdiction: str
-    clinician_jurisdiction: str
-    session_start: datetime
-    client_time_zone: str
-    modality: Modality
-    existing_client: bool = False
-    profession: Profession | None = None  # None: the clinician's primary profession on file
-    purpose: str = ""
-    appointment_id: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class StoredDecision:
-    decision_id: str
-    practice_id: str
-    decided_at: datetime
-    command: CheckCommand
-    profession: str  # the profession actually decided ("" when none was known)
-    session_date: date
-    allowed: bool
-    authority: AuthorityRef | None
-    reasons: tuple[Reason, ...]
-    reference_data_version: str
-    explanation: str
-    requested_by: str
-    usage_key: UsageKey | None = None
-
-    @property
-    def denied_rule_ids(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(r.rule_id for r in self.reasons if r.outcome.value == "failed"))
-
-
-@dataclass(frozen=True, slots=True)
-class StoredAuditRecord:
-    record: ChainedRecord
-    recorded_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,58 +63,74 @@ class Paged(Generic[T]):
     next_after: int | None = None
 
 
-class RegistryRepository(Protocol):
-    async def clinician_practice(self, clinician_id: str) -> str | None: ...
-
-    async def get_clinician(
+class ClinicianRepository(Protocol):
+    async def get(
         self, clinician_id: str, *, practice_id: str | None, for_update: bool = False
     ) -> ClinicianRecord | None:
         """The clinician, only if of `practice_id` (None: any practice, for jobs)."""
         ...
 
-    async def add_clinician(self, record: ClinicianRecord) -> bool:
+    async def add(self, record: ClinicianRecord) -> bool:
         """False when the id is taken (a concurrent registration won)."""
         ...
 
-    async def update_clinician(self, record: ClinicianRecord) -> None: ...
+    async def update(self, record: ClinicianRecord) -> None: ...
 
     async def set_coverage(
         self, clinician_id: str, coverage: frozenset[Coverage], on: date, reference_version: str
     ) -> None: ...
 
-    async def credentials_of(self, clinician_id: str) -> list[CredentialRecord]: ...
-
-    async def credentials_of_many(
-        self, clinician_ids: Sequence[str]
-    ) -> dict[str, list[CredentialRecord]]: ...
-
-    async def credential_owner(self, credential_id: str) -> str | None:
-        """The clinician id a credential id belongs to, whatever the practice."""
-        ...
-
-    async def add_credential(self, record: CredentialRecord) -> bool:
-        """False when the id is taken (a concurrent write won)."""
-        ...
-
-    async def update_credential(self, record: CredentialRecord) -> None: ...
-
-    async def add_history(self, entry: HistoryEntry) -> None: ...
-
-    async def history(
-        self, practice_id: str, clinician_id: str, record_id: str | None, page: Page
-    ) -> Paged[HistoryEntry]: ...
-
-    async def add_verification(self, record: VerificationRecord) -> None: ...
-
-    async def verifications(self, practice_id: str, clinician_id: str) -> list[VerificationRecord]: ...
-
-    async def clinicians_of_practice(
+    async def of_practice(
         self, practice_id: str, clinician_ids: Sequence[str] | None = None
     ) -> list[ClinicianRecord]: ...
 
-    async def clinician_ids_after(self, after: str | None, limit: int) -> list[str]:
+    async def ids_after(self, after: str | None, limit: int) -> list[str]:
         """Every clinician id of every practice, in id order, for jobs."""
         ...
+
+
+class PracticeUserRepository(Protocol):
+    """Which practice identity says a user belongs to."""
+
+    async def practice_of(self, user_id: str) -> str | None: ...
+
+    async def record(self, user_id: str, practice_id: str, as_of: datetime) -> None:
+        """Keep the newest fact per user (`as_of`): events may arrive out of order."""
+        ...
+
+
+class CredentialRepository(Protocol):
+    async def of_clinician(self, clinician_id: str) -> list[CredentialRecord]: ...
+
+    async def of_clinicians(self, clinician_ids: Sequence[str]) -> dict[str, list[CredentialRecord]]: ...
+
+    async def owner(self, credential_id: str) -> str | None:
+        """The clinician id a credential id belongs to, whatever the practice."""
+        ...
+
+    async def add(self, record: CredentialRecord) -> bool:
+        """False when the id is taken (a concurrent write won)."""
+        ...
+
+    async def update(self, record: CredentialRecord) -> None: ...
+
+
+class RegistryHistoryRepository(Protocol):
+    """Append-only: one entry per version of a clinician or credential record."""
+
+    async def add(self, entry: HistoryEntry) -> None: ...
+
+    async def page(
+        self, practice_id: str, clinician_id: str, record_id: str | None, page: Page
+    ) -> Paged[HistoryEntry]: ...
+
+
+class VerificationRepository(Protocol):
+    """Append-only primary-source verifications (LIC-70)."""
+
+    async def add(self, record: VerificationRecord) -> None: ...
+
+    async def of_clinician(self, practice_id: str, clinician_id: str) -> list[VerificationRecord]: ...
 
 
 class DecisionRepository(Protocol):
@@ -244,13 +138,19 @@ class DecisionRepository(Protocol):
 
     async def get(self, practice_id: str, decision_id: str) -> StoredDecision | None: ...
 
+
+class AuthorityDayRepository(Protocol):
+    """Days used under day-limited authorities (LIC-13, LIC-60): one per authority, state and day."""
+
     async def usage(self, clinician_id: str, year: int) -> Usage: ...
 
     async def usage_of_many(self, clinician_ids: Sequence[str], year: int) -> Usage: ...
 
-    async def record_usage(
+    async def record(
         self, key: UsageKey, day: date, *, practice_id: str, clinician_id: str, decision_id: str
-    ) -> None: ...
+    ) -> bool:
+        """Count `day` under `key`; False when it was counted before."""
+        ...
 
 
 class NoticeRepository(Protocol):
@@ -288,8 +188,13 @@ class AuditRepository(Protocol):
 
 
 class UnitOfWork(Protocol):
-    registry: RegistryRepository
+    clinicians: ClinicianRepository
+    practice_users: PracticeUserRepository
+    credentials: CredentialRepository
+    history: RegistryHistoryRepository
+    verifications: VerificationRepository
     decisions: DecisionRepository
+    authority_days: AuthorityDayRepository
     notices: NoticeRepository
     audit: AuditRepository
 
@@ -318,15 +223,3 @@ class SingleRunner(Protocol):
     def exclusive(self, name: str) -> AbstractAsyncContextManager[bool]:
         """Enter with True when this process holds the cluster-wide lock `name`, else False."""
         ...
-
-
-def credential_kind(credential: Credential) -> str:
-    """The registry's kind code of a credential: `state_license`, a compact authority kind (e.g.
-    `psypact_apit`), `state_exception` or `bc_tmh` (the values of `domain.watch.CredentialKind`)."""
-    if isinstance(credential, StateLicense):
-        return CredentialKind.STATE_LICENSE.value
-    if isinstance(credential, StateException):
-        return CredentialKind.STATE_EXCEPTION.value
-    if isinstance(credential, BcTmhCredential):
-        return CredentialKind.BC_TMH.value
-    return CredentialKind(credential.kind.value).value

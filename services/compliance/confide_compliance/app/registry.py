@@ -20,7 +20,7 @@ import dataclasses
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from confide.audit.v1 import events_pb2 as audit_pb2
+from confide_chassis import audit
 from confide_chassis.auth import Principal
 from confide_chassis.errors import (
     AlreadyExists,
@@ -34,12 +34,20 @@ from confide_chassis.errors import (
 )
 from confide_chassis.events import OutgoingEvent
 from confide_chassis.ids import new_id_str
+from confide_chassis.logging import get_logger
+from confide_chassis.roles import CLINICIAN
 from confide_compliance import metrics
-from confide_compliance.app import messages
+from confide_compliance.app import events
+from confide_compliance.app.commands import (
+    PutCredential,
+    RecordPracticeUser,
+    RecordVerification,
+    SetNpi,
+    UpsertClinician,
+    VerificationInput,
+)
 from confide_compliance.app.common import (
-    CLINICIAN,
     REGISTRY_ADMINS,
-    AppContext,
     announce_coverage,
     clinician_credentials,
     compute_coverage,
@@ -47,32 +55,31 @@ from confide_compliance.app.common import (
     require_id,
     require_reason,
 )
-from confide_compliance.app.ports import (
+from confide_compliance.app.context import AppContext
+from confide_compliance.app.ports import Page, Paged, UnitOfWork
+from confide_compliance.domain.credentials import (
+    CompactAuthority,
+    CompactAuthorityKind,
+    Credential,
+    CredentialStatus,
+    StateException,
+    StateLicense,
+    Verification,
+    VerificationSource,
+)
+from confide_compliance.domain.records import (
     CLINICIAN_RECORD,
     CREDENTIAL_RECORD,
     NPI_RECORD_ID,
     ClinicianRecord,
     CredentialRecord,
     HistoryEntry,
-    Page,
-    Paged,
-    UnitOfWork,
     VerificationRecord,
     credential_kind,
 )
-from confide_compliance.domain.credentials import (
-    CompactAuthority,
-    CompactAuthorityKind,
-    Credential,
-    CredentialStatus,
-    Npi,
-    Profession,
-    StateException,
-    StateLicense,
-    Verification,
-    VerificationSource,
-)
 from confide_compliance.domain.watch import Coverage
+
+log = get_logger(__name__)
 
 # The primary source each kind of record may be verified against.
 ALLOWED_SOURCES: dict[str, frozenset[VerificationSource]] = {
@@ -101,13 +108,6 @@ _PREREQUISITES = {
 
 
 @dataclass(frozen=True, slots=True)
-class VerificationInput:
-    source: VerificationSource | None
-    verified_at: datetime | None = None  # None: now
-    reference: str = ""
-
-
-@dataclass(frozen=True, slots=True)
 class CredentialChange:
     record: CredentialRecord
     changed: bool
@@ -121,6 +121,12 @@ class ClinicianChange:
     changed: bool
     authorization_changed: bool = False
     verification: VerificationRecord | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CoverageReport:
+    coverage: frozenset[Coverage]
+    reference_data_version: str
 
 
 def _status_since(credential: Credential, existing: Credential | None, today: date) -> Credential:
@@ -144,10 +150,6 @@ class Registry:
     def __init__(self, ctx: AppContext) -> None:
         self._ctx = ctx
 
-    @property
-    def reference_version(self) -> str:
-        return self._ctx.reference.version
-
     # -- access ----------------------------------------------------------------------------------
 
     @staticmethod
@@ -161,7 +163,7 @@ class Registry:
     async def _clinician_for_write(
         self, uow: UnitOfWork, practice: str, clinician_id: str
     ) -> ClinicianRecord:
-        clinician = await uow.registry.get_clinician(clinician_id, practice_id=practice, for_update=True)
+        clinician = await uow.clinicians.get(clinician_id, practice_id=practice, for_update=True)
         if clinician is None:
             raise NotFound("no such clinician in this practice (register them with UpsertClinician first)")
         return clinician
@@ -226,24 +228,22 @@ class Registry:
 
     # -- writes ----------------------------------------------------------------------------------
 
-    async def upsert_clinician(
-        self,
-        actor: Principal,
-        clinician_id: str,
-        *,
-        practice_jurisdiction: str | None,
-        is_supervisee: bool,
-        primary_profession: Profession | None,
-        expected_version: int = 0,
-        reason: str,
-    ) -> ClinicianChange:
+    async def upsert_clinician(self, actor: Principal, command: UpsertClinician) -> ClinicianChange:
         practice = practice_of(actor)
-        clinician_id = require_id(clinician_id, "clinician_id")
-        reason = require_reason(reason)
+        clinician_id = require_id(command.clinician_id, "clinician_id")
+        reason = require_reason(command.reason)
+        expected_version = command.expected_version
         now, today = self._ctx.now(), self._ctx.today()
         async with self._ctx.uow() as uow:
-            existing = await uow.registry.get_clinician(clinician_id, practice_id=None, for_update=True)
+            existing = await uow.clinicians.get(clinician_id, practice_id=None, for_update=True)
             if existing is not None and existing.practice_id != practice:
+                raise NotFound("no such clinician in this practice")
+            if existing is None and await uow.practice_users.practice_of(clinician_id) not in (
+                None,
+                practice,
+            ):
+                # Identity says this person is of another practice: registering them here would
+                # squat their id and leave their own practice unable to register them.
                 raise NotFound("no such clinician in this practice")
             _check_version(expected_version, existing.version if existing else 0)
             record = ClinicianRecord(
@@ -252,9 +252,9 @@ class Registry:
                 version=existing.version + 1 if existing else 1,
                 updated_at=now,
                 updated_by=actor.subject,
-                practice_jurisdiction=practice_jurisdiction,
-                is_supervisee=is_supervisee,
-                primary_profession=primary_profession,
+                practice_jurisdiction=command.practice_jurisdiction,
+                is_supervisee=command.is_supervisee,
+                primary_profession=command.primary_profession,
                 npi=existing.npi if existing else None,
                 coverage=existing.coverage if existing else None,
                 coverage_on=existing.coverage_on if existing else None,
@@ -262,11 +262,11 @@ class Registry:
             if existing is not None and existing.same_profile(record):
                 return ClinicianChange(existing, changed=False)
             if existing is None:
-                if not await uow.registry.add_clinician(record):
+                if not await uow.clinicians.add(record):
                     raise Conflict("the clinician was registered concurrently: re-read and retry")
             else:
-                await uow.registry.update_clinician(record)
-            await uow.registry.add_history(
+                await uow.clinicians.update(record)
+            await uow.history.add(
                 HistoryEntry(
                     practice_id=practice,
                     clinician_id=clinician_id,
@@ -280,7 +280,7 @@ class Registry:
                     snapshot=record,
                 )
             )
-            items = await uow.registry.credentials_of(clinician_id)
+            items = await uow.credentials.of_clinician(clinician_id)
             changed = await announce_coverage(
                 uow,
                 self._ctx,
@@ -291,10 +291,8 @@ class Registry:
                 rule_ids=("LIC-02", "LIC-14") if existing else ("LIC-03",),
             )
             uow.publish(
-                messages.audit(
-                    action=audit_pb2.AUDIT_ACTION_CREATE
-                    if existing is None
-                    else audit_pb2.AUDIT_ACTION_UPDATE,
+                events.audit(
+                    action=audit.CREATE if existing is None else audit.UPDATE,
                     resource_type="compliance.clinician",
                     resource_id=clinician_id,
                     subject_person_id=clinician_id,
@@ -306,32 +304,25 @@ class Registry:
         _count("clinician", changed)
         return ClinicianChange(record, changed=True, authorization_changed=changed)
 
-    async def put_credential(
-        self,
-        actor: Principal,
-        credential: Credential,
-        *,
-        verification: VerificationInput | None = None,
-        expected_version: int = 0,
-        reason: str,
-    ) -> CredentialChange:
+    async def put_credential(self, actor: Principal, command: PutCredential) -> CredentialChange:
         """Add (new id) or replace a credential of a clinician of the caller's practice."""
         practice = practice_of(actor)
         credential = dataclasses.replace(
-            credential,
-            id=require_id(credential.id, "credential_id"),
-            clinician_id=require_id(credential.clinician_id, "clinician_id"),
+            command.credential,
+            id=require_id(command.credential.id, "credential_id"),
+            clinician_id=require_id(command.credential.clinician_id, "clinician_id"),
         )
-        reason = require_reason(reason)
+        reason = require_reason(command.reason)
+        verification, expected_version = command.verification, command.expected_version
         now, today = self._ctx.now(), self._ctx.today()
         kind = credential_kind(credential)
         verified = self._verification(actor, verification, kind, now) if verification else None
         async with self._ctx.uow() as uow:
             clinician = await self._clinician_for_write(uow, practice, credential.clinician_id)
-            before = await uow.registry.credentials_of(clinician.clinician_id)
+            before = await uow.credentials.of_clinician(clinician.clinician_id)
             existing = next((r for r in before if r.credential_id == credential.id), None)
             if existing is None:
-                if await uow.registry.credential_owner(credential.id) is not None:
+                if await uow.credentials.owner(credential.id) is not None:
                     raise AlreadyExists("credential_id is already in use")
             elif credential_kind(existing.credential) != kind:
                 raise InvalidArgument.field(
@@ -361,11 +352,11 @@ class Registry:
                 updated_by=actor.subject,
             )
             if existing is None:
-                if not await uow.registry.add_credential(record):
+                if not await uow.credentials.add(record):
                     raise Conflict("the credential id was used concurrently: re-read and retry")
             else:
-                await uow.registry.update_credential(record)
-            await uow.registry.add_history(
+                await uow.credentials.update(record)
+            await uow.history.add(
                 HistoryEntry(
                     practice_id=practice,
                     clinician_id=clinician.clinician_id,
@@ -385,7 +376,7 @@ class Registry:
                     uow, practice, clinician.clinician_id, final.id, record.version, verified, now
                 )
             notices = await self._announce_status(uow, clinician, final, old, today, now)
-            rule_ids = messages.rule_ids_for(final)
+            rule_ids = events.rule_ids_for(final)
             if verified is not None or (old is not None and old.verification != final.verification):
                 rule_ids = (*rule_ids, "LIC-70")
             changed = await announce_coverage(
@@ -398,11 +389,9 @@ class Registry:
                 rule_ids=rule_ids,
             )
             uow.publish(
-                messages.audit(
-                    action=audit_pb2.AUDIT_ACTION_CREATE
-                    if existing is None
-                    else audit_pb2.AUDIT_ACTION_UPDATE,
-                    resource_type=messages.resource_type_of(final),
+                events.audit(
+                    action=audit.CREATE if existing is None else audit.UPDATE,
+                    resource_type=events.resource_type_of(final),
                     resource_id=final.id,
                     subject_person_id=clinician.clinician_id,
                     actor=actor,
@@ -415,20 +404,12 @@ class Registry:
             record, changed=True, authorization_changed=changed, verification=verification_record
         )
 
-    async def set_npi(
-        self,
-        actor: Principal,
-        clinician_id: str,
-        npi: Npi | None,
-        *,
-        verification: VerificationInput | None = None,
-        expected_version: int = 0,
-        reason: str,
-    ) -> ClinicianChange:
+    async def set_npi(self, actor: Principal, command: SetNpi) -> ClinicianChange:
         """Set or remove the clinician's NPI (LIC-73: an identifier, not a license — no coverage change)."""
         practice = practice_of(actor)
-        clinician_id = require_id(clinician_id, "clinician_id")
-        reason = require_reason(reason)
+        clinician_id = require_id(command.clinician_id, "clinician_id")
+        reason = require_reason(command.reason)
+        npi, verification, expected_version = command.npi, command.verification, command.expected_version
         now = self._ctx.now()
         verified = self._verification(actor, verification, NPI_RECORD_ID, now) if verification else None
         if npi is None and verified is not None:
@@ -447,8 +428,8 @@ class Registry:
             record = dataclasses.replace(
                 existing, npi=new_npi, version=existing.version + 1, updated_at=now, updated_by=actor.subject
             )
-            await uow.registry.update_clinician(record)
-            await uow.registry.add_history(
+            await uow.clinicians.update(record)
+            await uow.history.add(
                 HistoryEntry(
                     practice_id=practice,
                     clinician_id=clinician_id,
@@ -468,8 +449,8 @@ class Registry:
                     uow, practice, clinician_id, NPI_RECORD_ID, record.version, verified, now
                 )
             uow.publish(
-                messages.audit(
-                    action=audit_pb2.AUDIT_ACTION_UPDATE,
+                events.audit(
+                    action=audit.UPDATE,
                     resource_type="compliance.npi",
                     resource_id=clinician_id,
                     subject_person_id=clinician_id,
@@ -482,25 +463,20 @@ class Registry:
         return ClinicianChange(record, changed=True, verification=verification_record)
 
     async def record_verification(
-        self,
-        actor: Principal,
-        clinician_id: str,
-        target: str,
-        verification: VerificationInput,
-        *,
-        reason: str,
+        self, actor: Principal, command: RecordVerification
     ) -> CredentialChange | ClinicianChange:
         """Attach a verification to a credential (`target` = its id) or to the NPI (`target` = "npi")."""
-        if target == NPI_RECORD_ID:
-            return await self._verify_npi(actor, clinician_id, verification, reason=reason)
+        if command.target == NPI_RECORD_ID:
+            return await self._verify_npi(actor, command)
         practice = practice_of(actor)
-        clinician_id = require_id(clinician_id, "clinician_id")
-        target = require_id(target, "credential_id")
-        reason = require_reason(reason)
+        clinician_id = require_id(command.clinician_id, "clinician_id")
+        target = require_id(command.target, "credential_id")
+        reason = require_reason(command.reason)
+        verification = command.verification
         now, today = self._ctx.now(), self._ctx.today()
         async with self._ctx.uow() as uow:
             clinician = await self._clinician_for_write(uow, practice, clinician_id)
-            before = await uow.registry.credentials_of(clinician_id)
+            before = await uow.credentials.of_clinician(clinician_id)
             existing = next((r for r in before if r.credential_id == target), None)
             if existing is None:
                 raise NotFound("no such credential for this clinician")
@@ -515,8 +491,8 @@ class Registry:
                 updated_at=now,
                 updated_by=actor.subject,
             )
-            await uow.registry.update_credential(record)
-            await uow.registry.add_history(
+            await uow.credentials.update(record)
+            await uow.history.add(
                 HistoryEntry(
                     practice_id=practice,
                     clinician_id=clinician_id,
@@ -541,12 +517,12 @@ class Registry:
                 clinician_credentials(clinician_id, clinician, [*others, final]),
                 today=today,
                 before=clinician_credentials(clinician_id, clinician, before),
-                rule_ids=(*messages.rule_ids_for(final), "LIC-70"),
+                rule_ids=(*events.rule_ids_for(final), "LIC-70"),
             )
             uow.publish(
-                messages.audit(
-                    action=audit_pb2.AUDIT_ACTION_UPDATE,
-                    resource_type=messages.resource_type_of(final),
+                events.audit(
+                    action=audit.UPDATE,
+                    resource_type=events.resource_type_of(final),
                     resource_id=final.id,
                     subject_person_id=clinician_id,
                     actor=actor,
@@ -559,19 +535,18 @@ class Registry:
             record, changed=True, authorization_changed=changed, verification=verification_record
         )
 
-    async def _verify_npi(
-        self, actor: Principal, clinician_id: str, verification: VerificationInput, *, reason: str
-    ) -> ClinicianChange:
+    async def _verify_npi(self, actor: Principal, command: RecordVerification) -> ClinicianChange:
         practice = practice_of(actor)
-        clinician_id = require_id(clinician_id, "clinician_id")
+        clinician_id = require_id(command.clinician_id, "clinician_id")
         async with self._ctx.uow() as uow:
-            clinician = await uow.registry.get_clinician(clinician_id, practice_id=practice)
+            clinician = await uow.clinicians.get(clinician_id, practice_id=practice)
         if clinician is None:
             raise NotFound("no such clinician in this practice")
         if clinician.npi is None:
             raise FailedPrecondition(RuleViolation("LIC-73", "the clinician has no NPI on record to verify"))
         return await self.set_npi(
-            actor, clinician_id, clinician.npi, verification=verification, reason=reason
+            actor,
+            SetNpi(clinician_id, clinician.npi, command.reason, verification=command.verification),
         )
 
     async def _record_verification(
@@ -593,7 +568,7 @@ class Registry:
             verification=verification,
             recorded_at=now,
         )
-        await uow.registry.add_verification(record)
+        await uow.verifications.add(record)
         return record
 
     async def _announce_status(
@@ -660,7 +635,7 @@ class Registry:
         since: date,
         now: datetime,
     ) -> list[str]:
-        outgoing = OutgoingEvent.from_message(messages.license_suspended(credential, status, since))
+        outgoing = OutgoingEvent.from_message(events.license_suspended(credential, status, since))
         if not await uow.notices.claim(
             key,
             practice_id=clinician.practice_id,
@@ -674,6 +649,20 @@ class Registry:
         uow.publish(outgoing)
         return [status]
 
+    async def record_practice_user(self, command: RecordPracticeUser) -> None:
+        """Remember which practice a user belongs to (identity's events); a registry record of that
+        id in another practice (registered before identity's event arrived) is reported."""
+        async with self._ctx.uow() as uow:
+            await uow.practice_users.record(command.user_id, command.practice_id, command.occurred_at)
+            registered = await uow.clinicians.get(command.user_id, practice_id=None)
+            await uow.commit()
+        if registered is not None and registered.practice_id != command.practice_id:
+            metrics.registry_conflicts_total.labels(metrics.SERVICE).inc()
+            log.warning(
+                "a clinician is registered in another practice than identity's",
+                clinician_id=command.user_id,
+            )
+
     # -- reads -----------------------------------------------------------------------------------
 
     async def clinician(
@@ -683,10 +672,10 @@ class Registry:
         clinician_id = require_id(clinician_id, "clinician_id")
         self._may_read(actor, clinician_id)
         async with self._ctx.uow() as uow:
-            clinician = await uow.registry.get_clinician(clinician_id, practice_id=practice)
+            clinician = await uow.clinicians.get(clinician_id, practice_id=practice)
             if clinician is None:
                 raise NotFound("no such clinician in this practice")
-            return clinician, await uow.registry.credentials_of(clinician_id)
+            return clinician, await uow.credentials.of_clinician(clinician_id)
 
     async def history(
         self, actor: Principal, clinician_id: str, record_id: str | None, page: Page
@@ -699,23 +688,24 @@ class Registry:
         elif record_id:
             record_id = require_id(record_id, "record_id")
         async with self._ctx.uow() as uow:
-            if await uow.registry.get_clinician(clinician_id, practice_id=practice) is None:
+            if await uow.clinicians.get(clinician_id, practice_id=practice) is None:
                 raise NotFound("no such clinician in this practice")
-            return await uow.registry.history(practice, clinician_id, record_id or None, page)
+            return await uow.history.page(practice, clinician_id, record_id or None, page)
 
     async def verifications(self, actor: Principal, clinician_id: str) -> list[VerificationRecord]:
         practice = practice_of(actor)
         clinician_id = require_id(clinician_id, "clinician_id")
         self._may_read(actor, clinician_id)
         async with self._ctx.uow() as uow:
-            if await uow.registry.get_clinician(clinician_id, practice_id=practice) is None:
+            if await uow.clinicians.get(clinician_id, practice_id=practice) is None:
                 raise NotFound("no such clinician in this practice")
-            return await uow.registry.verifications(practice, clinician_id)
+            return await uow.verifications.of_clinician(practice, clinician_id)
 
-    async def coverage(self, actor: Principal, clinician_id: str, on: date | None) -> frozenset[Coverage]:
+    async def coverage(self, actor: Principal, clinician_id: str, on: date | None) -> CoverageReport:
         clinician, items = await self.clinician(actor, clinician_id)
         credentials = clinician_credentials(clinician.clinician_id, clinician, items)
-        return await compute_coverage(credentials, self._ctx.reference, on or self._ctx.today())
+        covered = await compute_coverage(credentials, self._ctx.reference, on or self._ctx.today())
+        return CoverageReport(covered, self._ctx.reference.version)
 
 
 def _count(record: str, authorization_changed: bool, notices: list[str] | None = None) -> None:

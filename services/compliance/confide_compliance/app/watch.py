@@ -23,8 +23,9 @@ from datetime import date
 from confide_chassis.events import OutgoingEvent
 from confide_chassis.logging import get_logger
 from confide_compliance import metrics
-from confide_compliance.app import messages
-from confide_compliance.app.common import AppContext, announce_coverage, clinician_credentials
+from confide_compliance.app import events
+from confide_compliance.app.common import announce_coverage, clinician_credentials
+from confide_compliance.app.context import AppContext
 from confide_compliance.domain.watch import Milestone, due_notices
 
 log = get_logger(__name__)
@@ -61,7 +62,7 @@ class ExpiryWatch:
             after: str | None = None
             while True:
                 async with self._ctx.uow() as uow:
-                    ids = await uow.registry.clinician_ids_after(after, BATCH)
+                    ids = await uow.clinicians.ids_after(after, BATCH)
                 if not ids:
                     break
                 for clinician_id in ids:
@@ -83,16 +84,16 @@ class ExpiryWatch:
     async def _clinician(self, clinician_id: str, today: date, report: WatchReport) -> None:
         now = self._ctx.now()
         async with self._ctx.uow() as uow:
-            clinician = await uow.registry.get_clinician(clinician_id, practice_id=None, for_update=True)
+            clinician = await uow.clinicians.get(clinician_id, practice_id=None, for_update=True)
             if clinician is None:
                 return
             report.clinicians += 1
-            items = await uow.registry.credentials_of(clinician_id)
+            items = await uow.credentials.of_clinician(clinician_id)
             credentials = clinician_credentials(clinician_id, clinician, items)
             since = {r.credential_id: r.credential.status_since for r in items}
             rule_ids: set[str] = {"LIC-03"}
             for notice in due_notices(credentials, today):
-                event = messages.notice_event(notice, now=now, status_since=since.get(notice.credential_id))
+                event = events.notice_event(notice, now=now, status_since=since.get(notice.credential_id))
                 outgoing = OutgoingEvent.from_message(event)
                 if await uow.notices.claim(
                     notice.dedupe_key,

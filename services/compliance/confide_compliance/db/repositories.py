@@ -1,41 +1,21 @@
-"""Repositories over PostgreSQL (SQLAlchemy Core, asyncpg) and the unit of work that hands them out."""
+"""Repositories over PostgreSQL (SQLAlchemy Core, asyncpg): one per aggregate, each on the unit of
+work's session (`db.uow`)."""
 
 from __future__ import annotations
 
-import contextlib
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
 from datetime import date, datetime
-from types import TracebackType
 from typing import Any
 
-from google.protobuf.message import Message
-from sqlalchemy import Select, and_, insert, select, text, update
+from sqlalchemy import Select, and_, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from confide_chassis.db import UnitOfWork as ChassisUnitOfWork
-from confide_chassis.events import OutgoingEvent
-from confide_compliance.app.ports import (
-    CLINICIAN_RECORD,
-    AuditFilter,
-    AuditRepository,
-    CheckCommand,
-    ClinicianRecord,
-    CredentialRecord,
-    DecisionRepository,
-    HistoryEntry,
-    NoticeRepository,
-    Page,
-    Paged,
-    RegistryRepository,
-    StoredAuditRecord,
-    StoredDecision,
-    VerificationRecord,
-    credential_kind,
-)
+from confide_compliance.app.ports import AuditFilter, Page, Paged
 from confide_compliance.db import codec
+from confide_compliance.db.locks import advisory_xact_lock
 from confide_compliance.db.tables import (
     audit_records,
     authority_day_usage,
@@ -43,6 +23,7 @@ from confide_compliance.db.tables import (
     credentials,
     decisions,
     expiry_notices,
+    practice_users,
     registry_history,
     verifications,
 )
@@ -57,6 +38,17 @@ from confide_compliance.domain.credentials import (
     VerificationSource,
 )
 from confide_compliance.domain.modality import Modality
+from confide_compliance.domain.records import (
+    CLINICIAN_RECORD,
+    AuthorizationQuestion,
+    ClinicianRecord,
+    CredentialRecord,
+    HistoryEntry,
+    StoredAuditRecord,
+    StoredDecision,
+    VerificationRecord,
+    credential_kind,
+)
 from confide_compliance.domain.watch import Coverage
 
 # --------------------------------------------------------------------------------------------------
@@ -125,7 +117,7 @@ def _credential_columns(record: CredentialRecord) -> dict[str, Any]:
     }
 
 
-def _command_to_json(cmd: CheckCommand) -> dict[str, Any]:
+def _question_to_json(cmd: AuthorizationQuestion) -> dict[str, Any]:
     return {
         "clinician_id": cmd.clinician_id,
         "client_jurisdiction": cmd.client_jurisdiction,
@@ -140,8 +132,8 @@ def _command_to_json(cmd: CheckCommand) -> dict[str, Any]:
     }
 
 
-def _command_from_json(doc: dict[str, Any]) -> CheckCommand:
-    return CheckCommand(
+def _question_from_json(doc: dict[str, Any]) -> AuthorizationQuestion:
+    return AuthorizationQuestion(
         clinician_id=doc["clinician_id"],
         client_jurisdiction=doc["client_jurisdiction"],
         clinician_jurisdiction=doc["clinician_jurisdiction"],
@@ -198,18 +190,11 @@ def _chained_from_row(row: RowMapping) -> ChainedRecord:
 # --------------------------------------------------------------------------------------------------
 
 
-class SqlRegistryRepository:
+class SqlClinicianRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
 
-    async def clinician_practice(self, clinician_id: str) -> str | None:
-        result = await self._s.execute(
-            select(clinicians.c.practice_id).where(clinicians.c.clinician_id == clinician_id)
-        )
-        value = result.scalar_one_or_none()
-        return str(value) if value is not None else None
-
-    async def get_clinician(
+    async def get(
         self, clinician_id: str, *, practice_id: str | None, for_update: bool = False
     ) -> ClinicianRecord | None:
         query = select(clinicians).where(clinicians.c.clinician_id == clinician_id)
@@ -220,7 +205,7 @@ class SqlRegistryRepository:
         row = (await self._s.execute(query)).mappings().first()
         return _clinician_from_row(row) if row is not None else None
 
-    async def add_clinician(self, record: ClinicianRecord) -> bool:
+    async def add(self, record: ClinicianRecord) -> bool:
         result = await self._s.execute(
             pg_insert(clinicians)
             .values(
@@ -233,7 +218,7 @@ class SqlRegistryRepository:
         )
         return result.first() is not None
 
-    async def update_clinician(self, record: ClinicianRecord) -> None:
+    async def update(self, record: ClinicianRecord) -> None:
         await self._s.execute(
             update(clinicians)
             .where(clinicians.c.clinician_id == record.clinician_id)
@@ -253,7 +238,51 @@ class SqlRegistryRepository:
             )
         )
 
-    async def credentials_of(self, clinician_id: str) -> list[CredentialRecord]:
+    async def of_practice(
+        self, practice_id: str, clinician_ids: Sequence[str] | None = None
+    ) -> list[ClinicianRecord]:
+        query = (
+            select(clinicians)
+            .where(clinicians.c.practice_id == practice_id)
+            .order_by(clinicians.c.clinician_id)
+        )
+        if clinician_ids is not None:
+            query = query.where(clinicians.c.clinician_id.in_(list(clinician_ids)))
+        return [_clinician_from_row(row) for row in (await self._s.execute(query)).mappings()]
+
+    async def ids_after(self, after: str | None, limit: int) -> list[str]:
+        query = select(clinicians.c.clinician_id).order_by(clinicians.c.clinician_id).limit(limit)
+        if after is not None:
+            query = query.where(clinicians.c.clinician_id > after)
+        return [str(v) for v in (await self._s.execute(query)).scalars()]
+
+
+class SqlPracticeUserRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def practice_of(self, user_id: str) -> str | None:
+        value = await self._s.scalar(
+            select(practice_users.c.practice_id).where(practice_users.c.user_id == user_id)
+        )
+        return str(value) if value is not None else None
+
+    async def record(self, user_id: str, practice_id: str, as_of: datetime) -> None:
+        insert_row = pg_insert(practice_users).values(user_id=user_id, practice_id=practice_id, as_of=as_of)
+        await self._s.execute(
+            insert_row.on_conflict_do_update(
+                index_elements=[practice_users.c.user_id],
+                set_={"practice_id": practice_id, "as_of": as_of},
+                where=practice_users.c.as_of < insert_row.excluded.as_of,
+            )
+        )
+
+
+class SqlCredentialRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def of_clinician(self, clinician_id: str) -> list[CredentialRecord]:
         result = await self._s.execute(
             select(credentials)
             .where(credentials.c.clinician_id == clinician_id)
@@ -261,7 +290,7 @@ class SqlRegistryRepository:
         )
         return [_credential_from_row(row) for row in result.mappings()]
 
-    async def credentials_of_many(self, clinician_ids: Sequence[str]) -> dict[str, list[CredentialRecord]]:
+    async def of_clinicians(self, clinician_ids: Sequence[str]) -> dict[str, list[CredentialRecord]]:
         found: dict[str, list[CredentialRecord]] = defaultdict(list)
         if not clinician_ids:
             return found
@@ -274,14 +303,14 @@ class SqlRegistryRepository:
             found[str(row["clinician_id"])].append(_credential_from_row(row))
         return found
 
-    async def credential_owner(self, credential_id: str) -> str | None:
+    async def owner(self, credential_id: str) -> str | None:
         result = await self._s.execute(
             select(credentials.c.clinician_id).where(credentials.c.credential_id == credential_id)
         )
         value = result.scalar_one_or_none()
         return str(value) if value is not None else None
 
-    async def add_credential(self, record: CredentialRecord) -> bool:
+    async def add(self, record: CredentialRecord) -> bool:
         result = await self._s.execute(
             pg_insert(credentials)
             .values(
@@ -294,14 +323,19 @@ class SqlRegistryRepository:
         )
         return result.first() is not None
 
-    async def update_credential(self, record: CredentialRecord) -> None:
+    async def update(self, record: CredentialRecord) -> None:
         await self._s.execute(
             update(credentials)
             .where(credentials.c.credential_id == record.credential_id)
             .values(**_credential_columns(record))
         )
 
-    async def add_history(self, entry: HistoryEntry) -> None:
+
+class SqlRegistryHistoryRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def add(self, entry: HistoryEntry) -> None:
         snapshot = entry.snapshot
         data = (
             _clinician_profile_json(snapshot)
@@ -323,7 +357,7 @@ class SqlRegistryRepository:
             )
         )
 
-    async def history(
+    async def page(
         self, practice_id: str, clinician_id: str, record_id: str | None, page: Page
     ) -> Paged[HistoryEntry]:
         query = (
@@ -381,7 +415,12 @@ class SqlRegistryRepository:
         next_after = int(rows[page.size - 1]["id"]) if len(rows) > page.size else None
         return Paged(items, next_after)
 
-    async def add_verification(self, record: VerificationRecord) -> None:
+
+class SqlVerificationRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def add(self, record: VerificationRecord) -> None:
         v = record.verification
         await self._s.execute(
             insert(verifications).values(
@@ -398,7 +437,7 @@ class SqlRegistryRepository:
             )
         )
 
-    async def verifications(self, practice_id: str, clinician_id: str) -> list[VerificationRecord]:
+    async def of_clinician(self, practice_id: str, clinician_id: str) -> list[VerificationRecord]:
         result = await self._s.execute(
             select(verifications)
             .where(verifications.c.practice_id == practice_id, verifications.c.clinician_id == clinician_id)
@@ -422,24 +461,6 @@ class SqlRegistryRepository:
             for row in result.mappings()
         ]
 
-    async def clinicians_of_practice(
-        self, practice_id: str, clinician_ids: Sequence[str] | None = None
-    ) -> list[ClinicianRecord]:
-        query = (
-            select(clinicians)
-            .where(clinicians.c.practice_id == practice_id)
-            .order_by(clinicians.c.clinician_id)
-        )
-        if clinician_ids is not None:
-            query = query.where(clinicians.c.clinician_id.in_(list(clinician_ids)))
-        return [_clinician_from_row(row) for row in (await self._s.execute(query)).mappings()]
-
-    async def clinician_ids_after(self, after: str | None, limit: int) -> list[str]:
-        query = select(clinicians.c.clinician_id).order_by(clinicians.c.clinician_id).limit(limit)
-        if after is not None:
-            query = query.where(clinicians.c.clinician_id > after)
-        return [str(v) for v in (await self._s.execute(query)).scalars()]
-
 
 class SqlDecisionRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -451,19 +472,19 @@ class SqlDecisionRepository:
             insert(decisions).values(
                 decision_id=decision.decision_id,
                 practice_id=decision.practice_id,
-                clinician_id=decision.command.clinician_id,
+                clinician_id=decision.question.clinician_id,
                 decided_at=decision.decided_at,
                 session_date=decision.session_date,
                 allowed=decision.allowed,
                 authority_kind=authority.kind.value if authority else None,
                 authority_id=authority.id if authority else None,
                 profession=decision.profession,
-                request=_command_to_json(decision.command),
+                request=_question_to_json(decision.question),
                 reasons=codec.reasons_to_json(decision.reasons),
                 reference_data_version=decision.reference_data_version,
                 explanation=decision.explanation,
-                purpose=decision.command.purpose,
-                appointment_id=decision.command.appointment_id,
+                purpose=decision.question.purpose,
+                appointment_id=decision.question.appointment_id,
                 requested_by=decision.requested_by,
                 usage_key=codec.usage_key_to_json(decision.usage_key),
             )
@@ -487,7 +508,7 @@ class SqlDecisionRepository:
             decision_id=str(row["decision_id"]),
             practice_id=str(row["practice_id"]),
             decided_at=row["decided_at"],
-            command=_command_from_json(row["request"]),
+            question=_question_from_json(row["request"]),
             profession=row["profession"],
             session_date=row["session_date"],
             allowed=row["allowed"],
@@ -498,6 +519,11 @@ class SqlDecisionRepository:
             requested_by=row["requested_by"],
             usage_key=codec.usage_key_from_json(row["usage_key"]),
         )
+
+
+class SqlAuthorityDayRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
 
     async def usage(self, clinician_id: str, year: int) -> Usage:
         return await self.usage_of_many([clinician_id], year)
@@ -521,10 +547,10 @@ class SqlDecisionRepository:
             days[UsageKey(authority_id, jurisdiction, day.year)].add(day)
         return Usage.of(days)
 
-    async def record_usage(
+    async def record(
         self, key: UsageKey, day: date, *, practice_id: str, clinician_id: str, decision_id: str
-    ) -> None:
-        await self._s.execute(
+    ) -> bool:
+        result = await self._s.execute(
             pg_insert(authority_day_usage)
             .values(
                 authority_id=key.authority_id,
@@ -535,7 +561,9 @@ class SqlDecisionRepository:
                 decision_id=decision_id,
             )
             .on_conflict_do_nothing()
+            .returning(authority_day_usage.c.day)
         )
+        return result.first() is not None
 
 
 class SqlNoticeRepository:
@@ -668,84 +696,3 @@ class SqlAuditRepository:
                 return
             yield [_chained_from_row(row) for row in rows]
             after = int(rows[-1]["sequence"])
-
-
-async def advisory_xact_lock(session: AsyncSession, key: str) -> None:
-    """Block until this transaction holds the lock `key` (released at commit or rollback)."""
-    await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
-
-
-# --------------------------------------------------------------------------------------------------
-# Unit of work and the single-runner lock
-# --------------------------------------------------------------------------------------------------
-
-
-class SqlUnitOfWork:
-    """The chassis unit of work (state + outbox in one transaction) with this service's repositories."""
-
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._inner = ChassisUnitOfWork(sessions)
-
-    async def __aenter__(self) -> SqlUnitOfWork:
-        await self._inner.__aenter__()
-        session = self._inner.session
-        self.registry: RegistryRepository = SqlRegistryRepository(session)
-        self.decisions: DecisionRepository = SqlDecisionRepository(session)
-        self.notices: NoticeRepository = SqlNoticeRepository(session)
-        self.audit: AuditRepository = SqlAuditRepository(session)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self._inner.__aexit__(exc_type, exc, tb)
-
-    def publish(self, *events: Message | OutgoingEvent) -> None:
-        self._inner.publish(*events)
-
-    async def commit(self) -> None:
-        await self._inner.commit()
-
-    async def lock(self, key: str) -> None:
-        await advisory_xact_lock(self._inner.session, key)
-
-
-class PgSingleRunner:
-    """Cluster-wide mutual exclusion with a session-level advisory lock on a dedicated connection.
-
-    Whoever holds the connection holds the lock; if the process dies, PostgreSQL drops the
-    connection and the lock with it, so another replica takes over at its next run.
-    """
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-
-    @property
-    def engine(self) -> AsyncEngine:
-        return self._engine
-
-    @contextlib.asynccontextmanager
-    async def exclusive(self, name: str) -> AsyncIterator[bool]:
-        async with self._engine.connect() as conn:
-            acquired = bool(
-                await conn.scalar(
-                    text("SELECT pg_try_advisory_lock(hashtextextended(:key, 0))"), {"key": name}
-                )
-            )
-            await conn.commit()
-            try:
-                yield acquired
-            finally:
-                if acquired:
-                    try:
-                        await conn.execute(
-                            text("SELECT pg_advisory_unlock(hashtextextended(:key, 0))"), {"key": name}
-                        )
-                        await conn.commit()
-                    except BaseException:
-                        # Never return a connection that may still hold the lock to the pool.
-                        await conn.invalidate()
-                        raise

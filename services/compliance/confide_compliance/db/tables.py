@@ -53,6 +53,16 @@ clinicians = Table(
     Index("clinicians_practice", "practice_id", "clinician_id"),
 )
 
+# Identity's word on which practice each user belongs to (UserRegistered, RoleChanged): a practice can
+# register in its registry only its own users, never squat another practice's clinician id.
+practice_users = Table(
+    "practice_users",
+    metadata,
+    Column("user_id", UUID(as_uuid=False), primary_key=True),
+    Column("practice_id", UUID(as_uuid=False), nullable=False),
+    Column("as_of", DateTime(timezone=True), nullable=False),
+)
+
 credentials = Table(
     "credentials",
     metadata,

@@ -247,6 +247,25 @@ def decide(
     return _Evaluation(request, credentials, reference_data, usage or Usage()).run()
 
 
+def day_limit_exceeded(
+    authority: CompactAuthority | StateException, used: frozenset[date], reference_data: ReferenceData
+) -> bool:
+    """Whether the days recorded under a day-limited authority in one state and year (`used`) are
+    more than it allows (LIC-13: TAP, 30 calendar days; LIC-60: a state exception's day limit).
+
+    A session's day is recorded when the session starts, after the check-in decision allowed it, so
+    two sessions on different days checked in before either started can both pass the check: this
+    tells the recorder that it just happened."""
+    if isinstance(authority, CompactAuthority):
+        return authority.kind is CompactAuthorityKind.PSYPACT_TAP and len(used) > TAP_DAYS_PER_STATE_PER_YEAR
+    rule = reference_data.exception_rule(authority.rule_id)
+    if rule is None or rule.day_limit is None or not used:
+        return False
+    if rule.day_limit.unit is DayUnit.CALENDAR_DAYS_PER_YEAR:
+        return len(used) > rule.day_limit.max_days
+    return (max(used) - min(used)).days + 1 > rule.day_limit.max_days
+
+
 @dataclass(frozen=True, slots=True)
 class AuthorizedClinician:
     clinician_id: str

@@ -24,7 +24,7 @@ from confide_compliance.domain.jurisdictions import normalize_jurisdiction
 
 
 class Profession(StrEnum):
-    """The licensed profession a session is delivered under (RULES §1: rules differ by profession)."""
+    """The licensed profession a session is delivered under (docs/rules.md §1: rules differ by profession)."""
 
     PSYCHOLOGIST = "psychologist"
     PROFESSIONAL_COUNSELOR = "professional_counselor"  # LPC / LMHC / LPCC
@@ -87,7 +87,7 @@ class VerificationSource(StrEnum):
 
 
 class CompactAuthorityKind(StrEnum):
-    """Compact-issued certificates and authorities (RULES §1.2-1.6, §1.10)."""
+    """Compact-issued certificates and authorities (docs/rules.md §1.2-1.6, §1.10)."""
 
     PSYPACT_E_PASSPORT = "psypact_e_passport"  # ASPPB certificate, prerequisite of APIT
     PSYPACT_APIT = "psypact_apit"  # telepsychology (LIC-10, LIC-11)
@@ -210,7 +210,7 @@ class Encumbrance:
 
 @dataclass(frozen=True, slots=True)
 class StateLicense:
-    """A license issued by one state board (RULES §1.10 "State license"; LIC-03 option 1).
+    """A license issued by one state board (docs/rules.md §1.10 "State license"; LIC-03 option 1).
 
     IMLC licenses (LIC-40) are ordinary state licenses and are recorded here.
     """
@@ -272,7 +272,7 @@ _DISCIPLINED = frozenset({CredentialStatus.SUSPENDED, CredentialStatus.REVOKED, 
 
 @dataclass(frozen=True, slots=True)
 class CompactAuthority:
-    """A compact certificate or authority (RULES §1.10).
+    """A compact certificate or authority (docs/rules.md §1.10).
 
     Kind-specific fields:
     - PSYPACT E.Passport / IPC: `expires_on` required (annual, LIC-16); no `jurisdiction`.
@@ -346,7 +346,7 @@ class CompactAuthority:
 @dataclass(frozen=True, slots=True)
 class StateException:
     """A clinician's use of a state temporary-practice allowance or telehealth registration (LIC-03
-    option 3, RULES §1.7).
+    option 3, docs/rules.md §1.7).
 
     The rule's conditions (day limits and their unit, existing-client requirement, prior approval,
     modality exclusions) are reference data (`ExceptionRule`, looked up by `rule_id`), so that a change

@@ -1,6 +1,6 @@
 """Reference data: compact membership, state exception rules, licensee rules, age of consent.
 
-Law that changes every legislative session is data, not code (RULES.md header). The YAML files live in
+Law that changes every legislative session is data, not code (docs/rules.md header). The YAML files live in
 `confide_compliance/reference_data/`; this module is the pure parser and the typed model. The parser
 checks every field and reports *all* problems at once as a `ReferenceDataError` whose violations name
 the file and the path inside it, e.g. ``compacts.yaml: compacts[0].members[3].jurisdiction``.
@@ -27,6 +27,15 @@ from typing import Any, TypeVar
 
 import yaml
 
+from confide_chassis.age_of_consent import DOCUMENT as AGE_OF_CONSENT_DOCUMENT
+from confide_chassis.age_of_consent import (
+    OUTPATIENT_MENTAL_HEALTH,
+    AgeOfConsentError,
+    ConsentAgeRule,
+    parse_age_of_consent,
+)
+from confide_chassis.age_of_consent import SCHEMA as AGE_OF_CONSENT_SCHEMA
+from confide_chassis.age_of_consent import Confidence as SharedConfidence
 from confide_chassis.errors import FieldViolation, InvalidArgument
 from confide_compliance.domain.credentials import Profession
 from confide_compliance.domain.jurisdictions import normalize_jurisdiction
@@ -40,10 +49,9 @@ class ReferenceDataError(InvalidArgument):
     """Reference data that cannot be used. Raised at load time: the service must not start on it."""
 
 
-class Confidence(StrEnum):
-    VERIFIED = "V"
-    SECONDARY = "S"
-    UNVERIFIED = "U"
+# The confidence tags and the age-of-consent model are the platform's shared vocabulary.
+Confidence = SharedConfidence
+AgeOfConsentRule = ConsentAgeRule
 
 
 class CompactId(StrEnum):
@@ -166,7 +174,7 @@ class ModalityExclusion:
 
 @dataclass(frozen=True, slots=True)
 class ExceptionRule:
-    """A state's temporary-practice allowance or telehealth registration (RULES §1.7)."""
+    """A state's temporary-practice allowance or telehealth registration (docs/rules.md §1.7)."""
 
     id: str
     jurisdiction: str
@@ -203,30 +211,6 @@ class LicenseeRule:
 
 
 @dataclass(frozen=True, slots=True)
-class SessionLimit:
-    """Illinois-style limit on sessions a minor may have before parental consent is obtained."""
-
-    applies_under_age: int
-    max_sessions: int
-    max_minutes_per_session: int
-
-
-@dataclass(frozen=True, slots=True)
-class AgeOfConsentRule:
-    """Minimum age to consent alone to outpatient mental-health care (RULES §2.5, SAFE-30)."""
-
-    jurisdiction: str
-    service: str
-    minimum_age: int
-    effective_on: date | None  # None: in force as of `as_of`, start date not recorded
-    conditions: tuple[str, ...]
-    exceptions: tuple[str, ...]
-    session_limit_without_parent: SessionLimit | None
-    citation: str
-    confidence: Confidence
-
-
-@dataclass(frozen=True, slots=True)
 class ReferenceData:
     version: str
     digest: str  # full sha256 of the canonical content of every document
@@ -250,7 +234,7 @@ class ReferenceData:
         return self.exception_rules.get(rule_id)
 
     def age_of_consent_for(
-        self, jurisdiction: str, on: date, service: str = "outpatient_mental_health"
+        self, jurisdiction: str, on: date, service: str = OUTPATIENT_MENTAL_HEALTH
     ) -> AgeOfConsentRule | None:
         """The rule in force on `on` (latest `effective_on` not after `on`), or None if not recorded."""
         candidates = [
@@ -424,8 +408,9 @@ _HEADER = ("schema", "as_of", "review_by", "source")
 
 
 def _header(r: _Reader, doc: Mapping[str, object]) -> DocumentInfo | None:
-    if doc.get("schema") != 1:
-        r.error("schema", "expected schema: 1")
+    schema = AGE_OF_CONSENT_SCHEMA if r.document == AGE_OF_CONSENT_DOCUMENT else 1
+    if doc.get("schema") != schema:
+        r.error("schema", f"expected schema: {schema}")
     as_of = r.day(doc, "as_of", "")
     review_by = r.day(doc, "review_by", "")
     source = r.text(doc, "source", "")
@@ -647,82 +632,14 @@ def _parse_licensee_rules(r: _Reader, doc: Mapping[str, object]) -> list[License
 
 
 def _parse_age_of_consent(r: _Reader, doc: Mapping[str, object]) -> list[AgeOfConsentRule]:
-    def strings(m: Mapping[str, object], key: str, path: str) -> tuple[str, ...]:
-        if key not in m:
-            return ()
-        out: list[str] = []
-        for i, item in enumerate(r.sequence(m, key, path)):
-            if isinstance(item, str) and item.strip():
-                out.append(item.strip())
-            else:
-                r.error(f"{path}.{key}[{i}]", "expected a non-empty string")
-        return tuple(out)
-
-    def limit(raw: object, path: str) -> SessionLimit | None:
-        m = r.mapping(raw, path, ("applies_under_age", "max_sessions", "max_minutes_per_session"))
-        if m is None:
-            return None
-        under = r.integer(m, "applies_under_age", path)
-        sessions = r.integer(m, "max_sessions", path)
-        minutes = r.integer(m, "max_minutes_per_session", path)
-        if under is None or sessions is None or minutes is None:
-            return None
-        return SessionLimit(under, sessions, minutes)
-
-    def entry(raw: object, path: str) -> AgeOfConsentRule | None:
-        m = r.mapping(
-            raw,
-            path,
-            (
-                "jurisdiction",
-                "service",
-                "minimum_age",
-                "effective_on",
-                "conditions",
-                "exceptions",
-                "session_limit_without_parent",
-                "citation",
-                "confidence",
-            ),
-        )
-        if m is None:
-            return None
-        jurisdiction = r.jurisdiction(m, "jurisdiction", path)
-        service = r.text(m, "service", path)
-        minimum_age = r.integer(m, "minimum_age", path)
-        if minimum_age is not None and not 0 < minimum_age <= 21:
-            r.error(f"{path}.minimum_age", "expected an age between 1 and 21")
-        effective_on = r.day(m, "effective_on", path, required=False)
-        conditions = strings(m, "conditions", path)
-        exceptions = strings(m, "exceptions", path)
-        raw_limit = m.get("session_limit_without_parent")
-        session_limit = (
-            limit(raw_limit, f"{path}.session_limit_without_parent") if raw_limit is not None else None
-        )
-        citation = r.text(m, "citation", path)
-        confidence = r.enum(Confidence, m, "confidence", path)
-        if not jurisdiction or minimum_age is None or confidence is None:
-            return None
-        return AgeOfConsentRule(
-            jurisdiction,
-            service,
-            minimum_age,
-            effective_on,
-            conditions,
-            exceptions,
-            session_limit,
-            citation,
-            confidence,
-        )
-
-    entries = r.items(doc, "entries", "", entry)
-    seen: set[tuple[str, str, date | None]] = set()
-    for i, e in enumerate(entries):
-        key = (e.jurisdiction, e.service, e.effective_on)
-        if key in seen:
-            r.error(f"entries[{i}]", f"{e.jurisdiction}/{e.service} from {e.effective_on} is listed twice")
-        seen.add(key)
-    return sorted(entries, key=lambda e: (e.jurisdiction, e.service, e.effective_on or date.min))
+    """The shared table (`confide_chassis.age_of_consent`): its own parser checks it."""
+    try:
+        table = parse_age_of_consent(doc)
+    except AgeOfConsentError as exc:
+        for path, problem in exc.problems:
+            r.error(path, problem)
+        return []
+    return sorted(table.entries, key=lambda e: (e.jurisdiction or "", e.service, e.effective_on or date.min))
 
 
 def _canonical(value: object) -> object:
@@ -740,7 +657,7 @@ _BODY: Mapping[str, tuple[str, ...]] = {
     "compacts.yaml": ("compacts",),
     "state_exceptions.yaml": ("rules",),
     "licensee_rules.yaml": ("rules",),
-    "age_of_consent.yaml": ("entries",),
+    "age_of_consent.yaml": ("default", "entries"),
 }
 
 

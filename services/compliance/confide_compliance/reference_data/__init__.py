@@ -1,8 +1,10 @@
 """Versioned reference data files and their loader.
 
-The YAML files beside this module are the data; `confide_compliance.domain.reference` is the pure
-parser. `load_reference_data()` reads the packaged files (or a directory given by the caller, e.g. a
-mounted ConfigMap) and returns a validated `ReferenceData` whose `version` decisions record.
+The YAML files beside this module are the data, plus the platform's shared age-of-consent table
+(`confide_chassis/reference_data/age_of_consent.yaml`, one copy for every service);
+`confide_compliance.domain.reference` is the pure parser. `load_reference_data()` reads the packaged
+files (or a directory given by the caller, e.g. a mounted ConfigMap holding all four) and returns a
+validated `ReferenceData` whose `version` decisions record.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
+from confide_chassis import age_of_consent
 from confide_compliance.domain.reference import FILES, ReferenceData, parse_reference_data
 
 
@@ -22,7 +25,12 @@ def read_documents(directory: Path | None = None) -> dict[str, str]:
             if (directory / name).exists()
         }
     package = resources.files(__name__)
-    return {name: package.joinpath(name).read_text(encoding="utf-8") for name in FILES}
+    return {
+        name: age_of_consent.document_text()
+        if name == age_of_consent.DOCUMENT
+        else package.joinpath(name).read_text(encoding="utf-8")
+        for name in FILES
+    }
 
 
 def load_reference_data(directory: Path | None = None) -> ReferenceData:

@@ -10,11 +10,11 @@ from confide_chassis import db
 from confide_compliance import demo
 from confide_compliance import testing as t
 from confide_compliance.app.authorization import Authorizations
-from confide_compliance.app.ports import CheckCommand
 from confide_compliance.domain.authorization import AuthorityKind
 from confide_compliance.domain.modality import Modality
-from confide_compliance.service import SPEC
+from confide_compliance.domain.records import AuthorizationQuestion
 from confide_compliance.settings import ComplianceSettings
+from confide_compliance.wiring import SPEC
 from confide_devstack.postgres import PostgresCluster
 
 from .conftest import module_database
@@ -54,7 +54,7 @@ async def test_seed_demo_is_idempotent_and_authorizes_the_documented_cases(
         for clinician, client_at, clinician_at, zone, expected in cases:
             decision = await Authorizations(ctx).check(
                 client,
-                CheckCommand(
+                AuthorizationQuestion(
                     clinician_id=clinician,
                     client_jurisdiction=client_at,
                     clinician_jurisdiction=clinician_at,

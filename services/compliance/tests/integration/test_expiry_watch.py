@@ -17,9 +17,9 @@ from confide.common.v1 import jurisdiction_pb2
 from confide.compliance.v1 import events_pb2
 from confide_chassis import db
 from confide_compliance import testing as t
-from confide_compliance.app.common import AppContext
+from confide_compliance.app.context import AppContext
 from confide_compliance.app.watch import ExpiryWatch
-from confide_compliance.db.repositories import PgSingleRunner
+from confide_compliance.db.locks import PgSingleRunner
 from confide_compliance.domain.credentials import CredentialStatus, Profession
 from confide_devstack.postgres import PostgresCluster
 

@@ -13,9 +13,7 @@ from confide.common.v1 import jurisdiction_pb2, paging_pb2, time_pb2
 from confide.compliance.v1 import authorization_pb2, registry_pb2
 from confide_chassis.errors import InvalidArgument
 from confide_compliance import testing as t
-from confide_compliance.api import convert, paging
-from confide_compliance.app import protomap
-from confide_compliance.app.ports import ClinicianRecord, CredentialRecord
+from confide_compliance.api import mapping, paging
 from confide_compliance.db import codec
 from confide_compliance.domain.audit import append, verify_chain
 from confide_compliance.domain.credentials import (
@@ -27,7 +25,8 @@ from confide_compliance.domain.credentials import (
     SocialWorkCategory,
 )
 from confide_compliance.domain.modality import Modality
-from confide_compliance.events.audit_consumer import to_entry
+from confide_compliance.domain.records import ClinicianRecord, CredentialRecord, StoredAuditRecord
+from confide_compliance.events.consumers import to_entry
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -55,7 +54,7 @@ def test_credential_json_round_trips(credential: object) -> None:
 @pytest.mark.parametrize("credential", CREDENTIALS, ids=lambda c: type(c).__name__ + ":" + c.id)
 def test_credential_proto_output_is_complete(credential: object) -> None:
     record = CredentialRecord(credential, "p", 1, NOW, "u")  # type: ignore[arg-type]
-    out = convert.credential(record)
+    out = mapping.credential(record)
     assert out.WhichOneof("details") is not None
     assert out.verification.source != registry_pb2.VERIFICATION_SOURCE_UNSPECIFIED
 
@@ -113,9 +112,8 @@ def test_audit_events_map_to_chain_entries_and_back() -> None:
     assert dict(entry.attributes)["rule_ids"] == "LIC-03,LIC-11"
     record = append(None, entry)
     assert verify_chain([record]).ok
-    from confide_compliance.app.ports import StoredAuditRecord
 
-    out = convert.audit_record(StoredAuditRecord(record, NOW))
+    out = mapping.audit_record(StoredAuditRecord(record, NOW))
     assert out.action == audit_pb2.AUDIT_ACTION_READ
     assert out.outcome == audit_pb2.AUDIT_OUTCOME_DENIED
     assert list(out.rule_ids) == ["LIC-03", "LIC-11"]
@@ -138,7 +136,7 @@ def test_unstorable_audit_events_are_refused(overrides: dict[str, object], field
 
 def test_check_request_conversion_reports_every_field() -> None:
     with pytest.raises(InvalidArgument) as bad:
-        convert.check_command(authorization_pb2.CheckAuthorizationRequest(profession=99))  # type: ignore[arg-type]
+        mapping.authorization_question(authorization_pb2.CheckAuthorizationRequest(profession=99))  # type: ignore[arg-type]
     assert {v.field for v in bad.value.violations} == {
         "clinician_id",
         "client_jurisdiction",
@@ -156,9 +154,9 @@ def test_check_request_conversion_reports_every_field() -> None:
         modality=authorization_pb2.MODALITY_LIVE_CHAT,
     )
     ok.session_start.FromDatetime(NOW)
-    command = convert.check_command(ok)
+    command = mapping.authorization_question(ok)
     assert command.modality is Modality.CHAT
-    assert convert.check_request(command).modality == authorization_pb2.MODALITY_LIVE_CHAT
+    assert mapping.check_request(command).modality == authorization_pb2.MODALITY_LIVE_CHAT
 
 
 def test_license_conversion_rejects_impossible_dates() -> None:
@@ -172,16 +170,16 @@ def test_license_conversion_rejects_impossible_dates() -> None:
         expires_on=time_pb2.LocalDate(year=2027, month=1, day=1),
     )
     with pytest.raises(InvalidArgument) as bad:
-        convert.state_license(message, "c", "k")
+        mapping.state_license(message, "c", "k")
     assert [v.field for v in bad.value.violations] == ["license.issued_on"]
 
 
 def test_every_domain_enum_has_a_proto_value() -> None:
     for profession in Profession:
-        assert protomap.profession_from_proto(protomap.profession_to_proto(profession)) is profession
+        assert mapping.profession_from_proto(mapping.profession_to_proto(profession)) is profession
     for modality in Modality:
-        assert protomap.modality_from_proto(protomap.modality_to_proto(modality)) is modality
+        assert mapping.modality_from_proto(mapping.modality_to_proto(modality)) is modality
     for kind in CompactAuthorityKind:
-        assert protomap.compact_kind_from_proto(protomap.compact_kind_to_proto(kind)) is kind
+        assert mapping.compact_kind_from_proto(mapping.compact_kind_to_proto(kind)) is kind
     record = ClinicianRecord("c", "p", 1, NOW, "u", practice_jurisdiction="CO", npi=Npi("1234567893"))
-    assert convert.clinician(record).npi == "1234567893"
+    assert mapping.clinician(record).npi == "1234567893"

@@ -97,11 +97,11 @@ def test_age_of_consent_table() -> None:
     for state, age in expected.items():
         rule = ref.age_of_consent_for(state, on)
         assert rule is not None, state
-        assert rule.minimum_age == age, state
+        assert rule.consent_age == age, state
     il = ref.age_of_consent_for("IL", on)
     assert il is not None
-    assert il.session_limit_without_parent is not None
-    assert il.session_limit_without_parent.max_sessions == 8
+    assert il.session_limit_without_guardian is not None
+    assert il.session_limit_without_guardian.max_sessions == 8
     assert ref.age_of_consent_for("CA", date(2024, 6, 30)) is None  # only the AB 665 version is recorded
     assert ref.age_of_consent_for("NJ", on) is None
     co = ref.age_of_consent_for("CO", on)
@@ -237,7 +237,7 @@ def test_rule_ids_and_modalities_are_checked() -> None:
 
 def test_all_problems_are_reported_at_once() -> None:
     def edit(t: str) -> str:
-        return t.replace("minimum_age: 12", "minimum_age: twelve").replace(
+        return t.replace("consent_age: 12", "consent_age: twelve").replace(
             "jurisdiction: WA", "jurisdiction: XX"
         )
 

@@ -156,8 +156,10 @@ BAD = [
         lambda c: I.UpdateClientProfileRequest(
             client_id=str(c.client.user_id),
             profile=I.ClientProfile(
-                date_of_birth=LocalDate(year=2026, month=2, day=30),
-                time_zone="Mars/Olympus",
+                # Well-formed on the wire (the chassis refuses malformed dates and zones before the
+                # service sees them), wrong for a profile: a birth date in the future, no zone.
+                date_of_birth=LocalDate(year=2190, month=2, day=28),
+                time_zone="",
                 emergency_contact=I.EmergencyContact(name="X", phone="12"),
             ),
         ),
@@ -181,7 +183,7 @@ BAD = [
     Bad(
         "consents",
         "PublishConsentDocument",
-        lambda c: I.PublishConsentDocumentRequest(document=I.ConsentDocument(version=0, content="a\x00b")),
+        lambda c: I.PublishConsentDocumentRequest(document=I.ConsentDocument(version=0, content="")),
         {"document.version", "document.title", "document.content"},
     ),
     Bad(

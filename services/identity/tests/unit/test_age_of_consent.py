@@ -38,8 +38,8 @@ def birthday(years_before: date, years: int) -> date:
 
 
 def test_table_carries_as_of_and_source(consent_table: AgeOfConsentTable) -> None:
-    assert consent_table.as_of == date(2026, 2, 1)
-    assert "RULES.md" in consent_table.source
+    assert consent_table.as_of == date(2026, 2, 28)
+    assert "docs/rules.md" in consent_table.source
     assert consent_table.default.consent_age == 18
     assert consent_table.default.confidence is Confidence.UNVERIFIED
     assert {code for code, _, _ in EXPECTED} == set(consent_table.rules)

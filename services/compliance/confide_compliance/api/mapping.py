@@ -1,21 +1,65 @@
-"""Protobuf ↔ domain/app values. Input conversion validates and reports every bad field at once,
-with the field's path in the request (e.g. ``license.expires_on``, ``license.restrictions[1].kind``)."""
+"""Wire <-> domain for the compliance API: requests become commands and queries (validated, every
+bad field reported at once with its path in the request, e.g. ``license.expires_on`` or
+``license.restrictions[1].kind``), domain records become response messages. The only module, with the
+servicers, that touches the API's messages.
+
+Enum values: protobuf names are the domain value in upper case behind a prefix
+(`CREDENTIAL_STATUS_ACTIVE` <-> `CredentialStatus.ACTIVE`), with one exception: the API's
+`MODALITY_LIVE_CHAT` is the domain's `Modality.CHAT`. Unknown numbers (a newer client) and the
+UNSPECIFIED zero map to None, so callers decide whether that is an error.
+"""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any, Protocol, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from confide.audit.v1 import events_pb2 as audit_pb2
 from confide.common.v1 import jurisdiction_pb2, time_pb2
 from confide.compliance.v1 import audit_pb2 as trail_pb2
 from confide.compliance.v1 import authorization_pb2, registry_pb2
-from confide_chassis.errors import ValidationCollector
-from confide_chassis.ids import parse_id
-from confide_chassis.wire import datetime_of, local_date, timestamp
-from confide_compliance.app import protomap
-from confide_compliance.app.authorization import FindQuery
-from confide_compliance.app.ports import (
-    CheckCommand,
+from confide_chassis.errors import InvalidArgument, ValidationCollector
+from confide_chassis.ids import new_id_str, parse_id
+from confide_chassis.wire import datetime_of, jurisdiction_code, jurisdiction_value, local_date, timestamp
+from confide_compliance.app.audit_trail import ChainReport
+from confide_compliance.app.commands import (
+    AccessReportQuery,
+    FindAuthorized,
+    PutCredential,
+    RecordVerification,
+    SetNpi,
+    UpsertClinician,
+    VerificationInput,
+    VerifyChain,
+)
+from confide_compliance.app.common import require_id
+from confide_compliance.app.ports import AuditFilter
+from confide_compliance.domain.audit import AuditEntry, ChainAnchor, ChainProblem
+from confide_compliance.domain.authorization import AuthorityKind, AuthorizedClinician, Outcome
+from confide_compliance.domain.credentials import (
+    BcTmhCredential,
+    CompactAuthority,
+    CompactAuthorityKind,
+    Credential,
+    CredentialStatus,
+    Encumbrance,
+    EncumbranceKind,
+    LicenseLevel,
+    Npi,
+    Profession,
+    SocialWorkCategory,
+    StateException,
+    StateLicense,
+    Verification,
+    VerificationSource,
+)
+from confide_compliance.domain.jurisdictions import normalize_jurisdiction
+from confide_compliance.domain.modality import Modality, ModalityClass
+from confide_compliance.domain.records import (
+    NPI_RECORD_ID,
+    AuthorizationQuestion,
     ClinicianRecord,
     CredentialRecord,
     HistoryEntry,
@@ -23,21 +67,149 @@ from confide_compliance.app.ports import (
     StoredDecision,
     VerificationRecord,
 )
-from confide_compliance.app.registry import VerificationInput
-from confide_compliance.domain.audit import AuditEntry
-from confide_compliance.domain.authorization import AuthorizedClinician
-from confide_compliance.domain.credentials import (
-    BcTmhCredential,
-    CompactAuthority,
-    Credential,
-    CredentialStatus,
-    Encumbrance,
-    LicenseLevel,
-    StateException,
-    StateLicense,
-    Verification,
-)
 from confide_compliance.domain.watch import Coverage
+
+# --------------------------------------------------------------------------------------------------
+# Enums
+# --------------------------------------------------------------------------------------------------
+
+V = TypeVar("V", bound=int)
+E = TypeVar("E", bound=StrEnum)
+
+
+class EnumWrapper(Protocol[V]):
+    def Name(self, number: V) -> str: ...  # noqa: N802 - protobuf's API
+
+    def Value(self, name: str | bytes) -> V: ...  # noqa: N802 - protobuf's API
+
+
+def to_proto(wrapper: EnumWrapper[V], prefix: str, value: StrEnum | str) -> V:
+    return wrapper.Value(f"{prefix}{str(value).upper()}")
+
+
+def from_proto(wrapper: EnumWrapper[V], prefix: str, number: V, domain: type[E]) -> E | None:
+    if number == 0:
+        return None
+    try:
+        name = wrapper.Name(number)
+    except ValueError:
+        return None
+    try:
+        return domain(name.removeprefix(prefix).lower())
+    except ValueError:
+        return None
+
+
+# -- jurisdictions ---------------------------------------------------------------------------------
+
+
+def jurisdiction_to_proto(code: str) -> jurisdiction_pb2.Jurisdiction.ValueType:
+    return jurisdiction_value(code)
+
+
+def jurisdiction_from_proto(number: jurisdiction_pb2.Jurisdiction.ValueType) -> str | None:
+    code = jurisdiction_code(number)
+    return None if code is None else normalize_jurisdiction(code)
+
+
+# -- authorization.proto ---------------------------------------------------------------------------
+
+_MODALITY_TO_PROTO: dict[Modality, authorization_pb2.Modality.ValueType] = {
+    Modality.VIDEO: authorization_pb2.MODALITY_VIDEO,
+    Modality.AUDIO: authorization_pb2.MODALITY_AUDIO,
+    Modality.CHAT: authorization_pb2.MODALITY_LIVE_CHAT,
+    Modality.MESSAGING: authorization_pb2.MODALITY_MESSAGING,
+    Modality.IN_PERSON: authorization_pb2.MODALITY_IN_PERSON,
+}
+_MODALITY_FROM_PROTO = {v: k for k, v in _MODALITY_TO_PROTO.items()}
+
+
+def modality_to_proto(modality: Modality) -> authorization_pb2.Modality.ValueType:
+    return _MODALITY_TO_PROTO[modality]
+
+
+def modality_from_proto(number: authorization_pb2.Modality.ValueType) -> Modality | None:
+    return _MODALITY_FROM_PROTO.get(number)
+
+
+def profession_to_proto(profession: Profession | None) -> authorization_pb2.Profession.ValueType:
+    if profession is None:
+        return authorization_pb2.PROFESSION_UNSPECIFIED
+    return to_proto(authorization_pb2.Profession, "PROFESSION_", profession)
+
+
+def profession_from_proto(number: authorization_pb2.Profession.ValueType) -> Profession | None:
+    return from_proto(authorization_pb2.Profession, "PROFESSION_", number, Profession)
+
+
+def authority_kind_to_proto(kind: AuthorityKind) -> authorization_pb2.AuthorityKind.ValueType:
+    return to_proto(authorization_pb2.AuthorityKind, "AUTHORITY_KIND_", kind)
+
+
+def outcome_to_proto(outcome: Outcome) -> authorization_pb2.ReasonOutcome.ValueType:
+    return to_proto(authorization_pb2.ReasonOutcome, "REASON_OUTCOME_", outcome)
+
+
+# -- registry.proto --------------------------------------------------------------------------------
+
+
+def status_to_proto(status: CredentialStatus) -> registry_pb2.CredentialStatus.ValueType:
+    return to_proto(registry_pb2.CredentialStatus, "CREDENTIAL_STATUS_", status)
+
+
+def status_from_proto(number: registry_pb2.CredentialStatus.ValueType) -> CredentialStatus | None:
+    return from_proto(registry_pb2.CredentialStatus, "CREDENTIAL_STATUS_", number, CredentialStatus)
+
+
+def level_to_proto(level: LicenseLevel) -> registry_pb2.LicenseLevel.ValueType:
+    return to_proto(registry_pb2.LicenseLevel, "LICENSE_LEVEL_", level)
+
+
+def level_from_proto(number: registry_pb2.LicenseLevel.ValueType) -> LicenseLevel | None:
+    return from_proto(registry_pb2.LicenseLevel, "LICENSE_LEVEL_", number, LicenseLevel)
+
+
+def encumbrance_kind_to_proto(kind: EncumbranceKind) -> registry_pb2.EncumbranceKind.ValueType:
+    return to_proto(registry_pb2.EncumbranceKind, "ENCUMBRANCE_KIND_", kind)
+
+
+def encumbrance_kind_from_proto(number: registry_pb2.EncumbranceKind.ValueType) -> EncumbranceKind | None:
+    return from_proto(registry_pb2.EncumbranceKind, "ENCUMBRANCE_KIND_", number, EncumbranceKind)
+
+
+def source_to_proto(source: VerificationSource) -> registry_pb2.VerificationSource.ValueType:
+    return to_proto(registry_pb2.VerificationSource, "VERIFICATION_SOURCE_", source)
+
+
+def source_from_proto(number: registry_pb2.VerificationSource.ValueType) -> VerificationSource | None:
+    return from_proto(registry_pb2.VerificationSource, "VERIFICATION_SOURCE_", number, VerificationSource)
+
+
+def compact_kind_to_proto(kind: CompactAuthorityKind) -> registry_pb2.CompactAuthorityKind.ValueType:
+    return to_proto(registry_pb2.CompactAuthorityKind, "COMPACT_AUTHORITY_KIND_", kind)
+
+
+def compact_kind_from_proto(
+    number: registry_pb2.CompactAuthorityKind.ValueType,
+) -> CompactAuthorityKind | None:
+    return from_proto(
+        registry_pb2.CompactAuthorityKind, "COMPACT_AUTHORITY_KIND_", number, CompactAuthorityKind
+    )
+
+
+def category_to_proto(category: SocialWorkCategory | None) -> registry_pb2.SocialWorkCategory.ValueType:
+    if category is None:
+        return registry_pb2.SOCIAL_WORK_CATEGORY_UNSPECIFIED
+    return to_proto(registry_pb2.SocialWorkCategory, "SOCIAL_WORK_CATEGORY_", category)
+
+
+def category_from_proto(number: registry_pb2.SocialWorkCategory.ValueType) -> SocialWorkCategory | None:
+    return from_proto(registry_pb2.SocialWorkCategory, "SOCIAL_WORK_CATEGORY_", number, SocialWorkCategory)
+
+
+def modality_class_to_proto(value: ModalityClass) -> registry_pb2.ModalityClass.ValueType:
+    return to_proto(registry_pb2.ModalityClass, "MODALITY_CLASS_", value)
+
 
 MAX_TEXT = 200
 
@@ -80,7 +252,7 @@ def jurisdiction(
     *,
     required: bool = True,
 ) -> str | None:
-    code = protomap.jurisdiction_from_proto(value)
+    code = jurisdiction_from_proto(value)
     if code is None and (required or value != 0):
         v.add(path, "must be a US state, DC or territory (JURISDICTION_UNSPECIFIED is not allowed)")
     return code
@@ -89,7 +261,7 @@ def jurisdiction(
 def status(
     v: ValidationCollector, value: registry_pb2.CredentialStatus.ValueType, path: str
 ) -> CredentialStatus:
-    parsed = protomap.status_from_proto(value)
+    parsed = status_from_proto(value)
     if parsed is None:
         v.add(path, "required: the status published by the issuing body")
         return CredentialStatus.INACTIVE
@@ -103,7 +275,7 @@ def status(
 
 def verification_input(request: registry_pb2.Verification) -> VerificationInput:
     return VerificationInput(
-        source=protomap.source_from_proto(request.source),
+        source=source_from_proto(request.source),
         verified_at=datetime_of(request.verified_at) if request.HasField("verified_at") else None,
         reference=request.reference.strip(),
     )
@@ -113,7 +285,7 @@ def state_license(message: registry_pb2.StateLicense, credential_id: str, clinic
     v = ValidationCollector()
     p = "license"
     where = jurisdiction(v, message.jurisdiction, f"{p}.jurisdiction")
-    profession = protomap.profession_from_proto(message.profession)
+    profession = profession_from_proto(message.profession)
     if profession is None:
         v.add(f"{p}.profession", "required")
     st = status(v, message.status, f"{p}.status")
@@ -121,7 +293,7 @@ def state_license(message: registry_pb2.StateLicense, credential_id: str, clinic
     expires = required_date(v, message, "expires_on", f"{p}.expires_on")
     level = LicenseLevel.INDEPENDENT
     if message.level:
-        parsed_level = protomap.level_from_proto(message.level)
+        parsed_level = level_from_proto(message.level)
         if parsed_level is None:
             v.add(f"{p}.level", "unknown level")
         else:
@@ -129,7 +301,7 @@ def state_license(message: registry_pb2.StateLicense, credential_id: str, clinic
     restrictions: list[Encumbrance] = []
     for i, r in enumerate(message.restrictions):
         rp = f"{p}.restrictions[{i}]"
-        kind = protomap.encumbrance_kind_from_proto(r.kind)
+        kind = encumbrance_kind_from_proto(r.kind)
         if kind is None:
             v.add(f"{rp}.kind", "required")
         effective = required_date(v, r, "effective_on", f"{rp}.effective_on")
@@ -169,14 +341,14 @@ def compact_authority(
 ) -> CompactAuthority:
     v = ValidationCollector()
     p = "authority"
-    kind = protomap.compact_kind_from_proto(message.kind)
+    kind = compact_kind_from_proto(message.kind)
     if kind is None:
         v.add(f"{p}.kind", "required")
     st = status(v, message.status, f"{p}.status")
     issued = required_date(v, message, "issued_on", f"{p}.issued_on")
     expires = optional_date(v, message, "expires_on", f"{p}.expires_on")
     where = jurisdiction(v, message.jurisdiction, f"{p}.jurisdiction", required=False)
-    category = protomap.category_from_proto(message.category)
+    category = category_from_proto(message.category)
     if message.category and category is None:
         v.add(f"{p}.category", "unknown category")
     number = text(v, message.number, f"{p}.number", limit=100)
@@ -260,6 +432,95 @@ def bc_tmh(message: registry_pb2.BcTmh, credential_id: str, clinician_id: str) -
     )
 
 
+def _ids(clinician_id: str, credential_id: str) -> tuple[str, str]:
+    """The clinician's id, and the credential's (a new one when the request names none)."""
+    clinician = require_id(clinician_id, "clinician_id")
+    credential = require_id(credential_id, "credential_id") if credential_id else new_id_str()
+    return clinician, credential
+
+
+def _optional_verification(request: Any) -> VerificationInput | None:
+    return verification_input(request.verification) if request.HasField("verification") else None
+
+
+def _put(request: Any, credential: Credential) -> PutCredential:
+    return PutCredential(
+        credential=credential,
+        reason=request.change_reason,
+        verification=_optional_verification(request),
+        expected_version=request.expected_version,
+    )
+
+
+def upsert_clinician(request: registry_pb2.UpsertClinicianRequest) -> UpsertClinician:
+    v = ValidationCollector()
+    where = jurisdiction(v, request.practice_jurisdiction, "practice_jurisdiction", required=False)
+    profession = profession_from_proto(request.primary_profession)
+    if request.primary_profession and profession is None:
+        v.add("primary_profession", "unknown profession")
+    v.raise_if_any()
+    return UpsertClinician(
+        clinician_id=request.clinician_id,
+        practice_jurisdiction=where,
+        is_supervisee=request.is_supervisee,
+        primary_profession=profession,
+        reason=request.change_reason,
+        expected_version=request.expected_version,
+    )
+
+
+def put_state_license(request: registry_pb2.PutStateLicenseRequest) -> PutCredential:
+    clinician_id, credential_id = _ids(request.clinician_id, request.credential_id)
+    return _put(request, state_license(request.license, credential_id, clinician_id))
+
+
+def put_compact_authority(request: registry_pb2.PutCompactAuthorityRequest) -> PutCredential:
+    clinician_id, credential_id = _ids(request.clinician_id, request.credential_id)
+    return _put(request, compact_authority(request.authority, credential_id, clinician_id))
+
+
+def put_state_exception(request: registry_pb2.PutStateExceptionRequest) -> PutCredential:
+    clinician_id, credential_id = _ids(request.clinician_id, request.credential_id)
+    return _put(request, state_exception(request.exception, credential_id, clinician_id))
+
+
+def put_bc_tmh(request: registry_pb2.PutBcTmhRequest) -> PutCredential:
+    clinician_id, credential_id = _ids(request.clinician_id, request.credential_id)
+    return _put(request, bc_tmh(request.bc_tmh, credential_id, clinician_id))
+
+
+def set_npi(request: registry_pb2.SetNpiRequest) -> SetNpi:
+    npi = Npi(request.npi) if request.npi.strip() else None  # InvalidArgument on `npi` (LIC-73)
+    return SetNpi(
+        clinician_id=request.clinician_id,
+        npi=npi,
+        reason=request.change_reason,
+        verification=_optional_verification(request),
+        expected_version=request.expected_version,
+    )
+
+
+def record_verification(request: registry_pb2.RecordVerificationRequest) -> RecordVerification:
+    target = request.WhichOneof("target")
+    if target is None or (target == "npi" and not request.npi):
+        raise InvalidArgument.field("credential_id", "name a credential_id, or set npi")
+    if not request.HasField("verification"):
+        raise InvalidArgument.field("verification", "required")
+    return RecordVerification(
+        clinician_id=request.clinician_id,
+        target=NPI_RECORD_ID if target == "npi" else request.credential_id,
+        verification=verification_input(request.verification),
+        reason=request.change_reason,
+    )
+
+
+def coverage_day(request: registry_pb2.GetCoverageRequest) -> date | None:
+    v = ValidationCollector()
+    on = optional_date(v, request, "on", "on")
+    v.raise_if_any()
+    return on
+
+
 # --------------------------------------------------------------------------------------------------
 # Registry output
 # --------------------------------------------------------------------------------------------------
@@ -269,7 +530,7 @@ def verification(value: Verification | None) -> registry_pb2.Verification | None
     if value is None:
         return None
     return registry_pb2.Verification(
-        source=protomap.source_to_proto(value.source),
+        source=source_to_proto(value.source),
         verified_at=timestamp(value.verified_at),
         verified_by=value.verified_by,
         reference=value.reference,
@@ -295,39 +556,37 @@ def credential(record: CredentialRecord) -> registry_pb2.Credential:
         out.verification.CopyFrom(v)
     if isinstance(c, StateLicense):
         lic = out.state_license
-        lic.jurisdiction = protomap.jurisdiction_to_proto(c.jurisdiction)
-        lic.profession = protomap.profession_to_proto(c.profession)
+        lic.jurisdiction = jurisdiction_to_proto(c.jurisdiction)
+        lic.profession = profession_to_proto(c.profession)
         lic.license_type = c.license_type
         lic.number = c.number
-        lic.status = protomap.status_to_proto(c.status)
+        lic.status = status_to_proto(c.status)
         _set_date(lic, "issued_on", c.issued_on)
         _set_date(lic, "expires_on", c.expires_on)
-        lic.level = protomap.level_to_proto(c.level)
+        lic.level = level_to_proto(c.level)
         for e in c.restrictions:
-            item = lic.restrictions.add(
-                kind=protomap.encumbrance_kind_to_proto(e.kind), reference=e.reference
-            )
+            item = lic.restrictions.add(kind=encumbrance_kind_to_proto(e.kind), reference=e.reference)
             _set_date(item, "effective_on", e.effective_on)
             _set_date(item, "ends_on", e.ends_on)
         _set_date(lic, "status_since", c.status_since)
     elif isinstance(c, CompactAuthority):
         a = out.compact_authority
-        a.kind = protomap.compact_kind_to_proto(c.kind)
-        a.status = protomap.status_to_proto(c.status)
+        a.kind = compact_kind_to_proto(c.kind)
+        a.status = status_to_proto(c.status)
         _set_date(a, "issued_on", c.issued_on)
         _set_date(a, "expires_on", c.expires_on)
         if c.jurisdiction:
-            a.jurisdiction = protomap.jurisdiction_to_proto(c.jurisdiction)
+            a.jurisdiction = jurisdiction_to_proto(c.jurisdiction)
         a.home_license_id = c.home_license_id or ""
         a.prerequisite_id = c.prerequisite_id or ""
-        a.category = protomap.category_to_proto(c.category)
+        a.category = category_to_proto(c.category)
         a.number = c.number
         _set_date(a, "status_since", c.status_since)
     elif isinstance(c, StateException):
         x = out.state_exception
-        x.jurisdiction = protomap.jurisdiction_to_proto(c.jurisdiction)
+        x.jurisdiction = jurisdiction_to_proto(c.jurisdiction)
         x.rule_id = c.rule_id
-        x.status = protomap.status_to_proto(c.status)
+        x.status = status_to_proto(c.status)
         _set_date(x, "valid_from", c.valid_from)
         _set_date(x, "valid_until", c.valid_until)
         x.home_license_id = c.home_license_id
@@ -339,7 +598,7 @@ def credential(record: CredentialRecord) -> registry_pb2.Credential:
     else:
         b = out.bc_tmh
         b.certificate_number = c.certificate_number
-        b.status = protomap.status_to_proto(c.status)
+        b.status = status_to_proto(c.status)
         _set_date(b, "issued_on", c.issued_on)
         _set_date(b, "expires_on", c.expires_on)
         _set_date(b, "status_since", c.status_since)
@@ -351,14 +610,14 @@ def clinician(record: ClinicianRecord) -> registry_pb2.ClinicianProfile:
         clinician_id=record.clinician_id,
         practice_id=record.practice_id,
         is_supervisee=record.is_supervisee,
-        primary_profession=protomap.profession_to_proto(record.primary_profession),
+        primary_profession=profession_to_proto(record.primary_profession),
         npi=record.npi.value if record.npi else "",
         version=record.version,
         updated_at=timestamp(record.updated_at),
         updated_by=record.updated_by,
     )
     if record.practice_jurisdiction:
-        out.practice_jurisdiction = protomap.jurisdiction_to_proto(record.practice_jurisdiction)
+        out.practice_jurisdiction = jurisdiction_to_proto(record.practice_jurisdiction)
     v = verification(record.npi.verification if record.npi else None)
     if v is not None:
         out.npi_verification.CopyFrom(v)
@@ -399,8 +658,8 @@ def history_entry(entry: HistoryEntry) -> registry_pb2.HistoryEntry:
 def coverage_entries(value: frozenset[Coverage]) -> list[registry_pb2.CoverageEntry]:
     return [
         registry_pb2.CoverageEntry(
-            jurisdiction=protomap.jurisdiction_to_proto(c.jurisdiction),
-            modality_class=protomap.modality_class_to_proto(c.modality_class),
+            jurisdiction=jurisdiction_to_proto(c.jurisdiction),
+            modality_class=modality_class_to_proto(c.modality_class),
         )
         for c in sorted(value)
     ]
@@ -412,8 +671,6 @@ def coverage_entries(value: frozenset[Coverage]) -> list[registry_pb2.CoverageEn
 
 
 def _time_zone(v: ValidationCollector, value: str, path: str) -> str:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
     if not value:
         v.add(path, "required: the IANA zone of the client's location (e.g. America/Denver)")
         return value
@@ -424,7 +681,7 @@ def _time_zone(v: ValidationCollector, value: str, path: str) -> str:
     return value
 
 
-def check_command(request: authorization_pb2.CheckAuthorizationRequest) -> CheckCommand:
+def authorization_question(request: authorization_pb2.CheckAuthorizationRequest) -> AuthorizationQuestion:
     v = ValidationCollector()
     if parse_id(request.clinician_id) is None:
         v.add("clinician_id", "must be a UUID (the clinician's identity user id)")
@@ -433,10 +690,10 @@ def check_command(request: authorization_pb2.CheckAuthorizationRequest) -> Check
     if not request.HasField("session_start"):
         v.add("session_start", "required")
     zone = _time_zone(v, request.client_time_zone, "client_time_zone")
-    modality = protomap.modality_from_proto(request.modality)
+    modality = modality_from_proto(request.modality)
     if modality is None:
         v.add("modality", "required")
-    profession = protomap.profession_from_proto(request.profession)
+    profession = profession_from_proto(request.profession)
     if request.profession and profession is None:
         v.add("profession", "unknown profession")
     purpose = text(v, request.purpose, "purpose", limit=40)
@@ -446,7 +703,7 @@ def check_command(request: authorization_pb2.CheckAuthorizationRequest) -> Check
     assert client is not None
     assert clinician_at is not None
     assert modality is not None
-    return CheckCommand(
+    return AuthorizationQuestion(
         clinician_id=str(parse_id(request.clinician_id)),
         client_jurisdiction=client,
         clinician_jurisdiction=clinician_at,
@@ -460,16 +717,16 @@ def check_command(request: authorization_pb2.CheckAuthorizationRequest) -> Check
     )
 
 
-def find_query(request: authorization_pb2.FindAuthorizedCliniciansRequest) -> FindQuery:
+def find_authorized(request: authorization_pb2.FindAuthorizedCliniciansRequest) -> FindAuthorized:
     v = ValidationCollector()
     client = jurisdiction(v, request.client_jurisdiction, "client_jurisdiction")
     if not request.HasField("session_start"):
         v.add("session_start", "required")
     zone = _time_zone(v, request.client_time_zone, "client_time_zone")
-    modality = protomap.modality_from_proto(request.modality)
+    modality = modality_from_proto(request.modality)
     if modality is None:
         v.add("modality", "required")
-    profession = protomap.profession_from_proto(request.profession)
+    profession = profession_from_proto(request.profession)
     if request.profession and profession is None:
         v.add("profession", "unknown profession")
     ids: list[str] = []
@@ -484,7 +741,7 @@ def find_query(request: authorization_pb2.FindAuthorizedCliniciansRequest) -> Fi
     v.raise_if_any()
     assert client is not None
     assert modality is not None
-    return FindQuery(
+    return FindAuthorized(
         client_jurisdiction=client,
         session_start=datetime_of(request.session_start),
         client_time_zone=zone,
@@ -494,16 +751,16 @@ def find_query(request: authorization_pb2.FindAuthorizedCliniciansRequest) -> Fi
     )
 
 
-def check_request(cmd: CheckCommand) -> authorization_pb2.CheckAuthorizationRequest:
+def check_request(cmd: AuthorizationQuestion) -> authorization_pb2.CheckAuthorizationRequest:
     return authorization_pb2.CheckAuthorizationRequest(
         clinician_id=cmd.clinician_id,
-        client_jurisdiction=protomap.jurisdiction_to_proto(cmd.client_jurisdiction),
-        clinician_jurisdiction=protomap.jurisdiction_to_proto(cmd.clinician_jurisdiction),
+        client_jurisdiction=jurisdiction_to_proto(cmd.client_jurisdiction),
+        clinician_jurisdiction=jurisdiction_to_proto(cmd.clinician_jurisdiction),
         session_start=timestamp(cmd.session_start),
         client_time_zone=cmd.client_time_zone,
-        modality=protomap.modality_to_proto(cmd.modality),
+        modality=modality_to_proto(cmd.modality),
         existing_client=cmd.existing_client,
-        profession=protomap.profession_to_proto(cmd.profession),
+        profession=profession_to_proto(cmd.profession),
         purpose=cmd.purpose,
         appointment_id=cmd.appointment_id,
     )
@@ -517,11 +774,11 @@ def decision(stored: StoredDecision) -> authorization_pb2.Decision:
         decided_at=timestamp(stored.decided_at),
         denied_rule_ids=list(stored.denied_rule_ids),
         explanation=stored.explanation,
-        request=check_request(stored.command),
+        request=check_request(stored.question),
         reasons=[
             authorization_pb2.Reason(
                 rule_id=r.rule_id,
-                outcome=protomap.outcome_to_proto(r.outcome),
+                outcome=outcome_to_proto(r.outcome),
                 message=r.message,
                 credential_id=r.credential_id or "",
             )
@@ -531,7 +788,7 @@ def decision(stored: StoredDecision) -> authorization_pb2.Decision:
     if stored.authority is not None:
         out.authority.CopyFrom(
             authorization_pb2.Authority(
-                kind=protomap.authority_kind_to_proto(stored.authority.kind),
+                kind=authority_kind_to_proto(stored.authority.kind),
                 credential_id=stored.authority.id,
             )
         )
@@ -542,7 +799,7 @@ def authorized_clinician(found: AuthorizedClinician) -> authorization_pb2.Author
     return authorization_pb2.AuthorizedClinician(
         clinician_id=found.clinician_id,
         authority=authorization_pb2.Authority(
-            kind=protomap.authority_kind_to_proto(found.authority.kind), credential_id=found.authority.id
+            kind=authority_kind_to_proto(found.authority.kind), credential_id=found.authority.id
         ),
     )
 
@@ -552,9 +809,7 @@ def authorized_clinician(found: AuthorizedClinician) -> authorization_pb2.Author
 # --------------------------------------------------------------------------------------------------
 
 
-def _enum_number(
-    wrapper: protomap.EnumWrapper[protomap.V], prefix: str, code: str, zero: protomap.V
-) -> protomap.V:
+def _enum_number(wrapper: EnumWrapper[V], prefix: str, code: str, zero: V) -> V:
     if not code:
         return zero
     try:
@@ -620,4 +875,80 @@ def access_entry(stored: StoredAuditRecord) -> trail_pb2.AccessReportEntry:
         outcome=full.outcome,
         service=full.service,
         sequence=full.sequence,
+    )
+
+
+_PROBLEMS: dict[ChainProblem, trail_pb2.ChainProblem.ValueType] = {
+    ChainProblem.EDITED: trail_pb2.CHAIN_PROBLEM_EDITED,
+    ChainProblem.DELETED: trail_pb2.CHAIN_PROBLEM_DELETED,
+    ChainProblem.REORDERED: trail_pb2.CHAIN_PROBLEM_REORDERED,
+    ChainProblem.INSERTED: trail_pb2.CHAIN_PROBLEM_INSERTED,
+    ChainProblem.BROKEN_LINK: trail_pb2.CHAIN_PROBLEM_BROKEN_LINK,
+    ChainProblem.ANCHOR_MISMATCH: trail_pb2.CHAIN_PROBLEM_ANCHOR_MISMATCH,
+}
+
+
+def _range(v: ValidationCollector, owner: Any, field: str) -> tuple[datetime | None, datetime | None]:
+    if not owner.HasField(field):
+        return None, None
+    time_range = getattr(owner, field)
+    start = datetime_of(time_range.start) if time_range.HasField("start") else None
+    end = datetime_of(time_range.end) if time_range.HasField("end") else None
+    if start is not None and end is not None and end <= start:
+        v.add(f"{field}.end", "must be after start")
+    return start, end
+
+
+def audit_filter(request: trail_pb2.QueryAuditTrailRequest) -> AuditFilter:
+    v = ValidationCollector()
+    start, end = _range(v, request, "time_range")
+    v.raise_if_any()
+    return AuditFilter(
+        subject_id=request.subject_id.strip(),
+        actor_id=request.actor_id.strip(),
+        resource_type=request.resource_type.strip(),
+        resource_id=request.resource_id.strip(),
+        start=start,
+        end=end,
+    )
+
+
+def audit_filter_key(f: AuditFilter) -> tuple[object, ...]:
+    """What a page token of QueryAuditTrail is bound to."""
+    return (f.subject_id, f.actor_id, f.resource_type, f.resource_id, f.start, f.end)
+
+
+def access_report_query(request: trail_pb2.GetAccessReportRequest) -> AccessReportQuery:
+    v = ValidationCollector()
+    start, end = _range(v, request, "time_range")
+    v.raise_if_any()
+    return AccessReportQuery(
+        subject_id=request.subject_id.strip(),
+        start=start,
+        end=end,
+        include_own_actions=request.include_own_actions,
+    )
+
+
+def access_report_key(
+    request: trail_pb2.GetAccessReportRequest, query: AccessReportQuery
+) -> tuple[object, ...]:
+    """What a page token of GetAccessReport is bound to."""
+    return (request.subject_id, query.start, query.end, query.include_own_actions)
+
+
+def verify_chain(request: trail_pb2.VerifyChainRequest) -> VerifyChain:
+    return VerifyChain(tuple(ChainAnchor(a.sequence, a.hash.lower()) for a in request.anchors))
+
+
+def verify_chain_response(report: ChainReport) -> trail_pb2.VerifyChainResponse:
+    result = report.verification
+    return trail_pb2.VerifyChainResponse(
+        ok=result.ok,
+        records_checked=report.records_checked,
+        problem=_PROBLEMS[result.problem] if result.problem else trail_pb2.CHAIN_PROBLEM_UNSPECIFIED,
+        # Records up to the head passed every check: the first bad one is the next sequence.
+        first_bad_sequence=0 if result.ok else report.head_sequence + 1,
+        message=result.message,
+        head=trail_pb2.ChainAnchor(sequence=report.head_sequence, hash=report.head_hash),
     )

@@ -1,4 +1,5 @@
-"""The events compliance publishes (confide.compliance.v1 events.proto) and its audit events.
+"""The events compliance publishes (confide.compliance.v1 events.proto) and its audit events, built
+from domain records. (The API's response messages are built in `api.mapping`, not here.)
 
 Ids, codes and dates only: no names, license numbers, board references or free text (ARCHITECTURE
 "Events"). A license *number* is not PHI but it identifies a person outside the platform, so it
@@ -12,22 +13,31 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from confide.audit.v1 import events_pb2 as audit_pb2
 from confide.common.v1 import jurisdiction_pb2
-from confide.compliance.v1 import events_pb2
+from confide.compliance.v1 import authorization_pb2, events_pb2
 from confide_chassis.audit import audit_event
 from confide_chassis.auth import Principal
 from confide_chassis.events import OutgoingEvent
-from confide_chassis.wire import local_date, timestamp
-from confide_compliance.app import protomap
-from confide_compliance.app.ports import credential_kind
+from confide_chassis.wire import jurisdiction_value, local_date, timestamp
 from confide_compliance.domain.credentials import (
     CompactAuthority,
     Credential,
     StateException,
     StateLicense,
 )
+from confide_compliance.domain.modality import Modality
+from confide_compliance.domain.records import credential_kind
 from confide_compliance.domain.watch import CoverageDiff, CredentialKind, ExpiryNotice, Milestone
 
 SERVICE = "compliance"
+
+# AuthorizationChanged.modalities uses the API's Modality enum (its `LIVE_CHAT` is the domain's chat).
+_MODALITY: dict[Modality, authorization_pb2.Modality.ValueType] = {
+    Modality.VIDEO: authorization_pb2.MODALITY_VIDEO,
+    Modality.AUDIO: authorization_pb2.MODALITY_AUDIO,
+    Modality.CHAT: authorization_pb2.MODALITY_LIVE_CHAT,
+    Modality.MESSAGING: authorization_pb2.MODALITY_MESSAGING,
+    Modality.IN_PERSON: authorization_pb2.MODALITY_IN_PERSON,
+}
 
 # Why a credential of this kind matters to coverage, as rule ids (AuthorizationChanged.rule_ids).
 _RULES_OF_KIND: dict[str, tuple[str, ...]] = {
@@ -64,7 +74,7 @@ def _event_kind(kind: str) -> events_pb2.CredentialKind.ValueType:
 
 
 def _jurisdiction_field(code: str | None) -> jurisdiction_pb2.Jurisdiction.ValueType:
-    return protomap.jurisdiction_to_proto(code) if code else jurisdiction_pb2.JURISDICTION_UNSPECIFIED
+    return jurisdiction_value(code) if code else jurisdiction_pb2.JURISDICTION_UNSPECIFIED
 
 
 def authorization_changed(
@@ -76,15 +86,11 @@ def authorization_changed(
     effective_at: datetime,
 ) -> events_pb2.AuthorizationChanged:
     changed = diff.gained | diff.lost
-    modalities = sorted({protomap.modality_to_proto(m) for c in changed for m in c.modality_class.modalities})
+    modalities = sorted({_MODALITY[m] for c in changed for m in c.modality_class.modalities})
     return events_pb2.AuthorizationChanged(
         clinician_id=clinician_id,
-        lost_jurisdictions=[
-            protomap.jurisdiction_to_proto(j) for j in sorted({c.jurisdiction for c in diff.lost})
-        ],
-        gained_jurisdictions=[
-            protomap.jurisdiction_to_proto(j) for j in sorted({c.jurisdiction for c in diff.gained})
-        ],
+        lost_jurisdictions=[jurisdiction_value(j) for j in sorted({c.jurisdiction for c in diff.lost})],
+        gained_jurisdictions=[jurisdiction_value(j) for j in sorted({c.jurisdiction for c in diff.gained})],
         modalities=modalities,
         effective_at=timestamp(effective_at),
         rule_ids=sorted(set(rule_ids)),

@@ -1,4 +1,6 @@
-"""The compliance service process: `SPEC` for `confide_chassis.service.main` and for tests.
+"""The compliance service's wiring: `SPEC` for `confide_chassis.service.main` and for tests, and
+`configure(ctx)`, the one place that builds the adapters, the AppContext, the use cases, the
+servicers, the consumers and the background job.
 
     python -m confide_compliance serve              # gRPC + outbox relay + audit consumer + expiry watch
     python -m confide_compliance migrate            # Alembic upgrade head
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import sys
 from datetime import date
@@ -22,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from confide.compliance.v1 import audit_pb2_grpc, authorization_pb2_grpc, registry_pb2_grpc
 from confide_chassis import db
+from confide_chassis.clock import utc_now
 from confide_chassis.service import ServiceContext, ServiceSpec
 from confide_chassis.settings import ServiceSettings
 from confide_compliance import demo
@@ -30,12 +34,13 @@ from confide_compliance.api import authorization as authorization_api
 from confide_compliance.api import registry as registry_api
 from confide_compliance.app.audit_trail import AuditTrail
 from confide_compliance.app.authorization import Authorizations
-from confide_compliance.app.common import AppContext, utc_now
+from confide_compliance.app.context import AppContext
 from confide_compliance.app.ports import Clock
 from confide_compliance.app.registry import Registry
 from confide_compliance.app.watch import ExpiryWatch
-from confide_compliance.db.repositories import PgSingleRunner, SqlUnitOfWork
-from confide_compliance.events import audit_consumer
+from confide_compliance.db.locks import PgSingleRunner
+from confide_compliance.db.uow import JoinedUnitOfWork, SqlComplianceUnitOfWork
+from confide_compliance.events import consumers
 from confide_compliance.reference_data import load_reference_data
 from confide_compliance.settings import ComplianceSettings
 
@@ -59,7 +64,7 @@ def build_context(
     refuses to start on invalid data."""
     directory = Path(settings.reference_data_dir) if settings.reference_data_dir else None
     return AppContext(
-        uow=lambda: SqlUnitOfWork(sessions),
+        uow=lambda: SqlComplianceUnitOfWork(sessions),
         reference=load_reference_data(directory),
         clock=clock,
         runner=PgSingleRunner(engine),
@@ -72,20 +77,39 @@ async def configure(ctx: ServiceContext) -> None:
     assert ctx.engine is not None
     app = build_context(settings, sessions, ctx.engine)
 
+    # Who may call each RPC is declared on the RPC in the protos (confide.common.v1.access).
     authorization_pb2_grpc.add_AuthorizationServiceServicer_to_server(
         authorization_api.AuthorizationServicer(Authorizations(app)), ctx.server
     )
-    ctx.add_grpc_service(authorization_api.SERVICE, authorization_api.ACCESS)
+    ctx.add_grpc_service(authorization_api.SERVICE)
     registry_pb2_grpc.add_CredentialRegistryServiceServicer_to_server(
         registry_api.RegistryServicer(Registry(app)), ctx.server
     )
-    ctx.add_grpc_service(registry_api.SERVICE, registry_api.ACCESS)
+    ctx.add_grpc_service(registry_api.SERVICE)
     audit_pb2_grpc.add_AuditTrailServiceServicer_to_server(
         audit_api.AuditTrailServicer(AuditTrail(app)), ctx.server
     )
-    ctx.add_grpc_service(audit_api.SERVICE, audit_api.ACCESS)
+    ctx.add_grpc_service(audit_api.SERVICE)
 
-    ctx.add_consumer(audit_consumer.CONSUMER, [audit_consumer.TOPIC], audit_consumer.make_handler(app.clock))
+    def in_transaction_of(session: AsyncSession) -> AppContext:
+        """The context for an event handler: units of work join the consumer's transaction."""
+        return dataclasses.replace(app, uow=lambda: JoinedUnitOfWork(session))
+
+    ctx.add_consumer(
+        consumers.AUDIT_CONSUMER,
+        [consumers.AUDIT_TOPIC],
+        consumers.audit_event_handler(lambda session: AuditTrail(in_transaction_of(session))),
+    )
+    ctx.add_consumer(
+        consumers.IDENTITY_USERS_CONSUMER,
+        [consumers.USERS_TOPIC],
+        consumers.identity_user_handler(lambda session: Registry(in_transaction_of(session))),
+    )
+    ctx.add_consumer(
+        consumers.AUTHORITY_DAYS_CONSUMER,
+        [consumers.SESSIONS_TOPIC],
+        consumers.session_started_handler(lambda session: Authorizations(in_transaction_of(session))),
+    )
 
     if settings.expiry_watch_enabled:
         watch = ExpiryWatch(app)
