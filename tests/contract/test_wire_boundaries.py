@@ -54,8 +54,8 @@ from confide_chassis.grpc.status import details_of, status_from_error
 from confide_chassis.service import RunningService
 from confide_compliance import demo as compliance_demo
 from confide_compliance import testing as compliance_testing
-from confide_compliance.service import seed_demo_command as compliance_seed_demo
 from confide_compliance.settings import ComplianceSettings
+from confide_compliance.wiring import seed_demo_command as compliance_seed_demo
 from confide_devstack.devkeys import DevKeys
 from confide_devstack.postgres import PostgresCluster
 from confide_devstack.pytest_plugin import unique_database_name
