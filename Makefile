@@ -26,9 +26,12 @@ help:
 	@echo "make bench  - benchmarks, each beside its baseline"
 	@echo "make k8s-topics - regenerate deploy/k8s/base/kafka/{topics,users}.yaml from protos/topics.yaml"
 
-$(STAMP): requirements/lock.txt $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
+# Runtime (what images install) and development locks, both pinned with hashes (`make lock`).
+LOCKS := requirements/runtime.lock requirements/dev.lock
+
+$(STAMP): $(LOCKS) $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements/lock.txt
+	$(BIN)/python -m pip install -q --disable-pip-version-check --require-hashes $(addprefix -r ,$(LOCKS))
 	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation \
 	  --config-settings editable_mode=compat $(addprefix -e ,$(PY_PROJECTS))
 	@touch $@
@@ -62,7 +65,7 @@ lint: proto
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy $(addprefix -p ,$(PY_PACKAGES))
 	$(BIN)/mypy scripts/protogen.py scripts/buf.py deploy/k8s/gen_topics.py deploy/k8s/tests/test_manifests.py \
-	  benchmarks/run.py
+	  deploy/docker/tests/test_image.py benchmarks/run.py
 	$(BIN)/python deploy/k8s/gen_topics.py --check
 	@# Tests are our code too; one run per folder, since every folder has its own conftest module.
 	for d in $(TEST_DIRS); do $(BIN)/mypy $$d || exit 1; done
@@ -89,9 +92,16 @@ bench: proto
 k8s-topics: venv
 	$(BIN)/python deploy/k8s/gen_topics.py
 
+# Regenerate both locks from requirements/*.in, keeping today's versions where they still fit
+# (`make lock UPGRADE=1` moves everything to the newest). Hashes come from PyPI only.
+LOCK_VENV := .cache/lockvenv
+PIP_COMPILE = cd requirements && PIP_FIND_LINKS= ../$(LOCK_VENV)/bin/pip-compile -q --generate-hashes \
+  --strip-extras --allow-unsafe --no-emit-index-url $(if $(UPGRADE),--upgrade)
 lock:
-	$(PYTHON) -m venv .cache/lockvenv && .cache/lockvenv/bin/pip install -q -r requirements/base.in \
-	  && .cache/lockvenv/bin/pip freeze | sort -f > requirements/lock.txt
+	test -x $(LOCK_VENV)/bin/pip-compile || { $(PYTHON) -m venv $(LOCK_VENV) \
+	  && $(LOCK_VENV)/bin/pip install -q pip-tools==7.6.2; }
+	$(PIP_COMPILE) --output-file runtime.lock runtime.in
+	$(PIP_COMPILE) --output-file dev.lock dev.in
 
 clean:
 	rm -rf $(VENV) node_modules .run libs/protos/confide clients/ts/gen web/dist .mypy_cache .ruff_cache .pytest_cache

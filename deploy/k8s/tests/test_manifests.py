@@ -93,9 +93,8 @@ REQUIRED_ALERTS = {
     "ConfideExpiryWatchStale",
     "ConfideAuditChainBroken",
 }
-# Prefixes of the metrics the rules (and dashboards) may use: the chassis' and the services' own.
-SERVICE_METRIC_PREFIXES = tuple(f"{name}_" for name in PORTS)
-CHASSIS_METRIC_PREFIXES = ("rpc_", "outbox_", "consumer_", "dlq_", "db_pool_")
+# Every Confide metric (the chassis' and the services' own) is named confide_<area>_...
+METRIC_PREFIX = "confide_"
 DNS_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 VAR_REF_RE = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 
@@ -1456,43 +1455,83 @@ def test_alerts_cover_what_matters_and_use_the_chassis_metric_names() -> None:
     assert used, "the rules use no chassis metric"
     assert used <= exported, f"rules use metrics the code does not export: {used - exported}"
     for name in (
-        "rpc_requests_total",
-        "rpc_duration_seconds",
-        "outbox_oldest_age_seconds",
-        "consumer_lag",
-        "dlq_events_total",
-        "compliance_expiry_watch_last_success_timestamp_seconds",
-        "compliance_audit_chain_verifications_total",
+        "confide_rpc_requests_total",
+        "confide_rpc_duration_seconds",
+        "confide_outbox_oldest_pending_age_seconds",
+        "confide_consumer_lag_records",
+        "confide_dlq_records_total",
+        "confide_db_pool_connections",
+        "confide_compliance_expiry_watch_last_success_timestamp_seconds",
+        "confide_compliance_audit_chain_verifications_total",
     ):
         assert name in used
 
 
+def exported_metrics() -> dict[str, tuple[str, ...]]:
+    """Every Confide metric the chassis and the services register: exposed name -> label names.
+
+    Read from prometheus_client's registry after importing each ``metrics`` module, so it is what a
+    scrape would show (counters with ``_total``), not what a pattern finds in the source.
+    """
+    import importlib
+
+    from prometheus_client import REGISTRY
+    from prometheus_client.metrics import MetricWrapperBase
+
+    importlib.import_module("confide_chassis.metrics")
+    for path in sorted((ROOT / "services").glob("*/confide_*/metrics.py")):
+        importlib.import_module(f"{path.parent.name}.metrics")
+    found: dict[str, tuple[str, ...]] = {}
+    for collector in list(REGISTRY._collector_to_names):  # no public way to list collectors
+        for family in collector.describe() if hasattr(collector, "describe") else collector.collect():
+            if family.name.startswith(("python_", "process_")):
+                continue  # prometheus_client's own collectors
+            name = family.name + ("_total" if family.type == "counter" else "")
+            # A metric object knows its label names; a custom collector's families do.
+            owner = collector if isinstance(collector, MetricWrapperBase) else family
+            found[name] = tuple(getattr(owner, "_labelnames", ()))
+    return found
+
+
 def exported_metric_names() -> set[str]:
-    """Names of the prometheus_client metrics the chassis and every service define at module level."""
-    sources = [ROOT / "libs" / "chassis" / "confide_chassis" / "metrics.py"]
-    sources += sorted((ROOT / "services").glob("*/confide_*/**/*.py"))
-    pattern = re.compile(r'^\w+ = (?:prometheus_client\.)?(?:Counter|Gauge|Histogram)\(\s*"(\w+)"', re.M)
-    return {name for path in sources for name in pattern.findall(path.read_text(encoding="utf-8"))}
+    return set(exported_metrics())
 
 
 def used_metric_names(expressions: Iterable[str]) -> set[str]:
-    """Confide metric names (chassis or service prefixes) in PromQL; histogram series map to the histogram."""
+    """Confide metric names in PromQL; histogram series (_bucket, _sum, _count) map to the histogram."""
     text = " ".join(expressions)
+    histograms = {"confide_rpc_duration_seconds"}
     return {
-        re.sub(r"_(bucket|sum|count)$", "", m) if m.startswith("rpc_duration_seconds") else m
-        for m in re.findall(r"\b([a-z_][a-z0-9_]*)\b(?=\s*[{\[)/]|\s|$)", text)
-        if m.startswith(CHASSIS_METRIC_PREFIXES + SERVICE_METRIC_PREFIXES)
+        base if (base := re.sub(r"_(bucket|sum|count)$", "", m)) in histograms else m
+        for m in re.findall(r"\b([a-z_][a-z0-9_]*)\b(?=\s*[{\[)/+]|\s|$)", text)
+        if m.startswith(METRIC_PREFIX)
     }
 
 
 def test_metric_name_helpers_catch_an_unknown_metric() -> None:
     exported = exported_metric_names()
-    assert {"rpc_requests_total", "compliance_expiry_watch_last_success_timestamp_seconds"} <= exported
+    assert {
+        "confide_rpc_requests_total",
+        "confide_compliance_expiry_watch_last_success_timestamp_seconds",
+    } <= exported
     used = used_metric_names(
-        ['sum(rate(rpc_duration_seconds_bucket{service="x"}[5m])) / compliance_made_up_total > 0']
+        [
+            'sum(rate(confide_rpc_duration_seconds_bucket{service="x"}[5m]))'
+            " / confide_compliance_made_up_total > 0"
+        ]
     )
-    assert used == {"rpc_duration_seconds", "compliance_made_up_total"}
-    assert used - exported == {"compliance_made_up_total"}
+    assert used == {"confide_rpc_duration_seconds", "confide_compliance_made_up_total"}
+    assert used - exported == {"confide_compliance_made_up_total"}
+
+
+def test_every_metric_follows_the_naming_scheme_and_carries_the_service_label() -> None:
+    metrics = exported_metrics()
+    assert len(metrics) > 15
+    for name, labels in metrics.items():
+        assert re.fullmatch(r"confide_[a-z0-9]+(_[a-z0-9]+)+", name), name
+        assert labels[:1] == ("service",), f"{name}: labels {labels} do not start with service"
+        assert not name.endswith(("_count", "_sum", "_bucket", "_created")), name
+        assert "_milliseconds" not in name, f"{name}: base units (seconds) only"
 
 
 def test_runbook_has_a_section_per_alert() -> None:
@@ -1538,13 +1577,15 @@ def test_grafana_dashboard_uses_only_defined_metrics(overlay: str) -> None:
     exported = exported_metric_names()
     assert used <= exported, f"dashboard uses metrics the code does not define: {used - exported}"
     for name in (
-        "rpc_requests_total",
-        "rpc_duration_seconds",
-        "outbox_backlog",
-        "outbox_oldest_age_seconds",
-        "consumer_lag",
-        "dlq_events_total",
-        "db_pool_checked_out",
+        "confide_rpc_requests_total",
+        "confide_rpc_duration_seconds",
+        "confide_outbox_pending_events",
+        "confide_outbox_oldest_pending_age_seconds",
+        "confide_consumer_lag_records",
+        "confide_dlq_records_total",
+        "confide_db_pool_connections",
+        "confide_db_pool_waiting_checkouts",
+        "confide_db_pool_checkout_timeouts_total",
     ):
         assert name in used, f"dashboard has no panel on {name}"
     # Every query is scoped to Confide's namespace (other tenants' series must not mix in).

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from types import TracebackType
+from typing import Any
 
 from google.protobuf.message import Message
 from sqlalchemy import (
@@ -29,6 +30,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -36,6 +38,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
 
 from confide_chassis.events import OutgoingEvent
 from confide_chassis.idempotency import AmbientTransaction, ambient_transaction, idempotency_metadata
@@ -96,12 +99,36 @@ OUTBOX_NOTIFY_DDL: Sequence[str] = (
 )
 
 
+class MeasuredQueuePool(AsyncAdaptedQueuePool):
+    """The async queue pool, also counting checkouts waiting for a connection and those that timed out.
+
+    Read at scrape time by `confide_chassis.metrics.track_db_pool`. Checkouts run on the event
+    loop's thread, so plain integers suffice.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.waiting_checkouts = 0
+        self.checkout_timeouts = 0
+
+    def _do_get(self) -> ConnectionPoolEntry:
+        self.waiting_checkouts += 1
+        try:
+            return super()._do_get()
+        except PoolTimeoutError:
+            self.checkout_timeouts += 1
+            raise
+        finally:
+            self.waiting_checkouts -= 1
+
+
 def create_engine(url: str, *, pool_size: int = 5, echo: bool = False) -> AsyncEngine:
     """Async engine with pre-ping, so a restarted database costs one failed check, not every request."""
     from confide_chassis.telemetry import instrument_sqlalchemy
 
     engine = create_async_engine(
         url,
+        poolclass=MeasuredQueuePool,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,

@@ -3,6 +3,10 @@
 All metrics live in prometheus_client's default registry, so a service's domain counters defined
 elsewhere (``prometheus_client.Counter(...)`` at module level) are exported next to these.
 
+Names follow one scheme: ``confide_<area>_<what>_<unit>`` (``confide_<service>_…`` for a service's
+own), ``_total`` on counters, base units (seconds). Every metric has the ``service`` label first (a
+service's own metrics set it once with `bind_service`), so one selector finds a service's series.
+
 Labels are bounded and never carry PHI: only ``service`` (the deployable: identity, scheduling, …),
 ``method`` (the full gRPC method, ``/confide.identity.v1.IdentityService/Login``; map methods the server
 does not implement to ``"unknown"`` so clients cannot mint series), ``code`` (gRPC status name),
@@ -13,24 +17,32 @@ e-mail, an error message or anything else a request supplies.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import prometheus_client
 from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
     from sqlalchemy.ext.asyncio import AsyncEngine
+    from sqlalchemy.pool import QueuePool
+
+MetricT = TypeVar("MetricT", bound=MetricWrapperBase)
 
 __all__ = [
     "CONSUMER_OUTCOMES",
+    "DB_POOL_METRICS",
     "RPC_BUCKETS",
     "MetricsServer",
+    "ServiceMetric",
+    "bind_service",
     "consumer_events_total",
     "consumer_lag",
-    "db_pool_checked_out",
-    "db_pool_overflow",
-    "db_pool_size",
+    "db_pool",
     "dlq_events_total",
     "outbox_backlog",
     "outbox_oldest_age_seconds",
@@ -69,91 +81,166 @@ CONSUMER_OUTCOMES: tuple[str, ...] = ("processed", "duplicate", "retried", "dead
 
 # --- gRPC -----------------------------------------------------------------------------------------
 rpc_requests_total = Counter(
-    "rpc_requests_total",
+    "confide_rpc_requests_total",
     "gRPC requests handled, by final status code.",
     ["service", "method", "code"],
 )
 rpc_duration_seconds = Histogram(
-    "rpc_duration_seconds",
+    "confide_rpc_duration_seconds",
     "gRPC handling time in seconds, from the first interceptor to the final status.",
     ["service", "method"],
     buckets=RPC_BUCKETS,
 )
 rpc_in_flight = Gauge(
-    "rpc_in_flight",
+    "confide_rpc_in_flight_requests",
     "gRPC requests being handled now.",
     ["service"],
 )
 
 # --- transactional outbox -------------------------------------------------------------------------
 outbox_backlog = Gauge(
-    "outbox_backlog",
-    "Outbox rows written but not yet published to Kafka.",
+    "confide_outbox_pending_events",
+    "Outbox rows (events) written but not yet published to Kafka.",
     ["service"],
 )
 outbox_oldest_age_seconds = Gauge(
-    "outbox_oldest_age_seconds",
+    "confide_outbox_oldest_pending_age_seconds",
     "Age in seconds of the oldest unpublished outbox row (0 when the outbox is empty).",
     ["service"],
 )
 outbox_published_total = Counter(
-    "outbox_published_total",
-    "Outbox rows published to Kafka.",
+    "confide_outbox_published_events_total",
+    "Outbox rows (events) published to Kafka.",
     ["service", "topic"],
 )
 
 # --- consumers ------------------------------------------------------------------------------------
 consumer_events_total = Counter(
-    "consumer_events_total",
+    "confide_consumer_records_total",
     "Records handled by a consumer, by outcome: processed, duplicate, retried, dead_lettered.",
     ["service", "consumer", "topic", "outcome"],
 )
 consumer_lag = Gauge(
-    "consumer_lag",
+    "confide_consumer_lag_records",
     "Records between a consumer group's position and the partition's end offset.",
     ["service", "consumer", "topic", "partition"],
 )
 dlq_events_total = Counter(
-    "dlq_events_total",
+    "confide_dlq_records_total",
     "Records a consumer sent to its service's dead-letter topic.",
     ["service", "consumer", "topic"],
 )
 
 # --- database pool (read at scrape time, see track_db_pool) ---------------------------------------
-db_pool_size = Gauge(
-    "db_pool_size",
-    "Configured size of the database connection pool.",
-    ["service"],
-)
-db_pool_checked_out = Gauge(
-    "db_pool_checked_out",
-    "Database connections currently checked out of the pool.",
-    ["service"],
-)
-db_pool_overflow = Gauge(
-    "db_pool_overflow",
-    "Connections open beyond the pool size (negative while the pool is not yet full).",
-    ["service"],
-)
+DB_POOL_METRICS: dict[str, tuple[str, str]] = {
+    # exposed name: (type, help)
+    "confide_db_pool_connections": (
+        "gauge",
+        "Open database connections by state: in_use (checked out) or idle (in the pool).",
+    ),
+    "confide_db_pool_size_connections": ("gauge", "Configured pool size: connections kept open."),
+    "confide_db_pool_max_overflow_connections": (
+        "gauge",
+        "Configured overflow: connections opened beyond the pool size under load, closed after use.",
+    ),
+    "confide_db_pool_waiting_checkouts": (
+        "gauge",
+        "Requests waiting for a connection right now (all size + overflow connections in use).",
+    ),
+    "confide_db_pool_checkout_timeouts_total": (
+        "counter",
+        "Requests that gave up waiting for a connection (pool timeout); each failed its call.",
+    ),
+}
+
+
+class DbPoolCollector(Collector):
+    """Reads each tracked pool at scrape time: no background task, nothing stale.
+
+    What an SRE acts on: ``in_use`` near size + max overflow with waiting checkouts or timeouts
+    means the pool (or the database) is the bottleneck; raise ``<NAME>_DB_POOL_SIZE`` or find the
+    slow queries holding connections.
+    """
+
+    def __init__(self) -> None:
+        self._pools: dict[str, QueuePool] = {}
+        self._lock = threading.Lock()
+
+    def track(self, service: str, pool: QueuePool) -> None:
+        with self._lock:
+            self._pools[service] = pool
+
+    def describe(self) -> Iterable[Metric]:
+        return list(self._families().values())
+
+    def collect(self) -> Iterable[Metric]:
+        with self._lock:
+            pools = sorted(self._pools.items())
+        families = self._families()
+        for service, pool in pools:
+            values = {
+                "confide_db_pool_size_connections": pool.size(),
+                "confide_db_pool_max_overflow_connections": getattr(pool, "_max_overflow", 0),
+                "confide_db_pool_waiting_checkouts": getattr(pool, "waiting_checkouts", 0),
+                "confide_db_pool_checkout_timeouts_total": getattr(pool, "checkout_timeouts", 0),
+            }
+            for name, value in values.items():
+                families[name].add_metric([service], float(value))
+            families["confide_db_pool_connections"].add_metric([service, "in_use"], float(pool.checkedout()))
+            families["confide_db_pool_connections"].add_metric([service, "idle"], float(pool.checkedin()))
+        return list(families.values())
+
+    @staticmethod
+    def _families() -> dict[str, GaugeMetricFamily | CounterMetricFamily]:
+        families: dict[str, GaugeMetricFamily | CounterMetricFamily] = {}
+        for name, (kind, documentation) in DB_POOL_METRICS.items():
+            labels = ["service", "state"] if name == "confide_db_pool_connections" else ["service"]
+            if kind == "counter":
+                families[name] = CounterMetricFamily(name, documentation, labels=labels)
+            else:
+                families[name] = GaugeMetricFamily(name, documentation, labels=labels)
+        return families
+
+
+db_pool = DbPoolCollector()
+prometheus_client.REGISTRY.register(db_pool)
 
 
 def track_db_pool(service: str, engine: AsyncEngine | Engine) -> None:
-    """Report `engine`'s pool in the ``db_pool_*`` gauges, read at each scrape (no background task).
+    """Report `engine`'s pool in the ``confide_db_pool_*`` metrics, read at each scrape.
 
-    Pools without these counters (``NullPool``, ``StaticPool``) are skipped. A later call for the
-    same service replaces the earlier engine.
+    Pools that keep no connections (``NullPool``, ``StaticPool``) are skipped. Waiting checkouts
+    and timeouts come from the chassis' pool (`confide_chassis.db.create_engine`); other queue pools
+    report 0 for them. A later call for the same service replaces the earlier engine.
     """
     from sqlalchemy.ext.asyncio import AsyncEngine
+    from sqlalchemy.pool import QueuePool
 
     pool = (engine.sync_engine if isinstance(engine, AsyncEngine) else engine).pool
-    size = getattr(pool, "size", None)
-    checkedout = getattr(pool, "checkedout", None)
-    overflow = getattr(pool, "overflow", None)
-    if not (callable(size) and callable(checkedout) and callable(overflow)):
-        return
-    db_pool_size.labels(service).set_function(lambda: float(size()))
-    db_pool_checked_out.labels(service).set_function(lambda: float(checkedout()))
-    db_pool_overflow.labels(service).set_function(lambda: float(overflow()))
+    if isinstance(pool, QueuePool):
+        db_pool.track(service, pool)
+
+
+def bind_service(metric: MetricT, service: str) -> ServiceMetric[MetricT]:
+    """`metric` with its first label, ``service``, set: ``.labels(...)`` then takes only the others.
+
+    For a service's own metrics, defined once at module level with ``["service", ...]`` labels,
+    so call sites stay short and no series lacks the ``service`` label.
+    """
+    return ServiceMetric(metric, service)
+
+
+class ServiceMetric(Generic[MetricT]):
+    """See `bind_service`."""
+
+    def __init__(self, metric: MetricT, service: str) -> None:
+        if not metric._labelnames or metric._labelnames[0] != "service":
+            raise ValueError(f"{metric._name}: the first label must be 'service'")
+        self._metric = metric
+        self.service = service
+
+    def labels(self, *values: str) -> MetricT:
+        return self._metric.labels(self.service, *values)
 
 
 # --- exposition -----------------------------------------------------------------------------------

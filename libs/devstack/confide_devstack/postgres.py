@@ -8,8 +8,13 @@ authentication (acceptable for a loopback-only developer cluster, never for depl
 
 ``initdb`` refuses to run as root. When we are root (containers, CI) the server runs as the
 ``postgres`` system user that the PostgreSQL package creates (or a ``confide-pg`` system user we
-create when that is missing), through ``runuser``; the run folder is chowned to it, and that user
-must be able to reach the folder (every parent directory traversable).
+create when that is missing), through ``runuser``. That user often cannot reach the clone (``/root``
+is mode 700), so as root the server's folder (data, socket, log) moves to a private folder of its
+own, ``/var/tmp/confide-devstack/pg-<hash of the run folder>`` (mode 700, owned by that user;
+the parent is root's, mode 711), linked from ``<run folder>/server``. `stop` removes it unless
+``keep_data`` (what ``make run`` wants: its databases survive restarts); a folder whose run folder
+is gone (a killed session, ``make clean``) is removed by the next start. Non-root users keep
+everything in the run folder, as before.
 
 ``durable=False`` (tests) turns off fsync, synchronous commit and full-page writes: much faster,
 but a machine crash can corrupt the cluster — fine for throw-away data. ``make run`` keeps the
@@ -20,12 +25,14 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import hashlib
 import logging
 import os
 import pwd
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import threading
 from collections.abc import Mapping
@@ -59,6 +66,9 @@ _DB_NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _PROTECTED = frozenset({"postgres", "template0", "template1"})
 # Longest unix socket path the kernel accepts (sun_path is 108 bytes with the terminating NUL).
 _MAX_SOCKET_PATH = 107
+#: Where a root-run cluster keeps its server folder (reachable by the server's OS user).
+PRIVATE_ROOT = Path("/var/tmp/confide-devstack")  # noqa: S108 - checked: root-owned, not writable by others
+_ORIGIN_FILE = "origin"  # in a private server folder: the run folder it belongs to
 
 
 class PostgresError(DevstackError):
@@ -129,12 +139,20 @@ def server_os_user() -> str | None:
     return FALLBACK_OS_USER
 
 
+def private_server_dir(run_dir: Path) -> Path:
+    """The server folder of a root-run cluster whose run folder is `run_dir` (see the module doc)."""
+    digest = hashlib.sha256(str(Path(run_dir).resolve()).encode()).hexdigest()[:16]
+    return PRIVATE_ROOT / f"pg-{digest}"
+
+
 class PostgresCluster:
     """A PostgreSQL cluster in `run_dir` on 127.0.0.1:`port` (a free port when None).
 
-    Layout of `run_dir`: ``data/`` (PGDATA, kept: a persistent run folder reuses its databases),
-    ``postgres.log`` (server log, appended), ``sock/`` (unix socket). The cluster's superuser is
-    ``postgres`` with trust authentication. Use as a context manager, or `start`/`stop`.
+    Layout of the server folder (`server_dir`: `run_dir` itself, or a private folder when we are
+    root, see the module doc): ``data/`` (PGDATA), ``postgres.log`` (server log, appended),
+    ``sock/`` (unix socket). With ``keep_data`` (the default) a persistent run folder reuses its
+    databases; without it `stop` removes the data. The cluster's superuser is ``postgres`` with
+    trust authentication. Use as a context manager, or `start`/`stop`.
     """
 
     host = LOOPBACK
@@ -149,8 +167,10 @@ class PostgresCluster:
         bindir: Path | None = None,
         startup_timeout: float = 60.0,
         settings: Mapping[str, str] | None = None,
+        keep_data: bool = True,
     ) -> None:
         self.run_dir = Path(run_dir).resolve()
+        self.keep_data = keep_data
         self.port = port if port is not None else free_port()
         self.durable = durable
         self.bindir = bindir
@@ -163,17 +183,27 @@ class PostgresCluster:
     # -- locations and URLs -------------------------------------------------------------------
 
     @property
+    def relocated(self) -> bool:
+        """True when the server folder is a private folder outside `run_dir` (we are root)."""
+        return os.geteuid() == 0
+
+    @property
+    def server_dir(self) -> Path:
+        """Where data, socket and log live: `run_dir`, or the private folder when we are root."""
+        return private_server_dir(self.run_dir) if self.relocated else self.run_dir
+
+    @property
     def data_dir(self) -> Path:
-        return self.run_dir / "data"
+        return self.server_dir / "data"
 
     @property
     def log_file(self) -> Path:
-        return self.run_dir / "postgres.log"
+        return self.server_dir / "postgres.log"
 
     @property
     def socket_dir(self) -> Path | None:
         """Where the unix socket goes; None when the path would be too long (TCP only then)."""
-        sock = self.run_dir / "sock"
+        sock = self.server_dir / "sock"
         return sock if len(f"{sock}/.s.PGSQL.{self.port}") <= _MAX_SOCKET_PATH else None
 
     def dsn(self, database: str = "postgres") -> str:
@@ -191,6 +221,10 @@ class PostgresCluster:
 
     # -- lifecycle ----------------------------------------------------------------------------
 
+    def postmaster_pid(self) -> int | None:
+        """The pid in ``postmaster.pid`` (the server of this data directory, or a stale file)."""
+        return _postmaster_pid(self.data_dir)
+
     def is_running(self) -> bool:
         """True while a postmaster serves this data directory (read from ``postmaster.pid``)."""
         pid = _postmaster_pid(self.data_dir)
@@ -204,6 +238,9 @@ class PostgresCluster:
             bindir = self.bindir = self.bindir or find_bindir()
             self._os_user = server_os_user()
             self.run_dir.mkdir(parents=True, exist_ok=True)
+            if self.relocated:
+                remove_orphaned_server_dirs()
+                self._prepare_private_dir()
             self._prepare_ownership()
             if not (self.data_dir / "PG_VERSION").is_file():
                 self._initdb(bindir)
@@ -233,20 +270,30 @@ class PostgresCluster:
             return self
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Fast shutdown (clients disconnected, no data lost); immediate, then SIGKILL, as fallbacks."""
+        """Fast shutdown (clients disconnected, no data lost); immediate, then SIGKILL, as fallbacks.
+
+        Without ``keep_data`` the data goes too (the private server folder, when we are root).
+        """
+        self._stop(timeout, discard=not self.keep_data)
+
+    def restart(self) -> Self:
+        """Stop and start again, keeping the data (also without ``keep_data``)."""
+        self._stop(30.0, discard=False)
+        return self.start()
+
+    def _stop(self, timeout: float, *, discard: bool) -> None:
         with self._lock:
             _RUNNING.discard(self)
             self._owned = False
-            if not self.is_running():
-                return
-            bindir = self.bindir or find_bindir()
-            if self._os_user is None:
-                self._os_user = server_os_user()
-            self._pg_ctl_stop(bindir, mode="fast", timeout=timeout)
-
-    def restart(self) -> Self:
-        self.stop()
-        return self.start()
+            try:
+                if self.is_running():
+                    bindir = self.bindir or find_bindir()
+                    if self._os_user is None:
+                        self._os_user = server_os_user()
+                    self._pg_ctl_stop(bindir, mode="fast", timeout=timeout)
+            finally:
+                if discard and not self.is_running():
+                    _remove_server_dir(self.run_dir)
 
     def __enter__(self) -> Self:
         return self.start()
@@ -260,14 +307,20 @@ class PostgresCluster:
         self.stop()
 
     @staticmethod
-    def stop_leftover(run_dir: Path) -> None:
-        """Stop a postmaster that a killed run left behind in `run_dir` (no binaries needed)."""
-        data_dir = Path(run_dir).resolve() / "data"
-        pid = _postmaster_pid(data_dir)
-        if pid is None or not pid_alive(pid) or str(data_dir) not in pid_cmdline(pid):
-            return
-        log.warning("stopping a PostgreSQL server left over from an earlier run (pid %d)", pid)
-        kill_pid(pid, timeout=30, sig=signal.SIGINT)  # SIGINT = fast shutdown
+    def stop_leftover(run_dir: Path, *, remove_data: bool = False) -> None:
+        """Stop a postmaster that a killed run left behind in `run_dir` (no binaries needed).
+
+        With `remove_data`, its data goes too (the private server folder, when we are root).
+        """
+        run_dir = Path(run_dir).resolve()
+        for server_dir in {run_dir, private_server_dir(run_dir)}:
+            data_dir = server_dir / "data"
+            pid = _postmaster_pid(data_dir)
+            if pid is not None and pid_alive(pid) and str(data_dir) in pid_cmdline(pid):
+                log.warning("stopping a PostgreSQL server left over from an earlier run (pid %d)", pid)
+                kill_pid(pid, timeout=30, sig=signal.SIGINT)  # SIGINT = fast shutdown
+        if remove_data:
+            _remove_server_dir(run_dir)
 
     # -- databases ----------------------------------------------------------------------------
 
@@ -326,7 +379,7 @@ class PostgresCluster:
                 text=True,
                 timeout=timeout,
                 check=False,
-                cwd=self.run_dir,
+                cwd=self.server_dir,  # the server's user may not be able to enter run_dir
                 env=env,
                 stdin=subprocess.DEVNULL,
                 start_new_session=new_session,
@@ -334,24 +387,55 @@ class PostgresCluster:
         except subprocess.TimeoutExpired as exc:
             raise PostgresError(f"timed out after {timeout:.0f}s: {' '.join(cmd)}") from exc
 
+    def _prepare_private_dir(self) -> None:
+        """Create the private server folder: ours (root, 711) parent, the server user's 700 folder.
+
+        /var/tmp is writable by everyone, so nothing found there is trusted: the parent must be
+        root's and not writable by others, and the folder a real directory of the server's user.
+        """
+        assert self._os_user is not None
+        entry = pwd.getpwnam(self._os_user)
+        with contextlib.suppress(FileExistsError):
+            PRIVATE_ROOT.mkdir(mode=0o711, parents=True)
+        root_stat = PRIVATE_ROOT.lstat()
+        if not stat.S_ISDIR(root_stat.st_mode) or root_stat.st_uid != 0 or root_stat.st_mode & 0o022:
+            raise PostgresError(
+                f"{PRIVATE_ROOT} must be a directory owned by root and writable by root only; "
+                "remove it and start again"
+            )
+        os.chmod(PRIVATE_ROOT, 0o711)  # noqa: S103 - others (the server user) may traverse, not list
+        server_dir = self.server_dir
+        with contextlib.suppress(FileExistsError):
+            server_dir.mkdir(mode=0o700)
+            os.chown(server_dir, entry.pw_uid, entry.pw_gid)
+        dir_stat = server_dir.lstat()
+        if not stat.S_ISDIR(dir_stat.st_mode) or dir_stat.st_uid != entry.pw_uid:
+            raise PostgresError(f"{server_dir} is not a directory of user {self._os_user!r}; remove it")
+        os.chmod(server_dir, 0o700)
+        write_atomic(server_dir / _ORIGIN_FILE, f"{self.run_dir}\n".encode(), mode=0o600)
+        link = self.run_dir / "server"
+        if not (link.is_symlink() and Path(os.readlink(link)) == server_dir):
+            link.unlink(missing_ok=True)
+            link.symlink_to(server_dir, target_is_directory=True)
+
     def _prepare_ownership(self) -> None:
-        """Hand the run folder to the server's OS user and check it can reach it."""
+        """Hand the server folder to the server's OS user and check it can reach it."""
         if self._os_user is None:
             return
         entry = pwd.getpwnam(self._os_user)
-        for path in (self.run_dir, self.socket_dir, self.log_file):
+        for path in (self.server_dir, self.socket_dir, self.log_file):
             if path is None:
                 continue
             if path == self.socket_dir:
                 path.mkdir(mode=0o700, exist_ok=True)
             if path.exists():
                 os.chown(path, entry.pw_uid, entry.pw_gid)
-        probe = self._run(["test", "-w", str(self.run_dir), "-a", "-x", str(self.run_dir)], timeout=10)
+        server_dir = str(self.server_dir)
+        probe = self._run(["test", "-w", server_dir, "-a", "-x", server_dir], timeout=10)
         if probe.returncode != 0:
             raise PostgresError(
-                f"the {self._os_user!r} user cannot reach {self.run_dir} (a parent folder is not "
-                "traversable by other users, e.g. /root). Keep the repository in a world-traversable "
-                "place, or run as a non-root user."
+                f"the {self._os_user!r} user cannot reach {server_dir} (a parent folder is not "
+                "traversable by other users)"
             )
 
     def _initdb(self, bindir: Path) -> None:
@@ -427,6 +511,38 @@ class PostgresCluster:
         pid = _postmaster_pid(self.data_dir)
         if pid is not None:
             kill_pid(pid, timeout=5, sig=signal.SIGQUIT)
+
+
+def _remove_server_dir(run_dir: Path) -> None:
+    """Remove the data of the cluster of `run_dir` (its private server folder when we are root)."""
+    if os.geteuid() == 0:
+        shutil.rmtree(private_server_dir(run_dir), ignore_errors=True)
+        (run_dir / "server").unlink(missing_ok=True)
+    else:
+        shutil.rmtree(run_dir / "data", ignore_errors=True)
+
+
+def remove_orphaned_server_dirs() -> list[Path]:
+    """Remove private server folders whose run folder is gone and whose server is not running.
+
+    They are what a killed session or ``make clean`` leaves in /var/tmp; we are root here.
+    """
+    removed: list[Path] = []
+    if os.geteuid() != 0 or not PRIVATE_ROOT.is_dir():
+        return removed
+    for server_dir in PRIVATE_ROOT.glob("pg-*"):
+        try:
+            origin = Path((server_dir / _ORIGIN_FILE).read_text(encoding="utf-8").strip())
+        except OSError:
+            continue  # being created right now, or not ours
+        if not origin.is_absolute() or origin.exists():
+            continue
+        pid = _postmaster_pid(server_dir / "data")
+        if pid is not None and pid_alive(pid):
+            continue
+        shutil.rmtree(server_dir, ignore_errors=True)
+        removed.append(server_dir)
+    return removed
 
 
 def _postmaster_pid(data_dir: Path) -> int | None:

@@ -43,7 +43,7 @@ import pytest
 from confide_devstack._util import DirLock, repo_root, run_sync
 from confide_devstack.devkeys import DevKeys, ensure_dev_keys
 from confide_devstack.kafka import KafkaBroker
-from confide_devstack.postgres import PostgresCluster
+from confide_devstack.postgres import PostgresCluster, remove_orphaned_server_dirs
 from confide_devstack.topics import create_topic, ensure_topics, load_topics
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ def sweep_stale_runs(run_root: Path) -> list[Path]:
             continue  # a live session owns it
         try:
             KafkaBroker.stop_leftover(folder / "kafka")
-            PostgresCluster.stop_leftover(folder / "postgres")
+            PostgresCluster.stop_leftover(folder / "postgres", remove_data=True)
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
         finally:
@@ -120,6 +120,8 @@ def devstack_run_dir() -> Iterator[Path]:
             log.warning("keeping %s (%s is set)", path, KEEP_ENV)
         else:
             shutil.rmtree(path, ignore_errors=True)
+            # Clusters a test started here (e.g. a `make run` stack) may keep data outside the folder.
+            remove_orphaned_server_dirs()
         lock.release()
 
 
@@ -138,7 +140,7 @@ def kafka_broker(devstack_run_dir: Path) -> Iterator[KafkaBroker]:
 @pytest.fixture(scope="session")
 def postgres_cluster(devstack_run_dir: Path) -> Iterator[PostgresCluster]:
     """A private PostgreSQL 15 cluster for the session (fsync off)."""
-    cluster = PostgresCluster(devstack_run_dir / "postgres", durable=False)
+    cluster = PostgresCluster(devstack_run_dir / "postgres", durable=False, keep_data=False)
     try:
         cluster.start()
         yield cluster

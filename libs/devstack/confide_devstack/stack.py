@@ -4,8 +4,9 @@ Order of start: dev keys; Kafka and PostgreSQL (in parallel); the registry's top
 its database, ``python -m confide_<name> migrate``, then ``python -m confide_<name> serve``; wait
 until each reports SERVING on ``grpc.health.v1``; print where everything listens (also written to
 ``<run dir>/stack.json`` for tools). Then it waits. Ctrl-C or SIGTERM stops the services, then
-Kafka, then PostgreSQL; if any of them dies, that is reported and everything else is stopped with a
-non-zero exit. Every child runs in its own process group, so Ctrl-C reaches only this runner,
+Kafka, then PostgreSQL, each step bounded in time (a service that ignores SIGTERM is killed after
+``CONFIDE_STOP_TIMEOUT``); if any of them dies, that is reported and everything else is stopped
+with a non-zero exit. Every child runs in its own process group, so Ctrl-C reaches only this runner,
 which stops them in order and leaves no java or postgres process behind.
 
 Configuration (environment; defaults are the ports of ``docs/conventions.md``):
@@ -19,6 +20,7 @@ Configuration (environment; defaults are the ports of ``docs/conventions.md``):
 | ``<NAME>_DATABASE_URL`` | use this database; PostgreSQL is not started when every service has one | unset |
 | ``<NAME>_GRPC_PORT`` / ``<NAME>_METRICS_PORT`` | a service's ports | table below |
 | ``CONFIDE_SERVICES_DIR`` | where services are discovered (``<dir>/*/pyproject.toml``) | ``services`` |
+| ``CONFIDE_STOP_TIMEOUT`` | seconds a service gets to drain after SIGTERM before SIGKILL | 20 |
 
 A service is any ``services/<name>/pyproject.toml``; it needs a database (and gets ``migrate``)
 when it has migrations (``confide_<name>/migrations/``, ``migrations/`` or ``alembic.ini``).
@@ -34,6 +36,7 @@ import os
 import re
 import signal
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
@@ -43,7 +46,15 @@ from typing import IO, Any, TypeVar
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from confide_devstack._util import LOOPBACK, DevstackError, DirLock, port_is_free, repo_root, tail
+from confide_devstack._util import (
+    LOOPBACK,
+    DevstackError,
+    DirLock,
+    kill_pid,
+    port_is_free,
+    repo_root,
+    tail,
+)
 from confide_devstack.devkeys import DevKeys, ensure_dev_keys
 from confide_devstack.kafka import KafkaBroker
 from confide_devstack.postgres import PostgresCluster
@@ -149,6 +160,19 @@ def _port(environ: Mapping[str, str], key: str, default: int) -> int:
     return port
 
 
+def _seconds(environ: Mapping[str, str], key: str, default: float) -> float:
+    raw = environ.get(key)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise StackError(f"{key}={raw!r} is not a number of seconds") from None
+    if not 0 < value <= 3600:
+        raise StackError(f"{key}={raw!r} must be between 0 and 3600 seconds")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class StackConfig:
     """Everything `run_stack` needs; `from_env` reads it the way `make run` is documented."""
@@ -187,6 +211,7 @@ class StackConfig:
             external_kafka=env.get("KAFKA_BOOTSTRAP_SERVERS") or None,
             pg_port=_port(env, "CONFIDE_PG_PORT", 5432),
             environ=env,
+            stop_timeout=_seconds(env, "CONFIDE_STOP_TIMEOUT", 20.0),
         )
 
     @property
@@ -200,8 +225,61 @@ class StackConfig:
         return not db or any(s.database_url is None for s in db)
 
 
+#: Longest line copied to the console; longer ones are cut with a marker. The log file gets everything.
+CONSOLE_LINE_LIMIT = 8 * 1024
+_READ_CHUNK = 64 * 1024
+#: After SIGKILL, how long we wait for the kernel to report the exit before giving up on a process.
+_KILL_WAIT_S = 5.0
+#: How long the output copy may run on after the process is gone (a grandchild may hold the pipe).
+_OUTPUT_DRAIN_S = 5.0
+
+
+class _LineCutter:
+    """Bytes in, console lines out; a line longer than `limit` bytes is cut, with a marker saying so.
+
+    Memory stays bounded whatever a child writes: at most `limit` bytes of one line are held.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._line = bytearray()
+        self._cut = 0
+
+    def feed(self, data: bytes) -> list[bytes]:
+        lines: list[bytes] = []
+        start = 0
+        while True:
+            newline = data.find(b"\n", start)
+            piece = data[start:] if newline < 0 else data[start:newline]
+            room = max(self._limit - len(self._line), 0)
+            self._line += piece[:room]
+            self._cut += max(len(piece) - room, 0)
+            if newline < 0:
+                return lines
+            lines.append(self._take())
+            start = newline + 1
+
+    def flush(self) -> list[bytes]:
+        """The unterminated last line, if any (at end of output)."""
+        return [self._take()] if self._line or self._cut else []
+
+    def _take(self) -> bytes:
+        line = bytes(self._line)
+        if self._cut:
+            line += f" [... {self._cut} more bytes cut; the log file has the whole line]".encode()
+        self._line.clear()
+        self._cut = 0
+        return line
+
+
 class _Proc:
-    """A service child process: own process group, output to a log file and prefixed to the console."""
+    """A child process: own process group, output to a log file and prefixed to the console.
+
+    The output goes through a pipe we own and read in chunks (never by line: one huge line must
+    not stop the copy, or the pipe fills and the child blocks on its next write). Waiting for the
+    process does not depend on that pipe either, so a grandchild that keeps it open cannot make
+    `stop` hang.
+    """
 
     def __init__(self, name: str, log_path: Path, out: IO[str]) -> None:
         self.name = name
@@ -212,27 +290,50 @@ class _Proc:
 
     async def spawn(self, argv: list[str], env: Mapping[str, str], cwd: Path) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self.process = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            env=dict(env),
-            cwd=cwd,
-            start_new_session=True,
+        read_fd, write_fd = os.pipe()
+        try:
+            self.process = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=write_fd,
+                stderr=asyncio.subprocess.STDOUT,
+                env=dict(env),
+                cwd=cwd,
+                start_new_session=True,
+            )
+        except BaseException:
+            os.close(read_fd)
+            raise
+        finally:
+            os.close(write_fd)  # the child has its copy; EOF comes when every holder is gone
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader()
+        transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_fd, "rb", buffering=0)
         )
-        self._pump = asyncio.create_task(self._copy_output(self.process))
+        self._pump = asyncio.create_task(self._copy_output(reader, transport))
 
-    async def _copy_output(self, process: asyncio.subprocess.Process) -> None:
-        assert process.stdout is not None
-        with self.log_path.open("ab") as log_file:
-            while line := await process.stdout.readline():
-                log_file.write(line)
-                log_file.flush()
-                # The console may be gone (`make run | head`); the log file still gets everything.
-                with contextlib.suppress(OSError, ValueError):
-                    self.out.write(f"{self.name:<11}| {line.decode('utf-8', errors='replace').rstrip()}\n")
-                    self.out.flush()
+    async def _copy_output(self, reader: asyncio.StreamReader, transport: asyncio.ReadTransport) -> None:
+        cutter = _LineCutter(CONSOLE_LINE_LIMIT)
+        try:
+            with self.log_path.open("ab") as log_file:
+                while chunk := await reader.read(_READ_CHUNK):
+                    # Keep reading whatever happens to the copies: a full disk must not block the child.
+                    with contextlib.suppress(OSError, ValueError):
+                        log_file.write(chunk)
+                        log_file.flush()
+                    for line in cutter.feed(chunk):
+                        self._echo(line)
+                for line in cutter.flush():
+                    self._echo(line)
+        finally:
+            transport.close()
+
+    def _echo(self, line: bytes) -> None:
+        # The console may be gone (`make run | head`); the log file still gets everything.
+        with contextlib.suppress(OSError, ValueError):
+            self.out.write(f"{self.name:<11}| {line.decode('utf-8', errors='replace').rstrip()}\n")
+            self.out.flush()
 
     @property
     def returncode(self) -> int | None:
@@ -241,33 +342,78 @@ class _Proc:
     async def wait(self) -> int:
         assert self.process is not None
         code = await self.process.wait()
-        if self._pump is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.shield(self._pump), 5)
+        await self._finish_output(_OUTPUT_DRAIN_S)
         return code
 
     async def stop(self, grace_s: float) -> None:
-        """SIGTERM the group (the chassis drains on SIGTERM), SIGKILL after `grace_s` seconds."""
+        """SIGTERM the group (the chassis drains on SIGTERM), SIGKILL after `grace_s` seconds.
+
+        Returns within about `grace_s` + 10 seconds whatever the child does.
+        """
         process = self.process
         if process is None:
             return
         if process.returncode is None:
             _signal_group(process.pid, signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), grace_s)
-            except TimeoutError:
+            if not await _exited(process, grace_s):
                 log.warning("%s did not stop within %.0fs: killing it", self.name, grace_s)
                 _signal_group(process.pid, signal.SIGKILL)
-                await process.wait()
+                if not await _exited(process, _KILL_WAIT_S):
+                    log.error("%s (pid %d) survived SIGKILL; giving up on it", self.name, process.pid)
         _signal_group(process.pid, signal.SIGKILL)  # stragglers of the group
-        if self._pump is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._pump, 5)
+        await self._finish_output(_OUTPUT_DRAIN_S)
+
+    async def _finish_output(self, within_s: float) -> None:
+        """Let the copy reach end of output; past `within_s` (someone else holds the pipe) drop it."""
+        pump = self._pump
+        if pump is None:
+            return
+        done, _ = await asyncio.wait({pump}, timeout=within_s)
+        if not done:
+            pump.cancel()
+        await asyncio.gather(pump, return_exceptions=True)
+
+
+async def _exited(process: asyncio.subprocess.Process, within_s: float) -> bool:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(process.wait(), within_s)
+    return process.returncode is not None
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
+
+
+async def _in_background_thread(fn: Callable[[], object], within_s: float) -> bool:
+    """Run blocking `fn` in a daemon thread; False when it raised or is still running after `within_s`.
+
+    A daemon thread, not the loop's executor: `asyncio.run` waits for executor threads at exit, so
+    a stop call stuck in a thread would hang the runner after all.
+    """
+    loop = asyncio.get_running_loop()
+    finished: asyncio.Future[bool] = loop.create_future()
+
+    def settle(ok: bool) -> None:
+        if not finished.done():
+            finished.set_result(ok)
+
+    def target() -> None:
+        ok = False
+        try:
+            fn()
+            ok = True
+        except Exception:
+            log.exception("%s failed", getattr(fn, "__qualname__", fn))
+        finally:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+                loop.call_soon_threadsafe(settle, ok)
+
+    threading.Thread(target=target, name="devstack-stop", daemon=True).start()
+    try:
+        return await asyncio.wait_for(asyncio.shield(finished), within_s)
+    except TimeoutError:
+        return False
 
 
 async def _in_thread(fn: Callable[[], T]) -> T:
@@ -528,21 +674,52 @@ class LocalStack:
     # -- stop ---------------------------------------------------------------------------------
 
     async def shutdown(self) -> None:
-        """Services first (they flush outboxes and commit offsets), then Kafka, then PostgreSQL."""
+        """Services first (they flush outboxes and commit offsets), then Kafka, then PostgreSQL.
+
+        Finishes in bounded time whatever a child does (ignores SIGTERM, hangs, keeps its output
+        pipe open), and Kafka and PostgreSQL are stopped even when an earlier step failed.
+        """
         timeout = self.config.stop_timeout
-        live = [p for p in self._children if p.process is not None]
-        if live:
-            log.info("stopping %d service process(es)", len(live))
-            await asyncio.gather(*(p.stop(timeout) for p in live), return_exceptions=True)
-        if self.kafka is not None:
-            log.info("stopping Kafka")
-            with contextlib.suppress(Exception):
-                await _in_thread(self.kafka.stop)
-        if self.postgres is not None:
-            log.info("stopping PostgreSQL")
-            with contextlib.suppress(Exception):
-                await _in_thread(self.postgres.stop)
-        (self.config.run_dir / "stack.json").unlink(missing_ok=True)
+        try:
+            live = [p for p in self._children if p.process is not None]
+            if live:
+                log.info("stopping %d service process(es)", len(live))
+                results = await asyncio.gather(*(p.stop(timeout) for p in live), return_exceptions=True)
+                for proc, result in zip(live, results, strict=True):
+                    if isinstance(result, BaseException):
+                        log.error("stopping %s failed: %r", proc.name, result)
+        finally:
+            try:
+                if self.kafka is not None:
+                    await self._stop_kafka(self.kafka, timeout)
+            finally:
+                try:
+                    if self.postgres is not None:
+                        await self._stop_postgres(self.postgres, timeout)
+                finally:
+                    (self.config.run_dir / "stack.json").unlink(missing_ok=True)
+
+    @staticmethod
+    async def _stop_kafka(kafka: KafkaBroker, grace_s: float) -> None:
+        log.info("stopping Kafka")
+        pid = kafka.pid
+        # KafkaBroker.stop: SIGTERM, `grace_s` for a controlled shutdown, SIGKILL, 10 s to exit.
+        if await _in_background_thread(lambda: kafka.stop(grace_s), grace_s + 20):
+            return
+        if pid is not None:
+            log.error("Kafka did not stop cleanly: killing its process group (pid %d)", pid)
+            _signal_group(pid, signal.SIGKILL)
+
+    @staticmethod
+    async def _stop_postgres(postgres: PostgresCluster, grace_s: float) -> None:
+        log.info("stopping PostgreSQL")
+        pid = postgres.postmaster_pid()
+        # pg_ctl stop -m fast, then -m immediate, each bounded by `grace_s` (+ slack for pg_ctl).
+        if await _in_background_thread(lambda: postgres.stop(grace_s), 2 * grace_s + 40):
+            return
+        if pid is not None:
+            log.error("PostgreSQL did not stop cleanly: killing the postmaster (pid %d)", pid)
+            await _in_background_thread(lambda: kill_pid(pid, timeout=5, sig=signal.SIGQUIT), 15)
 
     # -- report -------------------------------------------------------------------------------
 
@@ -570,6 +747,7 @@ class LocalStack:
             },
             "postgres": {
                 "admin_dsn": self.postgres.admin_dsn if self.postgres else "",
+                "data_dir": str(self.postgres.data_dir) if self.postgres else "",
                 "log": str(self.postgres.log_file) if self.postgres else "",
             },
             "jwks_file": str(self.keys.jwks_path) if self.keys else "",

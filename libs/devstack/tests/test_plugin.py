@@ -59,6 +59,7 @@ def test_sweep_stops_servers_of_a_killed_session_and_removes_its_folder(devstack
         assert fake_broker.wait(timeout=30) is not None, pid_cmdline(fake_broker.pid)
         assert not pid_alive(postmaster)
         assert not dead.exists()
+        assert not cluster.data_dir.exists()  # also when it lived outside the folder (root)
         assert live.exists()  # its session holds the lock
         assert young.exists()  # too young to judge
     finally:
@@ -74,7 +75,7 @@ from pathlib import Path
 
 
 def test_hold(postgres_cluster, request):
-    Path("started").write_text(str(postgres_cluster.data_dir))
+    Path("started").write_text(f"{postgres_cluster.data_dir}\\n{postgres_cluster.run_dir}")
     time.sleep(120)
 """
 
@@ -96,7 +97,7 @@ def test_sigterm_to_a_session_still_stops_its_servers(tmp_path: Path) -> None:
         while not started.exists() and child.poll() is None and time.monotonic() < deadline:
             time.sleep(0.1)
         assert started.exists(), child.communicate()[0].decode()
-        data_dir = Path(started.read_text())
+        data_dir, run_dir = map(Path, started.read_text().splitlines())
         postmaster = int((data_dir / "postmaster.pid").read_text().split()[0])
         child.terminate()
         output = child.communicate(timeout=60)[0].decode()
@@ -104,4 +105,5 @@ def test_sigterm_to_a_session_still_stops_its_servers(tmp_path: Path) -> None:
         if child.poll() is None:
             child.kill()
     assert not pid_alive(postmaster), output
-    assert not data_dir.parent.parent.exists(), output  # .run/pytest-<child pid>/ removed
+    assert not run_dir.parent.exists(), output  # .run/pytest-<child pid>/ removed
+    assert not data_dir.exists(), output  # and the data, wherever it was

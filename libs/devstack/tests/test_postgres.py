@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import pwd
 import re
+import shutil
+import stat
+import sys
 from pathlib import Path
 
 import asyncpg
@@ -11,8 +17,13 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from confide_devstack._util import port_is_free
-from confide_devstack.postgres import PostgresCluster, PostgresError
+from confide_devstack._util import pid_alive, port_is_free
+from confide_devstack.postgres import (
+    PostgresCluster,
+    PostgresError,
+    remove_orphaned_server_dirs,
+    server_os_user,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -114,3 +125,90 @@ async def test_cluster_stops_and_starts_keeping_data(devstack_run_dir: Path) -> 
     finally:
         await asyncio.to_thread(cluster.stop)
     assert not cluster.is_running()
+
+
+ROOT_ONLY = pytest.mark.skipif(
+    os.geteuid() != 0, reason="as non-root the server runs as ourselves and keeps the run folder"
+)
+
+CLUSTER_SCRIPT = """
+import json, sys
+from pathlib import Path
+from confide_devstack.postgres import PostgresCluster
+
+cluster = PostgresCluster(Path(".run/postgres"), durable=False, keep_data=False).start()
+print(json.dumps({"dsn": cluster.admin_dsn, "data_dir": str(cluster.data_dir),
+                  "server_dir": str(cluster.server_dir), "run_dir": str(cluster.run_dir),
+                  "pid": cluster.postmaster_pid()}), flush=True)
+sys.stdin.readline()
+cluster.stop()
+"""
+
+
+def _gone(path: Path) -> bool:
+    return not os.path.lexists(path)
+
+
+@ROOT_ONLY
+async def test_as_root_a_clone_in_a_private_home_gets_a_cluster_and_leaves_no_data(tmp_path: Path) -> None:
+    home = tmp_path / "root-home"
+    home.mkdir(mode=0o700)
+    os.chmod(home, 0o700)  # like /root: the server's user cannot enter it
+    clone = home / "confide"
+    clone.mkdir()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        CLUSTER_SCRIPT,
+        cwd=clone,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdin is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), 120)
+        assert line, (await proc.communicate())[1].decode()
+        info = json.loads(line)
+        assert Path(info["run_dir"]) == clone / ".run" / "postgres"
+        server_dir = Path(info["server_dir"])
+        assert not server_dir.is_relative_to(home)
+        owner = os.stat(server_dir)
+        assert pwd.getpwuid(owner.st_uid).pw_name == server_os_user()
+        assert stat.S_IMODE(owner.st_mode) == 0o700
+        assert (clone / ".run" / "postgres" / "server").resolve() == server_dir  # found from the clone
+        conn = await asyncpg.connect(info["dsn"])
+        try:
+            assert await conn.fetchval("SHOW data_directory") == info["data_dir"]
+            assert await conn.fetchval("SELECT 40 + 2") == 42
+        finally:
+            await conn.close()
+        proc.stdin.write(b"stop\n")
+        await proc.stdin.drain()
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 0, err.decode()
+    assert not pid_alive(info["pid"])
+    assert _gone(server_dir)
+    assert _gone(clone / ".run" / "postgres" / "server")
+
+
+@ROOT_ONLY
+async def test_as_root_kept_data_outlives_stop_until_its_run_folder_is_gone(devstack_run_dir: Path) -> None:
+    run_dir = devstack_run_dir / "pg-kept" / "postgres"
+    cluster = PostgresCluster(run_dir, keep_data=True)
+    await asyncio.to_thread(cluster.start)
+    try:
+        await cluster.create_database_async("kept_as_root")
+    finally:
+        await asyncio.to_thread(cluster.stop)
+    assert (cluster.data_dir / "PG_VERSION").is_file()  # `make run` keeps its databases as root too
+
+    assert cluster.server_dir not in remove_orphaned_server_dirs()  # its run folder still exists
+    shutil.rmtree(run_dir.parent)  # `make clean`, or a killed session's folder swept
+    assert cluster.server_dir in remove_orphaned_server_dirs()
+    assert not cluster.server_dir.exists()

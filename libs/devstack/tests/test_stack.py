@@ -9,11 +9,14 @@ import signal
 import socket
 import sys
 import textwrap
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import asyncpg
+import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from confide_devstack._util import free_port, pid_alive, port_is_free
 from confide_devstack.kafka import KafkaBroker, list_topics
@@ -27,6 +30,7 @@ FAKE_MAIN = textwrap.dedent(
     import asyncio
     import os
     import signal
+    import subprocess
     import sys
 
     import asyncpg
@@ -57,10 +61,30 @@ FAKE_MAIN = textwrap.dedent(
         health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
         server.add_insecure_port(f"127.0.0.1:{os.environ['FAKE_GRPC_PORT']}")
         await server.start()
+        if os.environ.get("FAKE_LONG_LINES"):
+            # Before SERVING: a runner that stopped copying output would block us right here.
+            print("x" * 1_000_000, flush=True)
+            print("after the long line", flush=True)
         await servicer.set("", health_pb2.HealthCheckResponse.SERVING)
         print("fake serving", flush=True)
         stop = asyncio.Event()
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        if os.environ.get("FAKE_IGNORE_SIGTERM"):
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            # A grandchild in its own session keeps our output pipe open after we are killed.
+            holder = subprocess.Popen(
+                [sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True
+            )
+            with open(os.environ["FAKE_GRANDCHILD_PID_FILE"], "w") as fh:
+                fh.write(str(holder.pid))
+        else:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        if os.environ.get("FAKE_LONG_LINES"):
+            tick = 0
+            while not stop.is_set():
+                tick += 1
+                print("y" * 200_000, flush=True)
+                print(f"tick {tick}", flush=True)
+                await asyncio.sleep(0.05)
         await stop.wait()
         await server.stop(1)
         print("fake stopped", flush=True)
@@ -212,7 +236,7 @@ async def test_stack_without_services_starts_prints_and_stops_cleanly(
         await conn.close()
         assert _read(Path(info["jwks_file"])).startswith("{")
         kafka_pid = int((run_dir / "kafka" / "kafka.pid").read_text())
-        pg_pid = int((run_dir / "postgres" / "data" / "postmaster.pid").read_text().split()[0])
+        pg_pid = int((Path(info["postgres"]["data_dir"]) / "postmaster.pid").read_text().split()[0])
         assert any("127.0.0.1:" + env["CONFIDE_KAFKA_PORT"] in line for line in lines)
     finally:
         proc.send_signal(signal.SIGINT)  # Ctrl-C
@@ -253,7 +277,7 @@ async def test_stack_runs_a_service_and_stops_everything_when_it_dies(
         await conn.close()
         assert any("fake serving" in line for line in lines)
         assert any("fake seeded" in line for line in lines)  # it offers seed-demo, so the stack seeded it
-        pg_pid = int((run_dir / "postgres" / "data" / "postmaster.pid").read_text().split()[0])
+        pg_pid = int((Path(info["postgres"]["data_dir"]) / "postmaster.pid").read_text().split()[0])
         os.kill(fake["pid"], signal.SIGKILL)  # the service dies
         code = await asyncio.wait_for(proc.wait(), 60)
     finally:
@@ -330,5 +354,116 @@ async def test_ctrl_c_during_startup_leaves_nothing_running(
     await asyncio.sleep(delay)
     proc.send_signal(signal.SIGINT)
     code = await asyncio.wait_for(proc.wait(), 90)
-    assert code in (0, 1), (tmp_path / "stack.log").read_text()
+    # -SIGINT: the signal came while Python was still importing (a loaded machine), before any start.
+    assert code in (0, 1, -signal.SIGINT), (tmp_path / "stack.log").read_text()
     assert _processes_mentioning(run_dir) == [], (tmp_path / "stack.log").read_text()
+
+
+def _fake_stack_env(run_dir: Path, services_dir: Path, **extra: str) -> dict[str, str]:
+    return {
+        **_ports_env(),
+        "CONFIDE_RUN_DIR": str(run_dir),
+        "CONFIDE_SERVICES_DIR": str(services_dir),
+        "FAKE_GRPC_PORT": str(free_port()),
+        "FAKE_METRICS_PORT": str(free_port()),
+        "PYTHONPATH": str(services_dir / "fake"),
+        **extra,
+    }
+
+
+async def _health(port: str) -> int:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        reply = await health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service=""), timeout=5
+        )
+        return int(reply.status)
+
+
+async def _until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+async def test_a_service_writing_megabyte_lines_keeps_running_and_its_output_keeps_flowing(
+    devstack_run_dir: Path, kafka_broker: KafkaBroker, tmp_path: Path
+) -> None:
+    services_dir = tmp_path / "services"
+    _make_fake_service(services_dir)
+    run_dir = devstack_run_dir / "stack-long-lines"
+    env = _fake_stack_env(
+        run_dir,
+        services_dir,
+        KAFKA_BOOTSTRAP_SERVERS=kafka_broker.bootstrap_servers,
+        FAKE_LONG_LINES="1",
+    )
+    # Coming up at all proves the 1 MB line was copied: the fake writes it before it reports SERVING.
+    proc, lines = await _start_stack(env, tmp_path / "stack.log")
+    try:
+        # Each tick follows a 200 kB line: far more than a pipe holds, so the copy must keep going.
+        await _until(lambda: any(line.endswith("| tick 30\n") for line in lines), 60, "tick 30")
+        assert await _health(env["FAKE_GRPC_PORT"]) == health_pb2.HealthCheckResponse.SERVING
+        assert any(line.rstrip().endswith("| after the long line") for line in lines)
+        cut = [line for line in lines if "more bytes cut" in line]
+        assert cut, "long lines reach the console cut, with a marker"
+        assert max(len(line) for line in lines) < 9 * 1024
+        assert "x" * 1_000_000 + "\n" in (run_dir / "logs" / "fake.log").read_text()  # log keeps all
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(proc.wait(), 60)
+    assert code == 0, _read(tmp_path / "stack.log")
+    await asyncio.sleep(0.1)  # let the drain task read the last lines
+    assert any("fake stopped" in line for line in lines)
+
+
+@pytest.mark.slow
+async def test_shutdown_finishes_in_bounded_time_when_a_service_ignores_sigterm(
+    devstack_run_dir: Path, tmp_path: Path
+) -> None:
+    services_dir = tmp_path / "services"
+    _make_fake_service(services_dir)
+    run_dir = devstack_run_dir / "stack-stubborn"
+    holder_pid_file = tmp_path / "grandchild.pid"
+    env = _fake_stack_env(
+        run_dir,
+        services_dir,
+        CONFIDE_STOP_TIMEOUT="2",
+        FAKE_IGNORE_SIGTERM="1",
+        FAKE_GRANDCHILD_PID_FILE=str(holder_pid_file),
+    )
+    # Empty = start the stack's own Kafka (it must be stopped too).
+    proc, _ = await _start_stack({**env, "KAFKA_BOOTSTRAP_SERVERS": ""}, tmp_path / "stack.log")
+    holder_pid = 0
+    try:
+        info = json.loads((run_dir / "stack.json").read_text(encoding="utf-8"))
+        assert info["kafka"]["managed"] is True
+        service_pid = info["services"]["fake"]["pid"]
+        kafka_pid = int((run_dir / "kafka" / "kafka.pid").read_text())
+        pg_data = Path(info["postgres"]["data_dir"])
+        pg_pid = int((pg_data / "postmaster.pid").read_text().split()[0])
+        await _until(holder_pid_file.exists, 10, "the grandchild's pid")
+        holder_pid = int(holder_pid_file.read_text())
+        assert all(pid_alive(pid) for pid in (service_pid, kafka_pid, pg_pid, holder_pid))
+
+        asked = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(proc.wait(), 90)
+        took = time.monotonic() - asked
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        if holder_pid:
+            os.kill(holder_pid, signal.SIGKILL)
+    log_text = _read(tmp_path / "stack.log")
+    assert code == 0, log_text
+    # 2 s grace + 5 s after SIGKILL + 5 s of output drain + Kafka and PostgreSQL's own stop.
+    assert took < 45, log_text
+    assert "fake did not stop within 2s: killing it" in log_text
+    assert not pid_alive(service_pid)
+    assert not pid_alive(kafka_pid)
+    assert not pid_alive(pg_pid)
+    assert _processes_mentioning(run_dir) == []
+    assert _processes_mentioning(pg_data) == []

@@ -1,5 +1,7 @@
 """Compliance's domain metrics (exported beside the chassis' on the metrics port).
 
+Named ``confide_compliance_...`` with the ``service`` label first, like every Confide metric (see
+`confide_chassis.metrics`): `bind_service` sets it, so call sites pass only the other labels.
 Labels are bounded codes only: never a clinician, practice, credential or person id.
 """
 
@@ -7,51 +9,72 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge
 
-KNOWN_PURPOSES = frozenset({"booking", "check_in", "matching", "reschedule"})
-
-decisions_total = Counter(
-    "compliance_authorization_decisions_total",
-    "Authorization decisions made, by result, authority kind used and purpose.",
-    ["allowed", "authority_kind", "purpose"],
-)
-authorization_changes_total = Counter(
-    "compliance_authorization_changes_total",
-    "AuthorizationChanged events staged, by what caused them (registry change or expiry watch).",
-    ["source"],
-)
-license_notices_total = Counter(
-    "compliance_license_notices_total",
-    "License notices staged (expiring_90/60/30, expired, suspended, revoked, encumbered).",
-    ["milestone"],
-)
-registry_changes_total = Counter(
-    "compliance_registry_changes_total",
-    "Registry versions written, by record kind.",
-    ["record"],
-)
-expiry_watch_runs_total = Counter(
-    "compliance_expiry_watch_runs_total",
-    "Expiry watch runs, by outcome (ran, skipped: another replica holds the lock, failed).",
-    ["outcome"],
-)
-expiry_watch_last_success = Gauge(
-    "compliance_expiry_watch_last_success_timestamp_seconds",
-    "Unix time of the last expiry watch run that completed in this process (alert when stale).",
-)
-audit_records_appended_total = Counter(
-    "compliance_audit_records_appended_total",
-    "Audit events appended to the hash chain (duplicates by event id are not counted).",
-)
-audit_chain_verifications_total = Counter(
-    "compliance_audit_chain_verifications_total",
-    "VerifyChain runs, by result (ok, broken).",
-    ["result"],
-)
-
-
-# -- domain counters in the platform scheme: confide_<service>_..., with a `service` label ----------
+from confide_chassis.metrics import bind_service
 
 SERVICE = "compliance"
+KNOWN_PURPOSES = frozenset({"booking", "check_in", "matching", "reschedule"})
+
+decisions_total = bind_service(
+    Counter(
+        "confide_compliance_authorization_decisions_total",
+        "Authorization decisions made, by result, authority kind used and purpose.",
+        ["service", "allowed", "authority_kind", "purpose"],
+    ),
+    SERVICE,
+)
+authorization_changes_total = bind_service(
+    Counter(
+        "confide_compliance_authorization_changes_total",
+        "AuthorizationChanged events staged, by what caused them (registry change or expiry watch).",
+        ["service", "source"],
+    ),
+    SERVICE,
+)
+license_notices_total = bind_service(
+    Counter(
+        "confide_compliance_license_notices_total",
+        "License notices staged (expiring_90/60/30, expired, suspended, revoked, encumbered).",
+        ["service", "milestone"],
+    ),
+    SERVICE,
+)
+registry_changes_total = bind_service(
+    Counter(
+        "confide_compliance_registry_changes_total",
+        "Registry versions written, by record kind.",
+        ["service", "record"],
+    ),
+    SERVICE,
+)
+expiry_watch_runs_total = bind_service(
+    Counter(
+        "confide_compliance_expiry_watch_runs_total",
+        "Expiry watch runs, by outcome (ran, skipped: another replica holds the lock, failed).",
+        ["service", "outcome"],
+    ),
+    SERVICE,
+)
+expiry_watch_last_success = Gauge(
+    "confide_compliance_expiry_watch_last_success_timestamp_seconds",
+    "Unix time of the last expiry watch run that completed in this process (alert when stale).",
+    ["service"],
+).labels(SERVICE)
+audit_records_appended_total = Counter(
+    "confide_compliance_audit_records_appended_total",
+    "Audit events appended to the hash chain (duplicates by event id are not counted).",
+    ["service"],
+).labels(SERVICE)
+audit_chain_verifications_total = bind_service(
+    Counter(
+        "confide_compliance_audit_chain_verifications_total",
+        "VerifyChain runs, by result (ok, broken).",
+        ["service", "result"],
+    ),
+    SERVICE,
+)
+
+
+# -- counters whose call sites pass SERVICE themselves ---------------------------------------------
 
 decisions_by_rule_total = Counter(
     "confide_compliance_decisions_by_rule_total",

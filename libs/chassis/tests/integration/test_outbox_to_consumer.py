@@ -220,7 +220,8 @@ async def test_a_redelivered_event_has_no_second_effect(
     assert _outcomes(consumer.name, topic, "processed") == 1
     lags = [
         REGISTRY.get_sample_value(
-            "consumer_lag", {"service": "devtest", "consumer": consumer.name, "topic": topic, "partition": p}
+            "confide_consumer_lag_records",
+            {"service": "devtest", "consumer": consumer.name, "topic": topic, "partition": p},
         )
         for p in ("0", "1", "2")
     ]
@@ -229,7 +230,7 @@ async def test_a_redelivered_event_has_no_second_effect(
 
 def _outcomes(consumer: str, topic: str, outcome: str) -> float:
     labels = {"service": "devtest", "consumer": consumer, "topic": topic, "outcome": outcome}
-    return REGISTRY.get_sample_value("consumer_events_total", labels) or 0.0
+    return REGISTRY.get_sample_value("confide_consumer_records_total", labels) or 0.0
 
 
 async def test_failing_handler_is_retried_then_dead_lettered_without_blocking_others(
