@@ -1,20 +1,49 @@
-"""The messaging service's domain counters (labels are bounded codes, never ids or text)."""
+"""The messaging service's domain metrics: `confide_messaging_` names, `service` first like every Confide
+metric; the other labels are bounded codes, never ids or text."""
 
 from __future__ import annotations
 
 from prometheus_client import Counter, Gauge
 
-messages_sent_total = Counter("messaging_messages_sent_total", "Messages stored, by kind", ["kind"])
-crisis_flags_total = Counter(
-    "messaging_crisis_flags_total", "Client messages that matched the crisis rule set (SAFE-24)"
+from confide_chassis.metrics import bind_service
+
+SERVICE = "messaging"
+
+messages_sent_total = bind_service(
+    Counter("confide_messaging_messages_sent_total", "Messages stored, by kind", ["service", "kind"]), SERVICE
 )
-notifications_sent_total = Counter(
-    "messaging_notifications_sent_total", "Notifications handed to a provider", ["channel", "outcome"]
+crisis_flags_total = bind_service(
+    Counter(
+        "confide_messaging_crisis_flags_total",
+        "Client messages that matched the crisis rule set (SAFE-24)",
+        ["service"],
+    ),
+    SERVICE,
 )
-replies_overdue_total = Counter(
-    "messaging_replies_overdue_total", "Text-therapy messages whose reply target passed (MSG-04)"
+notifications_sent_total = bind_service(
+    Counter(
+        "confide_messaging_notifications_sent_total",
+        "Notifications handed to a provider, by channel and outcome",
+        ["service", "channel", "outcome"],
+    ),
+    SERVICE,
 )
-replies_overdue_open = Gauge(
-    "messaging_replies_overdue_open", "Text-therapy messages past their reply target and still unanswered"
+replies_overdue_total = bind_service(
+    Counter(
+        "confide_messaging_replies_overdue_total",
+        "Text-therapy messages whose reply target passed (MSG-04)",
+        ["service"],
+    ),
+    SERVICE,
 )
-live_streams = Gauge("messaging_live_streams", "Open StreamMessages calls on this replica")
+replies_overdue_open = bind_service(
+    Gauge(
+        "confide_messaging_replies_overdue_open_messages",
+        "Text-therapy messages past their reply target and still unanswered",
+        ["service"],
+    ),
+    SERVICE,
+)
+live_streams = bind_service(
+    Gauge("confide_messaging_live_streams", "Open StreamMessages calls on this replica", ["service"]), SERVICE
+)

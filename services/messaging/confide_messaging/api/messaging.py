@@ -78,12 +78,12 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
         self, request: pb.StreamMessagesRequest, context: Context
     ) -> AsyncIterator[pb.StreamMessagesResponse]:
         thread, after = mapping.stream_messages(request)
-        metrics.live_streams.inc()
+        metrics.live_streams.labels().inc()
         try:
             async for message in self._messaging.stream(current_principal(), thread, after):
                 yield pb.StreamMessagesResponse(message=mapping.message_pb(message))
         finally:
-            metrics.live_streams.dec()
+            metrics.live_streams.labels().dec()
 
 
 class NotificationServicer(pb_grpc.NotificationServiceServicer):

@@ -206,7 +206,7 @@ class MessagingUseCases:
             await uow.commit()
         metrics.messages_sent_total.labels(command.kind.value).inc()
         if response is not None:
-            metrics.crisis_flags_total.inc()
+            metrics.crisis_flags_total.labels().inc()
         return SentMessage(message, response)
 
     async def _crisis_response(

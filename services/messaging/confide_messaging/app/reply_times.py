@@ -61,6 +61,6 @@ class ReplyTimeUseCases:
                 uow.publish(events.reply_overdue(obligation, team.clinician_ids, now))
             open_count = await uow.replies.open_overdue()
             await uow.commit()
-        metrics.replies_overdue_total.inc(len(overdue))
-        metrics.replies_overdue_open.set(open_count)
+        metrics.replies_overdue_total.labels().inc(len(overdue))
+        metrics.replies_overdue_open.labels().set(open_count)
         return len(overdue)

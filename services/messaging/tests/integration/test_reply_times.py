@@ -31,7 +31,9 @@ def admin(world: World) -> tuple[tuple[str, str], ...]:
 
 
 def overdue_total() -> float:
-    return REGISTRY.get_sample_value("messaging_replies_overdue_total") or 0.0
+    return (
+        REGISTRY.get_sample_value("confide_messaging_replies_overdue_total", {"service": "messaging"}) or 0.0
+    )
 
 
 async def test_msg_04_an_unanswered_text_therapy_message_is_reported_once(stack: Stack) -> None:
@@ -59,7 +61,10 @@ async def test_msg_04_an_unanswered_text_therapy_message_is_reported_once(stack:
     assert await replies.detect_overdue(later) == 1
     assert await replies.detect_overdue(later) == 0  # reported once
     assert overdue_total() == before + 1
-    assert REGISTRY.get_sample_value("messaging_replies_overdue_open") == 1
+    assert (
+        REGISTRY.get_sample_value("confide_messaging_replies_overdue_open_messages", {"service": "messaging"})
+        == 1
+    )
 
     (payload,) = await stack.outbox("confide.messaging.v1.ReplyOverdue", thread)
     event = ev.ReplyOverdue.FromString(payload)
