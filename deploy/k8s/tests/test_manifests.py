@@ -45,7 +45,7 @@ OVERLAYS = ("local", "staging", "production")
 NAMESPACE = "confide"
 IMAGE_REPO = "ghcr.io/confide-health"
 
-# ARCHITECTURE.md, "Local stack and ports": gRPC (HTTP for the gateway) and metrics per deployable.
+# docs/architecture.md, "Local stack and ports": gRPC (HTTP for the gateway) and metrics per deployable.
 PORTS: dict[str, tuple[int, int]] = {
     "identity": (50051, 9101),
     "scheduling": (50052, 9102),
@@ -57,7 +57,7 @@ PORTS: dict[str, tuple[int, int]] = {
 }
 
 
-# Synchronous gRPC calls (ARCHITECTURE.md): the gateway calls every service; scheduling asks compliance
+# Synchronous gRPC calls (docs/architecture.md): the gateway calls every service; scheduling asks compliance
 # CheckAuthorization; directory asks compliance (licenses) and scheduling (availability); every service
 # fetches identity's JWKS (AuthService/GetJwks, JWKS_GRPC_TARGET). Nothing else may reach a gRPC port.
 def calls() -> set[tuple[str, str]]:
@@ -463,7 +463,7 @@ def check_servers(docs: Sequence[Doc], tag: str) -> list[str]:
             problems.append(f"{where}: command must be python -m confide_{name} serve")
         ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
         if name in PORTS and (ports.get("grpc"), ports.get("metrics")) != PORTS[name]:
-            problems.append(f"{where}: ports {ports} differ from ARCHITECTURE.md {PORTS[name]}")
+            problems.append(f"{where}: ports {ports} differ from docs/architecture.md {PORTS[name]}")
         env = config_env(docs, c)
         expected = {
             f"{prefix}_GRPC_HOST": "0.0.0.0",
@@ -720,7 +720,7 @@ def strimzi_network_policies(docs: Iterable[Doc]) -> list[Doc]:
 
 
 def check_flows(docs: Sequence[Doc]) -> list[str]:
-    """The traffic ARCHITECTURE.md needs is allowed; everything else between our pods is not."""
+    """The traffic docs/architecture.md needs is allowed; everything else between our pods is not."""
     problems = []
     docs = [*docs, *strimzi_network_policies(docs)]
     pods = workload_pods(docs)
@@ -847,7 +847,7 @@ def check_databases(docs: Sequence[Doc], overlay: str) -> list[str]:
         if (initdb.get("database"), initdb.get("owner")) != (service, service):
             problems.append(f"{ref(cluster)}: initdb database/owner must be {service!r}")
         if not str(cluster["spec"].get("imageName", "")).split(":")[-1].startswith("15"):
-            problems.append(f"{ref(cluster)}: PostgreSQL 15 (ARCHITECTURE.md)")
+            problems.append(f"{ref(cluster)}: PostgreSQL 15 (docs/architecture.md)")
         if overlay == "production":
             if cluster["spec"]["instances"] < 3:
                 problems.append(f"{ref(cluster)}: production needs 3 instances")
@@ -1535,7 +1535,7 @@ def test_every_metric_follows_the_naming_scheme_and_carries_the_service_label() 
 
 
 def test_runbook_has_a_section_per_alert() -> None:
-    runbook = (ROOT / "docs" / "runbooks" / "deploy.md").read_text(encoding="utf-8")
+    runbook = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
     headings = {
         re.sub(r"[^a-z0-9 -]", "", h.strip().lower()).replace(" ", "-")
         for h in re.findall(r"^#+ (.+)$", runbook, flags=re.M)
@@ -1599,7 +1599,7 @@ def test_a_copied_service_folder_is_a_complete_deployable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """ADR 0005's promise: a new deployable is added by copying a folder and changing its values."""
-    monkeypatch.setitem(PORTS, "reports", (50057, 9108))  # ARCHITECTURE.md would list it
+    monkeypatch.setitem(PORTS, "reports", (50057, 9108))  # docs/architecture.md would list it
     tree = tmp_path / "k8s"
     shutil.copytree(K8S, tree, ignore=shutil.ignore_patterns("tests", "__pycache__"))
     source, target = tree / "base" / "services" / "scheduling", tree / "base" / "services" / "reports"
@@ -1651,7 +1651,7 @@ def test_a_copied_service_folder_is_a_complete_deployable(
 # Strimzi (Kafka, KafkaNodePool, KafkaTopic, KafkaUser) publishes no Go module or Python/npm package
 # with its CRDs in the registries we use; test_manifests.py checks those resources by policy instead.
 
-# Versions of the operators the runbook installs (docs/runbooks/deploy.md, "Prerequisites").
+# Versions of the operators the runbook installs (docs/deploy.md, "Prerequisites").
 CRD_MODULES = {
     "sigs.k8s.io/gateway-api@v1.4.1": "config/crd/standard",
     "github.com/cloudnative-pg/cloudnative-pg@v1.27.0": "config/crd/bases",

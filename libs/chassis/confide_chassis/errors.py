@@ -22,7 +22,7 @@ class FieldViolation:
 
 @dataclass(frozen=True, slots=True)
 class RuleViolation:
-    """A domain rule that blocked the request, cited by its id from RULES.md (e.g. ``LIC-03``)."""
+    """A domain rule that blocked the request, cited by its id from docs/rules.md (e.g. ``LIC-03``)."""
 
     rule_id: str
     description: str

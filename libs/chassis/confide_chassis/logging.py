@@ -9,7 +9,7 @@ JSON object per line::
      "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736", "span_id": "00f067aa0ba902b7",
      "method": "/confide.identity.v1.IdentityService/Login", "code": "OK", "duration_ms": 1.23}
 
-PHI never reaches the output (ARCHITECTURE.md, Security and privacy). The last step before rendering
+PHI never reaches the output (docs/architecture.md, Security and privacy). The last step before rendering
 is `redact_phi`, which
 
 - replaces the value of any key that looks like PHI (``email``, ``first_name``, ``dateOfBirth``,

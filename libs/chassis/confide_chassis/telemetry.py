@@ -10,7 +10,7 @@ Start-up order in a service::
     ...
     shutdown_tracing()              # flushes the batch exporter
 
-Trace context across Kafka (ARCHITECTURE.md, Observability): a consumer's span continues the
+Trace context across Kafka (docs/architecture.md, Observability): a consumer's span continues the
 producer's trace. The producer is usually the outbox relay, which publishes later and from another
 task, so the request that writes an outbox row stores `current_traceparent()` in the row, and the
 relay attaches `context_from_traceparent(row.traceparent)` (or `use_traceparent`) around ``send``.

@@ -1,1 +1,1 @@
-"""confidectl: roll out a Confide overlay and report the platform's health (docs/runbooks/deploy.md)."""
+"""confidectl: roll out a Confide overlay and report the platform's health (docs/deploy.md)."""

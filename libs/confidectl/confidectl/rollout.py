@@ -1,6 +1,6 @@
 """Roll out a rendered overlay: foundation, migrations, Deployments; roll back if they do not come up.
 
-Order and rules (docs/adr/0020-kubernetes-kafka-auth-sites-confidectl.md, docs/runbooks/deploy.md):
+Order and rules (docs/adr/0020-kubernetes-kafka-auth-sites-confidectl.md, docs/deploy.md):
 1. Every kind must be served: an operator that is not installed stops the rollout before any change.
 2. Everything but the Deployments and the migration Jobs is applied server-side (namespace, config,
    policies, Kafka, topics, users, databases, monitoring, route).
@@ -126,7 +126,7 @@ def rollout(
     if missing:
         raise RolloutError(
             "the cluster does not serve " + ", ".join(missing) + ": install the operators first "
-            "(docs/runbooks/deploy.md, Prerequisites); nothing was changed"
+            "(docs/deploy.md, Prerequisites); nothing was changed"
         )
     namespace = plan.namespace
     before = {

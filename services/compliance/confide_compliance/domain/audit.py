@@ -1,4 +1,4 @@
-"""Audit trail hash chain, pure part (ARCHITECTURE "Security and privacy"; issue 4 "Audit trail").
+"""Audit trail hash chain, pure part (docs/architecture.md "Security and privacy").
 
 Each stored record has a sequence number (1, 2, 3, … without gaps), the audit entry, the hash of the
 previous record and its own hash:

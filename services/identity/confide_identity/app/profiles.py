@@ -1,4 +1,4 @@
-"""Client profiles: read and create/update, with minor detection by the home state (RULES §2.5)."""
+"""Client profiles: read and create/update, with minor detection by the home state (docs/rules.md §2.5)."""
 
 from __future__ import annotations
 
@@ -55,7 +55,8 @@ def local_date(moment: datetime, time_zone: str) -> date:
 
 
 def assess_minor(ctx: AppContext, profile: ClientProfile, now: datetime) -> MinorConsentAssessment:
-    """RULES §2.5: is the client a minor today, by their own calendar, and is a guardian's consent needed?"""
+    """Is the client a minor today, by their own calendar, and is a guardian's consent needed?
+    (docs/rules.md §2.5)"""
     return ctx.consent_ages.assess(
         profile.date_of_birth,
         profile.home_state,

@@ -16,5 +16,5 @@ Modules:
     age_of_consent, profile     client profile and minor detection by state
     consent                     telehealth informed consent documents and signatures
     care_team                   clinician <-> client links
-    rules                       identity-specific design rule ids (IDN-*) next to RULES.md ids
+    rules                       identity-specific design rule ids (IDN-*) next to docs/rules.md ids
 """

@@ -1,13 +1,14 @@
 """Minor detection: the state's minimum age to consent alone to outpatient mental-health care.
 
 Data, not code: the per-state table lives in `reference_data/age_of_consent.yaml` with an `as_of` date,
-sources and the confidence tags of RULES.md (V verified, S secondary, U unverified). RULES §2.5; SAFE-30
+sources and the confidence tags of docs/rules.md (V verified, S secondary, U unverified).
+docs/rules.md §2.5; SAFE-30
 (other service types - substance use, inpatient, medication - have other ages; this table is outpatient
 therapy only).
 
 Conservative by default: a state without an entry gets the table default (18, tagged U), and an entry
 tagged U that would let a *younger* person consent alone is not trusted unless the caller opts in
-(`accept_unverified=True`): RULES.md says to confirm [U] facts before coding them.
+(`accept_unverified=True`): docs/rules.md says to confirm [U] facts before coding them.
 
 Age is counted in whole years on a calendar date (`on_date`, the date in the client's own time zone).
 Someone born on 29 February becomes a year older on 1 March in common years (the later, safer reading).

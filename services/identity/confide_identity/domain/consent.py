@@ -1,7 +1,7 @@
 """Telehealth informed consent: versioned documents per practice and signature records.
 
-Design (RULES §2.3 design note): consent is versioned, per modality, per state where the content differs,
-and re-collected when the client's state or the modality changes.
+Design (docs/rules.md §2.3 design note): consent is versioned, per modality, per state where the
+content differs, and re-collected when the client's state or the modality changes.
 
 - A practice publishes numbered versions of its telehealth consent document; each lists the modalities
   and the jurisdictions it covers and when it takes effect. The *current* version is the highest version
@@ -12,7 +12,7 @@ and re-collected when the client's state or the modality changes.
 - Booking a session (`check_booking_consent`) requires, for the current version: it covers the session's
   modality (SAFE-12) and the client's state (SAFE-10), and an unrevoked signature of that version given
   for that state - by the client, or by a guardian when the client is a minor for consent purposes in
-  that state (IDN-MINOR-01, RULES §2.5).
+  that state (IDN-MINOR-01, docs/rules.md §2.5).
 """
 
 from __future__ import annotations
@@ -286,7 +286,8 @@ def consent_violations(
             violations.append(
                 RuleViolation(
                     IDN_MINOR_01,
-                    "a parent/guardian must sign the current telehealth consent for a minor (RULES §2.5)",
+                    "a parent/guardian must sign the current telehealth consent for a minor"
+                    " (docs/rules.md §2.5)",
                     subject,
                 )
             )

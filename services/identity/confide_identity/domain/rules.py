@@ -1,7 +1,7 @@
 """Rule ids cited by the identity domain.
 
-Ids from `shared/domain/RULES.md` (SEC-*, SAFE-*) are cited where a rule there applies. Design rules of
-this service that have no id in RULES.md get an ``IDN-`` id here so that errors, tests and code can still
+Ids from `docs/rules.md` (SEC-*, SAFE-*) are cited where a rule there applies. Design rules of
+this service that have no id in docs/rules.md get an ``IDN-`` id here so that errors, tests and code can still
 cite one stable id (`FailedPrecondition` needs one).
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Final
 
-# --- ids from shared/domain/RULES.md -----------------------------------------------------------------
+# --- ids from docs/rules.md -----------------------------------------------------------------
 SEC_01: Final = "SEC-01"
 """Addressable HIPAA specs are not optional: automatic logoff (45 CFR §164.312(a)(2)(iii)) is implemented
 as a per-practice idle timeout and absolute session lifetime (refresh-token families)."""
@@ -26,10 +26,10 @@ SAFE_11: Final = "SAFE-11"
 SAFE_12: Final = "SAFE-12"
 """Consent specific to telepsychology, per modality (video, texting, ...)."""
 
-# --- identity design rules (no id in RULES.md) -------------------------------------------------------
+# --- identity design rules (no id in docs/rules.md) -------------------------------------------------------
 IDN_MINOR_01: Final = "IDN-MINOR-01"
-"""A client below the state's age of consent for outpatient mental-health care (RULES §2.5 table) needs a
-parent/guardian signature on the current telehealth consent."""
+"""A client below the state's age of consent for outpatient mental-health care (docs/rules.md §2.5
+table) needs a parent/guardian signature on the current telehealth consent."""
 
 IDN_CARE_01: Final = "IDN-CARE-01"
 """A care-team link joins an active user holding the clinician role to an active user holding the client

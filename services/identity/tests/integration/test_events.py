@@ -276,7 +276,7 @@ async def test_reads_changes_and_denials_are_audited(identity: Harness) -> None:
         identity_pb2.GetClientProfileRequest(client_id=str(client.user_id)), metadata=h.auth_md(clinician)
     )
     assert read.profile.minor_status.is_minor
-    assert read.profile.minor_status.guardian_consent_required  # TX: 18 (RULES §2.5)
+    assert read.profile.minor_status.guardian_consent_required  # TX: 18 (docs/rules.md §2.5)
     with pytest.raises(grpc.aio.AioRpcError) as denied:
         await h.profiles.GetClientProfile(
             identity_pb2.GetClientProfileRequest(client_id=str(client.user_id)),

@@ -1,4 +1,5 @@
-"""Minor detection by the state's age of consent for outpatient mental-health care (RULES §2.5, SAFE-30)."""
+"""Minor detection by the state's age of consent for outpatient mental-health care (docs/rules.md §2.5,
+SAFE-30)."""
 
 from __future__ import annotations
 

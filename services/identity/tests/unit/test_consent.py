@@ -1,4 +1,4 @@
-"""Telehealth informed consent (SAFE-10, SAFE-11, SAFE-12; minors: IDN-MINOR-01 / RULES §2.5)."""
+"""Telehealth informed consent (SAFE-10, SAFE-11, SAFE-12; minors: IDN-MINOR-01 / docs/rules.md §2.5)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Rule ids cited in errors, events and tests.
 
-Ids of the form ``LIC-``/``SAFE-``/``BILL-``/``MSG-`` come from ``shared/domain/RULES.md``.
+Ids of the form ``LIC-``/``SAFE-``/``BILL-``/``MSG-`` come from ``docs/rules.md``.
 ``SCHED-`` ids are this service's own booking-policy rules (not legal facts); they exist so that every
 FailedPrecondition carries a stable, machine-readable id the frontend can switch on.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Final
 
-# shared/domain/RULES.md
+# docs/rules.md
 LIC_01: Final = "LIC-01"  # session happens where the client is located
 LIC_03: Final = "LIC-03"  # an authority must be valid for (clinician, client state, modality, date)
 LIC_04: Final = "LIC-04"  # record the client's current physical location at the start of every session

@@ -10,7 +10,7 @@ Scores are computed exactly as published:
   (method, intent without plan, intent with plan) only if item 2 is yes; item 6 (suicidal behaviour,
   lifetime) always, with its follow-up "within the past 3 months?" only if item 6 is yes.
   **High risk = yes to item 4 or 5, or behaviour within the past 3 months** (confirmed rule).
-  ASSUMPTION [U] (RULES.md §7.4; colour bands vary by EHR): *moderate* = yes to item 3 or lifetime
+  ASSUMPTION [U] (docs/rules.md §7.4; colour bands vary by EHR): *moderate* = yes to item 3 or lifetime
   behaviour more than 3 months ago; *low* = yes to item 1 and/or 2 only. Results in those two bands
   carry ``band_is_assumption=True``.
 
@@ -178,7 +178,7 @@ class CssrsResult:
 
     @property
     def band_is_assumption(self) -> bool:
-        """True for the low/moderate bands, whose mapping is not confirmed (RULES.md SAFE-23 [U])."""
+        """True for the low/moderate bands, whose mapping is not confirmed (docs/rules.md SAFE-23 [U])."""
         return self.risk in {CssrsRisk.LOW, CssrsRisk.MODERATE}
 
     @property
