@@ -5,7 +5,7 @@
 | `BILLING_STRIPE_API_KEY` | Stripe secret key; unset = card payments refused (manual ones work) | unset |
 | `BILLING_STRIPE_API_BASE` | Stripe API address (tests use a local stripe-mock) | https://api.stripe.com |
 | `BILLING_DEV_MODE` | `true` allows `seed-demo` (demo prices must never reach production) | false |
-| `BILLING_DUNNING_INTERVAL_SECONDS` | how often failed card payments due for a retry run again | 3600 |
+| `BILLING_DUNNING_INTERVAL_SECONDS` | period-end renewals and card retries run this often | 3600 |
 
 Plus the chassis' `BILLING_GRPC_PORT` (50054), `BILLING_METRICS_PORT` (9104), `BILLING_DATABASE_URL`.
 """

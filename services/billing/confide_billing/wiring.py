@@ -81,16 +81,17 @@ def build_spec(
         ctx.add_consumer("billing-identity", IDENTITY_TOPICS, identity_handler(reactions))
         ctx.add_consumer("billing-scheduling", SCHEDULING_TOPICS, scheduling_handler(reactions))
 
-        async def dunning(stop: asyncio.Event) -> None:
+        async def billing_cycle(stop: asyncio.Event) -> None:
             while not stop.is_set():
                 try:
+                    await accounts.renew_due_subscriptions()
                     await accounts.retry_failed_payments()
                 except Exception as exc:  # database or provider down: try again next round
-                    log.warning("dunning round failed", error=type(exc).__name__)
+                    log.warning("billing cycle round failed", error=type(exc).__name__)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=settings.dunning_interval_seconds)
 
-        ctx.add_background("dunning", dunning)
+        ctx.add_background("billing-cycle", billing_cycle)
         if on_configured is not None:
             on_configured(app)
 

@@ -31,6 +31,7 @@ from confide_chassis.errors import (
     RuleViolation,
 )
 from confide_chassis.ids import new_id_str
+from confide_chassis.roles import CLIENT
 
 # ICD-10-CM: a letter, two characters, optionally a dot and up to four more (e.g. F41.1, F33.40).
 _ICD10 = re.compile(r"^[A-TV-Z][0-9][0-9AB](\.[0-9A-TV-Z]{1,4})?$")
@@ -123,6 +124,23 @@ class AccountUseCases:
             await self._plan_charge(uow, actor, proration.net, changed)
             await uow.commit()
         return PlanChange(changed, proration)
+
+    async def renew_due_subscriptions(self, limit: int = 100) -> int:
+        """At the end of each paid period: a subscription set to cancel ends; any other starts its next
+        period with fresh entitlements (nothing rolls over) and is charged the plan's price."""
+        today = self._ctx.today()
+        async with self._ctx.uow() as uow:
+            due = await uow.subscriptions.due_for_renewal(today, limit)
+            for practice_id, subscription in due:
+                current = subscription
+                while not current.cancelled and current.period_end <= today:
+                    current = current.renew()
+                    if not current.cancelled:
+                        owner = Principal(current.client_id, practice_id, frozenset({CLIENT}), mfa=False)
+                        await self._plan_charge(uow, owner, current.plan.price, current)
+                await uow.subscriptions.save(practice_id, current)
+            await uow.commit()
+        return len(due)
 
     async def cancel_subscription(self, actor: Principal) -> Subscription:
         async with self._ctx.uow() as uow:

@@ -56,6 +56,9 @@ class PlanRepository(Protocol):
 class SubscriptionRepository(Protocol):
     async def active(self, client_id: str, *, lock: bool = False) -> Subscription | None: ...
     async def save(self, practice_id: str, subscription: Subscription) -> None: ...
+    async def due_for_renewal(self, today: date, limit: int) -> Sequence[tuple[str, Subscription]]:
+        """Active subscriptions whose paid period has ended by `today`, with their practice."""
+        ...
 
 
 class ExpectedSessionRepository(Protocol):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, select, update
@@ -14,7 +14,7 @@ from confide_billing.db import tables as t
 from confide_billing.domain.coding import CodedSession, ServiceLine, SessionKind
 from confide_billing.domain.estimates import EstimateContents, EstimatedService, PayerType
 from confide_billing.domain.money import Money
-from confide_billing.domain.plans import Plan, Subscription
+from confide_billing.domain.plans import PERIOD_DAYS, Plan, Subscription
 from confide_billing.domain.pricing import PriceList, SlidingScaleDetermination, SlidingScaleTier
 from confide_billing.domain.records import (
     BillingProfile,
@@ -233,17 +233,19 @@ class SqlSubscriptionRepository(_Repository):
         if lock:
             query = query.with_for_update(of=s)
         row = (await self._session.execute(query)).first()
-        if row is None:
-            return None
-        return Subscription(
-            subscription_id=row.subscription_id,
-            client_id=row.client_id,
-            plan=_plan_of(row),
-            period_start=row.period_start,
-            sessions_used=row.sessions_used,
-            cancel_at_period_end=row.cancel_at_period_end,
-            cancelled=row.cancelled,
+        return None if row is None else _subscription_of(row)
+
+    async def due_for_renewal(self, today: date, limit: int) -> Sequence[tuple[str, Subscription]]:
+        s = t.subscriptions
+        rows = await self._session.execute(
+            select(s, t.plans)
+            .join(t.plans, t.plans.c.plan_id == s.c.plan_id)
+            .where(s.c.cancelled.is_(False), s.c.period_start <= today - timedelta(days=PERIOD_DAYS))
+            .order_by(s.c.period_start, s.c.subscription_id)
+            .limit(limit)
+            .with_for_update(of=s, skip_locked=True)
         )
+        return [(row.practice_id, _subscription_of(row)) for row in rows]
 
     async def save(self, practice_id: str, subscription: Subscription) -> None:
         values = {
@@ -263,6 +265,18 @@ class SqlSubscriptionRepository(_Repository):
             )
             .on_conflict_do_update(index_elements=[t.subscriptions.c.subscription_id], set_=values)
         )
+
+
+def _subscription_of(row: Any) -> Subscription:
+    return Subscription(
+        subscription_id=row.subscription_id,
+        client_id=row.client_id,
+        plan=_plan_of(row),
+        period_start=row.period_start,
+        sessions_used=row.sessions_used,
+        cancel_at_period_end=row.cancel_at_period_end,
+        cancelled=row.cancelled,
+    )
 
 
 def _expected_of(row: Any) -> ExpectedSession:

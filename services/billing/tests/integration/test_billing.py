@@ -412,3 +412,64 @@ def test_make_run_finds_the_seed_command() -> None:
     from confide_billing.wiring import SPEC
 
     assert "seed-demo" in SPEC.commands
+
+
+async def test_subscriptions_renew_without_rollover_and_cancellations_end_at_period_end(
+    billing: Billing,
+) -> None:
+    from datetime import date
+
+    from confide_billing.adapters.superbill_pdf import SuperbillPdf
+    from confide_billing.app.accounts import AccountUseCases
+    from confide_billing.app.context import AppContext
+    from confide_billing.db.uow import unit_of_work_factory
+
+    practice = await new_practice(billing)
+    staying, leaving = await practice.add_client(), await practice.add_client()
+    plan = (
+        await billing.setup.CreatePlan(
+            pb.CreatePlanRequest(
+                plan=pb.Plan(
+                    name="Messaging + 1", price=usd(31_600), messaging=True, live_sessions_per_period=1
+                ),
+                idempotency_key=new_id(),
+            ),
+            metadata=practice.admin,
+        )
+    ).plan
+    for client in (staying, leaving):
+        await billing.accounts.Subscribe(
+            pb.SubscribeRequest(plan_id=plan.plan_id, idempotency_key=new_id()),
+            metadata=practice.client(client),
+        )
+    await billing.accounts.CancelSubscription(
+        pb.CancelSubscriptionRequest(idempotency_key=new_id()), metadata=practice.client(leaving)
+    )
+    await billing.send(completed(practice, staying), source=SCHEDULING)  # uses this period's session
+    await charges_of(billing, practice, staying, 2)
+
+    def accounts_on(day: date) -> AccountUseCases:
+        return AccountUseCases(
+            AppContext(
+                uow=unit_of_work_factory(billing.running.context.require_sessions()),
+                payments=None,
+                superbills=SuperbillPdf(),
+                clock=lambda: datetime(day.year, day.month, day.day, 12, tzinfo=UTC),
+            )
+        )
+
+    start = datetime.now(UTC).date()
+    assert await accounts_on(start + timedelta(days=10)).renew_due_subscriptions() == 0  # nothing due yet
+    await accounts_on(start + timedelta(days=31)).renew_due_subscriptions()
+
+    kept = (await account(billing, practice, staying)).subscription
+    assert kept.sessions_left == 1  # a fresh period: the used session did not roll over, nor was one added
+    assert (kept.period_start.year, kept.period_start.month, kept.period_start.day) == (
+        (start + timedelta(days=30)).year,
+        (start + timedelta(days=30)).month,
+        (start + timedelta(days=30)).day,
+    )
+    plan_charges = [c for c in (await account(billing, practice, staying)).charges if c.kind == "plan"]
+    assert len(plan_charges) == 2  # the first period at subscription, the second at renewal
+    assert not (await account(billing, practice, leaving)).HasField("subscription")  # ended at period end
+    assert [c.kind for c in (await account(billing, practice, leaving)).charges] == ["plan"]
