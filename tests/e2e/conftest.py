@@ -60,7 +60,9 @@ class Platform:
             return reply.status, payload
 
 
-@pytest.fixture(scope="session")
+# Module scope: the platform's services join the same consumer groups as the in-process services
+# of later test modules on the shared broker, so it must be gone before they run.
+@pytest.fixture(scope="module")
 async def platform(
     postgres_cluster: PostgresCluster, kafka_broker: Any, devstack_run_dir: Path
 ) -> AsyncIterator[Platform]:
