@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import os
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +20,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from confide.common.v1 import jurisdiction_pb2
 from confide.identity.v1 import events_pb2 as identity_events
 from confide_chassis import migrations
-from confide_chassis.auth import StaticJwks, TokenVerifier
+from confide_chassis.auth import TokenVerifier
 from confide_chassis.events import OutgoingEvent, build_headers
 from confide_chassis.service import RunningService, start
 from confide_messaging.app.ports import AttachmentStore, EmailSender, SmsSender
@@ -167,38 +166,3 @@ async def eventually(check: Callable[[], Any], *, wait_seconds: float = 20.0, in
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(interval)
-
-
-class TokenFactory:
-    """Signs access tokens the way identity does (Ed25519, kid header) for one test key."""
-
-    def __init__(self, kid: str = "messaging-test") -> None:
-        import jwt
-        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-        self._key = Ed25519PrivateKey.generate()
-        self._kid = kid
-        public = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(self._key.public_key()))
-        self.jwks = {"keys": [{**public, "kid": kid}]}
-        self.verifier = TokenVerifier(StaticJwks(self.jwks), issuer="confide-identity", audience="confide")
-
-    def token(self, subject: str, practice: str, roles: Sequence[str], *, mfa: bool = True) -> str:
-        import jwt
-
-        now = int(time.time())
-        claims = {
-            "sub": subject,
-            "practice": practice,
-            "roles": list(roles),
-            "mfa": mfa,
-            "iat": now,
-            "exp": now + 900,
-            "iss": "confide-identity",
-            "aud": "confide",
-        }
-        return jwt.encode(claims, self._key, algorithm="EdDSA", headers={"kid": self._kid})
-
-    def metadata(
-        self, subject: str, practice: str, *roles: str, mfa: bool = True
-    ) -> tuple[tuple[str, str], ...]:
-        return (("authorization", f"Bearer {self.token(subject, practice, roles, mfa=mfa)}"),)

@@ -24,12 +24,12 @@ from confide.directory.v1 import directory_pb2_grpc as pb_grpc
 from confide_chassis.grpc.status import details_of, status_from_error
 from confide_chassis.outbox import new_producer
 from confide_chassis.service import RunningService
+from confide_chassis.testkit import TokenFactory
 from confide_compliance.domain.credentials import Credential, Profession
 from confide_compliance.testing import seed_clinician, start_compliance
 from confide_devstack.postgres import PostgresCluster
 from confide_devstack.pytest_plugin import unique_database_name
 from confide_directory.testing import start_directory
-from confide_scheduling.testing import TokenFactory
 
 TOKENS = TokenFactory(kid="directory-test")
 

@@ -22,12 +22,12 @@ from confide.messaging.v1 import messaging_pb2_grpc as pb_grpc
 from confide_chassis import db
 from confide_chassis.grpc.status import details_of, status_from_error
 from confide_chassis.outbox import new_producer
+from confide_chassis.testkit import TokenFactory
 from confide_devstack.postgres import PostgresCluster
 from confide_devstack.pytest_plugin import unique_database_name
 from confide_messaging.adapters.object_store import InMemoryAttachmentStore
 from confide_messaging.testing import (
     StartedMessaging,
-    TokenFactory,
     care_team_assigned,
     eventually,
     new_kek,

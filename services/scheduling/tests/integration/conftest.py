@@ -28,13 +28,13 @@ from confide_chassis import db
 from confide_chassis.grpc.status import details_of, status_from_error
 from confide_chassis.outbox import new_producer
 from confide_chassis.service import RunningService
+from confide_chassis.testkit import TokenFactory
 from confide_compliance.domain.credentials import Profession
 from confide_compliance.testing import license_, seed_clinician, start_compliance
 from confide_devstack.postgres import PostgresCluster
 from confide_devstack.pytest_plugin import unique_database_name
 from confide_scheduling.testing import (
     StartedScheduling,
-    TokenFactory,
     care_team_assigned,
     consent_signed,
     eventually,
