@@ -21,8 +21,8 @@ from confide.common.v1 import jurisdiction_pb2
 from confide.identity.v1 import events_pb2 as identity_events
 from confide_chassis import migrations
 from confide_chassis.auth import TokenVerifier
-from confide_chassis.events import OutgoingEvent, build_headers
 from confide_chassis.service import RunningService, start
+from confide_chassis.testkit import publish
 from confide_messaging.app.ports import AttachmentStore, EmailSender, SmsSender
 from confide_messaging.settings import MessagingSettings
 from confide_messaging.wiring import MIGRATIONS, Wired, build_spec
@@ -101,12 +101,7 @@ def ts(value: datetime) -> Timestamp:
 
 async def produce(producer: AIOKafkaProducer, message: Message, *, source: str = "//confide/identity") -> str:
     """Publish an event exactly as a Confide outbox relay would (key, CloudEvents headers)."""
-    event = OutgoingEvent.from_message(message)
-    headers = build_headers(
-        event_id=event.event_id, event_type=event.event_type, source=source, occurred_at=event.occurred_at
-    )
-    await producer.send_and_wait(event.topic, value=event.payload, key=event.key.encode(), headers=headers)
-    return event.event_id
+    return await publish(producer, message, source=source)
 
 
 def care_team_assigned(client_id: str, practice_id: str, clinician_id: str, link_id: str) -> Message:

@@ -22,8 +22,9 @@ from confide.identity.v1 import events_pb2 as identity_events
 from confide.identity.v1 import identity_pb2
 from confide_chassis import migrations
 from confide_chassis.auth import TokenVerifier
-from confide_chassis.events import OutgoingEvent, build_headers, header_value
+from confide_chassis.events import header_value
 from confide_chassis.service import RunningService, start
+from confide_chassis.testkit import publish
 from confide_scheduling.app.context import AppContext
 from confide_scheduling.app.event_messages import state_to_pb
 from confide_scheduling.app.ports import AuthorizationPort, VideoRoomPort
@@ -100,12 +101,7 @@ def ts(value: datetime) -> Timestamp:
 
 async def produce(producer: AIOKafkaProducer, message: Message, *, source: str = "//confide/identity") -> str:
     """Publish an event exactly as a Confide outbox relay would (key, CloudEvents headers)."""
-    event = OutgoingEvent.from_message(message)
-    headers = build_headers(
-        event_id=event.event_id, event_type=event.event_type, source=source, occurred_at=event.occurred_at
-    )
-    await producer.send_and_wait(event.topic, value=event.payload, key=event.key.encode(), headers=headers)
-    return event.event_id
+    return await publish(producer, message, source=source)
 
 
 def profile_changed(
