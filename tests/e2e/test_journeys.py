@@ -68,13 +68,35 @@ async def sign_in(platform: Platform, email: str, *, totp: bool = False) -> str:
 
     reply = await eventually(attempt, f"{email} signing in (demo seed)")
     if "session" in reply:
-        return str(reply["session"]["accessToken"])
-    assert totp, reply
-    _, verified = await platform.call(
-        "confide.identity.v1.AuthService/VerifyMfa",
-        {"mfaChallengeToken": reply["mfaChallengeToken"], "totpCode": pyotp.TOTP(TOTP_SECRET).now()},
-    )
-    return str(verified["session"]["accessToken"])
+        token = str(reply["session"]["accessToken"])
+    else:
+        assert totp, reply
+        _, verified = await platform.call(
+            "confide.identity.v1.AuthService/VerifyMfa",
+            {"mfaChallengeToken": reply["mfaChallengeToken"], "totpCode": pyotp.TOTP(TOTP_SECRET).now()},
+        )
+        token = str(verified["session"]["accessToken"])
+    await until_services_know_identitys_keys(platform, token)
+    return token
+
+
+# A cheap signed-in call per service the journeys use: each service fetches identity's signing keys in
+# the background after it starts, and refuses a genuine token until it has them.
+KEY_PROBES = (
+    "confide.scheduling.v1.AvailabilityService/ListSessionTypes",
+    "confide.billing.v1.BillingSetupService/GetPriceList",
+    "confide.messaging.v1.MessagingService/ListThreads",
+)
+
+
+async def until_services_know_identitys_keys(platform: Platform, token: str) -> None:
+    for path in KEY_PROBES:
+
+        async def verified(path: str = path) -> bool:
+            status, _ = await platform.call(path, {}, token, expect_ok=False)
+            return status != 401
+
+        await eventually(verified, f"{path.split('.')[1]} verifying identity's tokens")
 
 
 def rule_ids(error: dict[str, Any]) -> str:
