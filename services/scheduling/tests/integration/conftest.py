@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
+from zoneinfo import ZoneInfo
 
 import grpc
 import pytest
@@ -47,6 +48,11 @@ TOKENS = TokenFactory()
 JITSI_DOMAIN = "meet.confide.test"
 JITSI_APP_ID = "confide-test"
 JITSI_SECRET = "jitsi-test-secret-0123456789abcdef-0123456789"
+
+
+# A fixed-offset zone where it is about noon when the test session starts (Etc/GMT+N is UTC-N).
+_OFFSET = 12 - datetime.now(UTC).hour
+SCHEDULE_ZONE = "UTC" if _OFFSET == 0 else f"Etc/GMT{'-' if _OFFSET > 0 else '+'}{min(abs(_OFFSET), 12)}"
 
 
 def new_id() -> str:
@@ -165,7 +171,12 @@ class World:
 
 
 async def new_world(
-    stack: Stack, *, clients: int = 1, licensed: tuple[str, ...] = ("CO",), **client_options: bool
+    stack: Stack,
+    *,
+    clients: int = 1,
+    licensed: tuple[str, ...] = ("CO",),
+    time_zone: str = SCHEDULE_ZONE,
+    **client_options: bool,
 ) -> World:
     world = World(stack)
     await seed_clinician(
@@ -178,7 +189,7 @@ async def new_world(
     )
     schedule = pb.SetWeeklyScheduleRequest(
         clinician_id=world.clinician_id,
-        time_zone="UTC",
+        time_zone=time_zone,
         location=jurisdiction_pb2.JURISDICTION_CO,
         modalities=[pb.MODALITY_VIDEO, pb.MODALITY_AUDIO_ONLY, pb.MODALITY_LIVE_CHAT],
         weekly_rules=[
@@ -194,14 +205,16 @@ async def new_world(
 
 
 def next_slot(after: timedelta = timedelta(minutes=2), *, grid_minutes: int = 15) -> datetime:
-    """The first grid start at least ``after`` from now where an hour-long session still ends the same UTC
-    day (the test schedules are every day 00:00-24:00 UTC, and a session never spans two days' rules)."""
-    at = datetime.now(UTC) + after
+    """The first grid start at least ``after`` from now where an hour-long session still ends the same
+    local day of the test schedules (every day 00:00-24:00 in SCHEDULE_ZONE; a session never spans two
+    days' rules). SCHEDULE_ZONE puts the session's local time near noon, so "soon" never falls on the
+    next day, whenever the tests run."""
+    at = datetime.now(ZoneInfo(SCHEDULE_ZONE)) + after
     minutes = (at.minute // grid_minutes + 1) * grid_minutes
     start = at.replace(minute=0, second=0, microsecond=0) + timedelta(minutes=minutes)
     if start.hour == 23:
         start = start.replace(hour=0, minute=0) + timedelta(days=1)
-    return start
+    return start.astimezone(UTC)
 
 
 def error_details(error: grpc.aio.AioRpcError) -> list[Any]:

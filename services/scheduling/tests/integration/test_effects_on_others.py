@@ -16,7 +16,7 @@ from confide.scheduling.v1 import scheduling_pb2 as pb
 from confide_chassis.ids import new_id_str
 from confide_scheduling.testing import care_team_assigned, eventually, produce
 
-from .conftest import TOKENS, Stack, World, bad_fields, new_world, next_slot, rule_ids
+from .conftest import SCHEDULE_ZONE, TOKENS, Stack, World, bad_fields, new_world, next_slot, rule_ids
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +38,7 @@ def hold_request(
 def weekly_schedule(clinician_id: str) -> pb.SetWeeklyScheduleRequest:
     return pb.SetWeeklyScheduleRequest(
         clinician_id=clinician_id,
-        time_zone="UTC",
+        time_zone=SCHEDULE_ZONE,
         location=jurisdiction_pb2.JURISDICTION_CO,
         modalities=[pb.MODALITY_VIDEO],
         weekly_rules=[

@@ -33,7 +33,7 @@ def _window(start: datetime, hours: int) -> pb.SearchSlotsRequest:
 async def test_lic_01_slot_search_offers_only_clinicians_authorized_for_the_clients_state(
     stack: Stack,
 ) -> None:
-    world = await new_world(stack)
+    world = await new_world(stack, time_zone="UTC")  # days ahead, in UTC days
     start = next_slot(timedelta(days=1)).replace(hour=8, minute=0)
     request = _window(start, 4)
     request.client_id = world.clients[0]
@@ -61,7 +61,7 @@ async def test_lic_01_slot_search_offers_only_clinicians_authorized_for_the_clie
 
 
 async def test_slot_search_leaves_out_time_off_and_blocked_days(stack: Stack) -> None:
-    world = await new_world(stack)
+    world = await new_world(stack, time_zone="UTC")  # days ahead, in UTC days
     start = next_slot(timedelta(days=1)).replace(hour=8, minute=0)
     request = _window(start, 4)
     request.client_id = world.clients[0]
@@ -92,7 +92,7 @@ async def test_slot_search_leaves_out_time_off_and_blocked_days(stack: Stack) ->
 
 
 async def test_recurring_series_reports_conflicts_per_occurrence(stack: Stack) -> None:
-    world = await new_world(stack, clients=2)
+    world = await new_world(stack, clients=2, time_zone="UTC")
     first = next_slot(timedelta(days=1)).replace(hour=15, minute=0)
     # Another client already has the third week's slot.
     await stack.appointments.BookAppointment(
@@ -146,7 +146,7 @@ async def test_recurring_series_reports_conflicts_per_occurrence(stack: Stack) -
 
 
 async def test_waitlist_gets_the_freed_slot_with_an_expiring_offer(stack: Stack) -> None:
-    world = await new_world(stack, clients=2)
+    world = await new_world(stack, clients=2, time_zone="UTC")
     start = next_slot(timedelta(days=2)).replace(hour=9, minute=0)
     booked = await stack.appointments.BookAppointment(world.book_request(start), metadata=world.client())
     joined = await stack.waitlist.JoinWaitlist(
