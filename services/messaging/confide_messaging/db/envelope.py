@@ -174,7 +174,9 @@ class StoredAnswerSealer:
 
     def open(self, row: bytes, sealed: bytes) -> bytes:
         if not sealed.startswith(FORMAT):
-            raise ValueError("unknown stored-answer format")
+            # Stored before answers were sealed (pruned within the retention): a serialized protobuf
+            # never starts with 0x01 (field number 0 does not exist), so this is that plain answer.
+            return sealed
         id_end = 2 + sealed[1]
         kek_id = sealed[2:id_end].decode()
         wrapped_end = id_end + 2 + int.from_bytes(sealed[id_end : id_end + 2], "big")

@@ -95,3 +95,9 @@ def test_a_stored_answer_opens_after_rotation_while_its_kek_is_configured() -> N
     assert rotated.open(b"row", sealed) == b"answer"
     with pytest.raises(KeyUnavailable):
         StoredAnswerSealer(KeyRing.parse(f"k2:{k2}", None)).open(b"row", sealed)
+
+
+def test_an_answer_stored_before_sealing_began_still_replays() -> None:
+    sealer = StoredAnswerSealer(KeyRing.parse(f"k1:{kek()}", None))
+    plain = b"\x0a\x05hello"  # a serialized protobuf: field 1, length-delimited
+    assert sealer.open(b"row", plain) == plain
