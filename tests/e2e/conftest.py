@@ -20,6 +20,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
@@ -29,6 +30,7 @@ from typing import Any
 
 import aiohttp
 import grpc
+import pyotp
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -41,6 +43,20 @@ from confide_devstack.stack import READY_BANNER, discover_services
 
 ROOT = Path(__file__).resolve().parents[2]
 START_SECONDS = 240.0
+# What `make run` seeds (docs/runbooks/demo-data.md).
+DEMO_PRACTICE = "01930000-0000-7000-8000-000000000001"
+DEMO_PASSWORD = "Tulip-Harbor-Lantern-42"
+DEMO_TOTP = pyotp.TOTP("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
+# Access tokens live 15 minutes; a cached one is reused while it has plenty of life left.
+TOKEN_REUSE_SECONDS = 8 * 60
+# A cheap signed-in call per service: each fetches identity's signing keys in the background after
+# it starts and refuses a genuine token until it has them.
+KEY_PROBES = (
+    "confide.scheduling.v1.AvailabilityService/ListSessionTypes",
+    "confide.billing.v1.BillingSetupService/GetPriceList",
+    "confide.messaging.v1.MessagingService/ListThreads",
+    "confide.directory.v1.DirectoryService/ListVocabulary",
+)
 # Services export spans in batches; a short delay keeps trace tests quick.
 SPAN_EXPORT_DELAY_MS = 200
 
@@ -150,6 +166,57 @@ class Platform:
     mail: MailCatcher
     bootstrap_servers: str
     env: dict[str, str] = field(default_factory=dict)
+    _tokens: dict[str, tuple[float, str]] = field(default_factory=dict)
+    _keys_known: bool = False
+
+    async def sign_in(self, email: str, *, mfa: bool = False, fresh: bool = False) -> str:
+        """A demo user's access token (password, and TOTP for staff who must use MFA).
+
+        Every module of the package signs the same demo staff in, and identity refuses a TOTP step
+        that was already used (replay protection): tokens are cached for the package, and a refused
+        step waits for the next one.
+        """
+        cached = self._tokens.get(email)
+        if cached and not fresh and time.monotonic() - cached[0] < TOKEN_REUSE_SECONDS:
+            return cached[1]
+        token = await self._sign_in(email, mfa=mfa)
+        self._tokens[email] = (time.monotonic(), token)
+        if not self._keys_known:
+            await self._until_services_know_identitys_keys(token)
+            self._keys_known = True
+        return token
+
+    async def _sign_in(self, email: str, *, mfa: bool) -> str:
+        deadline = time.monotonic() + 120
+        reply: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            status, reply = await self.call(
+                "confide.identity.v1.AuthService/SignIn",
+                {"practiceId": DEMO_PRACTICE, "email": email, "password": DEMO_PASSWORD},
+                expect_ok=False,
+            )
+            if status != 200:  # the demo seed may still be landing
+                await asyncio.sleep(0.5)
+                continue
+            if "session" in reply:
+                return str(reply["session"]["accessToken"])
+            assert mfa, f"{email} must pass MFA: sign in with mfa=True"
+            status, reply = await self.call(
+                "confide.identity.v1.AuthService/VerifyMfa",
+                {"mfaChallengeToken": reply["mfaChallengeToken"], "totpCode": DEMO_TOTP.now()},
+                expect_ok=False,
+            )
+            if status == 200:
+                return str(reply["session"]["accessToken"])
+            await asyncio.sleep(DEMO_TOTP.interval - time.time() % DEMO_TOTP.interval + 0.5)
+        raise AssertionError(f"{email} could not sign in: {json.dumps(reply)[:400]}")
+
+    async def _until_services_know_identitys_keys(self, token: str) -> None:
+        for path in KEY_PROBES:
+            deadline = time.monotonic() + 90
+            while (await self.call(path, {}, token, expect_ok=False))[0] == 401:
+                assert time.monotonic() < deadline, f"{path} never accepted identity's tokens"
+                await asyncio.sleep(0.5)
 
     async def call(
         self, path: str, body: dict[str, Any], token: str | None = None, *, expect_ok: bool = True

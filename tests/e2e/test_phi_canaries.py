@@ -44,7 +44,6 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlparse
 
 import aiohttp
-import pyotp
 import pytest
 
 from .conftest import Platform
@@ -65,8 +64,6 @@ pytestmark = pytest.mark.integration
 T = TypeVar("T")
 PRACTICE = "01930000-0000-7000-8000-000000000001"
 RIVERA = "01930000-0000-7000-8000-0000000000c3"
-STAFF_PASSWORD = "Tulip-Harbor-Lantern-42"
-TOTP = pyotp.TOTP("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
 PROPAGATION = 60.0
 
 
@@ -148,47 +145,7 @@ async def call_with_headers(
 
 
 async def sign_in_staff(platform: Platform, email: str) -> str:
-    """Password + TOTP. Identity refuses a TOTP step already used (replay protection), and other
-    modules sign the same demo staff in: on a refusal, wait for the next 30-second step."""
-    for _ in range(3):
-
-        async def challenge() -> dict[str, Any] | None:
-            status, reply = await platform.call(
-                "confide.identity.v1.AuthService/SignIn",
-                {"practiceId": PRACTICE, "email": email, "password": STAFF_PASSWORD},
-                expect_ok=False,
-            )
-            return reply if status == 200 else None
-
-        started = await eventually(challenge, f"{email} signing in (demo seed)")
-        status, verified = await platform.call(
-            "confide.identity.v1.AuthService/VerifyMfa",
-            {"mfaChallengeToken": started["mfaChallengeToken"], "totpCode": TOTP.now()},
-            expect_ok=False,
-        )
-        if status == 200:
-            return str(verified["session"]["accessToken"])
-        await asyncio.sleep(TOTP.interval - time.time() % TOTP.interval + 0.5)
-    raise AssertionError(f"{email} could not pass MFA: {verified}")
-
-
-# Each service fetches identity's signing keys in the background after it starts.
-KEY_PROBES = (
-    "confide.scheduling.v1.AvailabilityService/ListSessionTypes",
-    "confide.billing.v1.BillingSetupService/GetPriceList",
-    "confide.messaging.v1.MessagingService/ListThreads",
-    "confide.directory.v1.DirectoryService/ListVocabulary",
-)
-
-
-async def until_services_verify(platform: Platform, token: str) -> None:
-    for path in KEY_PROBES:
-
-        async def verified(path: str = path) -> bool:
-            status, _ = await platform.call(path, {}, token, expect_ok=False)
-            return status != 401
-
-        await eventually(verified, f"{path.split('.')[1]} verifying identity's tokens")
+    return await platform.sign_in(email, mfa=True)
 
 
 async def sign_up_client(platform: Platform, c: Canaries) -> tuple[str, str]:
@@ -242,7 +199,6 @@ async def test_phi_canaries_never_reach_logs_metrics_events_spans_or_notificatio
         sign_in_staff(platform, "admin@demo-practice.test"),
         sign_in_staff(platform, "dr.rivera@demo-practice.test"),
     )
-    await until_services_verify(platform, rivera)
 
     # --- identity: sign-up, profile, consent ------------------------------------------------------
     await refused(
