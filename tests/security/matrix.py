@@ -8,8 +8,9 @@ Two layers decide who may call what (ADR 4, ADR 9):
   service the same and compares;
 - the **relationship layer** (each service's use cases) decides whose data a caller may touch: their
   own, their care team's clients, their practice. Every RPC is classified below, once: checked here by
-  a scenario (`RELATIONSHIPS`), checked by a named per-service test (`COVERED_ELSEWHERE`), or carrying
-  no per-client data (`NO_CLIENT_DATA`, with the reason). A new RPC in none of them fails the test.
+  a scenario (`RELATIONSHIPS`), checked by a named per-service test (`COVERED_ELSEWHERE`), carrying
+  no per-client data (`NO_CLIENT_DATA`, with the reason), or a known gap (`NOT_YET_CHECKED`, shown as
+  such on the page). A new RPC in none of them fails the test.
 
 Run `.venv/bin/python -m tests.security.matrix > docs/security/authorization-matrix.md` after changing
 a declaration or the tables; the test fails while the committed page differs (`--check`).
@@ -203,6 +204,11 @@ RELATIONSHIPS: dict[str, frozenset[Relation]] = {
     "SessionService/CompleteSession": frozenset({CARE_TEAM}),
     "SeriesService/CreateSeries": frozenset({OWN, CARE_TEAM, ADMIN}),
     "SeriesService/GetSeries": frozenset({OWN, CARE_TEAM, ADMIN}),
+    "SeriesService/SkipOccurrence": frozenset({OWN, CARE_TEAM, ADMIN}),
+    "SeriesService/MoveOccurrence": frozenset({OWN, CARE_TEAM, ADMIN}),
+    "SeriesService/RescheduleFollowing": frozenset({OWN, CARE_TEAM, ADMIN}),
+    "SeriesService/CancelFollowing": frozenset({OWN, CARE_TEAM, ADMIN}),
+    "WaitlistService/LeaveWaitlist": frozenset({OWN, ADMIN}),
     # messaging: alex's thread; participants are the client and the care team (an admin is not one)
     "MessagingService/CreateThread": frozenset({OWN, CARE_TEAM}),
     "MessagingService/GetThread": frozenset({OWN, CARE_TEAM}),
@@ -223,7 +229,6 @@ IDENTITY_MATRIX = "services/identity/tests/integration/test_authorization_matrix
 MESSAGING_THREADS = "services/messaging/tests/integration/test_threads.py"
 SCHEDULING_SERIES = "services/scheduling/tests/integration/test_search_series_waitlist.py"
 SCHEDULING_BOOKING = "services/scheduling/tests/integration/test_booking.py"
-BILLING = "services/billing/tests/integration/test_billing.py"
 COMPLIANCE_USERS = "services/compliance/tests/integration/test_practice_users.py"
 COMPLIANCE_REGISTRY = "services/compliance/tests/integration/test_registry_api.py"
 COMPLIANCE_AUTHZ = "services/compliance/tests/integration/test_authorization_api.py"
@@ -249,35 +254,42 @@ COVERED_ELSEWHERE: dict[str, tuple[str, str]] = {
             "CareTeamService/ListCareTeam",
         )
     },
-    "MessagingService/AmendMessage": (MESSAGING_THREADS, "only the author amends; non-participants refused"),
-    "SeriesService/SkipOccurrence": (SCHEDULING_SERIES, "series participants only"),
-    "SeriesService/MoveOccurrence": (SCHEDULING_SERIES, "series participants only"),
-    "SeriesService/RescheduleFollowing": (SCHEDULING_SERIES, "series participants only"),
-    "SeriesService/CancelFollowing": (SCHEDULING_SERIES, "series participants only"),
-    "WaitlistService/LeaveWaitlist": (SCHEDULING_SERIES, "the entry's client or an admin"),
-    "WaitlistService/AcceptWaitlistOffer": (SCHEDULING_SERIES, "the offer's client only"),
-    "WaitlistService/DeclineWaitlistOffer": (SCHEDULING_SERIES, "the offer's client only"),
-    "AccountService/Subscribe": (BILLING, "the client's own subscription"),
-    "AccountService/ChangePlan": (BILLING, "the client's own subscription"),
-    "AccountService/CancelSubscription": (BILLING, "the client's own subscription"),
-    "AccountService/SetDiagnosisCodes": (BILLING, "the charge's clinician only"),
-    "AccountService/PayInvoice": (BILLING, "the invoice's client only"),
-    "AccountService/RecordManualPayment": (BILLING, "an admin of the invoice's practice"),
-    "AccountService/RefundPayment": (BILLING, "an admin of the payment's practice"),
-    "BillingSetupService/AcceptFeePolicy": (BILLING, "the client's own acceptance"),
+    "MessagingService/AmendMessage": (
+        MESSAGING_THREADS,
+        "only the author amends: another participant is refused (test_msg_05_...)",
+    ),
+    "WaitlistService/AcceptWaitlistOffer": (
+        SCHEDULING_SERIES,
+        "another client gets NOT_FOUND (test_waitlist_gets_the_freed_slot_...)",
+    ),
     "AuthorizationService/GetDecision": (COMPLIANCE_AUTHZ, "another practice's decision is NOT_FOUND"),
     "AuthorizationService/CheckAuthorization": (
         COMPLIANCE_AUTHZ,
         "another practice's clinician: denied LIC-03 'no record in this practice' (ADR 7)",
     ),
-    "AuditTrailService/QueryAuditTrail": (COMPLIANCE_AUDIT, "the caller's practice's trail only"),
-    "AuditTrailService/GetAccessReport": (COMPLIANCE_AUDIT, "a client's own report; staff of the practice"),
+    "AuditTrailService/GetAccessReport": (
+        COMPLIANCE_AUDIT,
+        "another client is refused; another practice's officer sees nothing",
+    ),
+}
+
+# RPC -> what its code does about relationships, for the RPCs whose rules no test checks yet: they need
+# data this module cannot make cheaply (an offer from a freed slot, a charge from a completed session, an
+# invoice, a payment). Listed so that the gap is visible in the generated page; shrink it.
+NOT_YET_CHECKED: dict[str, str] = {
+    "WaitlistService/DeclineWaitlistOffer": "the offer's client only, like AcceptWaitlistOffer (waitlist.py)",
+    "AccountService/SetDiagnosisCodes": "NOT_FOUND outside the practice; only the session's clinician",
+    "AccountService/PayInvoice": "the invoice's client only",
+    "AccountService/RecordManualPayment": "admins, NOT_FOUND for another practice's invoice",
+    "AccountService/RefundPayment": "admins, NOT_FOUND for another practice's payment",
+    "AuditTrailService/QueryAuditTrail": "officers and operators; entries of the caller's practice only",
 }
 
 # RPC -> why it reads or changes no one client's data (practice settings, the caller's own account,
 # clinicians' credentials and profiles, public catalogues).
 _SIGN_IN = "signing in or up: no caller yet, nobody's data by id"
 _OWN_ACCOUNT = "acts on the caller's own account only (no id in the request)"
+_OWN_SUBSCRIPTION = "the calling client's own subscription (no id in the request)"
 _PRACTICE = "practice-wide settings or catalogue of the caller's practice, no client's data"
 _CREDENTIALS = f"a clinician's credentials, scoped to the caller's practice ({COMPLIANCE_REGISTRY})"
 _CLINICIAN_CALENDAR = (
@@ -294,6 +306,10 @@ NO_CLIENT_DATA: dict[str, str] = {
     "AuthService/RequestPasswordReset": _SIGN_IN,
     "AuthService/ResetPassword": _SIGN_IN,
     "AuthService/SignOut": _OWN_ACCOUNT,
+    "AccountService/Subscribe": _OWN_SUBSCRIPTION,
+    "AccountService/ChangePlan": _OWN_SUBSCRIPTION,
+    "AccountService/CancelSubscription": _OWN_SUBSCRIPTION,
+    "BillingSetupService/AcceptFeePolicy": "the calling client's own acceptance (no id in the request)",
     "AuthService/BeginMfaEnrolment": _OWN_ACCOUNT,
     "AuthService/ConfirmMfaEnrolment": _OWN_ACCOUNT,
     "AuthService/RegenerateRecoveryCodes": _OWN_ACCOUNT,
@@ -383,6 +399,8 @@ def classification(rpc: Rpc) -> str:
         return f"{what} ({where})"
     if rpc.name in NO_CLIENT_DATA:
         return f"no client's data: {NO_CLIENT_DATA[rpc.name]}"
+    if rpc.name in NOT_YET_CHECKED:
+        return f"**not yet checked by a test**: {NOT_YET_CHECKED[rpc.name]}"
     return "UNCLASSIFIED"
 
 

@@ -123,13 +123,14 @@ def test_every_rpc_is_classified_for_the_relationship_layer() -> None:
     unclassified = [r.path for r in matrix.iter_unclassified(rpcs)]
     assert not unclassified, (
         "RPCs nobody has classified for the relationship layer (add each to RELATIONSHIPS with a scenario, "
-        f"COVERED_ELSEWHERE with its test, or NO_CLIENT_DATA with the reason, in tests/security/matrix.py): "
+        "COVERED_ELSEWHERE with its test, or NO_CLIENT_DATA with the reason, in tests/security/matrix.py): "
         f"{unclassified}"
     )
     tables = {
         "RELATIONSHIPS": set(matrix.RELATIONSHIPS),
         "COVERED_ELSEWHERE": set(matrix.COVERED_ELSEWHERE),
         "NO_CLIENT_DATA": set(matrix.NO_CLIENT_DATA),
+        "NOT_YET_CHECKED": set(matrix.NOT_YET_CHECKED),
     }
     for (a, left), (b, right) in itertools.combinations(tables.items(), 2):
         assert not left & right, f"classified twice ({a} and {b}): {sorted(left & right)}"
@@ -259,6 +260,7 @@ class World:
     series_slots: list[sched.Slot] = field(default_factory=list)
     appointment_id: str = ""
     series_id: str = ""
+    series_first_date: Any = None  # the series' first occurrence, a LocalDate in the clinician's zone
     thread_id: str = ""
 
     def md(self, subject: str, *roles_: str, practice: str = DEMO_PRACTICE) -> Metadata:
@@ -306,8 +308,34 @@ class World:
         )
         return str(reply.appointment.appointment_id)
 
+    async def join_waitlist(self) -> str:
+        request = sched.JoinWaitlistRequest(
+            client_id=ALEX,
+            session_type_codes=["psychotherapy_45"],
+            modalities=[sched.MODALITY_VIDEO],
+            clinician_ids=[RIVERA],
+            idempotency_key=_key(),
+        )
+        path = "/confide.scheduling.v1.WaitlistService/JoinWaitlist"
+        joined = await self.unary(path, request, self.admin, sched.JoinWaitlistResponse)
+        return str(joined.entry.entry_id)
+
     async def release_holds(self) -> None:
-        """Release alex's open holds: a client may hold only a few slots at once (SCHED-10)."""
+        """Release alex's open holds and leave the waitlist: a client keeps only a few of each (SCHED-10)."""
+        listed = await self.unary(
+            "/confide.scheduling.v1.WaitlistService/ListWaitlist",
+            sched.ListWaitlistRequest(client_id=ALEX),
+            self.admin,
+            sched.ListWaitlistResponse,
+        )
+        for entry in listed.entries:
+            if entry.status == sched.WAITLIST_STATUS_WAITING:
+                await self.unary(
+                    "/confide.scheduling.v1.WaitlistService/LeaveWaitlist",
+                    sched.LeaveWaitlistRequest(entry_id=entry.entry_id, idempotency_key=_key()),
+                    self.admin,
+                    sched.LeaveWaitlistResponse,
+                )
         held = await self.unary(
             "/confide.scheduling.v1.AppointmentService/ListAppointments",
             sched.ListAppointmentsRequest(client_id=ALEX, statuses=[sched.APPOINTMENT_STATUS_HELD]),
@@ -388,6 +416,7 @@ async def world(platform: Platform) -> World:
         "/confide.scheduling.v1.SeriesService/CreateSeries", series, w.admin, sched.CreateSeriesResponse
     )
     w.series_id = created.series.series_id
+    w.series_first_date = created.series.first_date
 
     async def thread() -> Any:
         return await w.unary(
@@ -577,6 +606,56 @@ async def _create_series(w: World) -> Message:
 @scenario("SeriesService/GetSeries")
 async def _get_series(w: World) -> Message:
     return sched.GetSeriesRequest(series_id=w.series_id)
+
+
+def _date_after(first: Any, days: int) -> Any:
+    from datetime import date
+
+    from confide.common.v1 import time_pb2
+
+    later = date(first.year, first.month, first.day) + timedelta(days=days)
+    return time_pb2.LocalDate(year=later.year, month=later.month, day=later.day)
+
+
+@scenario("SeriesService/SkipOccurrence")
+async def _skip(w: World) -> Message:
+    return sched.SkipOccurrenceRequest(
+        series_id=w.series_id, occurrence_date=w.series_first_date, idempotency_key=_key()
+    )
+
+
+@scenario("SeriesService/MoveOccurrence")
+async def _move(w: World) -> Message:
+    assert w.series_slots, "the pool of series slots ran out"
+    return sched.MoveOccurrenceRequest(
+        series_id=w.series_id,
+        occurrence_date=_date_after(w.series_first_date, 7),
+        new_start_time=w.series_slots[0].time.start,
+        idempotency_key=_key(),
+    )
+
+
+@scenario("SeriesService/RescheduleFollowing")
+async def _reschedule_following(w: World) -> Message:
+    return sched.RescheduleFollowingRequest(
+        series_id=w.series_id,
+        from_date=_date_after(w.series_first_date, 7),
+        new_first_date=_date_after(w.series_first_date, 8),
+        new_frequency=sched.RECURRENCE_FREQUENCY_WEEKLY,
+        idempotency_key=_key(),
+    )
+
+
+@scenario("SeriesService/CancelFollowing")
+async def _cancel_following(w: World) -> Message:
+    return sched.CancelFollowingRequest(
+        series_id=w.series_id, from_date=_date_after(w.series_first_date, 7), idempotency_key=_key()
+    )
+
+
+@scenario("WaitlistService/LeaveWaitlist", fresh=True)
+async def _leave_waitlist(w: World) -> Message:
+    return sched.LeaveWaitlistRequest(entry_id=await w.join_waitlist(), idempotency_key=_key())
 
 
 @scenario("MessagingService/CreateThread")
