@@ -63,6 +63,16 @@ class Reactions:
                 await self._reconcile(uow, fact.client_id, clinician_id, "", self._ctx.today())
             await uow.commit()
 
+    async def care_team_assigned(self, client_id: str, clinician_id: str, practice_id: str) -> None:
+        async with self._ctx.uow() as uow:
+            await uow.care_teams.assign(client_id, clinician_id, practice_id)
+            await uow.commit()
+
+    async def care_team_removed(self, client_id: str, clinician_id: str) -> None:
+        async with self._ctx.uow() as uow:
+            await uow.care_teams.remove(client_id, clinician_id)
+            await uow.commit()
+
     async def appointment_booked(self, fact: commands.AppointmentBooked) -> Estimate | None:
         """The booking's expected session, and the Good Faith Estimate it made due (None if none)."""
         async with self._ctx.uow() as uow:

@@ -1,4 +1,5 @@
-"""Billing's Kafka consumers: identity's client profiles (payer type) and scheduling's appointments
+"""Billing's Kafka consumers: identity's client profiles (payer type) and care teams (who may read an
+account), and scheduling's appointments
 and sessions. Handlers run in the chassis' idempotent consumer: one transaction with the inbox row,
 which the use cases' units of work join. Unknown event types are ignored (schema evolution);
 malformed ids and unchargeable events (no price list) go to the DLQ for an operator to replay."""
@@ -29,7 +30,7 @@ from confide_chassis.events import ConsumedEvent
 from confide_chassis.ids import parse_id
 from confide_chassis.wire import datetime_of
 
-IDENTITY_TOPICS = ("confide.identity.client-profiles.v1",)
+IDENTITY_TOPICS = ("confide.identity.client-profiles.v1", "confide.identity.care-teams.v1")
 SCHEDULING_TOPICS = ("confide.scheduling.appointments.v1", "confide.scheduling.sessions.v1")
 
 _PAYER = {
@@ -67,6 +68,18 @@ def _kind(value: scheduling_pb2.SessionKind.ValueType) -> SessionKind:
 
 def identity_handler(reactions: Reactions) -> Handler:
     async def handle(session: AsyncSession, event: ConsumedEvent) -> None:
+        if event.event_type == identity_events.CareTeamAssigned.DESCRIPTOR.full_name:
+            assigned = identity_events.CareTeamAssigned.FromString(event.payload)
+            _ids(assigned.client_id, assigned.clinician_id, assigned.practice_id)
+            await reactions.care_team_assigned(
+                assigned.client_id, assigned.clinician_id, assigned.practice_id
+            )
+            return
+        if event.event_type == identity_events.CareTeamRemoved.DESCRIPTOR.full_name:
+            removed = identity_events.CareTeamRemoved.FromString(event.payload)
+            _ids(removed.client_id, removed.clinician_id)
+            await reactions.care_team_removed(removed.client_id, removed.clinician_id)
+            return
         if event.event_type != identity_events.ClientProfileChanged.DESCRIPTOR.full_name:
             return
         fact = identity_events.ClientProfileChanged.FromString(event.payload)

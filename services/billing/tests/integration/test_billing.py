@@ -15,6 +15,7 @@ from prometheus_client import REGISTRY
 
 from confide.billing.v1 import billing_pb2 as pb
 from confide.common.v1 import time_pb2
+from confide.identity.v1 import events_pb2 as identity_events
 from confide.identity.v1 import identity_pb2
 from confide.scheduling.v1 import events_pb2 as sched
 from confide.scheduling.v1 import scheduling_pb2 as sched_pb
@@ -376,6 +377,43 @@ async def test_a_client_sees_only_their_own_account(billing: Billing) -> None:
             metadata=practice.client(alice),
         )
     assert not_admin.value.code() is grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_a_clinician_reads_only_the_accounts_of_their_care_teams_clients(billing: Billing) -> None:
+    """Charges carry diagnoses: a clinician of the practice who is not on the client's care team is
+    refused, and one who was removed from it loses access (identity's care-team events)."""
+    practice = await new_practice(billing)
+    client = await practice.add_client()
+    request = pb.GetAccountRequest(client_id=client)
+    with pytest.raises(grpc.aio.AioRpcError) as stranger:
+        await billing.accounts.GetAccount(request, metadata=practice.clinician)
+    assert stranger.value.code() is grpc.StatusCode.PERMISSION_DENIED
+
+    link = new_id()
+    assigned = identity_events.CareTeamAssigned(
+        client_id=client, practice_id=practice.practice_id, link_id=link, clinician_id=practice.clinician_id
+    )
+    await billing.send(assigned, source="//confide/identity")
+
+    async def readable() -> bool:
+        try:
+            await billing.accounts.GetAccount(request, metadata=practice.clinician)
+        except grpc.aio.AioRpcError:
+            return False
+        return True
+
+    await eventually(readable)
+    await billing.accounts.GetAccount(request, metadata=practice.admin)  # admins read any in the practice
+
+    removed = identity_events.CareTeamRemoved(
+        client_id=client, practice_id=practice.practice_id, link_id=link, clinician_id=practice.clinician_id
+    )
+    await billing.send(removed, source="//confide/identity")
+
+    async def refused() -> bool:
+        return not await readable()
+
+    await eventually(refused)
 
 
 async def test_bad_money_and_codes_are_invalid_argument(billing: Billing) -> None:
