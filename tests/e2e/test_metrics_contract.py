@@ -156,7 +156,7 @@ class Expected:
     gateway: str
     with_database: frozenset[str]
     topics: Mapping[str, TopicSpec]
-    consumes: Mapping[str, frozenset[str]]  # service -> topics it reads in a consumer group
+    consumes: Mapping[str, frozenset[str]]  # service -> topics the registry says it reads
     produces: Mapping[str, frozenset[str]]  # service -> topics its outbox may publish to
 
     @classmethod
@@ -175,8 +175,8 @@ class Expected:
         )
 
     def consumers(self) -> list[str]:
-        # The revocation watcher reads identity's user topic without a group (ADR 13), so a
-        # service that reads only that topic has no consumer metrics.
+        # Every service reads identity's user topic through the revocation watcher, without a
+        # consumer group and without consumer metrics (ADR 13): only other topics make a consumer.
         users = {t for t in self.topics if t.startswith("confide.identity.users.")}
         return [s for s in self.services if self.consumes[s] - users]
 
