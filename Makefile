@@ -19,7 +19,8 @@ TEST_DIRS := $(wildcard libs/*/tests services/*/tests) $(wildcard tests)
 .PHONY: help venv proto ts web lint typecheck test unit run bench clean lock k8s-topics k8s-dashboards
 
 help:
-	@echo "make run    - start Kafka, PostgreSQL and every service locally (Ctrl-C stops all)"
+	@echo "make run    - start Kafka, PostgreSQL and every service locally (Ctrl-C stops all);"
+	@echo "              PROMETHEUS=1 adds a Prometheus scraping them with the cluster's rules"
 	@echo "make test   - lint, type-check and run every test against real Kafka and PostgreSQL"
 	@echo "make lint   - ruff, mypy --strict, import-linter, buf lint, buf breaking"
 	@echo "make proto  - regenerate Python code and stubs (and the TypeScript clients) from protos/"
@@ -85,8 +86,9 @@ test: lint web
 unit: proto
 	$(BIN)/python -m pytest -m "not integration" $(PYTEST_ARGS)
 
+# PROMETHEUS=1: a real Prometheus scrapes every service too, with the cluster's rules (port 9090).
 run: proto web
-	$(BIN)/python -m confide_devstack run
+	$(BIN)/python -m confide_devstack run $(if $(filter 1 yes true,$(PROMETHEUS)),--prometheus)
 
 bench: proto
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
