@@ -16,7 +16,7 @@ PY_PACKAGES := confide_chassis confide_devstack confidectl $(foreach s,$(notdir 
 # Test folders type-checked by `make lint` (each separately: they share module names like conftest).
 TEST_DIRS := $(wildcard libs/*/tests services/*/tests) $(wildcard tests)
 
-.PHONY: help venv proto ts web lint typecheck test unit run bench clean lock k8s-topics k8s-dashboards
+.PHONY: help venv proto ts web lint typecheck test unit run bench clean lock k8s-topics k8s-dashboards test-fuzz
 
 help:
 	@echo "make run    - start Kafka, PostgreSQL and every service locally (Ctrl-C stops all);"
@@ -25,6 +25,7 @@ help:
 	@echo "make lint   - ruff, mypy --strict, import-linter, buf lint, buf breaking"
 	@echo "make proto  - regenerate Python code and stubs (and the TypeScript clients) from protos/"
 	@echo "make bench  - benchmarks, each beside its baseline"
+	@echo "make test-fuzz - long Hypothesis fuzzing of every RPC, directly and through the gateway"
 	@echo "make k8s-topics - regenerate deploy/k8s/base/kafka/{topics,users}.yaml from protos/topics.yaml"
 	@echo "make k8s-dashboards - regenerate the Grafana dashboards in deploy/k8s/base/monitoring/"
 
@@ -82,6 +83,13 @@ lint: proto
 test: lint web
 	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
+
+# The fuzz tests of `make test`, with many more examples per RPC (FUZZ_EXAMPLES; FUZZ_RPCS narrows
+# them to the RPC paths a regular expression matches). Deterministic: the same examples every run.
+FUZZ_EXAMPLES ?= 200
+test-fuzz: proto web
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -p no:cacheprovider \
+	  tests/contract/test_fuzz_rpcs.py tests/e2e/test_fuzz_gateway.py $(PYTEST_ARGS)
 
 unit: proto
 	$(BIN)/python -m pytest -m "not integration" $(PYTEST_ARGS)

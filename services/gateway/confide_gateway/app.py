@@ -110,7 +110,7 @@ class Gateway:
 
         path = scope.get("path", "")
         if path in self._routes or path == HEALTH_PATH:
-            await self._connect(scope, receive, send_with_edge_headers)
+            await self._connect(scope, _uncompressed_frames_only(headers, receive), send_with_edge_headers)
         elif scope["method"] == "GET":
             await self._static(path, send_with_edge_headers)
         else:
@@ -236,6 +236,36 @@ class Gateway:
         self, request: health_pb2.HealthCheckRequest, ctx: RequestContext[Any, Any]
     ) -> health_pb2.HealthCheckResponse:
         return health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.SERVING)
+
+
+def _uncompressed_frames_only(headers: dict[str, str], receive: Receive) -> Receive:
+    """A framed request (gRPC, gRPC-Web, Connect streams) whose frame says "compressed" while the
+    request names no compression is the client's mistake: INVALID_ARGUMENT. connectrpc answers it with
+    INTERNAL, which callers must read as a bug of ours (docs/api/gateway.md). Requests to the gateway
+    hold one frame (no RPC streams from the client), so its first byte is the flags byte."""
+    kind = headers.get("content-type", "")
+    if not kind.startswith(("application/grpc", "application/connect+")) or kind.startswith(
+        "application/grpc-web-text"
+    ):
+        return receive
+    encoding = headers.get("grpc-encoding") or headers.get("connect-content-encoding") or "identity"
+    if encoding != "identity":
+        return receive
+    first = True
+
+    async def checked() -> dict[str, Any]:
+        nonlocal first
+        message = await receive()
+        body = message.get("body", b"") if message.get("type") == "http.request" else b""
+        if first and body:
+            first = False
+            if body[0] & 0x01:
+                raise ConnectError(
+                    Code.INVALID_ARGUMENT, "a compressed frame needs the grpc-encoding it was compressed with"
+                )
+        return message
+
+    return checked
 
 
 def _bearer(value: str | None) -> str | None:

@@ -202,6 +202,19 @@ async def test_grpc_web_from_a_browser_origin(edge_stack: Edge) -> None:
     assert b"grpc-status:0" in frames[-1][1].replace(b" ", b"")
 
 
+async def test_a_frame_marked_compressed_without_an_encoding_is_the_clients_error(edge_stack: Edge) -> None:
+    # Found by tests/e2e/test_fuzz_gateway.py: connectrpc answered INTERNAL ("protocol error").
+    status, _, body = await post(
+        edge_stack,
+        f"{SAMPLE}/Echo",
+        _frame(devtest_pb2.EchoRequest(text="web").SerializeToString(), flags=0x01),
+        {"content-type": "application/grpc-web+proto", "x-grpc-web": "1", **bearer()},
+    )
+    assert status == 200
+    trailers = _frames(body)[-1][1].replace(b" ", b"")
+    assert b"grpc-status:3\r\n" in trailers, trailers  # INVALID_ARGUMENT
+
+
 async def test_connect_server_stream(edge_stack: Edge) -> None:
     request = _frame(json.dumps({"count": 4, "intervalMs": 10}).encode())
     status, _, body = await post(
