@@ -24,8 +24,8 @@ import aiohttp
 import pytest
 from opentelemetry.proto.trace.v1 import trace_pb2
 
-from .conftest import Platform, ReceivedSpan
-from .test_journeys import ALEX, PASSWORD, RIVERA, TOTP_SECRET, eventually, key, rfc3339, rule_ids, sign_in
+from .conftest import DEMO_TOTP, Platform, ReceivedSpan
+from .test_journeys import ALEX, PASSWORD, RIVERA, eventually, key, rfc3339, rule_ids, sign_in
 
 pytestmark = pytest.mark.integration
 
@@ -601,7 +601,7 @@ async def test_no_span_carries_phi_or_request_bodies(platform: Platform) -> None
     )
     await eventually(arrived("MessagingService/SendMessage", "messaging"), "messaging's spans", SPANS_ARRIVE)
 
-    secrets_and_phi = (*ALEX_PHI, canary, "panic attacks", PASSWORD, TOTP_SECRET)
+    secrets_and_phi = (*ALEX_PHI, canary, "panic attacks", PASSWORD, DEMO_TOTP.secret)
     leaks = [
         f"{span.service} {span.name!r}: {where} contains {value!r}"
         for span in platform.spans.spans()
