@@ -146,7 +146,7 @@ def bearer(token: str) -> Metadata:
 
 
 def ratio(value: float, baseline: float) -> float | None:
-    return round(value / baseline, 2) if baseline and value == value else None
+    return float(f"{value / baseline:.3g}") if baseline and value == value else None
 
 
 # -- the platform -------------------------------------------------------------------------------
@@ -355,6 +355,50 @@ class CommitWatch:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         await self._conn.close()
+
+
+class DatabaseWaits:
+    """What a service's database sessions are doing, sampled from pg_stat_activity every 50 ms.
+
+    py-spy sees a process's CPU; this sees the time its transactions spend waiting: on a lock
+    (``Lock/advisory``), on the service itself between statements (``idle in transaction``), on
+    the disk (``IO/...``), or running (``active``).
+    """
+
+    def __init__(self, dsn: str) -> None:
+        self._dsn = dsn
+        self.counts: dict[str, int] = {}
+        self.samples = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        conn = await asyncpg.connect(self._dsn)
+        try:
+            while True:
+                rows = await conn.fetch(
+                    "SELECT state, wait_event_type, wait_event FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle'"
+                )
+                self.samples += 1
+                for row in rows:
+                    what = row["state"] or "?"
+                    if row["wait_event_type"]:
+                        what += f" / {row['wait_event_type']}:{row['wait_event']}"
+                    self.counts[what] = self.counts.get(what, 0) + 1
+                await asyncio.sleep(0.05)
+        finally:
+            await conn.close()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> dict[str, Any]:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        busiest = sorted(self.counts.items(), key=lambda item: -item[1])[:8]
+        # Mean number of database sessions in each state at any moment of the phase.
+        return {what: round(n / max(self.samples, 1), 2) for what, n in busiest}
 
 
 # -- baselines ----------------------------------------------------------------------------------
@@ -697,8 +741,11 @@ async def bench_booking(
     await closed_loop(book, concurrency=16, seconds=min(3.0, seconds / 5))  # warm-up: connections, caches
     answered.clear()
     errors.clear()
+    waits = DatabaseWaits(platform.database("scheduling"))
+    waits.start()
     async with profiled(platform, ("scheduling", "billing"), "booking", seconds):
         histogram, count, took = await closed_loop(book, concurrency=16, seconds=seconds)
+    scheduling_db_sessions = await waits.stop()
     await watch.until_seen(watch.estimate_seen, answered, within=60)
     freshness = Histogram()
     for appointment_id, at in answered.items():
@@ -709,6 +756,7 @@ async def bench_booking(
         "rate_per_s": round((count - sum(errors.values())) / took, 1),
         "errors": errors,
         **histogram.summary(),
+        "scheduling_db_sessions_by_state": scheduling_db_sessions,
         "estimate_freshness": {
             "bookings_needing_an_estimate": len(answered),
             "estimates_seen": freshness.count,
@@ -730,19 +778,29 @@ async def bench_chat(platform: Platform, actors: Actors, seconds: float) -> dict
         threads.append((pair, created.thread.thread_id))
     delivered: dict[str, float] = {}
     arrived = asyncio.Condition()
-    streams: list[tuple[Any, asyncio.Task[None]]] = []
+    streams: list[asyncio.Task[None]] = []
     stream_errors: dict[str, int] = {}
     send_errors: dict[str, int] = {}
 
-    async def follow(call: Any) -> None:
-        try:
-            async for item in call:
-                delivered[item.message.body] = time.perf_counter()
-                async with arrived:
-                    arrived.notify_all()
-        except grpc.aio.AioRpcError as error:
-            if error.code() != grpc.StatusCode.CANCELLED:
+    async def follow(pair: Pair, thread_id: str) -> None:
+        """One subscriber's live stream; like a real client it resumes after the last message it got."""
+        last = 0
+        while True:
+            call = api.StreamMessages(
+                msg.StreamMessagesRequest(thread_id=thread_id, after_sequence=last),
+                metadata=actors.clinicians[pair.clinician_id],
+            )
+            try:
+                async for item in call:
+                    delivered.setdefault(item.message.body, time.perf_counter())
+                    last = item.message.sequence
+                    async with arrived:
+                        arrived.notify_all()
+            except grpc.aio.AioRpcError as error:
                 stream_errors[error.code().name] = stream_errors.get(error.code().name, 0) + 1
+            finally:
+                call.cancel()
+            await asyncio.sleep(0.5)
 
     async def send(pair: Pair, thread_id: str, body: str) -> None:
         await api.SendMessage(
@@ -760,12 +818,18 @@ async def bench_chat(platform: Platform, actors: Actors, seconds: float) -> dict
         # Open the streams and prove each one delivers before the clock starts. People do not all
         # connect in the same millisecond, so neither do these: a few at a time.
         for index, (pair, thread_id) in enumerate(threads):
-            call = api.StreamMessages(
-                msg.StreamMessagesRequest(thread_id=thread_id), metadata=actors.clinicians[pair.clinician_id]
-            )
-            streams.append((call, asyncio.create_task(follow(call))))
+            streams.append(asyncio.create_task(follow(pair, thread_id)))
             warm = f"warm-up {index}"
-            await until_accepted(partial(send, pair, thread_id, warm), "a warm-up message")
+            for attempt in itertools.count(1):
+                try:
+                    await send(pair, thread_id, warm)
+                    break
+                except grpc.aio.AioRpcError as error:
+                    name = f"warm-up {error.code().name}"
+                    send_errors[name] = send_errors.get(name, 0) + 1
+                    if attempt == 5:
+                        raise
+                    await asyncio.sleep(1)
             await all_delivered([warm], 60)
         intended: dict[str, float] = {}
         send_rpc = Histogram()
@@ -782,7 +846,10 @@ async def bench_chat(platform: Platform, actors: Actors, seconds: float) -> dict
             intended[body] = at
             send_rpc.record((time.perf_counter() - began) * 1000)
 
+        waits = DatabaseWaits(platform.database("messaging"))
+        waits.start()
         sent, took = await open_loop(CHAT_RATE, seconds, timed_send)
+        messaging_db_sessions = await waits.stop()
         with contextlib.suppress(TimeoutError):
             await all_delivered(list(intended), 60)
         latency = Histogram()
@@ -790,10 +857,9 @@ async def bench_chat(platform: Platform, actors: Actors, seconds: float) -> dict
             if body in delivered:
                 latency.record((delivered[body] - at) * 1000)
     finally:
-        for call, task in streams:
-            call.cancel()
+        for task in streams:
             task.cancel()
-        await asyncio.gather(*(task for _, task in streams), return_exceptions=True)
+        await asyncio.gather(*streams, return_exceptions=True)
     return {
         "streams": len(threads),
         "target_rate_per_s": CHAT_RATE,
@@ -803,6 +869,7 @@ async def bench_chat(platform: Platform, actors: Actors, seconds: float) -> dict
         "stream_errors": stream_errors,
         "delivered": latency.count,
         "send_message_rpc": send_rpc.summary(),
+        "messaging_db_sessions_by_state": messaging_db_sessions,
         **latency.summary(),
     }
 
@@ -953,6 +1020,11 @@ def markdown(r: dict[str, Any]) -> str:
     ):
         if errors:
             notes.append(f"- {part}: {errors}")
+    for part, where in (("booking", "scheduling"), ("chat", "messaging")):
+        if sessions := r[part].get(f"{where}_db_sessions_by_state"):
+            notes.append(
+                f"- {where}'s database sessions during {part} (mean number in each state): {sessions}"
+            )
     if notes:
         lines += ["", *notes]
     lines += ["", "| service | RSS idle MiB | RSS peak under load MiB | VmHWM MiB |", "|---|---|---|---|"]

@@ -34,9 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-import jwt
 from aiokafka import AIOKafkaConsumer
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -44,7 +42,7 @@ from benchmarks import e2e
 from benchmarks.e2e import Echo
 from confide.devtest.v1 import devtest_pb2, devtest_pb2_grpc
 from confide_chassis import db
-from confide_chassis.auth import PUBLIC, StaticJwks, TokenVerifier, allow
+from confide_chassis.auth import PUBLIC, allow
 from confide_chassis.consumer import IdempotentConsumer
 from confide_chassis.events import ConsumedEvent, OutgoingEvent, build_headers
 from confide_chassis.ids import new_id_str
@@ -52,6 +50,7 @@ from confide_chassis.logging import configure_logging
 from confide_chassis.outbox import OutboxRelay, new_producer
 from confide_chassis.service import ServiceContext, ServiceSpec, start
 from confide_chassis.settings import ServiceSettings
+from confide_chassis.testkit import TokenFactory
 from confide_devstack.kafka import KafkaBroker
 from confide_devstack.postgres import PostgresCluster
 from confide_devstack.pytest_plugin import new_topic
@@ -100,16 +99,9 @@ async def _drive(port: int, total: int, concurrency: int, metadata: Any) -> tupl
 
 
 async def bench_grpc(bootstrap: str, total: int) -> list[Result]:
-    key = Ed25519PrivateKey.generate()
-    jwk = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(key.public_key())) | {"kid": "bench"}
-    now = int(time.time())
-    token = jwt.encode(
-        {"sub": "u", "practice": "p", "roles": ["clinician"], "mfa": True, "iat": now, "exp": now + 3600}
-        | {"iss": "confide-identity", "aud": "confide"},
-        key,
-        algorithm="EdDSA",
-        headers={"kid": "bench"},
-    )
+    # Signed as identity signs, with its lifetime (the verifier refuses tokens that live longer).
+    tokens = TokenFactory(kid="bench")
+    metadata = tokens.metadata(new_id_str(), new_id_str(), "clinician")
     results = []
     for concurrency in (1, 16):
         bare = grpc.aio.server()
@@ -127,11 +119,9 @@ async def bench_grpc(bootstrap: str, total: int) -> list[Result]:
         running = await start(
             ServiceSpec(name="bench", settings_type=ServiceSettings, configure=configure),
             ServiceSettings(service_name="bench", grpc_port=0, kafka_bootstrap_servers=bootstrap),
-            verifier=TokenVerifier(
-                StaticJwks({"keys": [jwk]}), issuer="confide-identity", audience="confide"
-            ),
+            verifier=tokens.verifier,
         )
-        seconds, lat = await _drive(running.port, total, concurrency, (("authorization", f"Bearer {token}"),))
+        seconds, lat = await _drive(running.port, total, concurrency, metadata)
         await running.stop(grace=0)
         results.append(
             Result(f"grpc unary c={concurrency}", "chassis (JWT, metrics, logs, traces)", total, seconds, lat)
