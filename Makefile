@@ -65,7 +65,8 @@ lint: proto
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy $(addprefix -p ,$(PY_PACKAGES))
 	$(BIN)/mypy scripts/protogen.py scripts/buf.py deploy/k8s/gen_topics.py deploy/k8s/tests/test_manifests.py \
-	  deploy/docker/tests/test_image.py benchmarks/run.py benchmarks/e2e.py benchmarks/histogram.py
+	  deploy/docker/tests/test_image.py benchmarks/run.py benchmarks/e2e.py benchmarks/histogram.py \
+	  benchmarks/profile_summary.py
 	$(BIN)/python deploy/k8s/gen_topics.py --check
 	@# Tests are our code too; one run per folder, since every folder has its own conftest module.
 	for d in $(TEST_DIRS); do $(BIN)/mypy $$d || exit 1; done
