@@ -21,7 +21,7 @@ from confide_chassis import errors, metrics
 from confide_chassis.auth import PUBLIC, Access, Principal, TokenVerifier, reset_principal, set_principal
 from confide_chassis.grpc.status import grpc_status_of, internal_status, to_status
 from confide_chassis.grpc.validation import validate_request
-from confide_chassis.idempotency import is_idempotent, run_idempotent
+from confide_chassis.idempotency import ResponseSealer, is_idempotent, run_idempotent
 from confide_chassis.logging import get_logger
 
 log = get_logger(__name__)
@@ -105,6 +105,8 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         self.sessions = sessions
         # Transitional: a service that still stores idempotent answers itself turns this off.
         self.idempotency = True
+        # Encrypts stored answers, for a service whose answers carry data it encrypts at rest.
+        self.response_sealer: ResponseSealer | None = None
 
     def _policy(self, method: str) -> Access | None:
         if method.startswith(ALWAYS_PUBLIC_PREFIXES):
@@ -180,6 +182,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                             request=request,
                             handler=lambda: inner_uu(request, context),
                             serialize=serializer,
+                            sealer=self.response_sealer,
                         )
                     return await inner_uu(request, context)
                 except grpc.aio.AbortError:

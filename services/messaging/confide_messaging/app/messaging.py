@@ -207,6 +207,8 @@ class MessagingUseCases:
         metrics.messages_sent_total.labels(command.kind.value).inc()
         if response is not None:
             metrics.crisis_flags_total.labels().inc()
+            if not team.clinician_ids:  # nobody to alert (SAFE-24)
+                metrics.crisis_escalation_failures_total.labels("no_care_team").inc()
         return SentMessage(message, response)
 
     async def _crisis_response(
