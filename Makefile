@@ -68,7 +68,8 @@ lint: proto
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy $(addprefix -p ,$(PY_PACKAGES))
 	$(BIN)/mypy scripts/protogen.py scripts/buf.py deploy/k8s/gen_topics.py deploy/k8s/tests/test_manifests.py \
-	  deploy/docker/tests/test_image.py benchmarks/run.py
+	  deploy/docker/tests/test_image.py benchmarks/run.py benchmarks/e2e.py benchmarks/histogram.py \
+	  benchmarks/profile_summary.py
 	$(BIN)/mypy deploy/k8s/gen_dashboards.py deploy/k8s/tests/test_monitoring.py
 	$(BIN)/python deploy/k8s/gen_topics.py --check
 	$(BIN)/python deploy/k8s/gen_dashboards.py --check
@@ -99,7 +100,7 @@ run: proto web
 	$(BIN)/python -m confide_devstack run $(if $(filter 1 yes true,$(PROMETHEUS)),--prometheus)
 
 bench: proto
-	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 # Regenerate the Strimzi KafkaTopic and KafkaUser manifests after changing protos/topics.yaml.
 k8s-topics: venv

@@ -1,6 +1,8 @@
-"""Benchmarks of the chassis hot paths, each beside its baseline, measured in the same run.
+"""Benchmarks, each beside its baseline measured in the same run: the chassis alone, then the platform.
 
-    make bench                 # or: .venv/bin/python benchmarks/run.py [--quick]
+    make bench                 # or: .venv/bin/python -m benchmarks.run [--quick] [--only chassis|e2e]
+
+The chassis' hot paths:
 
 - grpc unary: the chassis server (JWT auth, metrics, logs, tracing, error mapping) against a bare
   grpc.aio server, at concurrency 1 and 16;
@@ -9,8 +11,12 @@
 - consume: the idempotent consumer (inbox row + handler in one transaction, manual commits) against
   a plain aiokafka consumer reading the same records.
 
+Then the whole platform under a realistic load (`e2e.py`: booking, event freshness, chat delivery,
+memory per service) beside a bare grpc.aio echo server and a bare Kafka round trip.
+
 Numbers are printed, not asserted: they depend on the machine (2 cores here). Kafka and PostgreSQL
 are the real ones from the dev stack, started on free ports for the run and stopped after it.
+Results: `.run/bench/results.json` and `.run/bench/results.md` (docs/performance.md explains them).
 """
 
 from __future__ import annotations
@@ -23,20 +29,20 @@ import resource
 import shutil
 import statistics
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import grpc
-import jwt
 from aiokafka import AIOKafkaConsumer
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from benchmarks import e2e
+from benchmarks.e2e import Echo
 from confide.devtest.v1 import devtest_pb2, devtest_pb2_grpc
 from confide_chassis import db
-from confide_chassis.auth import PUBLIC, StaticJwks, TokenVerifier, allow
+from confide_chassis.auth import PUBLIC, allow
 from confide_chassis.consumer import IdempotentConsumer
 from confide_chassis.events import ConsumedEvent, OutgoingEvent, build_headers
 from confide_chassis.ids import new_id_str
@@ -44,6 +50,7 @@ from confide_chassis.logging import configure_logging
 from confide_chassis.outbox import OutboxRelay, new_producer
 from confide_chassis.service import ServiceContext, ServiceSpec, start
 from confide_chassis.settings import ServiceSettings
+from confide_chassis.testkit import TokenFactory
 from confide_devstack.kafka import KafkaBroker
 from confide_devstack.postgres import PostgresCluster
 from confide_devstack.pytest_plugin import new_topic
@@ -73,20 +80,6 @@ class Result:
         return f"| {self.name} | {self.variant} | {self.count} | {self.rate:,.0f}/s | {p50} | {p99} |"
 
 
-class Echo(devtest_pb2_grpc.SampleServiceServicer):
-    async def Echo(self, request: devtest_pb2.EchoRequest, context: Any) -> devtest_pb2.EchoResponse:  # noqa: N802
-        return devtest_pb2.EchoResponse(text=request.text)
-
-    async def Fail(self, request: devtest_pb2.FailRequest, context: Any) -> devtest_pb2.FailResponse:  # noqa: N802
-        return devtest_pb2.FailResponse()
-
-    async def Count(  # noqa: N802
-        self, request: devtest_pb2.CountRequest, context: Any
-    ) -> AsyncIterator[devtest_pb2.CountResponse]:
-        for number in range(1, request.count + 1):
-            yield devtest_pb2.CountResponse(number=number)
-
-
 async def _drive(port: int, total: int, concurrency: int, metadata: Any) -> tuple[float, list[float]]:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = devtest_pb2_grpc.SampleServiceStub(channel)
@@ -106,16 +99,9 @@ async def _drive(port: int, total: int, concurrency: int, metadata: Any) -> tupl
 
 
 async def bench_grpc(bootstrap: str, total: int) -> list[Result]:
-    key = Ed25519PrivateKey.generate()
-    jwk = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(key.public_key())) | {"kid": "bench"}
-    now = int(time.time())
-    token = jwt.encode(
-        {"sub": "u", "practice": "p", "roles": ["clinician"], "mfa": True, "iat": now, "exp": now + 3600}
-        | {"iss": "confide-identity", "aud": "confide"},
-        key,
-        algorithm="EdDSA",
-        headers={"kid": "bench"},
-    )
+    # Signed as identity signs, with its lifetime (the verifier refuses tokens that live longer).
+    tokens = TokenFactory(kid="bench")
+    metadata = tokens.metadata(new_id_str(), new_id_str(), "clinician")
     results = []
     for concurrency in (1, 16):
         bare = grpc.aio.server()
@@ -133,11 +119,9 @@ async def bench_grpc(bootstrap: str, total: int) -> list[Result]:
         running = await start(
             ServiceSpec(name="bench", settings_type=ServiceSettings, configure=configure),
             ServiceSettings(service_name="bench", grpc_port=0, kafka_bootstrap_servers=bootstrap),
-            verifier=TokenVerifier(
-                StaticJwks({"keys": [jwk]}), issuer="confide-identity", audience="confide"
-            ),
+            verifier=tokens.verifier,
         )
-        seconds, lat = await _drive(running.port, total, concurrency, (("authorization", f"Bearer {token}"),))
+        seconds, lat = await _drive(running.port, total, concurrency, metadata)
         await running.stop(grace=0)
         results.append(
             Result(f"grpc unary c={concurrency}", "chassis (JWT, metrics, logs, traces)", total, seconds, lat)
@@ -262,25 +246,62 @@ async def bench_outbox_and_consumer(bootstrap: str, cluster: PostgresCluster, co
     return results
 
 
-async def main(quick: bool) -> None:
-    configure_logging("bench", "WARNING")
-    run_dir = ROOT / ".run" / "bench"
-    shutil.rmtree(run_dir, ignore_errors=True)
-    run_dir.mkdir(parents=True)
+def _chassis_table(results: list[Result]) -> str:
+    lines = ["| benchmark | variant | n | rate | p50 ms | p99 ms |", "|---|---|---|---|---|---|"]
+    return "\n".join(lines + [result.row() for result in results]) + "\n"
+
+
+async def bench_chassis(run_dir: Path, quick: bool) -> list[Result]:
+    await asyncio.to_thread(shutil.rmtree, run_dir, ignore_errors=True)
+    await asyncio.to_thread(run_dir.mkdir, parents=True)
     rpc_total, event_total = (400, 1000) if quick else (4000, 10000)
     with PostgresCluster(run_dir / "pg") as cluster, KafkaBroker(run_dir / "kafka") as broker:
         results = await bench_grpc(broker.bootstrap_servers, rpc_total)
         results += await bench_outbox_and_consumer(broker.bootstrap_servers, cluster, event_total)
     shutil.rmtree(run_dir, ignore_errors=True)
-    print("| benchmark | variant | n | rate | p50 ms | p99 ms |")  # noqa: T201
-    print("|---|---|---|---|---|---|")  # noqa: T201
-    for result in results:
-        print(result.row())  # noqa: T201
+    return results
+
+
+async def main(quick: bool, only: str | None) -> None:
+    configure_logging("bench", "WARNING")
+    out = ROOT / ".run" / "bench"
+    out.mkdir(parents=True, exist_ok=True)
+    report: dict[str, Any] = {}
+    text = ""
+    if only in (None, "chassis"):
+        results = await bench_chassis(out / "chassis", quick)
+        report["chassis"] = [
+            {"benchmark": r.name, "variant": r.variant, "count": r.count, "rate_per_s": round(r.rate, 1)}
+            for r in results
+        ]
+        text += "## Chassis, each beside its baseline\n\n" + _chassis_table(results)
+        print(text)  # noqa: T201
+    if only in (None, "e2e"):
+        work = out / "e2e"
+        shutil.rmtree(work, ignore_errors=True)
+        try:
+            report["e2e"] = await e2e.run_e2e(work, quick)
+        finally:  # keep the services' logs of the run (small), not its Kafka and PostgreSQL data
+            await asyncio.to_thread(shutil.rmtree, out / "logs", ignore_errors=True)
+            if (work / "stack" / "logs").is_dir():
+                await asyncio.to_thread(shutil.copytree, work / "stack" / "logs", out / "logs")
+            await asyncio.to_thread(shutil.rmtree, work, ignore_errors=True)
+        section = "## The whole platform under load, beside its baselines\n\n" + e2e.markdown(report["e2e"])
+        print(section)  # noqa: T201
+        text += "\n" + section
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"\npeak RSS of the benchmark process: {peak_mb:.0f} MiB")  # noqa: T201
+    report["load_generator_peak_rss_mib"] = round(peak_mb, 1)
+    (out / "results.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (out / "results.md").write_text(text, encoding="utf-8")
+    print(f"peak RSS of the benchmark process: {peak_mb:.0f} MiB")  # noqa: T201
+    print(f"results: {out / 'results.json'} and {out / 'results.md'}")  # noqa: T201
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description="Confide chassis benchmarks")
+    parser = argparse.ArgumentParser(description="Confide benchmarks, each beside its baseline")
     parser.add_argument("--quick", action="store_true", help="small counts, for a smoke run")
-    asyncio.run(main(parser.parse_args().quick))
+    parser.add_argument(
+        "--only", choices=["chassis", "e2e"], help="one part: the chassis alone, or the whole platform"
+    )
+    arguments = parser.parse_args()
+    asyncio.run(main(arguments.quick, arguments.only))

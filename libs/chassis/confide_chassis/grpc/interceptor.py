@@ -15,6 +15,7 @@ from typing import Any
 
 import grpc
 from google.rpc import status_pb2
+from sqlalchemy import exc as sqlalchemy_exc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from confide_chassis import errors, metrics
@@ -135,6 +136,11 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         """Domain errors keep their meaning; anything else is a bug: logged here, hidden from callers."""
         if isinstance(exc, errors.DomainError):
             return to_status(exc)
+        if isinstance(exc, sqlalchemy_exc.TimeoutError):
+            # Every pooled connection stayed busy past the pool timeout: overload, not a bug, and a
+            # retry a moment later can succeed (a load test of messaging showed it as INTERNAL).
+            log.warning("rpc refused: no database connection free in time", method=method)
+            return to_status(errors.Unavailable("the service is busy; retry shortly"))
         log.error("unhandled error in RPC", method=method, error=type(exc).__name__, exc_info=exc)
         return internal_status()
 
