@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from confide_chassis import errors, metrics
 from confide_chassis.auth import PUBLIC, Access, Principal, TokenVerifier, reset_principal, set_principal
+from confide_chassis.db import database_unavailable
 from confide_chassis.grpc.status import grpc_status_of, internal_status, to_status
 from confide_chassis.grpc.validation import validate_request
 from confide_chassis.idempotency import is_idempotent, run_idempotent
@@ -133,6 +134,10 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         """Domain errors keep their meaning; anything else is a bug: logged here, hidden from callers."""
         if isinstance(exc, errors.DomainError):
             return to_status(exc)
+        if database_unavailable(exc):
+            # Not a bug: the transaction was rolled back, so the caller may retry (same key).
+            log.warning("database unavailable during RPC", method=method, error=type(exc).__name__)
+            return to_status(errors.Unavailable("the service's database is unavailable; retry shortly"))
         log.error("unhandled error in RPC", method=method, error=type(exc).__name__, exc_info=exc)
         return internal_status()
 
