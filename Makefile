@@ -16,7 +16,7 @@ PY_PACKAGES := confide_chassis confide_devstack confidectl $(foreach s,$(notdir 
 # Test folders type-checked by `make lint` (each separately: they share module names like conftest).
 TEST_DIRS := $(wildcard libs/*/tests services/*/tests) $(wildcard tests)
 
-.PHONY: help venv proto ts web lint typecheck test unit run bench clean lock k8s-topics
+.PHONY: help venv proto ts web lint typecheck test unit run bench clean lock k8s-topics test-faults
 
 help:
 	@echo "make run    - start Kafka, PostgreSQL and every service locally (Ctrl-C stops all)"
@@ -24,6 +24,7 @@ help:
 	@echo "make lint   - ruff, mypy --strict, import-linter, buf lint, buf breaking"
 	@echo "make proto  - regenerate Python code and stubs (and the TypeScript clients) from protos/"
 	@echo "make bench  - benchmarks, each beside its baseline"
+	@echo "make test-faults - kill every service, Kafka and PostgreSQL under load; check exactly-once effects"
 	@echo "make k8s-topics - regenerate deploy/k8s/base/kafka/{topics,users}.yaml from protos/topics.yaml"
 
 # Runtime (what images install) and development locks, both pinned with hashes (`make lock`).
@@ -78,6 +79,10 @@ lint: proto
 test: lint web
 	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
+
+# The whole fault schedule (docs/reliability.md, "Fault tests"); `make test` runs its short plan.
+test-faults: proto web
+	CONFIDE_FAULTS=full $(BIN)/python -m pytest tests/faults -s $(PYTEST_ARGS)
 
 unit: proto
 	$(BIN)/python -m pytest -m "not integration" $(PYTEST_ARGS)
