@@ -319,6 +319,15 @@ class FaultEvent:
     during_load: bool
 
 
+def _apart(starts: list[datetime]) -> list[datetime]:
+    """Slots that do not overlap (a clinician's session is 30 minutes plus a 5-minute buffer)."""
+    picked: list[datetime] = []
+    for begins in sorted(starts):
+        if not picked or begins - picked[-1] >= timedelta(minutes=35):
+            picked.append(begins)
+    return picked
+
+
 class Load:
     def __init__(self, clients: Clients, plan: FaultPlan) -> None:
         self.c = clients
@@ -359,9 +368,13 @@ class Load:
             (ALEX, ALEX_EMAIL, jurisdiction_pb2.JURISDICTION_CA),
             (SAM, SAM_EMAIL, jurisdiction_pb2.JURISDICTION_TX),
         ):
-            self._far_slots[client] = await self._slots(
-                client, email, state, now + timedelta(days=3), now + timedelta(days=60), 600
-            )
+            # Three days at a time: a search answers at most 1,000 slots (5-minute steps).
+            found: list[datetime] = []
+            for day in range(3, 33, 3):
+                found += await self._slots(
+                    client, email, state, now + timedelta(days=day), now + timedelta(days=day + 3), 1000
+                )
+            self._far_slots[client] = _apart(found)
         soon = await self._slots(
             SAM,
             SAM_EMAIL,
@@ -397,13 +410,7 @@ class Load:
             email,
             also_retry=_rule_violation_in_flight,
         )
-        # Slots that do not overlap (a clinician's sessions are 30 minutes plus a 5-minute buffer).
-        picked: list[datetime] = []
-        for slot in reply.slots:
-            begins = slot.time.start.ToDatetime(tzinfo=UTC)
-            if not picked or begins - picked[-1] >= timedelta(minutes=35):
-                picked.append(begins)
-        return picked
+        return _apart([slot.time.start.ToDatetime(tzinfo=UTC) for slot in reply.slots])
 
     async def run(self) -> None:
         workers = [
