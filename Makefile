@@ -16,16 +16,18 @@ PY_PACKAGES := confide_chassis confide_devstack confidectl $(foreach s,$(notdir 
 # Test folders type-checked by `make lint` (each separately: they share module names like conftest).
 TEST_DIRS := $(wildcard libs/*/tests services/*/tests) $(wildcard tests)
 
-.PHONY: help venv proto ts web lint typecheck test unit run bench clean lock k8s-topics test-faults
+.PHONY: help venv proto ts web lint typecheck test unit run bench clean lock k8s-topics k8s-dashboards test-faults
 
 help:
-	@echo "make run    - start Kafka, PostgreSQL and every service locally (Ctrl-C stops all)"
+	@echo "make run    - start Kafka, PostgreSQL and every service locally (Ctrl-C stops all);"
+	@echo "              PROMETHEUS=1 adds a Prometheus scraping them with the cluster's rules"
 	@echo "make test   - lint, type-check and run every test against real Kafka and PostgreSQL"
 	@echo "make lint   - ruff, mypy --strict, import-linter, buf lint, buf breaking"
 	@echo "make proto  - regenerate Python code and stubs (and the TypeScript clients) from protos/"
 	@echo "make bench  - benchmarks, each beside its baseline"
 	@echo "make test-faults - kill every service, Kafka and PostgreSQL under load; check exactly-once effects"
 	@echo "make k8s-topics - regenerate deploy/k8s/base/kafka/{topics,users}.yaml from protos/topics.yaml"
+	@echo "make k8s-dashboards - regenerate the Grafana dashboards in deploy/k8s/base/monitoring/"
 
 # Runtime (what images install) and development locks, both pinned with hashes (`make lock`).
 LOCKS := requirements/runtime.lock requirements/dev.lock
@@ -67,7 +69,9 @@ lint: proto
 	$(BIN)/mypy $(addprefix -p ,$(PY_PACKAGES))
 	$(BIN)/mypy scripts/protogen.py scripts/buf.py deploy/k8s/gen_topics.py deploy/k8s/tests/test_manifests.py \
 	  deploy/docker/tests/test_image.py benchmarks/run.py
+	$(BIN)/mypy deploy/k8s/gen_dashboards.py deploy/k8s/tests/test_monitoring.py
 	$(BIN)/python deploy/k8s/gen_topics.py --check
+	$(BIN)/python deploy/k8s/gen_dashboards.py --check
 	@# Tests are our code too; one run per folder, since every folder has its own conftest module.
 	for d in $(TEST_DIRS); do $(BIN)/mypy $$d || exit 1; done
 	$(BIN)/lint-imports
@@ -87,8 +91,9 @@ test-faults: proto web
 unit: proto
 	$(BIN)/python -m pytest -m "not integration" $(PYTEST_ARGS)
 
+# PROMETHEUS=1: a real Prometheus scrapes every service too, with the cluster's rules (port 9090).
 run: proto web
-	$(BIN)/python -m confide_devstack run
+	$(BIN)/python -m confide_devstack run $(if $(filter 1 yes true,$(PROMETHEUS)),--prometheus)
 
 bench: proto
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
@@ -96,6 +101,9 @@ bench: proto
 # Regenerate the Strimzi KafkaTopic and KafkaUser manifests after changing protos/topics.yaml.
 k8s-topics: venv
 	$(BIN)/python deploy/k8s/gen_topics.py
+
+k8s-dashboards: venv
+	$(BIN)/python deploy/k8s/gen_dashboards.py
 
 # Regenerate both locks from requirements/*.in, keeping today's versions where they still fit
 # (`make lock UPGRADE=1` moves everything to the newest). Hashes come from PyPI only.

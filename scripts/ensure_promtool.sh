@@ -1,30 +1,51 @@
 #!/usr/bin/env bash
-# Make sure .cache/promtool/promtool exists and print its path on the last line of stdout.
+# Make sure .cache/promtool/ holds promtool and prometheus, and print one's path on the last line of
+# stdout: promtool by default, the Prometheus server with the argument `prometheus`.
 #
-# promtool (checks and unit-tests Prometheus rules) comes from Debian's `prometheus` package. We do not
-# install the package (it would start a Prometheus service): `apt-get download` fetches the .deb into a
-# temporary folder and `dpkg-deb -x` extracts only usr/bin/promtool. Runs `apt-get update` first when
-# the package is not known to apt yet (fresh machine). Needs root or an apt that may download (CI runs
-# as root). Progress goes to stderr; stdout's last line is the binary's path.
+# Both come from Debian's `prometheus` package. We do not install the package (it would start a
+# Prometheus service): `apt-get download` fetches the .deb into a temporary folder and `dpkg-deb -x`
+# extracts only usr/bin/promtool and usr/bin/prometheus, with the server's page templates
+# (usr/share/prometheus/web, for --web.local-assets: the /targets, /rules, /alerts pages). Runs `apt-get update` first when the package
+# is not known to apt yet (fresh machine). Needs root or an apt that may download (CI runs as root).
+# Progress goes to stderr; stdout's last line is the binary's path. Concurrent runs wait for each
+# other (flock), so a test session and `make run PROMETHEUS=1` never extract over one another.
 #
 #   promtool="$(scripts/ensure_promtool.sh | tail -n1)"
-#   PROMTOOL_DIR=/elsewhere scripts/ensure_promtool.sh    # another cache folder
+#   prometheus="$(scripts/ensure_promtool.sh prometheus | tail -n1)"   # or scripts/ensure_prometheus.sh
+#   PROMTOOL_DIR=/elsewhere scripts/ensure_promtool.sh                # another cache folder
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 dest="${PROMTOOL_DIR:-$root/.cache/promtool}"
-bin="$dest/promtool"
+wanted="${1:-promtool}"
+case "$wanted" in
+  promtool | prometheus) ;;
+  *) echo "usage: $0 [promtool|prometheus]" >&2; exit 2 ;;
+esac
+tools=(promtool prometheus)
 
 say() { echo "ensure_promtool: $*" >&2; }
 
-if [[ -x "$bin" ]] && "$bin" --version >/dev/null 2>&1; then
-  say "using cached $bin"
-  echo "$bin"
+cached() {
+  local tool
+  for tool in "${tools[@]}"; do
+    [[ -x "$dest/$tool" ]] && "$dest/$tool" --version >/dev/null 2>&1 || return 1
+  done
+  [[ -f "$dest/web/templates/targets.html" ]]
+}
+
+mkdir -p "$dest"
+exec 9>"$dest/.lock"
+flock 9
+
+if cached; then
+  say "using cached $dest/$wanted"
+  echo "$dest/$wanted"
   exit 0
 fi
 
 for tool in apt-get apt-cache dpkg-deb; do
-  command -v "$tool" >/dev/null || { say "$tool not found: promtool comes from Debian's prometheus package"; exit 1; }
+  command -v "$tool" >/dev/null || { say "$tool not found: promtool and prometheus come from Debian's prometheus package"; exit 1; }
 done
 
 # A package is "known" when apt has a candidate version for it; a fresh machine has empty lists.
@@ -47,11 +68,17 @@ if ! (cd "$work" && apt-get download -qq prometheus >&2); then
   (cd "$work" && apt-get download -qq prometheus >&2)
 fi
 deb="$(ls "$work"/prometheus_*.deb)"
-say "extracting usr/bin/promtool from $(basename "$deb")"
+say "extracting usr/bin/promtool, usr/bin/prometheus and its web assets from $(basename "$deb")"
 dpkg-deb -x "$deb" "$work/root"
 
-mkdir -p "$dest"
-install -m 0755 "$work/root/usr/bin/promtool" "$bin.tmp"
-mv -f "$bin.tmp" "$bin"
-say "installed $("$bin" --version 2>&1 | head -n1) at $bin"
-echo "$bin"
+rm -rf "$dest/web.tmp"
+cp -a "$work/root/usr/share/prometheus/web" "$dest/web.tmp"
+rm -rf "$dest/web"
+mv "$dest/web.tmp" "$dest/web"
+
+for tool in "${tools[@]}"; do
+  install -m 0755 "$work/root/usr/bin/$tool" "$dest/$tool.tmp"
+  mv -f "$dest/$tool.tmp" "$dest/$tool"
+  say "installed $("$dest/$tool" --version 2>&1 | head -n1) at $dest/$tool"
+done
+echo "$dest/$wanted"

@@ -21,7 +21,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-import pyotp
 import pytest
 
 from .conftest import ROOT, Platform
@@ -34,7 +33,6 @@ ALEX = "01930000-0000-7000-8000-0000000000e1"
 SAM = "01930000-0000-7000-8000-0000000000e2"
 RIVERA = "01930000-0000-7000-8000-0000000000c3"
 PASSWORD = "Tulip-Harbor-Lantern-42"
-TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 PROPAGATION = 90.0
 
 
@@ -58,45 +56,7 @@ async def eventually(probe: Callable[[], Awaitable[T | None]], what: str, within
 
 
 async def sign_in(platform: Platform, email: str, *, totp: bool = False) -> str:
-    async def attempt() -> dict[str, Any] | None:
-        status, reply = await platform.call(
-            "confide.identity.v1.AuthService/SignIn",
-            {"practiceId": PRACTICE, "email": email, "password": PASSWORD},
-            expect_ok=False,
-        )
-        return reply if status == 200 else None
-
-    reply = await eventually(attempt, f"{email} signing in (demo seed)")
-    if "session" in reply:
-        token = str(reply["session"]["accessToken"])
-    else:
-        assert totp, reply
-        _, verified = await platform.call(
-            "confide.identity.v1.AuthService/VerifyMfa",
-            {"mfaChallengeToken": reply["mfaChallengeToken"], "totpCode": pyotp.TOTP(TOTP_SECRET).now()},
-        )
-        token = str(verified["session"]["accessToken"])
-    await until_services_know_identitys_keys(platform, token)
-    return token
-
-
-# A cheap signed-in call per service the journeys use: each service fetches identity's signing keys in
-# the background after it starts, and refuses a genuine token until it has them.
-KEY_PROBES = (
-    "confide.scheduling.v1.AvailabilityService/ListSessionTypes",
-    "confide.billing.v1.BillingSetupService/GetPriceList",
-    "confide.messaging.v1.MessagingService/ListThreads",
-)
-
-
-async def until_services_know_identitys_keys(platform: Platform, token: str) -> None:
-    for path in KEY_PROBES:
-
-        async def verified(path: str = path) -> bool:
-            status, _ = await platform.call(path, {}, token, expect_ok=False)
-            return status != 401
-
-        await eventually(verified, f"{path.split('.')[1]} verifying identity's tokens")
+    return await platform.sign_in(email, mfa=totp)
 
 
 def rule_ids(error: dict[str, Any]) -> str:

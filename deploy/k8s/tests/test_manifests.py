@@ -2,8 +2,8 @@
 
 Every overlay is built with ``kubectl kustomize`` (a missing kubectl fails the run: it never skips) and
 its output is checked against the security policy, the wiring between resources (Service → pod ports,
-NetworkPolicy → pods, HPA/PDB/ServiceMonitor → targets), the topic registry and the alert rules
-(``promtool check rules`` and ``promtool test rules`` with promtool from ``scripts/ensure_promtool.sh``).
+NetworkPolicy → pods, HPA/PDB/ServiceMonitor → targets) and the topic registry; the alert rules,
+dashboards and runbooks are test_monitoring.py's.
 Core resources are schema-validated with kubernetes-validate ``--strict``, operator resources against
 their CRDs' schemas (fetched as Go modules; Strimzi's by policy only); YAML is linted by yamllint.
 
@@ -82,19 +82,6 @@ CORE_API_GROUPS = {
 # Oldest and newest Kubernetes minors the manifests are validated against (ADR 0005: >= 1.31 for
 # PDB unhealthyPodEvictionPolicy GA and the preStop sleep action).
 KUBERNETES_VERSIONS = ("1.31", "1.32")
-REQUIRED_ALERTS = {
-    "ConfideRpcErrorRatioHigh",
-    "ConfideRpcLatencyP99High",
-    "ConfideOutboxStalled",
-    "ConfideConsumerLagHigh",
-    "ConfideEventDeadLettered",
-    "ConfideServiceUnavailable",
-    # compliance's own metrics (services/compliance/confide_compliance/metrics.py)
-    "ConfideExpiryWatchStale",
-    "ConfideAuditChainBroken",
-}
-# Every Confide metric (the chassis' and the services' own) is named confide_<area>_...
-METRIC_PREFIX = "confide_"
 DNS_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 VAR_REF_RE = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 
@@ -1394,202 +1381,13 @@ def test_site_values_reach_the_output_and_roll_the_pods(tmp_path: Path) -> None:
 
 
 # --- alert rules --------------------------------------------------------------------------------
+# Rules, their promtool tests, dashboards and runbooks are checked by test_monitoring.py.
 
 
 def prometheus_rule_groups(docs: Iterable[Doc]) -> list[dict[str, Any]]:
     (rule,) = of_kind(docs, "PrometheusRule")
     groups: list[dict[str, Any]] = rule["spec"]["groups"]
     return groups
-
-
-@pytest.fixture(scope="session")
-def promtool() -> str:
-    script = ROOT / "scripts" / "ensure_promtool.sh"
-    proc = subprocess.run(["bash", str(script)], capture_output=True, text=True, check=False, timeout=600)
-    if proc.returncode != 0:
-        pytest.fail(f"{script} failed:\n{proc.stdout}\n{proc.stderr}")
-    return proc.stdout.strip().splitlines()[-1]
-
-
-@pytest.fixture
-def rules_dir(tmp_path: Path) -> Path:
-    groups = prometheus_rule_groups(built("production"))
-    (tmp_path / "rules.yaml").write_text(
-        yaml.safe_dump({"groups": groups}, sort_keys=False), encoding="utf-8"
-    )
-    shutil.copy(K8S / "tests" / "alerts_test.yaml", tmp_path / "alerts_test.yaml")
-    return tmp_path
-
-
-def test_prometheus_rules_pass_promtool_check(promtool: str, rules_dir: Path) -> None:
-    proc = subprocess.run(
-        [promtool, "check", "rules", "rules.yaml"], cwd=rules_dir, capture_output=True, text=True, check=False
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-
-
-def test_alerts_pass_their_promtool_unit_tests(promtool: str, rules_dir: Path) -> None:
-    proc = subprocess.run(
-        [promtool, "test", "rules", "alerts_test.yaml"],
-        cwd=rules_dir,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-
-
-def test_alerts_cover_what_matters_and_use_the_chassis_metric_names() -> None:
-    groups = prometheus_rule_groups(built("production"))
-    rules = [r for g in groups for r in g["rules"]]
-    alerts = {r["alert"]: r for r in rules if "alert" in r}
-    assert set(alerts) >= REQUIRED_ALERTS
-    tested = yaml.safe_load((K8S / "tests" / "alerts_test.yaml").read_text(encoding="utf-8"))
-    tested_names = {t["alertname"] for case in tested["tests"] for t in case.get("alert_rule_test", [])}
-    assert set(alerts) <= tested_names, f"alerts without a promtool unit test: {set(alerts) - tested_names}"
-    for alert in alerts.values():
-        assert alert["labels"]["severity"] in ("critical", "warning")
-        assert alert["annotations"]["runbook_url"].endswith("#" + alert["alert"].lower())
-    exported = exported_metric_names()
-    used = used_metric_names(r["expr"] for r in rules)
-    assert used, "the rules use no chassis metric"
-    assert used <= exported, f"rules use metrics the code does not export: {used - exported}"
-    for name in (
-        "confide_rpc_requests_total",
-        "confide_rpc_duration_seconds",
-        "confide_outbox_oldest_pending_age_seconds",
-        "confide_consumer_lag_records",
-        "confide_dlq_records_total",
-        "confide_db_pool_connections",
-        "confide_compliance_expiry_watch_last_success_timestamp_seconds",
-        "confide_compliance_audit_chain_verifications_total",
-    ):
-        assert name in used
-
-
-def exported_metrics() -> dict[str, tuple[str, ...]]:
-    """Every Confide metric the chassis and the services register: exposed name -> label names.
-
-    Read from prometheus_client's registry after importing each ``metrics`` module, so it is what a
-    scrape would show (counters with ``_total``), not what a pattern finds in the source.
-    """
-    import importlib
-
-    from prometheus_client import REGISTRY
-    from prometheus_client.metrics import MetricWrapperBase
-
-    importlib.import_module("confide_chassis.metrics")
-    for path in sorted((ROOT / "services").glob("*/confide_*/metrics.py")):
-        importlib.import_module(f"{path.parent.name}.metrics")
-    found: dict[str, tuple[str, ...]] = {}
-    for collector in list(REGISTRY._collector_to_names):  # no public way to list collectors
-        for family in collector.describe() if hasattr(collector, "describe") else collector.collect():
-            if family.name.startswith(("python_", "process_")):
-                continue  # prometheus_client's own collectors
-            name = family.name + ("_total" if family.type == "counter" else "")
-            # A metric object knows its label names; a custom collector's families do.
-            owner = collector if isinstance(collector, MetricWrapperBase) else family
-            found[name] = tuple(getattr(owner, "_labelnames", ()))
-    return found
-
-
-def exported_metric_names() -> set[str]:
-    return set(exported_metrics())
-
-
-def used_metric_names(expressions: Iterable[str]) -> set[str]:
-    """Confide metric names in PromQL; histogram series (_bucket, _sum, _count) map to the histogram."""
-    text = " ".join(expressions)
-    histograms = {"confide_rpc_duration_seconds"}
-    return {
-        base if (base := re.sub(r"_(bucket|sum|count)$", "", m)) in histograms else m
-        for m in re.findall(r"\b([a-z_][a-z0-9_]*)\b(?=\s*[{\[)/+]|\s|$)", text)
-        if m.startswith(METRIC_PREFIX)
-    }
-
-
-def test_metric_name_helpers_catch_an_unknown_metric() -> None:
-    exported = exported_metric_names()
-    assert {
-        "confide_rpc_requests_total",
-        "confide_compliance_expiry_watch_last_success_timestamp_seconds",
-    } <= exported
-    used = used_metric_names(
-        [
-            'sum(rate(confide_rpc_duration_seconds_bucket{service="x"}[5m]))'
-            " / confide_compliance_made_up_total > 0"
-        ]
-    )
-    assert used == {"confide_rpc_duration_seconds", "confide_compliance_made_up_total"}
-    assert used - exported == {"confide_compliance_made_up_total"}
-
-
-def test_every_metric_follows_the_naming_scheme_and_carries_the_service_label() -> None:
-    metrics = exported_metrics()
-    assert len(metrics) > 15
-    for name, labels in metrics.items():
-        assert re.fullmatch(r"confide_[a-z0-9]+(_[a-z0-9]+)+", name), name
-        assert labels[:1] == ("service",), f"{name}: labels {labels} do not start with service"
-        assert not name.endswith(("_count", "_sum", "_bucket", "_created")), name
-        assert "_milliseconds" not in name, f"{name}: base units (seconds) only"
-
-
-def test_runbook_has_a_section_per_alert() -> None:
-    runbook = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
-    headings = {
-        re.sub(r"[^a-z0-9 -]", "", h.strip().lower()).replace(" ", "-")
-        for h in re.findall(r"^#+ (.+)$", runbook, flags=re.M)
-    }
-    alerts = {
-        r["alert"] for g in prometheus_rule_groups(built("production")) for r in g["rules"] if "alert" in r
-    }
-    assert {a.lower() for a in alerts} <= headings
-
-
-def dashboard_expressions(node: Any) -> Iterator[str]:
-    """Every PromQL string in a Grafana dashboard: panel targets and query variables."""
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key in ("expr", "definition") and isinstance(value, str):
-                yield value
-            elif key == "query" and isinstance(value, dict) and isinstance(value.get("query"), str):
-                yield value["query"]
-            else:
-                yield from dashboard_expressions(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from dashboard_expressions(value)
-
-
-@pytest.mark.parametrize("overlay", ["staging", "production"])
-def test_grafana_dashboard_uses_only_defined_metrics(overlay: str) -> None:
-    maps = [
-        m for m in of_kind(built(overlay), "ConfigMap") if m["metadata"]["labels"].get("grafana_dashboard")
-    ]
-    assert [name_of(m) for m in maps] == ["grafana-dashboard-confide"]
-    assert maps[0]["metadata"]["labels"]["grafana_dashboard"] == "1"
-    (text,) = maps[0]["data"].values()
-    dashboard = json.loads(text)
-    panels = dashboard["panels"]
-    assert all(p.get("targets") for p in panels), "a panel without queries"
-    expressions = list(dashboard_expressions(dashboard))
-    used = used_metric_names(expressions)
-    exported = exported_metric_names()
-    assert used <= exported, f"dashboard uses metrics the code does not define: {used - exported}"
-    for name in (
-        "confide_rpc_requests_total",
-        "confide_rpc_duration_seconds",
-        "confide_outbox_pending_events",
-        "confide_outbox_oldest_pending_age_seconds",
-        "confide_consumer_lag_records",
-        "confide_dlq_records_total",
-        "confide_db_pool_connections",
-        "confide_db_pool_waiting_checkouts",
-        "confide_db_pool_checkout_timeouts_total",
-    ):
-        assert name in used, f"dashboard has no panel on {name}"
-    # Every query is scoped to Confide's namespace (other tenants' series must not mix in).
-    assert all('namespace="confide"' in e for e in expressions)
 
 
 # --- adding a service by copying a folder ----------------------------------------------------------

@@ -28,7 +28,7 @@ from confide_chassis.events import ConsumedEvent, EnvelopeError, header_value
 from confide_chassis.idempotency import joined_transaction
 from confide_chassis.logging import get_logger
 from confide_chassis.retry import backoff_delays
-from confide_chassis.telemetry import consume_span
+from confide_chassis.telemetry import consume_span, extract_context, linked_span, record_error_class
 
 log = get_logger(__name__)
 tracer = trace.get_tracer("confide_chassis.consumer")
@@ -215,37 +215,69 @@ class IdempotentConsumer:
                 break
         if not events:
             return 0, envelope_failure
-        outcomes: list[str] = []
-        try:
-            async with self._sessions() as session, session.begin():
-                fresh = await self._claim_inbox(session, events)
-                for position, event in enumerate(events):
-                    with self._span(event.topic, event.partition, event.offset, event.headers) as span:
-                        span.set_attribute("messaging.message.id", event.event_id)
-                        if event.event_id not in fresh:
-                            outcomes.append("duplicate")
-                            continue
-                        fresh.discard(event.event_id)  # a second copy in this run is a duplicate
-                        try:
-                            with joined_transaction(session):
-                                await self._handler(session, event)
-                        except Exception as exc:
-                            raise _FailedAt(position, exc) from exc
-                        outcomes.append("processed")
-        except _FailedAt as failed:
-            if failed.position == 0:
-                return 0, failed.error
-            done, earlier = await self._handle_together(records[: failed.position])
-            return done, earlier if earlier is not None else failed.error
-        except Exception as exc:
-            if not database_unavailable(exc):
-                raise
-            # The inbox claim or the commit lost the database: nothing was written; the first
-            # record is retried alone until the database is back (`process`).
-            return 0, exc
+        failure: _FailedAt | None = None
+        unavailable: Exception | None = None
+        # Fan-in: one transaction for records of many traces links to each record's producer span
+        # (docs/tracing.md); each record's own span is that producer span's child.
+        with linked_span(
+            f"process batch {events[0].topic}",
+            (extract_context(event.headers) for event in events),
+            kind=trace.SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.operation.type": "process",
+                "messaging.destination.name": events[0].topic,
+                "messaging.consumer.group.name": self.name,
+                "messaging.batch.message_count": len(events),
+            },
+        ) as batch:
+            try:
+                outcomes = await self._handle_batch(events)
+            except _FailedAt as failed:
+                record_error_class(batch, failed.error)
+                failure = failed
+            except Exception as exc:
+                if not database_unavailable(exc):
+                    raise
+                # The inbox claim or the commit lost the database: nothing was written; the first
+                # record is retried alone until the database is back (`process`).
+                record_error_class(batch, exc)
+                unavailable = exc
+        if unavailable is not None:
+            return 0, unavailable
+        if failure is not None:
+            if failure.position == 0:
+                return 0, failure.error
+            done, earlier = await self._handle_together(records[: failure.position])
+            return done, earlier if earlier is not None else failure.error
         for event, outcome in zip(events, outcomes, strict=True):
             metrics.consumer_events_total.labels(self._service, self.name, event.topic, outcome).inc()
         return len(events), envelope_failure
+
+    async def _handle_batch(self, events: Sequence[ConsumedEvent]) -> list[str]:
+        """Each event's outcome, all in one transaction; raises `_FailedAt` (rolled back) if one fails."""
+        outcomes: list[str] = []
+        async with self._sessions() as session, session.begin():
+            fresh = await self._claim_inbox(session, events)
+            for position, event in enumerate(events):
+                error: Exception | None = None
+                with self._span(event.topic, event.partition, event.offset, event.headers) as span:
+                    span.set_attribute("messaging.message.id", event.event_id)
+                    if event.event_id not in fresh:
+                        outcomes.append("duplicate")
+                        continue
+                    fresh.discard(event.event_id)  # a second copy in this run is a duplicate
+                    try:
+                        with joined_transaction(session):
+                            await self._handler(session, event)
+                    except Exception as exc:
+                        record_error_class(span, exc)  # the handler's error, not our wrapper
+                        error = exc
+                    else:
+                        outcomes.append("processed")
+                if error is not None:
+                    raise _FailedAt(position, error) from error
+        return outcomes
 
     def _span(
         self, topic: str, partition: int, offset: int, headers: Sequence[tuple[str, bytes]]

@@ -17,6 +17,10 @@ handler fails, the transaction rolls back, unless a unit of work committed on pu
 error (e.g. a refused check-in that flags the appointment): then that state is kept and the key
 is released, so a retry runs again. Keys are scoped to the calling user and kept for
 `IDEMPOTENCY_RETENTION_HOURS`.
+
+A stored response is a copy of what the RPC answered. A service that keeps some of that data
+encrypted at rest (messaging's bodies, MSG-01) gives the interceptor a `ResponseSealer`, so the copy
+is encrypted too and the database never holds the plaintext beside the ciphertext.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import re
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from google.protobuf.message import Message
 from sqlalchemy import (
@@ -66,6 +70,19 @@ idempotency_table = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     PrimaryKeyConstraint("caller", "method", "key"),
 )
+
+
+class ResponseSealer(Protocol):
+    """Encrypts the stored answers of a service's idempotent RPCs. `row` names the stored row
+    (caller, method and key), so a sealed answer opens only where it was stored."""
+
+    def seal(self, row: bytes, response: bytes) -> bytes: ...
+
+    def open(self, row: bytes, sealed: bytes) -> bytes: ...
+
+
+def _row(caller: str, method: str, key: str) -> bytes:
+    return "\0".join((caller, method, key)).encode()
 
 
 @dataclass(slots=True)
@@ -136,13 +153,20 @@ async def run_idempotent(
     request: Message,
     handler: Callable[[], Awaitable[Any]],
     serialize: Callable[[Any], bytes],
+    sealer: ResponseSealer | None = None,
 ) -> Any:
     """Run `handler` once per (caller, method, key); returns its response, or the stored response
     (bytes, already serialized) when this is a retry."""
     key = validated_key(request)
     print_ = fingerprint(method, request)
+    row = _row(caller, method, key)
+
+    def store(response: Any) -> bytes:
+        data = serialize(response)
+        return sealer.seal(row, data) if sealer is not None else data
+
     try:
-        return await _first_run(sessions, caller, method, key, print_, handler, serialize)
+        return await _first_run(sessions, caller, method, key, print_, handler, store)
     except _KeyTaken as taken:
         if taken.stored_fingerprint != print_:
             raise InvalidArgument.field(
@@ -150,7 +174,7 @@ async def run_idempotent(
             ) from None
         if taken.response is None:  # only possible while the first call's transaction is open
             raise Conflict("a request with this idempotency key is still in progress; retry") from None
-        return taken.response
+        return sealer.open(row, taken.response) if sealer is not None else taken.response
 
 
 async def _first_run(

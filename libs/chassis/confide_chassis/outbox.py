@@ -32,7 +32,13 @@ from confide_chassis import metrics
 from confide_chassis.db import OUTBOX_CHANNEL
 from confide_chassis.events import build_headers
 from confide_chassis.logging import get_logger
-from confide_chassis.telemetry import inject_headers, use_traceparent
+from confide_chassis.telemetry import (
+    context_from_traceparent,
+    inject_headers,
+    linked_span,
+    untraced,
+    use_traceparent,
+)
 
 log = get_logger(__name__)
 tracer = trace.get_tracer("confide_chassis.outbox")
@@ -138,13 +144,21 @@ class OutboxRelay:
     async def publish_batch(self) -> int:
         """Claim, publish and mark one batch. Returns the number of records published."""
         async with self._engine.connect() as conn, conn.begin():
-            result = await conn.execute(_CLAIM, {"batch_size": self._batch_size})
+            with untraced():  # most polls find nothing: no trace for them
+                result = await conn.execute(_CLAIM, {"batch_size": self._batch_size})
             rows = [_Row(*r) for r in result.all()]
             if not rows:
                 return 0
-            futures = [await self._send(row) for row in rows]
-            await asyncio.gather(*futures)
-            await conn.execute(_MARK, {"seqs": [r.seq for r in rows]})
+            # Fan-in: one batch serves many requests' traces, so it links to each (docs/tracing.md);
+            # each row's send span is a child of the span that wrote the row.
+            with linked_span(
+                "outbox publish",
+                (context_from_traceparent(row.traceparent) for row in rows),
+                attributes={"confide.service": self._service, "messaging.batch.message_count": len(rows)},
+            ):
+                futures = [await self._send(row) for row in rows]
+                await asyncio.gather(*futures)
+                await conn.execute(_MARK, {"seqs": [r.seq for r in rows]})
         for row in rows:
             metrics.outbox_published_total.labels(self._service, row.topic).inc()
         if self._on_batch_published is not None:
@@ -158,8 +172,9 @@ class OutboxRelay:
             source=self._source,
             occurred_at=row.occurred_at,
         )
-        # Continue the trace of the request that wrote the row, not the relay's own loop.
-        with use_traceparent(row.traceparent):
+        # Continue the trace of the request that wrote the row, not the relay's own batch (a row
+        # written outside any trace, e.g. by a seed, publishes under the batch span).
+        with use_traceparent(row.traceparent) if row.traceparent else contextlib.nullcontext():
             if not _aiokafka_instrumented():
                 headers = inject_headers(headers)
             future: asyncio.Future[Any] = await self._producer.send(
@@ -176,11 +191,12 @@ class OutboxRelay:
 
     async def _update_backlog_metrics(self) -> None:
         async with self._engine.connect() as conn:
-            count, oldest = (await conn.execute(_BACKLOG)).one()
-            if time.monotonic() - self._last_prune > 3600:
-                await conn.execute(_PRUNE, {"s": self._retention_seconds})
-                await conn.commit()
-                self._last_prune = time.monotonic()
+            with untraced():  # every poll: no trace for it
+                count, oldest = (await conn.execute(_BACKLOG)).one()
+                if time.monotonic() - self._last_prune > 3600:
+                    await conn.execute(_PRUNE, {"s": self._retention_seconds})
+                    await conn.commit()
+                    self._last_prune = time.monotonic()
         metrics.outbox_backlog.labels(self._service).set(count)
         age = 0.0 if oldest is None else max(0.0, time.time() - oldest.timestamp())
         metrics.outbox_oldest_age_seconds.labels(self._service).set(age)

@@ -10,10 +10,12 @@ Start-up order in a service::
     ...
     shutdown_tracing()              # flushes the batch exporter
 
-Trace context across Kafka (docs/architecture.md, Observability): a consumer's span continues the
-producer's trace. The producer is usually the outbox relay, which publishes later and from another
-task, so the request that writes an outbox row stores `current_traceparent()` in the row, and the
-relay attaches `context_from_traceparent(row.traceparent)` (or `use_traceparent`) around ``send``.
+Trace context across Kafka (docs/tracing.md): a consumer's span continues the producer's trace, as a
+child of the send span; work for many traces at once (a relay batch, a consumer's shared
+transaction) starts its own trace and links to each (`linked_span`). The producer is usually the
+outbox relay, which publishes later and from another task, so the request that writes an outbox row
+stores `current_traceparent()` in the row, and the relay attaches
+`context_from_traceparent(row.traceparent)` (or `use_traceparent`) around ``send``.
 With the aiokafka instrumentation on, its send span (a child of that context) appends its own
 ``traceparent`` to the headers; without it, put the context in with `inject_headers`. Consumers run
 their handler inside `consume_span` (or a span started under `extract_context(headers)`).
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
 from weakref import WeakSet
@@ -40,7 +42,7 @@ from confide_chassis.logging import get_logger
 
 if TYPE_CHECKING:
     import grpc.aio
-    from sqlalchemy.engine import Engine
+    from sqlalchemy.engine import Engine, ExceptionContext
     from sqlalchemy.ext.asyncio import AsyncEngine
 
 __all__ = [
@@ -58,7 +60,10 @@ __all__ = [
     "instrument_grpc_client",
     "instrument_grpc_server",
     "instrument_sqlalchemy",
+    "linked_span",
+    "record_error_class",
     "shutdown_tracing",
+    "untraced",
     "use_traceparent",
 ]
 
@@ -226,12 +231,16 @@ _traced_engines: WeakSet[Engine] = WeakSet()
 def instrument_sqlalchemy(engine: AsyncEngine | Engine) -> None:
     """Trace the statements of one engine (an ``AsyncEngine`` is traced through its ``sync_engine``).
 
-    Spans carry the SQL text with placeholders, never the bound parameters. Only the engines passed
-    here are traced (no global patching of ``create_engine``); calling twice for one engine is a no-op.
+    Spans carry the SQL text with placeholders, never the bound parameters. A failed statement's span
+    says only the error class and SQLSTATE (`_end_failed_statement_span`): the instrumentation would
+    copy the driver's message, whose ``DETAIL`` quotes the row (``Key (email)=(...) already exists``).
+    Only the engines passed here are traced (no global patching of ``create_engine``); calling twice
+    for one engine is a no-op.
     """
     from opentelemetry import metrics as otel_metrics
     from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
     from opentelemetry.instrumentation.sqlalchemy.version import __version__ as sqla_instr_version
+    from sqlalchemy import event
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     sync_engine = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
@@ -246,7 +255,33 @@ def instrument_sqlalchemy(engine: AsyncEngine | Engine) -> None:
         unit="connections",
         description="The number of connections that are currently in state described by the state attribute.",
     )
+    # Registered first, so it runs ahead of the instrumentation's own error listener, which then finds
+    # no span left to describe (``insert=True`` does not reach these dialect-level listeners).
+    event.listen(sync_engine, "handle_error", _end_failed_statement_span)
     EngineTracer(tracer, sync_engine, connections_usage)  # type: ignore[no-untyped-call]
+
+
+# The attribute under which the SQLAlchemy instrumentation keeps a statement's span on the execution
+# context (pinned by libs/chassis/tests/integration/test_trace_privacy.py).
+_STATEMENT_SPAN_ATTRIBUTE = "_otel_span"
+
+
+def _end_failed_statement_span(context: ExceptionContext) -> None:
+    """End a failed statement's span as ERROR with the error class and SQLSTATE, nothing more."""
+    execution = context.execution_context
+    span: trace.Span | None = getattr(execution, _STATEMENT_SPAN_ATTRIBUTE, None)
+    if execution is None or span is None:
+        return
+    error = context.original_exception
+    sqlstate = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+    description = type(error).__name__
+    if isinstance(sqlstate, str) and sqlstate:
+        description = f"{description} (SQLSTATE {sqlstate})"
+        span.set_attribute("db.response.status_code", sqlstate)
+    span.set_attribute("error.type", type(error).__name__)
+    span.set_status(trace.Status(trace.StatusCode.ERROR, description))
+    span.end()
+    setattr(execution, _STATEMENT_SPAN_ATTRIBUTE, None)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -330,9 +365,12 @@ def consume_span(
     partition: int | None = None,
     offset: int | None = None,
 ) -> Iterator[trace.Span]:
-    """A current CONSUMER span ``process <topic>`` continuing the trace found in `headers`.
+    """A current CONSUMER span ``process <topic>`` continuing the trace found in `headers`: its parent
+    is the producer's send span (docs/tracing.md).
 
-    Exceptions are recorded and set the span status to ERROR, then re-raised.
+    An exception sets the span status to ERROR and adds an ``exception`` event naming its class only,
+    then propagates. Its message and stack trace stay out of the span: a database error's message
+    quotes the statement's parameters and the row (PHI), and spans leave the cluster for a collector.
     """
     attributes: dict[str, str | int] = {
         "messaging.system": "kafka",
@@ -349,8 +387,71 @@ def consume_span(
         context=extract_context(headers),
         kind=trace.SpanKind.CONSUMER,
         attributes=attributes,
+        record_exception=False,
+        set_status_on_exception=False,
     ) as span:
-        yield span
+        try:
+            yield span
+        except Exception as exc:  # not cancellation: a consumer stopping is no failure
+            record_error_class(span, exc)
+            raise
+
+
+def record_error_class(span: trace.Span, error: BaseException) -> None:
+    """Mark `span` failed by `error`, naming only its class (never its message: it may quote PHI)."""
+    name = type(error).__qualname__
+    span.set_attribute("error.type", name)
+    span.add_event("exception", {"exception.type": name})
+    span.set_status(trace.Status(trace.StatusCode.ERROR, name))
+
+
+@contextmanager
+def linked_span(
+    name: str,
+    linked: Iterable[Context],
+    *,
+    kind: trace.SpanKind = trace.SpanKind.INTERNAL,
+    attributes: Mapping[str, str | int] | None = None,
+) -> Iterator[trace.Span]:
+    """A current span, in a trace of its own, for work done for many records or rows at once.
+
+    Fan-in (docs/tracing.md): work for many traces at once has no single parent, so it starts its own
+    trace and *links* to the span context in each of `linked` (a record's producer, the request that
+    wrote an outbox row), once per distinct span. Errors are recorded by class only, as in
+    `consume_span`.
+    """
+    seen: set[tuple[int, int]] = set()
+    links: list[trace.Link] = []
+    for context in linked:
+        span_context = trace.get_current_span(context).get_span_context()
+        key = (span_context.trace_id, span_context.span_id)
+        if span_context.is_valid and key not in seen:
+            seen.add(key)
+            links.append(trace.Link(span_context))
+    with _tracer.start_as_current_span(
+        name,
+        context=Context(),  # a new trace, whatever happens to be current
+        kind=kind,
+        links=links,
+        attributes=attributes,
+        record_exception=False,
+        set_status_on_exception=False,
+    ) as span:
+        try:
+            yield span
+        except Exception as exc:
+            record_error_class(span, exc)
+            raise
+
+
+@contextmanager
+def untraced() -> Iterator[None]:
+    """No spans from the instrumentations in this block: housekeeping that runs every second (an
+    empty outbox poll, backlog metrics) would otherwise start a trace of its own each time."""
+    from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+    with suppress_instrumentation():
+        yield
 
 
 @contextmanager

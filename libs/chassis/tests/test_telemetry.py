@@ -367,3 +367,23 @@ def test_instrument_aiokafka_is_idempotent() -> None:
     instrument_aiokafka()
     instrument_aiokafka()
     assert AIOKafkaInstrumentor().is_instrumented_by_opentelemetry
+
+
+def test_consume_span_names_the_error_class_but_never_its_message(spans: InMemorySpanExporter) -> None:
+    # A database error's message quotes the statement's parameters; spans leave the cluster.
+    with pytest.raises(ValueError, match="jane"), consume_span("t.v1", [], consumer="c"):
+        raise ValueError("[parameters: ('jane.roe@example.com', 'panic attacks')]")
+    span = finished(spans, "process t.v1")
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.status.description == "ValueError"
+    (event,) = span.events
+    assert dict(event.attributes or {}) == {"exception.type": "ValueError"}
+    assert "jane" not in repr(dict(span.attributes or {}))
+
+
+def test_consume_span_is_no_failure_when_the_consumer_is_cancelled(spans: InMemorySpanExporter) -> None:
+    with pytest.raises(asyncio.CancelledError), consume_span("t.v1", [], consumer="c"):
+        raise asyncio.CancelledError
+    span = finished(spans, "process t.v1")
+    assert span.status.status_code is StatusCode.UNSET
+    assert not span.events

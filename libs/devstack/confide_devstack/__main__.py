@@ -1,6 +1,7 @@
 """Command line of the dev stack.
 
 python -m confide_devstack run                 # `make run`: Kafka, PostgreSQL, topics, services
+python -m confide_devstack run --prometheus    # `make run PROMETHEUS=1`: and Prometheus scraping them
 python -m confide_devstack topics-manifests    # Strimzi KafkaTopic YAML from protos/topics.yaml
 python -m confide_devstack fetch-kafka         # download the broker jars now (e.g. to warm a CI cache)
 python -m confide_devstack dev-keys [DIR]      # create/print the dev signing key and JWKS
@@ -30,6 +31,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     run = sub.add_parser("run", help="start the whole local stack in the foreground (Ctrl-C stops it)")
     run.add_argument("--run-dir", type=Path, help="run folder (default: $CONFIDE_RUN_DIR or .run/local)")
+    run.add_argument(
+        "--prometheus",
+        action="store_true",
+        help="also start Prometheus scraping every service, with the cluster's rules "
+        "(port $CONFIDE_PROMETHEUS_PORT or 9090)",
+    )
 
     manifests = sub.add_parser("topics-manifests", help="print Strimzi KafkaTopic manifests of the registry")
     manifests.add_argument("--registry", type=Path, help="topic registry (default: protos/topics.yaml)")
@@ -58,7 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             from confide_devstack.stack import StackConfig, run_stack
 
-            return asyncio.run(run_stack(StackConfig.from_env(run_dir=args.run_dir)))
+            config = StackConfig.from_env(run_dir=args.run_dir, prometheus=args.prometheus)
+            return asyncio.run(run_stack(config))
         if args.command == "topics-manifests":
             registry = args.registry or default_registry_path()
             try:

@@ -3,7 +3,9 @@
 Order of start: dev keys; Kafka and PostgreSQL (in parallel); the registry's topics; per service
 its database, ``python -m confide_<name> migrate``, then ``python -m confide_<name> serve``; wait
 until each reports SERVING on ``grpc.health.v1``; print where everything listens (also written to
-``<run dir>/stack.json`` for tools). Then it waits. Ctrl-C or SIGTERM stops the services, then
+``<run dir>/stack.json`` for tools). With ``--prometheus`` (``make run PROMETHEUS=1``) a real
+Prometheus then scrapes every service with the cluster's rules loaded (`confide_devstack.prometheus`).
+Then it waits. Ctrl-C or SIGTERM stops the services, then
 Kafka, then PostgreSQL, each step bounded in time (a service that ignores SIGTERM is killed after
 ``CONFIDE_STOP_TIMEOUT``); if any of them dies, that is reported and everything else is stopped
 with a non-zero exit. Every child runs in its own process group, so Ctrl-C reaches only this runner,
@@ -21,6 +23,8 @@ Configuration (environment; defaults are the ports of ``docs/conventions.md``):
 | ``<NAME>_GRPC_PORT`` / ``<NAME>_METRICS_PORT`` | a service's ports | table below |
 | ``CONFIDE_SERVICES_DIR`` | where services are discovered (``<dir>/*/pyproject.toml``) | ``services`` |
 | ``CONFIDE_STOP_TIMEOUT`` | seconds a service gets to drain after SIGTERM before SIGKILL | 20 |
+| ``CONFIDE_PROMETHEUS_PORT`` | Prometheus's port (with ``--prometheus``) | 9090 |
+| ``PROMETHEUS_BIN`` | the Prometheus binary (default: Debian's, ``scripts/ensure_prometheus.sh``) | unset |
 
 A service is any ``services/<name>/pyproject.toml``; it needs a database (and gets ``migrate``)
 when it has migrations (``confide_<name>/migrations/``, ``migrations/`` or ``alembic.ini``).
@@ -58,6 +62,7 @@ from confide_devstack._util import (
 from confide_devstack.devkeys import DevKeys, ensure_dev_keys
 from confide_devstack.kafka import KafkaBroker
 from confide_devstack.postgres import PostgresCluster
+from confide_devstack.prometheus import Prometheus, ScrapeTarget, ensure_prometheus
 from confide_devstack.topics import ensure_topics, load_topics
 
 log = logging.getLogger(__name__)
@@ -189,6 +194,9 @@ class StackConfig:
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     service_timeout: float = 120.0
     stop_timeout: float = 20.0
+    prometheus: bool = False  # --prometheus: scrape the stack with a real Prometheus
+    prometheus_port: int = 9090
+    prometheus_interval: float = 5.0  # scrape and rule evaluation, seconds
 
     @classmethod
     def from_env(
@@ -197,6 +205,7 @@ class StackConfig:
         *,
         root: Path | None = None,
         run_dir: Path | None = None,
+        prometheus: bool = False,
     ) -> StackConfig:
         env = dict(os.environ if environ is None else environ)
         root = root or repo_root()
@@ -212,6 +221,8 @@ class StackConfig:
             pg_port=_port(env, "CONFIDE_PG_PORT", 5432),
             environ=env,
             stop_timeout=_seconds(env, "CONFIDE_STOP_TIMEOUT", 20.0),
+            prometheus=prometheus,
+            prometheus_port=_port(env, "CONFIDE_PROMETHEUS_PORT", 9090),
         )
 
     @property
@@ -440,6 +451,8 @@ class LocalStack:
         self.database_urls: dict[str, str] = {}
         self.services: dict[str, _Proc] = {}
         self._children: list[_Proc] = []
+        self.prometheus: Prometheus | None = None
+        self._prometheus_binary: Path | None = None
         self.started_in: float | None = None
 
     # -- start --------------------------------------------------------------------------------
@@ -451,7 +464,9 @@ class LocalStack:
         cfg.run_dir.mkdir(parents=True, exist_ok=True)
         self.keys = ensure_dev_keys(cfg.run_dir / "dev-keys")
 
-        results = await asyncio.gather(self._start_kafka(), self._start_postgres(), return_exceptions=True)
+        results = await asyncio.gather(
+            self._start_kafka(), self._start_postgres(), self._find_prometheus(), return_exceptions=True
+        )
         for result in results:
             if isinstance(result, BaseException):
                 raise result
@@ -471,6 +486,7 @@ class LocalStack:
             self.services[spec.name] = proc
             await proc.spawn([cfg.python, "-m", spec.module, "serve"], self._service_env(spec), cfg.root)
         await self._first_failure([self._wait_serving(spec) for spec in cfg.services])
+        await self._start_prometheus()
         self.started_in = time.monotonic() - started
 
     def _check_ports(self) -> None:
@@ -484,6 +500,8 @@ class LocalStack:
         for spec in cfg.services:
             wanted.append((f"{spec.name} gRPC ({spec.env_prefix}_GRPC_PORT)", spec.grpc_port))
             wanted.append((f"{spec.name} metrics ({spec.env_prefix}_METRICS_PORT)", spec.metrics_port))
+        if cfg.prometheus:
+            wanted.append(("Prometheus (CONFIDE_PROMETHEUS_PORT)", cfg.prometheus_port))
         seen: dict[int, str] = {}
         problems: list[str] = []
         for what, port in wanted:
@@ -512,6 +530,26 @@ class LocalStack:
             len(result.grown),
             len(result.unchanged),
         )
+
+    async def _find_prometheus(self) -> None:
+        # Beside Kafka and PostgreSQL: the first run extracts the binary (apt), which takes a while.
+        if self.config.prometheus:
+            self._prometheus_binary = await _in_thread(
+                lambda: ensure_prometheus(self.config.root, self.config.environ)
+            )
+
+    async def _start_prometheus(self) -> None:
+        cfg = self.config
+        if self._prometheus_binary is None:
+            return
+        self.prometheus = Prometheus(
+            self._prometheus_binary,
+            cfg.run_dir / "prometheus",
+            [ScrapeTarget(s.name, f"{LOOPBACK}:{s.metrics_port}") for s in cfg.services],
+            port=cfg.prometheus_port,
+            interval_seconds=cfg.prometheus_interval,
+        )
+        await self.prometheus.start()
 
     async def _start_postgres(self) -> None:
         cfg = self.config
@@ -679,6 +717,8 @@ class LocalStack:
         for name, proc in self.services.items():
             waiters[asyncio.create_task(proc.wait())] = name
         waiters[asyncio.create_task(self._watch_infra())] = "infra"
+        if self.prometheus is not None:
+            waiters[asyncio.create_task(self.prometheus.wait())] = "prometheus"
         try:
             done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -690,6 +730,9 @@ class LocalStack:
         what = waiters[task]
         if what == "infra":
             return str(task.result())
+        if what == "prometheus" and self.prometheus is not None:
+            code, log_path = self.prometheus.returncode, self.prometheus.log_path
+            return f"prometheus exited (code {code}); log {log_path}:\n{tail(log_path, 20)}"
         proc = self.services[what]
         return (
             f"service {what} exited (code {proc.returncode}); log {proc.log_path}:\n{tail(proc.log_path, 20)}"
@@ -718,6 +761,9 @@ class LocalStack:
         """
         timeout = self.config.stop_timeout
         try:
+            if self.prometheus is not None:  # first: it would only log the services going away
+                log.info("stopping Prometheus")
+                await self.prometheus.stop(timeout)
             live = [p for p in self._children if p.process is not None]
             if live:
                 log.info("stopping %d service process(es)", len(live))
@@ -775,8 +821,16 @@ class LocalStack:
             if spec.name in self.database_urls:
                 entry["database_url"] = self.database_urls[spec.name]
             services[spec.name] = entry
+        prometheus: dict[str, object] = {}
+        if self.prometheus is not None:
+            prometheus = {
+                "url": self.prometheus.url,
+                "config": str(self.prometheus.config_path),
+                "log": str(self.prometheus.log_path),
+            }
         return {
             "pid": os.getpid(),
+            "prometheus": prometheus,
             "kafka": {
                 "bootstrap_servers": self.bootstrap_servers,
                 "managed": self.kafka is not None,
@@ -824,6 +878,10 @@ class LocalStack:
             if spec.name in self.database_urls:
                 rows.append(("", "", f"db {self.database_urls[spec.name]}"))
             rows.append(("", "", f"log {_rel(self.services[spec.name].log_path)}"))
+        if self.prometheus is not None:
+            url = self.prometheus.url
+            rows.append(("prometheus", url, f"targets {url}/targets, alerts {url}/alerts"))
+            rows.append(("", "", f"log {_rel(self.prometheus.log_path)}"))
         widths = [max(len(r[i]) for r in rows) for i in range(2)]
         lines = [f"  {a:<{widths[0]}}  {b:<{widths[1]}}  {c}".rstrip() for a, b, c in rows]
         if not self.config.services:

@@ -3,7 +3,7 @@ are bounded enums, never ids or amounts."""
 
 from __future__ import annotations
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 
 SERVICE = "billing"
 
@@ -41,4 +41,30 @@ payments_total = Counter(
     "confide_billing_payments_total",
     "Payment attempts by method and outcome",
     ["service", "method", "outcome"],
+)
+
+# Seconds from the source event (the booking, the completed session: its envelope's occurred_at) to
+# billing's commit of what it owes: the event-freshness SLOs (docs/observability.md).
+FRESHNESS_FLOWS = ("booking_to_gfe", "session_to_charge")
+FRESHNESS_BUCKETS = (
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    120.0,
+    300.0,
+    600.0,
+    1800.0,
+    3600.0,
+    4 * 3600.0,
+    24 * 3600.0,
+)
+event_freshness_seconds = Histogram(
+    "confide_billing_event_freshness_seconds",
+    "Seconds from the source event (booking, completed session) to billing committing the Good Faith "
+    "Estimate or the charge it caused, by flow (booking_to_gfe, session_to_charge)",
+    ["service", "flow"],
+    buckets=FRESHNESS_BUCKETS,
 )

@@ -83,7 +83,7 @@ decisions_by_rule_total = Counter(
     ["service", "outcome", "rule_id"],
 )
 session_days_total = Counter(
-    "confide_compliance_session_days_total",
+    "confide_compliance_session_starts_total",
     "SessionStarted events handled, by what they did to day-limited authorities (recorded: a new "
     "day counted; already_recorded; not_day_limited; no_decision: no matching check-in decision).",
     ["service", "outcome"],

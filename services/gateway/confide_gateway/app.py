@@ -4,9 +4,11 @@ limits, token verification, request size limits, deadlines, metrics and trace co
 
 from __future__ import annotations
 
+import asyncio
 import mimetypes
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -199,46 +201,34 @@ class Gateway:
                 timeout = edge.deadline_seconds(
                     ctx.timeout_ms, self._settings.stream_max_seconds, self._settings.stream_max_seconds
                 )
-                started = time.perf_counter()
-                code = "OK"
-                try:
+                with recorded(route.path):
                     async for data in self._upstreams.server_stream(
                         route.upstream, route.path, request.SerializeToString(), metadata, timeout
                     ):
                         yield route.output.FromString(data)
-                except ConnectError as error:
-                    code = error.code.name
-                    raise
-                finally:
-                    _record(route.path, code, started)
 
             return Endpoint.server_stream(info, stream)
 
         async def unary(request: Message, ctx: RequestContext[Any, Any]) -> Message:
-            started = time.perf_counter()
-            code = "OK"
             carrier = {
                 k: str(v) for k, v in ctx.request_headers.items() if k in ("traceparent", "tracestate")
             }
-            with tracer.start_as_current_span(
-                route.path, context=propagate.extract(carrier), kind=trace.SpanKind.SERVER
+            with (
+                tracer.start_as_current_span(
+                    route.path, context=propagate.extract(carrier), kind=trace.SpanKind.SERVER
+                ),
+                recorded(route.path),
             ):
-                try:
-                    metadata = self._admit(route, ctx)
-                    timeout = edge.deadline_seconds(
-                        ctx.timeout_ms,
-                        self._settings.default_deadline_seconds,
-                        self._settings.max_deadline_seconds,
-                    )
-                    data = await self._upstreams.unary(
-                        route.upstream, route.path, request.SerializeToString(), metadata, timeout
-                    )
-                    return route.output.FromString(data)
-                except ConnectError as error:
-                    code = error.code.name
-                    raise
-                finally:
-                    _record(route.path, code, started)
+                metadata = self._admit(route, ctx)
+                timeout = edge.deadline_seconds(
+                    ctx.timeout_ms,
+                    self._settings.default_deadline_seconds,
+                    self._settings.max_deadline_seconds,
+                )
+                data = await self._upstreams.unary(
+                    route.upstream, route.path, request.SerializeToString(), metadata, timeout
+                )
+                return route.output.FromString(data)
 
         return Endpoint.unary(info, unary)
 
@@ -255,9 +245,29 @@ def _bearer(value: str | None) -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
-def _record(path: str, code: str, started: float) -> None:
-    metrics.rpc_requests_total.labels(SERVICE, path, code).inc()
-    metrics.rpc_duration_seconds.labels(SERVICE, path).observe(time.perf_counter() - started)
+@contextmanager
+def recorded(path: str) -> Iterator[None]:
+    """Count one public RPC with its final code and time it.
+
+    Anything but a ConnectError is a bug of ours that connectrpc answers as an internal error, so it
+    is counted as INTERNAL (the availability SLO must see it); a client that goes away is CANCELED.
+    """
+    started = time.perf_counter()
+    code = "OK"
+    try:
+        yield
+    except ConnectError as error:
+        code = error.code.name
+        raise
+    except (asyncio.CancelledError, GeneratorExit):
+        code = "CANCELED"
+        raise
+    except Exception:
+        code = "INTERNAL"
+        raise
+    finally:
+        metrics.rpc_requests_total.labels(SERVICE, path, code).inc()
+        metrics.rpc_duration_seconds.labels(SERVICE, path).observe(time.perf_counter() - started)
 
 
 async def _plain(send: Send, status: int, body: bytes) -> None:

@@ -20,6 +20,19 @@ crisis_flags_total = bind_service(
     ),
     SERVICE,
 )
+# SAFE-24: a risk flag whose care-team alert cannot reach a clinician. Reasons: no_care_team (nobody
+# to alert), no_channel (a clinician has no e-mail or SMS channel on), undelivered (a crisis alert
+# delivery attempt reached no channel; it is retried).
+CRISIS_ESCALATION_FAILURE_REASONS = ("no_care_team", "no_channel", "undelivered")
+crisis_escalation_failures_total = bind_service(
+    Counter(
+        "confide_messaging_crisis_escalation_failures_total",
+        "Care-team crisis alerts that could not reach a clinician, by reason (no_care_team, no_channel, "
+        "undelivered)",
+        ["service", "reason"],
+    ),
+    SERVICE,
+)
 notifications_sent_total = bind_service(
     Counter(
         "confide_messaging_notifications_sent_total",

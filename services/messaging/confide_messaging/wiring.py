@@ -39,7 +39,7 @@ from confide_messaging.app.messaging import MessagingUseCases
 from confide_messaging.app.notifications import NotificationUseCases
 from confide_messaging.app.ports import AttachmentStore, EmailSender, SmsSender
 from confide_messaging.app.reply_times import ReplyTimeUseCases
-from confide_messaging.db.envelope import KeyRing
+from confide_messaging.db.envelope import KeyRing, StoredAnswerSealer
 from confide_messaging.db.repositories import SqlCareTeams, rewrap_data_keys
 from confide_messaging.db.uow import SessionUnitOfWork, SqlMessagingUnitOfWork
 from confide_messaging.db.wakeups import PgThreadWakeups
@@ -129,6 +129,8 @@ def build_spec(
     async def configure(ctx: ServiceContext) -> None:
         settings = messaging_settings(ctx.settings)
         keys = key_ring(settings)
+        # SendMessage/AmendMessage answers hold the body: the chassis stores them for retries, sealed.
+        ctx.interceptor.response_sealer = StoredAnswerSealer(keys)
         sessions = ctx.require_sessions()
         assert ctx.engine is not None
         wakeups = PgThreadWakeups(ctx.engine)

@@ -22,7 +22,7 @@ from confide_chassis.auth import PUBLIC, Access, Principal, TokenVerifier, reset
 from confide_chassis.db import database_unavailable
 from confide_chassis.grpc.status import grpc_status_of, internal_status, to_status
 from confide_chassis.grpc.validation import validate_request
-from confide_chassis.idempotency import is_idempotent, run_idempotent
+from confide_chassis.idempotency import ResponseSealer, is_idempotent, run_idempotent
 from confide_chassis.logging import get_logger
 
 log = get_logger(__name__)
@@ -106,6 +106,8 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         self.sessions = sessions
         # Transitional: a service that still stores idempotent answers itself turns this off.
         self.idempotency = True
+        # Encrypts stored answers, for a service whose answers carry data it encrypts at rest.
+        self.response_sealer: ResponseSealer | None = None
 
     def _policy(self, method: str) -> Access | None:
         if method.startswith(ALWAYS_PUBLIC_PREFIXES):
@@ -185,6 +187,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                             request=request,
                             handler=lambda: inner_uu(request, context),
                             serialize=serializer,
+                            sealer=self.response_sealer,
                         )
                     return await inner_uu(request, context)
                 except grpc.aio.AbortError:

@@ -181,3 +181,42 @@ async def test_state_committed_before_an_error_stays_and_the_key_is_released(
     with pytest.raises(grpc.aio.AioRpcError):
         await client.Record(failing, metadata=CLINICIAN)  # not replayed: it runs again
     assert await effects(running, sample) == 2
+
+
+class ReversingSealer:
+    """Stands in for a service's encryption: enough to tell sealed bytes from the plain answer."""
+
+    def __init__(self) -> None:
+        self.rows: list[bytes] = []
+
+    def seal(self, row: bytes, response: bytes) -> bytes:
+        self.rows.append(row)
+        return b"sealed:" + row + b":" + response[::-1]
+
+    def open(self, row: bytes, sealed: bytes) -> bytes:
+        prefix = b"sealed:" + row + b":"
+        assert sealed.startswith(prefix), "opened with another row's name"
+        return sealed[len(prefix) :][::-1]
+
+
+async def test_a_service_can_seal_the_answers_it_stores(
+    running: RunningService, client: devtest_pb2_grpc.RecordServiceAsyncStub
+) -> None:
+    sealer = ReversingSealer()
+    running.context.interceptor.response_sealer = sealer
+    try:
+        sample = new_id_str()
+        request = devtest_pb2.RecordRequest(sample_id=sample, idempotency_key=new_id_str())
+        first = await client.Record(request, metadata=CLINICIAN)
+        async with running.context.require_sessions()() as session:
+            stored = await session.scalar(
+                text("SELECT response FROM rpc_idempotency WHERE key = :k"), {"k": request.idempotency_key}
+            )
+        assert first.record_id.encode() not in bytes(stored)  # only the sealed form is kept
+        again = await client.Record(request, metadata=CLINICIAN)
+        assert again.record_id == first.record_id
+        assert await effects(running, sample) == 1
+        assert len(sealer.rows) == 1
+        assert request.idempotency_key.encode() in sealer.rows[0]
+    finally:
+        running.context.interceptor.response_sealer = None

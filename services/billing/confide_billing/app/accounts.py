@@ -31,7 +31,7 @@ from confide_chassis.errors import (
     RuleViolation,
 )
 from confide_chassis.ids import new_id_str
-from confide_chassis.roles import CLIENT
+from confide_chassis.roles import CLIENT, PRACTICE_ADMIN
 
 # ICD-10-CM: a letter, two characters, optionally a dot and up to four more (e.g. F41.1, F33.40).
 _ICD10 = re.compile(r"^[A-TV-Z][0-9][0-9AB](\.[0-9A-TV-Z]{1,4})?$")
@@ -155,6 +155,14 @@ class AccountUseCases:
     async def account(self, actor: Principal, client_id: str) -> AccountView:
         subject = client_scope(actor, client_id)
         async with self._ctx.uow() as uow:
+            # A clinician reads the accounts of their care team's clients only (charges carry diagnoses);
+            # checked before the account is looked up, so the answer says nothing about other clients.
+            if (
+                subject != actor.subject
+                and not actor.has_any_role((PRACTICE_ADMIN,))
+                and not await uow.care_teams.includes(subject, actor.subject, actor.practice_id)
+            ):
+                raise PermissionDenied("the client is not on the clinician's care team")
             account = await uow.clients.get(subject)
             if account is None:
                 account = ClientAccount(subject, actor.practice_id)

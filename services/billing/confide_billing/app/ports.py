@@ -30,6 +30,12 @@ class ClientRepository(Protocol):
     async def save(self, account: ClientAccount) -> None: ...
 
 
+class CareTeamRepository(Protocol):
+    async def assign(self, client_id: str, clinician_id: str, practice_id: str) -> None: ...
+    async def remove(self, client_id: str, clinician_id: str) -> None: ...
+    async def includes(self, client_id: str, clinician_id: str, practice_id: str) -> bool: ...
+
+
 class PriceListRepository(Protocol):
     async def current(self, practice_id: str) -> PriceList | None: ...
     async def add(self, prices: PriceList) -> None: ...
@@ -113,6 +119,7 @@ class PaymentRepository(Protocol):
 
 class BillingUnitOfWork(Protocol):
     clients: ClientRepository
+    care_teams: CareTeamRepository
     price_lists: PriceListRepository
     profiles: ProfileRepository
     sliding_scale: SlidingScaleRepository

@@ -63,7 +63,18 @@ class Reactions:
                 await self._reconcile(uow, fact.client_id, clinician_id, "", self._ctx.today())
             await uow.commit()
 
-    async def appointment_booked(self, fact: commands.AppointmentBooked) -> None:
+    async def care_team_assigned(self, client_id: str, clinician_id: str, practice_id: str) -> None:
+        async with self._ctx.uow() as uow:
+            await uow.care_teams.assign(client_id, clinician_id, practice_id)
+            await uow.commit()
+
+    async def care_team_removed(self, client_id: str, clinician_id: str) -> None:
+        async with self._ctx.uow() as uow:
+            await uow.care_teams.remove(client_id, clinician_id)
+            await uow.commit()
+
+    async def appointment_booked(self, fact: commands.AppointmentBooked) -> Estimate | None:
+        """The booking's expected session, and the Good Faith Estimate it made due (None if none)."""
         async with self._ctx.uow() as uow:
             await uow.expected_sessions.save(
                 ExpectedSession(
@@ -79,10 +90,11 @@ class Reactions:
             )
             if await uow.clients.get(fact.client_id) is None:
                 await uow.clients.save(ClientAccount(fact.client_id, fact.practice_id))
-            await self._reconcile(
+            estimate = await self._reconcile(
                 uow, fact.client_id, fact.clinician_id, fact.appointment_id, fact.booked_at.date()
             )
             await uow.commit()
+        return estimate
 
     async def appointment_rescheduled(self, appointment_id: str, start: datetime, end: datetime) -> None:
         async with self._ctx.uow() as uow:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -69,6 +69,37 @@ class SqlClientRepository(_Repository):
             .values(client_id=account.client_id, **values)
             .on_conflict_do_update(index_elements=[t.clients.c.client_id], set_=values)
         )
+
+
+class SqlCareTeamRepository(_Repository):
+    async def assign(self, client_id: str, clinician_id: str, practice_id: str) -> None:
+        await self._session.execute(
+            insert(t.care_teams)
+            .values(client_id=client_id, clinician_id=clinician_id, practice_id=practice_id)
+            .on_conflict_do_update(
+                index_elements=[t.care_teams.c.client_id, t.care_teams.c.clinician_id],
+                set_={"practice_id": practice_id},
+            )
+        )
+
+    async def remove(self, client_id: str, clinician_id: str) -> None:
+        await self._session.execute(
+            delete(t.care_teams).where(
+                t.care_teams.c.client_id == client_id, t.care_teams.c.clinician_id == clinician_id
+            )
+        )
+
+    async def includes(self, client_id: str, clinician_id: str, practice_id: str) -> bool:
+        row = (
+            await self._session.execute(
+                select(t.care_teams.c.client_id).where(
+                    t.care_teams.c.client_id == client_id,
+                    t.care_teams.c.clinician_id == clinician_id,
+                    t.care_teams.c.practice_id == practice_id,
+                )
+            )
+        ).first()
+        return row is not None
 
 
 class SqlPriceListRepository(_Repository):

@@ -37,6 +37,15 @@ clients = Table(
     Column("fee_policy_accepted_at", DateTime(timezone=True), nullable=True),
 )
 
+# identity's care teams (CareTeamAssigned / CareTeamRemoved): which clinicians may read a client's account.
+care_teams = Table(
+    "billing_care_teams",
+    metadata,
+    _id("client_id", primary=True),
+    _id("clinician_id", primary=True),
+    _id("practice_id"),
+)
+
 price_lists = Table(
     "price_lists",
     metadata,

@@ -15,6 +15,7 @@ from confide_chassis.db import UnitOfWork
 
 class SqlBillingUnitOfWork(UnitOfWork):
     clients: ports.ClientRepository
+    care_teams: ports.CareTeamRepository
     price_lists: ports.PriceListRepository
     profiles: ports.ProfileRepository
     sliding_scale: ports.SlidingScaleRepository
@@ -30,6 +31,7 @@ class SqlBillingUnitOfWork(UnitOfWork):
         await super().__aenter__()
         session = self.session
         self.clients = r.SqlClientRepository(session)
+        self.care_teams = r.SqlCareTeamRepository(session)
         self.price_lists = r.SqlPriceListRepository(session)
         self.profiles = r.SqlProfileRepository(session)
         self.sliding_scale = r.SqlSlidingScaleRepository(session)

@@ -1,18 +1,24 @@
-"""Billing's Kafka consumers: identity's client profiles (payer type) and scheduling's appointments
+"""Billing's Kafka consumers: identity's client profiles (payer type) and care teams (who may read an
+account), and scheduling's appointments
 and sessions. Handlers run in the chassis' idempotent consumer: one transaction with the inbox row,
 which the use cases' units of work join. Unknown event types are ignored (schema evolution);
 malformed ids and unchargeable events (no price list) go to the DLQ for an operator to replay."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
+from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from confide.identity.v1 import events_pb2 as identity_events
 from confide.identity.v1 import identity_pb2
 from confide.scheduling.v1 import events_pb2 as scheduling_events
 from confide.scheduling.v1 import scheduling_pb2
+from confide_billing import metrics
 from confide_billing.app import commands
 from confide_billing.app.reactions import Reactions
 from confide_billing.domain.coding import Modality, SessionKind
@@ -24,7 +30,7 @@ from confide_chassis.events import ConsumedEvent
 from confide_chassis.ids import parse_id
 from confide_chassis.wire import datetime_of
 
-IDENTITY_TOPICS = ("confide.identity.client-profiles.v1",)
+IDENTITY_TOPICS = ("confide.identity.client-profiles.v1", "confide.identity.care-teams.v1")
 SCHEDULING_TOPICS = ("confide.scheduling.appointments.v1", "confide.scheduling.sessions.v1")
 
 _PAYER = {
@@ -62,6 +68,18 @@ def _kind(value: scheduling_pb2.SessionKind.ValueType) -> SessionKind:
 
 def identity_handler(reactions: Reactions) -> Handler:
     async def handle(session: AsyncSession, event: ConsumedEvent) -> None:
+        if event.event_type == identity_events.CareTeamAssigned.DESCRIPTOR.full_name:
+            assigned = identity_events.CareTeamAssigned.FromString(event.payload)
+            _ids(assigned.client_id, assigned.clinician_id, assigned.practice_id)
+            await reactions.care_team_assigned(
+                assigned.client_id, assigned.clinician_id, assigned.practice_id
+            )
+            return
+        if event.event_type == identity_events.CareTeamRemoved.DESCRIPTOR.full_name:
+            removed = identity_events.CareTeamRemoved.FromString(event.payload)
+            _ids(removed.client_id, removed.clinician_id)
+            await reactions.care_team_removed(removed.client_id, removed.clinician_id)
+            return
         if event.event_type != identity_events.ClientProfileChanged.DESCRIPTOR.full_name:
             return
         fact = identity_events.ClientProfileChanged.FromString(event.payload)
@@ -80,20 +98,42 @@ def identity_handler(reactions: Reactions) -> Handler:
 def scheduling_handler(reactions: Reactions) -> Handler:
     async def handle(session: AsyncSession, event: ConsumedEvent) -> None:
         try:
-            await _dispatch(reactions, event)
+            flow = await _dispatch(reactions, event)
         except DomainError as exc:  # e.g. no price list: keep the event for replay, do not lose it
             raise PoisonEvent(f"billing refused the event: {type(exc).__name__}") from exc
+        if flow is not None:
+            _observe_freshness_on_commit(session, flow, event.occurred_at)
 
     return handle
 
 
-async def _dispatch(reactions: Reactions, event: ConsumedEvent) -> None:
+def _observe_freshness_on_commit(session: AsyncSession, flow: str, occurred_at: datetime) -> None:
+    """Event freshness (booking → estimate, session → charge) once the consumer's transaction has
+    committed. after_commit also fires for savepoints (later handlers of the batch): those leave
+    the outer transaction active and are skipped. A rolled-back batch observes nothing."""
+    observed = False
+
+    def observe(committed: Session) -> None:
+        nonlocal observed
+        outer = committed.get_transaction()
+        if observed or (outer is not None and outer.is_active):
+            return
+        observed = True
+        age = max(time.time() - occurred_at.timestamp(), 0.0)
+        metrics.event_freshness_seconds.labels(metrics.SERVICE, flow).observe(age)
+
+    sa_event.listen(session.sync_session, "after_commit", observe)
+
+
+async def _dispatch(reactions: Reactions, event: ConsumedEvent) -> str | None:
+    """Apply a scheduling fact; returns the freshness flow it completed, if it made an estimate or a
+    charge."""
     kind = event.event_type
     if kind == scheduling_events.AppointmentBooked.DESCRIPTOR.full_name:
         booked = scheduling_events.AppointmentBooked.FromString(event.payload)
         _ids(booked.appointment_id, booked.practice_id, booked.client_id, booked.clinician_id)
         start, end = datetime_of(booked.start_time), datetime_of(booked.end_time)
-        await reactions.appointment_booked(
+        estimate = await reactions.appointment_booked(
             commands.AppointmentBooked(
                 appointment_id=booked.appointment_id,
                 practice_id=booked.practice_id,
@@ -105,6 +145,7 @@ async def _dispatch(reactions: Reactions, event: ConsumedEvent) -> None:
                 booked_at=datetime_of(booked.occurred_at),
             )
         )
+        return "booking_to_gfe" if estimate is not None else None
     elif kind == scheduling_events.AppointmentRescheduled.DESCRIPTOR.full_name:
         moved = scheduling_events.AppointmentRescheduled.FromString(event.payload)
         _ids(moved.appointment_id)
@@ -134,7 +175,7 @@ async def _dispatch(reactions: Reactions, event: ConsumedEvent) -> None:
         modality = _MODALITY.get(done.modality)
         if modality is None:
             raise PoisonEvent("the session has no known modality")
-        await reactions.session_completed(
+        charge = await reactions.session_completed(
             commands.SessionCompleted(
                 appointment_id=done.appointment_id,
                 practice_id=done.practice_id,
@@ -147,6 +188,7 @@ async def _dispatch(reactions: Reactions, event: ConsumedEvent) -> None:
                 completed_at=datetime_of(done.completed_at),
             )
         )
+        return "session_to_charge" if charge is not None else None
     elif kind == scheduling_events.SessionNoShow.DESCRIPTOR.full_name:
         missed = scheduling_events.SessionNoShow.FromString(event.payload)
         _ids(missed.appointment_id, missed.practice_id, missed.client_id, missed.clinician_id)
@@ -162,6 +204,7 @@ async def _dispatch(reactions: Reactions, event: ConsumedEvent) -> None:
                 occurred_at=datetime_of(missed.occurred_at),
             )
         )
+    return None
 
 
 def _fee(amount_minor: int, currency: str) -> Money | None:

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import grpc
 import pytest
+from prometheus_client import REGISTRY
 
 from confide.billing.v1 import billing_pb2 as pb
 from confide.common.v1 import time_pb2
+from confide.identity.v1 import events_pb2 as identity_events
 from confide.identity.v1 import identity_pb2
 from confide.scheduling.v1 import events_pb2 as sched
 from confide.scheduling.v1 import scheduling_pb2 as sched_pb
@@ -377,6 +379,43 @@ async def test_a_client_sees_only_their_own_account(billing: Billing) -> None:
     assert not_admin.value.code() is grpc.StatusCode.PERMISSION_DENIED
 
 
+async def test_a_clinician_reads_only_the_accounts_of_their_care_teams_clients(billing: Billing) -> None:
+    """Charges carry diagnoses: a clinician of the practice who is not on the client's care team is
+    refused, and one who was removed from it loses access (identity's care-team events)."""
+    practice = await new_practice(billing)
+    client = await practice.add_client()
+    request = pb.GetAccountRequest(client_id=client)
+    with pytest.raises(grpc.aio.AioRpcError) as stranger:
+        await billing.accounts.GetAccount(request, metadata=practice.clinician)
+    assert stranger.value.code() is grpc.StatusCode.PERMISSION_DENIED
+
+    link = new_id()
+    assigned = identity_events.CareTeamAssigned(
+        client_id=client, practice_id=practice.practice_id, link_id=link, clinician_id=practice.clinician_id
+    )
+    await billing.send(assigned, source="//confide/identity")
+
+    async def readable() -> bool:
+        try:
+            await billing.accounts.GetAccount(request, metadata=practice.clinician)
+        except grpc.aio.AioRpcError:
+            return False
+        return True
+
+    await eventually(readable)
+    await billing.accounts.GetAccount(request, metadata=practice.admin)  # admins read any in the practice
+
+    removed = identity_events.CareTeamRemoved(
+        client_id=client, practice_id=practice.practice_id, link_id=link, clinician_id=practice.clinician_id
+    )
+    await billing.send(removed, source="//confide/identity")
+
+    async def refused() -> bool:
+        return not await readable()
+
+    await eventually(refused)
+
+
 async def test_bad_money_and_codes_are_invalid_argument(billing: Billing) -> None:
     practice = await new_practice(billing)
     bad_lists = [
@@ -473,3 +512,58 @@ async def test_subscriptions_renew_without_rollover_and_cancellations_end_at_per
     assert len(plan_charges) == 2  # the first period at subscription, the second at renewal
     assert not (await account(billing, practice, leaving)).HasField("subscription")  # ended at period end
     assert [c.kind for c in (await account(billing, practice, leaving)).charges] == ["plan"]
+
+
+def freshness_count(flow: str) -> float:
+    """Observations of billing's event-freshness histogram (the process-wide registry it exports)."""
+    value = REGISTRY.get_sample_value(
+        "confide_billing_event_freshness_seconds_count", {"service": "billing", "flow": flow}
+    )
+    return value or 0.0
+
+
+def duplicates_seen(topic: str) -> float:
+    """Records of `topic` billing's consumers recognised as already handled (redeliveries)."""
+    return sum(
+        sample.value
+        for family in REGISTRY.collect()
+        if family.name == "confide_consumer_records"
+        for sample in family.samples
+        if sample.name.endswith("_total")
+        and sample.labels.get("service") == "billing"
+        and sample.labels.get("topic") == topic
+        and sample.labels.get("outcome") == "duplicate"
+    )
+
+
+async def test_freshness_is_observed_once_per_estimate_and_per_charge(billing: Billing) -> None:
+    """The event-freshness SLOs (docs/observability.md) count each GFE and session charge billing
+    commits, once, however often the source event is delivered."""
+    flows = ("booking_to_gfe", "session_to_charge")
+    topics = ("confide.scheduling.appointments.v1", "confide.scheduling.sessions.v1")
+    before = {name: freshness_count(name) for name in flows}
+    duplicates = {topic: duplicates_seen(topic) for topic in topics}
+    practice = await new_practice(billing)
+    client = await practice.add_client()
+    booking = booked(practice, client, datetime.now(UTC) + timedelta(days=10))
+    booking_id = await billing.send(booking, source=SCHEDULING)
+    await billing.send(booking, source=SCHEDULING, event_id=booking_id)  # a redelivery
+    session = completed(practice, client, minutes=45)
+    session_id = await billing.send(session, source=SCHEDULING)
+    await billing.send(session, source=SCHEDULING, event_id=session_id)
+
+    async def redeliveries_handled() -> bool:
+        return all(duplicates_seen(topic) > duplicates[topic] for topic in topics)
+
+    await charges_of(billing, practice, client, 1)
+    await eventually(redeliveries_handled)
+    assert (await account(billing, practice, client)).estimates
+    assert freshness_count("booking_to_gfe") == before["booking_to_gfe"] + 1
+    assert freshness_count("session_to_charge") == before["session_to_charge"] + 1
+    # Just published: inside the one-minute objective's bucket.
+    fresh = REGISTRY.get_sample_value(
+        "confide_billing_event_freshness_seconds_bucket",
+        {"service": "billing", "flow": "session_to_charge", "le": "60.0"},
+    )
+    assert fresh is not None
+    assert fresh >= 1

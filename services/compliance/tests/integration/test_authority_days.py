@@ -185,7 +185,7 @@ async def test_lic_13_a_started_session_counts_its_day_once_even_when_delivered_
     day = await compliance.scalar("SELECT day FROM authority_day_usage WHERE clinician_id = :c", c=clinician)
     assert day == DAY_ONE
 
-    recorded = sample("confide_compliance_session_days_total", outcome="already_recorded")
+    recorded = sample("confide_compliance_session_starts_total", outcome="already_recorded")
     assert recorded >= 1  # the republished event
     later = await in_texas(compliance, practice, clinician, date(2027, 6, 1), purpose="booking")
     assert "day 2 of 30" in day_of(later)
@@ -246,7 +246,7 @@ async def test_lic_13_two_sessions_checked_in_on_the_last_day_are_both_counted_a
                 },
             )
     overruns = sample("confide_compliance_day_limit_overruns_total")
-    recorded = sample("confide_compliance_session_days_total", outcome="recorded")
+    recorded = sample("confide_compliance_session_starts_total", outcome="recorded")
 
     appointments = (new_id(), new_id())
     check_ins = [
@@ -264,7 +264,7 @@ async def test_lic_13_two_sessions_checked_in_on_the_last_day_are_both_counted_a
     await wait_for(lambda: handled(compliance, envelopes))
 
     assert await days_used(compliance, clinician) == 31
-    assert sample("confide_compliance_session_days_total", outcome="recorded") == recorded + 2
+    assert sample("confide_compliance_session_starts_total", outcome="recorded") == recorded + 2
     assert sample("confide_compliance_day_limit_overruns_total") == overruns + 1
     later = await in_texas(compliance, practice, clinician, date(2027, 6, 1), purpose="booking")
     assert not later.allowed

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time as wall_clock
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -119,16 +121,29 @@ async def test_lic_16_notices_are_sent_once_with_two_concurrent_runners(watch_db
             await engine.dispose()
 
 
+def last_success() -> float:
+    """The gauge ConfideExpiryWatchStale alerts on, as this process exports it."""
+    value = REGISTRY.get_sample_value(
+        "confide_compliance_expiry_watch_last_success_timestamp_seconds", {"service": "compliance"}
+    )
+    assert value is not None
+    return value
+
+
 async def test_single_runner_lock_lets_only_one_replica_run(watch_db: str) -> None:
     async with replica(watch_db, TODAY) as a, replica(watch_db, TODAY) as b:
         assert a.runner is not None
         assert b.runner is not None
         async with a.runner.exclusive("compliance.expiry-watch") as held:
             assert held
+            previous_success = last_success()
             skipped = await ExpiryWatch(b).run_once(TODAY)
             assert not skipped.ran
+            assert last_success() == previous_success  # a skipped run is no success
+        started = wall_clock.time()
         resumed = await ExpiryWatch(b).run_once(TODAY)
         assert resumed.ran
+        assert started <= last_success() <= wall_clock.time()  # real time, not the replica's clock
 
 
 async def test_lic_03_coverage_lost_when_a_license_lapses_is_announced_once(watch_db: str) -> None:

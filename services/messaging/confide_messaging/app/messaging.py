@@ -9,7 +9,7 @@ from uuid import UUID
 
 from confide_chassis import audit
 from confide_chassis.auth import Principal
-from confide_chassis.errors import FieldViolation, InvalidArgument
+from confide_chassis.errors import FieldViolation, InvalidArgument, PermissionDenied
 from confide_chassis.ids import new_id
 from confide_messaging import metrics
 from confide_messaging.app import events
@@ -21,6 +21,7 @@ from confide_messaging.app.reply_times import owe_reply
 from confide_messaging.domain import crisis
 from confide_messaging.domain.notifications import Purpose
 from confide_messaging.domain.threads import (
+    MAY_NOT_OPEN_THREAD,
     Actor,
     Attachment,
     AuthorRole,
@@ -111,7 +112,7 @@ class MessagingUseCases:
             team = await uow.care_teams.team(command.client_id)
             profile = await uow.care_teams.profile(command.client_id)
             if profile is not None and profile.practice_id != actor.practice_id:
-                raise InvalidArgument.field("client_id", "no such client in this practice")
+                raise PermissionDenied(MAY_NOT_OPEN_THREAD)
             may_open_thread(
                 actor, command.client_id, team, deactivated=await uow.care_teams.is_deactivated(actor.user_id)
             )
@@ -207,6 +208,8 @@ class MessagingUseCases:
         metrics.messages_sent_total.labels(command.kind.value).inc()
         if response is not None:
             metrics.crisis_flags_total.labels().inc()
+            if not team.clinician_ids:  # nobody to alert (SAFE-24)
+                metrics.crisis_escalation_failures_total.labels("no_care_team").inc()
         return SentMessage(message, response)
 
     async def _crisis_response(

@@ -62,6 +62,9 @@ async def request_notification(
     profile = await uow.care_teams.profile(recipient)
     decided = plan(preferences, purpose, now, fallback_zone=profile.time_zone if profile else None)
     if decided is None:
+        if purpose is Purpose.CRISIS_ALERT:
+            metrics.crisis_escalation_failures_total.labels("no_channel").inc()
+            log.warning("crisis alert not queued: the clinician has no notification channel")
         return None
     notification = Notification(
         id=new_id(),
@@ -147,6 +150,9 @@ class NotificationUseCases:
         """A screening flagged the client (scheduling's RiskFlagged): alert the care team named in the
         flag, or the client's care team now when the flag names none. Quiet hours do not apply."""
         team = clinician_ids or sorted((await uow.care_teams.team(client_id)).clinician_ids, key=str)
+        if not team:
+            metrics.crisis_escalation_failures_total.labels("no_care_team").inc()
+            log.warning("crisis alert not queued: the client has no care team")
         queued: list[Notification] = []
         for clinician in team:
             notification = await request_notification(
@@ -164,6 +170,8 @@ class NotificationUseCases:
             for notification in await uow.notifications.claim_due(now, limit):
                 contact = await uow.preferences.get(notification.recipient_id)
                 delivered, permanent = await self._deliver(notification, contact)
+                if not delivered and notification.purpose is Purpose.CRISIS_ALERT:
+                    metrics.crisis_escalation_failures_total.labels("undelivered").inc()
                 sent += int(delivered)
                 await uow.notifications.mark(
                     notification.id,

@@ -111,6 +111,12 @@ class KeyRing:
         except InvalidTag as exc:
             raise KeyUnavailable(f"KEK {wrapped.kek_id!r} does not open this key") from exc
 
+    def kek(self, kek_id: str) -> bytes:
+        found = self._keks.get(kek_id)
+        if found is None:
+            raise KeyUnavailable(f"KEK {kek_id!r} is not configured")
+        return found
+
     def rewrap(self, thread_id: UUID, wrapped: WrappedKey) -> WrappedKey:
         return self.wrap(thread_id, self.unwrap(thread_id, wrapped))
 
@@ -134,3 +140,50 @@ def seal_text(data_key: bytes, text: str, aad: bytes) -> bytes:
 
 def open_text(data_key: bytes, sealed: bytes, aad: bytes) -> str:
     return _open(data_key, sealed, aad).decode("utf-8")
+
+
+class StoredAnswerSealer:
+    """Seals the answers the chassis stores for idempotent RPCs (`confide_chassis.idempotency`):
+    SendMessage and AmendMessage answer with the message body, which must not sit in plaintext
+    beside the sealed copy (MSG-01).
+
+    Envelope encryption like a thread's: a fresh data key per answer, wrapped by the active KEK and
+    stored with it (`FORMAT | kek id length | kek id | wrapped key length | wrapped key | sealed
+    answer`), the stored row's name as associated data. Answers are kept for
+    `IDEMPOTENCY_RETENTION_HOURS`: keep a retired KEK configured at least that long after rotating.
+    """
+
+    def __init__(self, keys: KeyRing) -> None:
+        self._keys = keys
+
+    def seal(self, row: bytes, response: bytes) -> bytes:
+        kek_id = self._keys.active_kek_id
+        data_key = AESGCM.generate_key(bit_length=256)
+        wrapped = _seal(self._keys.kek(kek_id), data_key, _answer_aad(row, kek_id))
+        encoded_id = kek_id.encode()
+        return b"".join(
+            (
+                FORMAT,
+                len(encoded_id).to_bytes(1, "big"),
+                encoded_id,
+                len(wrapped).to_bytes(2, "big"),
+                wrapped,
+                _seal(data_key, response, _answer_aad(row, kek_id)),
+            )
+        )
+
+    def open(self, row: bytes, sealed: bytes) -> bytes:
+        if not sealed.startswith(FORMAT):
+            # Stored before answers were sealed (pruned within the retention): a serialized protobuf
+            # never starts with 0x01 (field number 0 does not exist), so this is that plain answer.
+            return sealed
+        id_end = 2 + sealed[1]
+        kek_id = sealed[2:id_end].decode()
+        wrapped_end = id_end + 2 + int.from_bytes(sealed[id_end : id_end + 2], "big")
+        aad = _answer_aad(row, kek_id)
+        data_key = _open(self._keys.kek(kek_id), sealed[id_end + 2 : wrapped_end], aad)
+        return _open(data_key, sealed[wrapped_end:], aad)
+
+
+def _answer_aad(row: bytes, kek_id: str) -> bytes:
+    return b"confide.messaging/stored-answer/v1/" + kek_id.encode() + b"/" + row

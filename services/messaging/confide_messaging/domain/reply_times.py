@@ -44,7 +44,13 @@ def reply_due(sent_at: datetime, policy: ReplyPolicy, zone_name: str | None = No
         day = cursor.date()
         if day.isoweekday() in policy.working_days:
             opens = datetime.combine(day, policy.day_start, tzinfo=zone)
-            closes = datetime.combine(day, policy.day_end, tzinfo=zone)
+            closes = (
+                # A day that ends at midnight (time.max, the policy's 24:00) closes at the next
+                # midnight: 23:59:59.999999 would lose a microsecond at every day boundary.
+                datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
+                if policy.day_end == time.max
+                else datetime.combine(day, policy.day_end, tzinfo=zone)
+            )
             start = max(cursor, opens)
             if start < closes:
                 available = closes - start

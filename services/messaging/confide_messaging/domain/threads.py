@@ -118,6 +118,10 @@ def participant_role(actor: Actor, thread: Thread, team: CareTeam, *, deactivate
     raise PermissionDenied("only the client and their care team may use this thread")
 
 
+# Also the answer about another practice's client, so that nothing tells the caller the client exists.
+MAY_NOT_OPEN_THREAD = "only the client or a clinician of their care team may open a thread"
+
+
 def may_open_thread(actor: Actor, client_id: UUID, team: CareTeam, *, deactivated: bool) -> AuthorRole:
     """A client opens their own thread; a clinician of the client's care team may open one for them.
     Either way the client must have a care team to talk to."""
@@ -128,7 +132,7 @@ def may_open_thread(actor: Actor, client_id: UUID, team: CareTeam, *, deactivate
     elif actor.user_id in team.clinician_ids and CLINICIAN_ROLE in actor.roles:
         role = AuthorRole.CLINICIAN
     else:
-        raise PermissionDenied("only the client or a clinician of their care team may open a thread")
+        raise PermissionDenied(MAY_NOT_OPEN_THREAD)
     if not team.clinician_ids:
         raise FailedPrecondition(
             RuleViolation("MSG-01", "the client has no care team to message yet", "client_id")

@@ -1,7 +1,9 @@
 """MSG-01: rotating the key-encryption key re-wraps thread keys without touching bodies or stopping
-reads, after which the old KEK can be retired."""
+reads, after which the old KEK can be retired; no plaintext body is kept anywhere at rest."""
 
 from __future__ import annotations
+
+import uuid
 
 import grpc
 import pytest
@@ -11,7 +13,7 @@ from confide.messaging.v1 import messaging_pb2_grpc as pb_grpc
 from confide_messaging.testing import new_kek, settings_for_tests, start_messaging
 from confide_messaging.wiring import rotate_kek
 
-from .conftest import TOKENS, Stack, new_world
+from .conftest import TOKENS, Stack, key, new_world
 
 pytestmark = pytest.mark.integration
 
@@ -47,3 +49,37 @@ async def test_rotate_kek_rewraps_thread_keys_and_the_old_kek_can_go(stack: Stac
     finally:
         await channel.close()
         await retired.running.stop(grace=0)
+
+
+async def test_stored_answers_of_retried_sends_hold_no_plaintext_body(stack: Stack) -> None:
+    """The chassis keeps each idempotent RPC's answer for retries; SendMessage's and AmendMessage's
+    answers carry the body, so they are sealed like the message itself (MSG-01), and a retry still
+    gets the first answer back, body included."""
+    world = await new_world(stack)
+    thread = (await world.open_thread()).thread_id
+    body = f"my sister's name is {uuid.uuid4().hex} and she knows"
+    reason = f"typo {uuid.uuid4().hex}"
+    retry_key = key()
+    first = await world.send(thread, body, idempotency_key=retry_key)
+    await stack.api().AmendMessage(
+        pb.AmendMessageRequest(
+            message_id=first.message.message_id,
+            body=f"{body}, corrected",
+            reason=reason,
+            idempotency_key=key(),
+        ),
+        metadata=world.client,
+    )
+    stored = await stack.rows("SELECT method, response FROM rpc_idempotency WHERE response IS NOT NULL")
+    answers = {row[0] for row in stored}
+    assert {
+        "/confide.messaging.v1.MessagingService/SendMessage",
+        "/confide.messaging.v1.MessagingService/AmendMessage",
+    } <= answers
+    for _, response in stored:
+        assert body.encode() not in bytes(response)
+        assert reason.encode() not in bytes(response)
+
+    again = await world.send(thread, body, idempotency_key=retry_key)
+    assert again == first
+    assert again.message.body == body

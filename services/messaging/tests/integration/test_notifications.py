@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import grpc
 import pytest
 from aiosmtpd.controller import Controller
+from prometheus_client import REGISTRY
 
 from confide.messaging.v1 import events_pb2 as ev
 from confide.messaging.v1 import messaging_pb2 as pb
@@ -252,3 +253,40 @@ async def test_safe_24_a_screening_risk_flag_from_scheduling_alerts_the_care_tea
     assert [m.text for m in SMS.sent if m.to == "+13035550177"] == [
         f"Urgent: a client needs your attention now. Sign in: {PORTAL}"
     ]
+
+
+def crisis_escalation_failures(reason: str) -> float:
+    """messaging's SAFE-24 escalation failures as its /metrics port exports them (process registry)."""
+    value = REGISTRY.get_sample_value(
+        "confide_messaging_crisis_escalation_failures_total", {"service": "messaging", "reason": reason}
+    )
+    return value or 0.0
+
+
+async def test_safe_24_a_crisis_alert_that_cannot_reach_the_care_team_is_counted(stack: Stack) -> None:
+    world = await new_world(stack)  # the clinician has no e-mail address or phone number yet
+    before = {reason: crisis_escalation_failures(reason) for reason in ("no_channel", "undelivered")}
+    thread = (await world.open_thread()).thread_id
+    await world.send(thread, "I want to end my life")
+    assert crisis_escalation_failures("no_channel") == before["no_channel"] + 1
+    assert [r.purpose for r in await pending(stack, world.clinician_id)] == []
+
+    # Reachable now, but the SMS provider is down: the alert is queued and its delivery fails.
+    await notifications(stack).deliver_due(datetime.now(UTC))  # what earlier tests left is out of the way
+    await set_preferences(stack, world.clinician, sms_enabled=True, phone_number="+13035550166")
+    await world.send(thread, "I want to end my life")
+    now = datetime.now(UTC)
+    SMS.unavailable = True
+    try:
+        await notifications(stack).deliver_due(now)
+    finally:
+        SMS.unavailable = False
+    assert crisis_escalation_failures("undelivered") == before["undelivered"] + 1
+    assert crisis_escalation_failures("no_channel") == before["no_channel"] + 1
+
+    # The retry a minute later reaches the clinician and counts no failure.
+    await notifications(stack).deliver_due(now + timedelta(minutes=2))
+    assert "Urgent: a client needs your attention now. Sign in: " + PORTAL in [
+        m.text for m in SMS.sent if m.to == "+13035550166"
+    ]
+    assert crisis_escalation_failures("undelivered") == before["undelivered"] + 1

@@ -297,6 +297,22 @@ async def test_a_client_without_a_care_team_cannot_open_a_thread(stack: Stack) -
     assert rule_ids(raised.value) == ["MSG-01"]
 
 
+async def test_another_practice_cannot_tell_whether_a_client_exists(stack: Stack) -> None:
+    """Opening a thread for another practice's client is refused exactly as for an id nobody has."""
+    world = await new_world(stack)
+    await world.open_thread()  # the client is known to messaging
+    stranger = world.as_clinician(world.clinician_id, practice_id=new_id())
+    answers = []
+    for client_id in (world.client_id, new_id()):
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await stack.api().CreateThread(
+                pb.CreateThreadRequest(client_id=client_id, idempotency_key=key()), metadata=stranger
+            )
+        answers.append((raised.value.code(), raised.value.details()))
+    assert answers[0] == answers[1]
+    assert answers[0][0] == grpc.StatusCode.PERMISSION_DENIED
+
+
 async def test_send_message_retried_with_its_key_stores_one_message(stack: Stack) -> None:
     world = await new_world(stack)
     thread = await world.open_thread()

@@ -10,7 +10,14 @@ import pytest
 from cryptography.exceptions import InvalidTag
 
 from confide_chassis.settings import ConfigurationError
-from confide_messaging.db.envelope import KeyRing, KeyUnavailable, body_aad, open_text, seal_text
+from confide_messaging.db.envelope import (
+    KeyRing,
+    KeyUnavailable,
+    StoredAnswerSealer,
+    body_aad,
+    open_text,
+    seal_text,
+)
 
 
 def kek() -> str:
@@ -68,3 +75,29 @@ def test_a_wrapped_key_does_not_unwrap_for_another_thread() -> None:
 def test_misconfigured_keks_stop_the_service(spec: str, active: str | None) -> None:
     with pytest.raises(ConfigurationError):
         KeyRing.parse(spec, active)
+
+
+def test_a_stored_answer_is_sealed_and_opens_only_on_its_own_row() -> None:
+    k1 = kek()
+    sealer = StoredAnswerSealer(KeyRing.parse(f"k1:{k1}", None))
+    row, other_row = b"user-1\0/Send\0key-1", b"user-2\0/Send\0key-1"
+    sealed = sealer.seal(row, b"answer with the body I had a hard week")
+    assert b"hard week" not in sealed
+    assert sealer.open(row, sealed) == b"answer with the body I had a hard week"
+    with pytest.raises(InvalidTag):
+        sealer.open(other_row, sealed)  # copied onto another caller's row
+
+
+def test_a_stored_answer_opens_after_rotation_while_its_kek_is_configured() -> None:
+    k1, k2 = kek(), kek()
+    sealed = StoredAnswerSealer(KeyRing.parse(f"k1:{k1}", None)).seal(b"row", b"answer")
+    rotated = StoredAnswerSealer(KeyRing.parse(f"k1:{k1},k2:{k2}", "k2"))
+    assert rotated.open(b"row", sealed) == b"answer"
+    with pytest.raises(KeyUnavailable):
+        StoredAnswerSealer(KeyRing.parse(f"k2:{k2}", None)).open(b"row", sealed)
+
+
+def test_an_answer_stored_before_sealing_began_still_replays() -> None:
+    sealer = StoredAnswerSealer(KeyRing.parse(f"k1:{kek()}", None))
+    plain = b"\x0a\x05hello"  # a serialized protobuf: field 1, length-delimited
+    assert sealer.open(b"row", plain) == plain

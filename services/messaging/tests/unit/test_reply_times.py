@@ -50,3 +50,16 @@ def test_msg_04_a_practice_with_a_shorter_target_and_a_weekend_day() -> None:
 def test_an_impossible_policy_is_refused(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError):  # noqa: PT011 - the message is for people, the type is the contract
         ReplyPolicy(**kwargs)  # type: ignore[arg-type]
+
+
+def test_msg_04_a_day_that_ends_at_midnight_runs_on_into_the_next_without_a_gap() -> None:
+    # A round-the-clock policy (day_end 24:00 is time.max): an hour after 23:30 is 00:30 exactly.
+    always = ReplyPolicy(
+        target_working_hours=1,
+        working_days=frozenset(range(1, 8)),
+        day_start=time(0, 0),
+        day_end=time.max,
+        time_zone="UTC",
+    )
+    sent = datetime(2026, 3, 4, 23, 30, 0, 123456, tzinfo=UTC)
+    assert reply_due(sent, always) == datetime(2026, 3, 5, 0, 30, 0, 123456, tzinfo=UTC)
