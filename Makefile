@@ -16,7 +16,7 @@ PY_PACKAGES := confide_chassis confide_devstack confidectl $(foreach s,$(notdir 
 # Test folders type-checked by `make lint` (each separately: they share module names like conftest).
 TEST_DIRS := $(wildcard libs/*/tests services/*/tests) $(wildcard tests)
 
-.PHONY: help venv proto ts web lint typecheck test unit run bench clean lock k8s-topics k8s-dashboards test-fuzz
+.PHONY: help venv proto ts web lint typecheck test unit run bench clean lock k8s-topics k8s-dashboards test-fuzz test-faults
 
 help:
 	@echo "make run    - start Kafka, PostgreSQL and every service locally (Ctrl-C stops all);"
@@ -26,6 +26,7 @@ help:
 	@echo "make proto  - regenerate Python code and stubs (and the TypeScript clients) from protos/"
 	@echo "make bench  - benchmarks, each beside its baseline"
 	@echo "make test-fuzz - long Hypothesis fuzzing of every RPC, directly and through the gateway"
+	@echo "make test-faults - kill every service, Kafka and PostgreSQL under load; check exactly-once effects"
 	@echo "make k8s-topics - regenerate deploy/k8s/base/kafka/{topics,users}.yaml from protos/topics.yaml"
 	@echo "make k8s-dashboards - regenerate the Grafana dashboards in deploy/k8s/base/monitoring/"
 
@@ -91,6 +92,10 @@ FUZZ_EXAMPLES ?= 200
 test-fuzz: proto web
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -p no:cacheprovider \
 	  tests/contract/test_fuzz_rpcs.py tests/e2e/test_fuzz_gateway.py $(PYTEST_ARGS)
+
+# The whole fault schedule (docs/reliability.md, "Fault tests"); `make test` runs its short plan.
+test-faults: proto web
+	CONFIDE_FAULTS=full $(BIN)/python -m pytest tests/faults -s $(PYTEST_ARGS)
 
 unit: proto
 	$(BIN)/python -m pytest -m "not integration" $(PYTEST_ARGS)

@@ -23,7 +23,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from confide_chassis import metrics
-from confide_chassis.db import inbox_table
+from confide_chassis.db import database_unavailable, inbox_table
 from confide_chassis.events import ConsumedEvent, EnvelopeError, header_value
 from confide_chassis.idempotency import joined_transaction
 from confide_chassis.logging import get_logger
@@ -216,6 +216,7 @@ class IdempotentConsumer:
         if not events:
             return 0, envelope_failure
         failure: _FailedAt | None = None
+        unavailable: Exception | None = None
         # Fan-in: one transaction for records of many traces links to each record's producer span
         # (docs/tracing.md); each record's own span is that producer span's child.
         with linked_span(
@@ -235,6 +236,15 @@ class IdempotentConsumer:
             except _FailedAt as failed:
                 record_error_class(batch, failed.error)
                 failure = failed
+            except Exception as exc:
+                if not database_unavailable(exc):
+                    raise
+                # The inbox claim or the commit lost the database: nothing was written; the first
+                # record is retried alone until the database is back (`process`).
+                record_error_class(batch, exc)
+                unavailable = exc
+        if unavailable is not None:
+            return 0, unavailable
         if failure is not None:
             if failure.position == 0:
                 return 0, failure.error
@@ -313,6 +323,7 @@ class IdempotentConsumer:
             span.set_attribute("messaging.message.id", event.event_id)
             attempt = 0
             delays = backoff_delays(self._backoff_initial, max(self._backoff_max, self._backoff_initial))
+            outage_delays = backoff_delays(self._backoff_initial, max(2.0, self._backoff_initial))
             while True:
                 attempt += 1
                 try:
@@ -325,6 +336,19 @@ class IdempotentConsumer:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
+                    if database_unavailable(exc):
+                        # Not the event's fault: keep the partition where it is (order holds) and
+                        # wait for the database; dead-lettering would lose a good event.
+                        attempt -= 1
+                        metrics.consumer_events_total.labels(self._service, self.name, topic, "retried").inc()
+                        log.warning(
+                            "database unavailable; retrying the event",
+                            consumer=self.name,
+                            event_id=event.event_id,
+                            error=type(exc).__name__,
+                        )
+                        await asyncio.sleep(next(outage_delays))
+                        continue
                     poison = isinstance(exc, PoisonEvent | EnvelopeError)
                     if poison or attempt >= self._max_attempts:
                         log.error(
@@ -384,10 +408,20 @@ class IdempotentConsumer:
         return "processed"
 
     async def _remember(self, event: ConsumedEvent, outcome: str) -> None:
-        async with self._sessions() as session, session.begin():
-            await session.execute(
-                pg_insert(inbox_table).values(self._inbox_row(event, outcome)).on_conflict_do_nothing()
-            )
+        delays = backoff_delays(self._backoff_initial, max(2.0, self._backoff_initial))
+        while True:
+            try:
+                async with self._sessions() as session, session.begin():
+                    await session.execute(
+                        pg_insert(inbox_table)
+                        .values(self._inbox_row(event, outcome))
+                        .on_conflict_do_nothing()
+                    )
+                return
+            except Exception as exc:
+                if not database_unavailable(exc):
+                    raise
+                await asyncio.sleep(next(delays))
 
     async def _dead_letter(
         self,

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
+import asyncpg
 from google.protobuf.message import Message
 from sqlalchemy import (
     BigInteger,
@@ -30,6 +31,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -97,6 +99,40 @@ OUTBOX_NOTIFY_DDL: Sequence[str] = (
     FOR EACH STATEMENT EXECUTE FUNCTION confide_outbox_notify()
     """,
 )
+
+
+# PostgreSQL going away (restart, failover, connection limit): the transaction was rolled back,
+# nothing was written, and the same work succeeds once the server is back.
+_UNAVAILABLE_CAUSES: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions.PostgresConnectionError,  # SQLSTATE class 08
+    asyncpg.exceptions.CannotConnectNowError,  # 57P03: starting up or shutting down
+    asyncpg.exceptions.AdminShutdownError,  # 57P01: terminated by a fast shutdown
+    asyncpg.exceptions.CrashShutdownError,  # 57P02
+    asyncpg.exceptions.ConnectionDoesNotExistError,  # closed in the middle of an operation
+    ConnectionError,
+    PoolTimeoutError,  # no connection to be had within the pool timeout
+)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """True when `exc` means the database could not be reached (retry later), not a bug or bad data.
+
+    Looks through SQLAlchemy's wrapper and the exception chain, since a lost connection surfaces as
+    whatever statement (or ROLLBACK) happened to run on it.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, _UNAVAILABLE_CAUSES):
+            return True
+        orig = getattr(current, "orig", None)
+        if isinstance(orig, _UNAVAILABLE_CAUSES):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 class MeasuredQueuePool(AsyncAdaptedQueuePool):

@@ -647,6 +647,43 @@ class LocalStack:
                     )
                 await asyncio.sleep(0.25)
 
+    # -- faults (what a kubelet does to a crashed pod: fault tests drive these) -----------------
+
+    async def kill_service(self, name: str) -> int:
+        """SIGKILL `name`'s process group (no drain, no flush: a crash) and wait for it to be gone.
+
+        Returns the exit status (-9). The stack does not restart it by itself; `restart_service` does.
+        """
+        proc = self.services[name]
+        process = proc.process
+        if process is None or process.returncode is not None:
+            raise StackError(f"{name} is not running")
+        _signal_group(process.pid, signal.SIGKILL)
+        if not await _exited(process, _KILL_WAIT_S):
+            raise StackError(f"{name} (pid {process.pid}) survived SIGKILL")
+        await proc._finish_output(_OUTPUT_DRAIN_S)
+        return process.returncode if process.returncode is not None else -9
+
+    async def restart_service(self, name: str) -> float:
+        """Start `name` again (``serve``, same ports and environment) and wait for SERVING.
+
+        A service still running is killed first. Returns the seconds until it reported SERVING.
+        """
+        spec = next((s for s in self.config.services if s.name == name), None)
+        if spec is None:
+            raise StackError(f"no service {name!r} in this stack")
+        old = self.services[name]
+        if old.returncode is None and old.process is not None:
+            await self.kill_service(name)
+        started = time.monotonic()
+        proc = _Proc(spec.name, old.log_path, self.out)
+        self._children.append(proc)
+        self.services[name] = proc
+        cfg = self.config
+        await proc.spawn([cfg.python, "-m", spec.module, "serve"], self._service_env(spec), cfg.root)
+        await self._wait_serving(spec)
+        return time.monotonic() - started
+
     @staticmethod
     async def _gather_all(jobs: list[Awaitable[None]]) -> None:
         """Run `jobs` concurrently; when one fails, let the others finish, then raise the first error."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import signal
@@ -20,7 +21,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from confide_devstack._util import free_port, pid_alive, port_is_free
 from confide_devstack.kafka import KafkaBroker, list_topics
-from confide_devstack.stack import READY_BANNER, StackConfig, discover_services
+from confide_devstack.stack import READY_BANNER, LocalStack, StackConfig, discover_services
 
 pytestmark = pytest.mark.integration
 
@@ -467,3 +468,50 @@ async def test_shutdown_finishes_in_bounded_time_when_a_service_ignores_sigterm(
     assert not pid_alive(pg_pid)
     assert _processes_mentioning(run_dir) == []
     assert _processes_mentioning(pg_data) == []
+
+
+async def test_a_killed_service_is_gone_and_restarts_on_its_ports(
+    devstack_run_dir: Path, kafka_broker: KafkaBroker, tmp_path: Path
+) -> None:
+    services_dir = tmp_path / "services"
+    _make_fake_service(services_dir)
+    grpc_port = free_port()
+    env = {
+        **os.environ,
+        **_ports_env(),
+        "CONFIDE_SERVICES_DIR": str(services_dir),
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_broker.bootstrap_servers,
+        "FAKE_GRPC_PORT": str(grpc_port),
+        "FAKE_METRICS_PORT": str(free_port()),
+        "PYTHONPATH": str(services_dir / "fake"),
+    }
+    config = StackConfig.from_env(env, run_dir=devstack_run_dir / "stack-restart")
+    await _kill_and_restart(LocalStack(config, out=io.StringIO()), grpc_port)
+    assert _processes_mentioning(devstack_run_dir / "stack-restart") == []
+    assert port_is_free(grpc_port)
+
+
+async def _kill_and_restart(stack: LocalStack, grpc_port: int) -> None:
+    try:
+        await stack.start()
+        first = stack.services["fake"].process
+        assert first is not None
+
+        assert await stack.kill_service("fake") == -signal.SIGKILL
+        assert not pid_alive(first.pid)
+        assert port_is_free(grpc_port)  # nobody answers until it is restarted: no self-healing here
+
+        took = await stack.restart_service("fake")
+        second = stack.services["fake"].process
+        assert second is not None
+        assert second.pid != first.pid
+        assert took > 0
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+            reply = await health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=5
+            )
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        log = (stack.config.run_dir / "logs" / "fake.log").read_text(encoding="utf-8")
+        assert log.count("fake serving") == 2  # one log across restarts, as a pod's
+    finally:
+        await stack.shutdown()

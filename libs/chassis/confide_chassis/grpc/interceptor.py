@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from confide_chassis import errors, metrics
 from confide_chassis.auth import PUBLIC, Access, Principal, TokenVerifier, reset_principal, set_principal
+from confide_chassis.db import database_unavailable
 from confide_chassis.grpc.status import grpc_status_of, internal_status, to_status
 from confide_chassis.grpc.validation import validate_request
 from confide_chassis.idempotency import ResponseSealer, is_idempotent, run_idempotent
@@ -141,6 +142,10 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             # retry a moment later can succeed (a load test of messaging showed it as INTERNAL).
             log.warning("rpc refused: no database connection free in time", method=method)
             return to_status(errors.Unavailable("the service is busy; retry shortly"))
+        if database_unavailable(exc):
+            # Not a bug: the transaction was rolled back, so the caller may retry (same key).
+            log.warning("database unavailable during RPC", method=method, error=type(exc).__name__)
+            return to_status(errors.Unavailable("the service's database is unavailable; retry shortly"))
         log.error("unhandled error in RPC", method=method, error=type(exc).__name__, exc_info=exc)
         return internal_status()
 
