@@ -250,6 +250,26 @@ class Platform:
         return "\n".join([*parts, "".join(self.output)])
 
 
+# The demo clinicians on a client's care team.
+CARE_TEAM_CLINICIANS = ("dr.rivera@demo-practice.test", "dr.chen@demo-practice.test")
+
+
+async def reachable_for_crisis_alerts(platform: Platform, clinicians: tuple[str, ...]) -> None:
+    """Give each care-team clinician an e-mail channel, as a practice must before it takes clients.
+
+    A crisis alert that reaches no clinician is an incident and pages; the demo seed has no
+    notification addresses, so without this a high-risk screening in one test would leave the alert
+    firing for the others (the real-Prometheus test expects a quiet platform).
+    """
+    for email in clinicians:
+        token = await platform.sign_in(email, mfa=True)
+        await platform.call(
+            "confide.messaging.v1.NotificationService/SetNotificationPreferences",
+            {"preferences": {"emailEnabled": True, "emailAddress": email}},
+            token,
+        )
+
+
 @pytest.fixture(scope="package")
 def span_receiver() -> Iterator[tuple[SpanReceiver, int]]:
     receiver = SpanReceiver()
@@ -362,7 +382,7 @@ async def platform(
         if not ready.is_set():
             raise AssertionError("the platform did not start:\n" + "".join(output[-80:]))
         info = json.loads((run_dir / "stack.json").read_text(encoding="utf-8"))
-        yield Platform(
+        platform = Platform(
             gateway=f"http://127.0.0.1:{env['GATEWAY_GRPC_PORT']}",
             info=info,
             output=output,
@@ -374,6 +394,8 @@ async def platform(
             bootstrap_servers=str(kafka_broker.bootstrap_servers),
             env=env,
         )
+        await reachable_for_crisis_alerts(platform, CARE_TEAM_CLINICIANS)
+        yield platform
     finally:
         if proc.returncode is None:
             proc.send_signal(signal.SIGTERM)

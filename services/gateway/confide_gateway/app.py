@@ -275,22 +275,27 @@ def _bearer(value: str | None) -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
+def grpc_code_name(code: Code) -> str:
+    """The gRPC status name every service's metrics use (Connect spells one code CANCELED)."""
+    return "CANCELLED" if code is Code.CANCELED else code.name
+
+
 @contextmanager
 def recorded(path: str) -> Iterator[None]:
     """Count one public RPC with its final code and time it.
 
     Anything but a ConnectError is a bug of ours that connectrpc answers as an internal error, so it
-    is counted as INTERNAL (the availability SLO must see it); a client that goes away is CANCELED.
+    is counted as INTERNAL (the availability SLO must see it); a client that goes away is CANCELLED.
     """
     started = time.perf_counter()
     code = "OK"
     try:
         yield
     except ConnectError as error:
-        code = error.code.name
+        code = grpc_code_name(error.code)
         raise
     except (asyncio.CancelledError, GeneratorExit):
-        code = "CANCELED"
+        code = "CANCELLED"
         raise
     except Exception:
         code = "INTERNAL"

@@ -39,8 +39,11 @@ def test_connect_errors_keep_their_code_and_success_is_ok() -> None:
     assert count("OK") == before_ok + 1
 
 
-def test_a_client_that_goes_away_is_canceled() -> None:
-    before = count("CANCELED")
+def test_a_client_that_goes_away_is_cancelled_spelt_as_grpc_spells_it() -> None:
+    before = count("CANCELLED")
     with pytest.raises(asyncio.CancelledError), recorded(PATH):
         raise asyncio.CancelledError
-    assert count("CANCELED") == before + 1
+    with pytest.raises(ConnectError), recorded(PATH):
+        raise ConnectError(Code.CANCELED, "client went away")
+    assert count("CANCELLED") == before + 2
+    assert count("CANCELED") == 0
