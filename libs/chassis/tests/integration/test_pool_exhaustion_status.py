@@ -19,19 +19,23 @@ from confide_chassis.settings import ServiceSettings
 pytestmark = pytest.mark.integration
 
 SERVICE = devtest_pb2.DESCRIPTOR.services_by_name["SampleService"].full_name
-HOLD_SECONDS = 8  # longer than the chassis' 5-second pool timeout
 
 
 class BusyServicer(devtest_pb2_grpc.SampleServiceServicer):
-    """Echo "hold" keeps a database connection for a while; any other text needs one briefly."""
+    """Echo "hold" keeps its database connection until the test releases it; any other text needs one
+    briefly. (Held by an event, not a timed sleep, so the test does not depend on the machine's speed.)"""
 
     def __init__(self, ctx: ServiceContext) -> None:
         self._ctx = ctx
+        self.holding = 0
+        self.release = asyncio.Event()
 
     async def Echo(self, request: devtest_pb2.EchoRequest, context: Any) -> devtest_pb2.EchoResponse:
-        seconds = HOLD_SECONDS if request.text == "hold" else 0
         async with self._ctx.require_sessions()() as session:
-            await session.execute(text("SELECT pg_sleep(:s)"), {"s": seconds})
+            await session.execute(text("SELECT 1"))  # the session now has its connection
+            if request.text == "hold":
+                self.holding += 1
+                await self.release.wait()
         return devtest_pb2.EchoResponse(text=request.text)
 
     async def Fail(self, request: devtest_pb2.FailRequest, context: Any) -> devtest_pb2.FailResponse:
@@ -50,8 +54,11 @@ async def test_an_rpc_that_finds_no_free_connection_is_unavailable(
     await install_messaging_tables(engine)
     await engine.dispose()
 
+    servicers: list[BusyServicer] = []
+
     async def configure(ctx: ServiceContext) -> None:
-        devtest_pb2_grpc.add_SampleServiceServicer_to_server(BusyServicer(ctx), ctx.server)
+        servicers.append(BusyServicer(ctx))
+        devtest_pb2_grpc.add_SampleServiceServicer_to_server(servicers[0], ctx.server)
         ctx.add_grpc_service(SERVICE, {"Echo": PUBLIC, "Fail": PUBLIC})
 
     running = await start(
@@ -75,13 +82,19 @@ async def test_an_rpc_that_finds_no_free_connection_is_unavailable(
                 return (await stub.Echo(devtest_pb2.EchoRequest(text=words))).text
 
             assert await echo("free") == "free"
+            busy = servicers[0]
             holders = [asyncio.create_task(echo("hold")) for _ in range(2)]
-            await asyncio.sleep(1)  # both connections taken
+            for _ in range(200):  # both connections taken
+                if busy.holding == 2:
+                    break
+                await asyncio.sleep(0.05)
+            assert busy.holding == 2
             with pytest.raises(grpc.aio.AioRpcError) as refused:
                 await echo("needs a connection")
             assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
             assert "retry" in (refused.value.details() or "")
-            await asyncio.gather(*holders)
+            busy.release.set()
+            assert await asyncio.gather(*holders) == ["hold", "hold"]
             # Once the connections are back, the same call succeeds.
             assert await echo("again") == "again"
     finally:
