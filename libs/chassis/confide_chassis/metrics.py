@@ -59,7 +59,7 @@ __all__ = [
 # nothing in our dashboards or alerts reads them.
 prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
 
-# 1 ms … 10 s. Baseline unary latency is ~0.5 ms p50 / ~5 ms p99 (ECOSYSTEM-NOTES.md), so the low end
+# 1 ms … 10 s. Baseline unary latency is ~0.5 ms p50 / ~5 ms p99 on this machine kind, so the low end
 # is fine-grained; RPCs that touch PostgreSQL and Kafka land in 5-250 ms.
 RPC_BUCKETS: tuple[float, ...] = (
     0.001,
