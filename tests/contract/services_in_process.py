@@ -77,15 +77,18 @@ class Platform:
 
 
 @contextlib.asynccontextmanager
-async def running_platform(
+async def seeded_services(
     postgres_cluster: PostgresCluster,
     kafka_broker: Any,
     dev_keys: DevKeys,
     tmp_path_factory: pytest.TempPathFactory,
-) -> AsyncIterator[Platform]:
+    database_prefix: str,
+) -> AsyncIterator[dict[str, RunningService]]:
+    """The six gRPC services in this process, each migrated and demo-seeded in its own database, by
+    name; tokens signed with `dev_keys` verify at every one of them. Stopped on exit."""
     bootstrap = str(kafka_broker.bootstrap_servers)
     identity_url, compliance_url, scheduling_url, billing_url, messaging_url, directory_url = [
-        await postgres_cluster.create_database_async(unique_database_name(f"contract_{name}"))
+        await postgres_cluster.create_database_async(unique_database_name(f"{database_prefix}_{name}"))
         for name in ("identity", "compliance", "scheduling", "billing", "messaging", "directory")
     ]
     identity_settings = IdentitySettings(
@@ -94,7 +97,7 @@ async def running_platform(
         database_url=identity_url,
         kafka_bootstrap_servers=bootstrap,
         dev_mode=True,
-        dev_mail_dir=str(tmp_path_factory.mktemp("contract-mail")),
+        dev_mail_dir=str(tmp_path_factory.mktemp(f"{database_prefix}-mail")),
         # The dev key signs, so tokens minted with it here verify at every service.
         signing_key_file=str(dev_keys.private_key_path),
         argon2_time_cost=1,
@@ -148,7 +151,28 @@ async def running_platform(
             scheduling_target=f"127.0.0.1:{scheduling.port}",
         )
         stack.push_async_callback(directory.stop, 0)
-        services = [identity, compliance, scheduling.running, billing, messaging.running, directory]
+        yield {
+            "identity": identity,
+            "compliance": compliance,
+            "scheduling": scheduling.running,
+            "billing": billing,
+            "messaging": messaging.running,
+            "directory": directory,
+        }
+
+
+@contextlib.asynccontextmanager
+async def running_platform(
+    postgres_cluster: PostgresCluster,
+    kafka_broker: Any,
+    dev_keys: DevKeys,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[Platform]:
+    async with (
+        seeded_services(postgres_cluster, kafka_broker, dev_keys, tmp_path_factory, "contract") as by_name,
+        contextlib.AsyncExitStack() as stack,
+    ):
+        services = list(by_name.values())
         channels = {}
         for running in services:
             channel = grpc.aio.insecure_channel(

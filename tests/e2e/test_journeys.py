@@ -59,6 +59,29 @@ async def sign_in(platform: Platform, email: str, *, totp: bool = False) -> str:
     return await platform.sign_in(email, mfa=totp)
 
 
+async def open_care_team_thread(platform: Platform, client_id: str, token: str) -> dict[str, Any]:
+    """The client's care-team thread, once identity's care-team event has reached messaging."""
+
+    async def thread() -> dict[str, Any] | None:
+        status, reply = await platform.call(
+            "confide.messaging.v1.MessagingService/CreateThread",
+            {"clientId": client_id, "idempotencyKey": key()},
+            token,
+            expect_ok=False,
+        )
+        return reply["thread"] if status == 200 else None
+
+    return await eventually(thread, "the client's care team reaching messaging")
+
+
+async def send_text_message(platform: Platform, thread_id: str, body: str, token: str) -> None:
+    await platform.call(
+        "confide.messaging.v1.MessagingService/SendMessage",
+        {"threadId": thread_id, "kind": "MESSAGE_KIND_TEXT_THERAPY", "body": body, "idempotencyKey": key()},
+        token,
+    )
+
+
 def rule_ids(error: dict[str, Any]) -> str:
     """The rule ids a Connect error names (ErrorInfo metadata and PreconditionFailure, decoded)."""
     details = " ".join(str(detail.get("debug", "")) for detail in error.get("details", []))
@@ -237,26 +260,8 @@ async def test_book_check_in_complete_bill_and_message_through_the_gateway(platf
     assert charged["modifiers"] == ["95"]  # audio-video (BILL-12)
 
     # A secure thread with the care team: alex writes, dr.rivera reads it.
-    async def thread() -> dict[str, Any] | None:
-        status, reply = await platform.call(
-            "confide.messaging.v1.MessagingService/CreateThread",
-            {"clientId": ALEX, "idempotencyKey": key()},
-            alex,
-            expect_ok=False,
-        )
-        return reply["thread"] if status == 200 else None
-
-    opened = await eventually(thread, "alex's care team reaching messaging")
-    await platform.call(
-        "confide.messaging.v1.MessagingService/SendMessage",
-        {
-            "threadId": opened["threadId"],
-            "kind": "MESSAGE_KIND_TEXT_THERAPY",
-            "body": "Thank you for today.",
-            "idempotencyKey": key(),
-        },
-        alex,
-    )
+    opened = await open_care_team_thread(platform, ALEX, alex)
+    await send_text_message(platform, opened["threadId"], "Thank you for today.", alex)
     _, listed = await platform.call(
         "confide.messaging.v1.MessagingService/ListMessages", {"threadId": opened["threadId"]}, rivera
     )

@@ -25,7 +25,18 @@ import pytest
 from opentelemetry.proto.trace.v1 import trace_pb2
 
 from .conftest import DEMO_TOTP, Platform, ReceivedSpan
-from .test_journeys import ALEX, PASSWORD, RIVERA, eventually, key, rfc3339, rule_ids, sign_in
+from .test_journeys import (
+    ALEX,
+    PASSWORD,
+    RIVERA,
+    eventually,
+    key,
+    open_care_team_thread,
+    rfc3339,
+    rule_ids,
+    send_text_message,
+    sign_in,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -565,26 +576,8 @@ async def test_no_span_carries_phi_or_request_bodies(platform: Platform) -> None
     assert error.get("code") == "already_exists", (status, error)
 
     # A message whose text is PHI, through messaging (encrypted at rest; never in a span).
-    async def thread() -> dict[str, Any] | None:
-        status, reply = await platform.call(
-            "confide.messaging.v1.MessagingService/CreateThread",
-            {"clientId": ALEX, "idempotencyKey": key()},
-            alex,
-            expect_ok=False,
-        )
-        return reply["thread"] if status == 200 else None
-
-    opened = await eventually(thread, "alex's care team reaching messaging")
-    await platform.call(
-        "confide.messaging.v1.MessagingService/SendMessage",
-        {
-            "threadId": opened["threadId"],
-            "kind": "MESSAGE_KIND_TEXT_THERAPY",
-            "body": canary,
-            "idempotencyKey": key(),
-        },
-        alex,
-    )
+    opened = await open_care_team_thread(platform, ALEX, alex)
+    await send_text_message(platform, opened["threadId"], canary, alex)
 
     # Wait until the spans of those requests (and their database statements) have arrived.
     def arrived(route: str, service: str) -> Callable[[], Any]:
